@@ -1,0 +1,179 @@
+//! WeChat's `errcode`s, typed.
+//!
+//! The meanings are WeChat's documented ones (全局返回码, the WXBizMsgCrypt and
+//! WXBizDataCrypt sample error codes). An errcode this project does not name is kept as
+//! [`ErrCode::Other`], never lost.
+
+use std::fmt;
+
+macro_rules! errcodes {
+    ($( $(#[$doc:meta])* $name:ident = $code:literal => $meaning:literal, )*) => {
+        /// A WeChat `errcode`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrCode {
+            $( $(#[$doc])* $name, )*
+            /// An errcode this project does not name.
+            Other(i64),
+        }
+
+        impl ErrCode {
+            /// The typed errcode of a number.
+            pub fn from_code(code: i64) -> Self {
+                match code {
+                    $( $code => ErrCode::$name, )*
+                    other => ErrCode::Other(other),
+                }
+            }
+
+            /// The number WeChat sends.
+            pub fn code(self) -> i64 {
+                match self {
+                    $( ErrCode::$name => $code, )*
+                    ErrCode::Other(code) => code,
+                }
+            }
+
+            /// WeChat's documented meaning, in English.
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $( ErrCode::$name => $meaning, )*
+                    ErrCode::Other(_) => "errcode not known to wxgate",
+                }
+            }
+        }
+    };
+}
+
+errcodes! {
+    /// 系统繁忙: retry later.
+    SystemBusy = -1 => "system busy, retry later",
+    Ok = 0 => "ok",
+    /// Returned both for a wrong AppSecret when fetching a token and for an invalid
+    /// (for example superseded) access_token when calling an API.
+    InvalidCredential = 40001 => "invalid credential: wrong AppSecret, or access_token invalid or not the latest",
+    InvalidGrantType = 40002 => "invalid grant_type",
+    InvalidOpenid = 40003 => "invalid openid",
+    InvalidAppId = 40013 => "invalid appid",
+    InvalidAccessToken = 40014 => "invalid access_token",
+    InvalidCode = 40029 => "invalid code: unknown or expired oauth code / js_code",
+    InvalidRefreshToken = 40030 => "invalid refresh_token",
+    InvalidParameter = 40097 => "invalid args",
+    InvalidAppSecret = 40125 => "invalid appsecret",
+    CodeBeenUsed = 40163 => "code been used",
+    InvalidIp = 40164 => "invalid ip: caller is not in the IP whitelist",
+    AccessTokenMissing = 41001 => "access_token missing",
+    AppIdMissing = 41002 => "appid missing",
+    SecretMissing = 41004 => "appsecret missing",
+    CodeMissing = 41008 => "code missing",
+    OpenidMissing = 41009 => "openid missing",
+    AccessTokenExpired = 42001 => "access_token expired",
+    RefreshTokenExpired = 42002 => "refresh_token expired",
+    CodeExpired = 42003 => "oauth code expired",
+    RequirePost = 43002 => "POST request required",
+    RequireSubscribe = 43004 => "require subscribe: the user does not follow the account",
+    DataFormatError = 44002 => "empty post data",
+    ApiDailyQuota = 45009 => "reach max api daily quota limit",
+    ApiMinuteQuota = 45011 => "api minute-quota reach limit, retry in a minute",
+    ResponseOutOfTime = 45015 => "response out of time limit or subscription is canceled",
+    ForceRefreshLimit = 45033 => "forced refresh of the stable access_token over its daily limit",
+    InvalidJson = 47001 => "data format error: invalid JSON body",
+    ApiUnauthorized = 48001 => "api unauthorized: the account has no permission for this API",
+    UserUnauthorized = 50001 => "user unauthorized: the user has not granted this API",
+    ClearQuotaLimit = 48006 => "forbid to clear quota because of reaching the limit",
+    /// WXBizMsgCrypt: 签名验证错误.
+    ValidateSignatureError = -40001 => "msg_signature verification failed",
+    /// WXBizMsgCrypt: xml解析失败.
+    ParseXmlError = -40002 => "parsing the message failed",
+    /// WXBizMsgCrypt: sha加密生成签名失败.
+    ComputeSignatureError = -40003 => "computing the signature failed",
+    /// WXBizMsgCrypt: encodingAesKey 非法.
+    IllegalAesKey = -40004 => "illegal EncodingAESKey",
+    /// WXBizMsgCrypt: appid 校验错误.
+    ValidateAppidError = -40005 => "appid in the message does not match",
+    /// WXBizMsgCrypt: aes 加密失败.
+    EncryptAesError = -40006 => "AES encryption failed",
+    /// WXBizMsgCrypt: aes 解密失败.
+    DecryptAesError = -40007 => "AES decryption failed",
+    /// WXBizMsgCrypt: 解密后得到的buffer非法.
+    IllegalBuffer = -40008 => "decrypted buffer is illegal",
+    /// WXBizMsgCrypt: base64加密失败.
+    EncodeBase64Error = -40009 => "base64 encoding failed",
+    /// WXBizMsgCrypt: base64解密失败.
+    DecodeBase64Error = -40010 => "base64 decoding failed",
+    /// WXBizMsgCrypt: 生成xml失败.
+    GenReturnXmlError = -40011 => "generating the reply XML failed",
+    /// WXBizDataCrypt: encodingAesKey 非法 (session_key is not 24 base64 characters).
+    DataIllegalAesKey = -41001 => "illegal session_key",
+    /// WXBizDataCrypt: iv 非法.
+    DataIllegalIv = -41002 => "illegal iv",
+    /// WXBizDataCrypt: aes 解密失败 / 解密后得到的buffer非法.
+    DataIllegalBuffer = -41003 => "decrypted encryptedData is illegal (stale session_key?)",
+}
+
+impl ErrCode {
+    /// Whether the errcode says the access_token used for a call is no longer valid, so a
+    /// fresh token (compare-and-refresh) and one retry are the right answer.
+    pub fn is_access_token_invalid(self) -> bool {
+        matches!(
+            self,
+            ErrCode::InvalidCredential | ErrCode::InvalidAccessToken | ErrCode::AccessTokenExpired
+        )
+    }
+
+    /// Whether retrying the same call later may succeed (WeChat busy).
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrCode::SystemBusy)
+    }
+}
+
+impl fmt::Display for ErrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "errcode {}: {}", self.code(), self.meaning())
+    }
+}
+
+impl From<i64> for ErrCode {
+    fn from(code: i64) -> Self {
+        ErrCode::from_code(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for code in [
+            -1, 0, 40001, 40002, 40013, 40014, 40029, 40125, 40163, 40164, 41001, 42001, 42002,
+            43004, 45009, 45015, 48001, 50001, -41001, -41002, -41003,
+        ] {
+            let e = ErrCode::from_code(code);
+            assert!(!matches!(e, ErrCode::Other(_)), "{code} should be named");
+            assert_eq!(e.code(), code);
+        }
+        for code in -40011..=-40001 {
+            assert!(!matches!(ErrCode::from_code(code), ErrCode::Other(_)));
+        }
+        assert_eq!(ErrCode::from_code(12345), ErrCode::Other(12345));
+        assert_eq!(ErrCode::Other(12345).code(), 12345);
+    }
+
+    #[test]
+    fn token_invalidity() {
+        assert!(ErrCode::from_code(40001).is_access_token_invalid());
+        assert!(ErrCode::from_code(40014).is_access_token_invalid());
+        assert!(ErrCode::from_code(42001).is_access_token_invalid());
+        assert!(!ErrCode::from_code(45009).is_access_token_invalid());
+        assert!(!ErrCode::from_code(-1).is_access_token_invalid());
+        assert!(ErrCode::from_code(-1).is_retryable());
+    }
+
+    #[test]
+    fn display_names_code_and_meaning() {
+        assert_eq!(
+            ErrCode::AccessTokenExpired.to_string(),
+            "errcode 42001: access_token expired"
+        );
+    }
+}

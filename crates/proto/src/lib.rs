@@ -1,0 +1,40 @@
+//! # wxgate-proto: the WeChat wire protocol as pure functions
+//!
+//! This crate owns everything WeChat defines on the wire, and nothing else: no I/O, no
+//! async, no configuration. Every other part of wxgate calls it; nothing re-implements it.
+//!
+//! - [`signature`]: the server signature (`signature`) and the message signature
+//!   (`msg_signature`), with constant-time checks.
+//! - [`crypto`]: WXBizMsgCrypt, the AES message encryption of the safe and compatible
+//!   modes (`EncodingAESKey`, 32-byte PKCS#7, random + length + message + appid).
+//! - [`xml`]: a small, safe reader for WeChat's flat `<xml>` documents (no DTD, no entity
+//!   expansion, size-limited) and the CDATA writer.
+//! - [`message`]: the typed model of every message and event an Official Account receives.
+//! - [`reply`]: passive replies (text, image, voice, video, music, news, `success`) and the
+//!   encrypted reply envelope.
+//! - [`jssdk`]: the JS-SDK `wx.config` signature and the nonce generator.
+//! - [`miniprogram`]: `rawData` signature checks and `encryptedData` decryption.
+//! - [`errcode`]: WeChat's `errcode`s as a typed enum with their documented meanings.
+//!
+//! Functions that need randomness take it as an argument (`random16`, a nonce) and have a
+//! convenience twin that draws it from the operating system, so every output can be
+//! reproduced byte for byte in tests against WeChat's published examples.
+
+pub mod crypto;
+pub mod errcode;
+mod error;
+pub mod jssdk;
+pub mod message;
+pub mod miniprogram;
+pub mod reply;
+pub mod signature;
+pub mod xml;
+
+pub use crypto::{EncodingAesKey, MsgCrypt};
+pub use errcode::ErrCode;
+pub use error::Error;
+pub use message::{Envelope, Event, Message, MessageKind};
+pub use reply::{Article, Reply};
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

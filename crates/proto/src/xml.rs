@@ -1,0 +1,301 @@
+//! A small, safe reader and writer for WeChat's `<xml>` documents.
+//!
+//! WeChat's messages are a flat `<xml>` of named fields, a few of them nested
+//! (`ScanCodeInfo`, `SendPicsInfo/PicList/item`, ...). The reader turns a document into
+//! ordered [`Fields`] and refuses what WeChat never sends and attackers love: a document
+//! type declaration (so no DTD, no external entity: XXE is impossible by construction),
+//! entities other than XML's five predefined ones and character references, documents
+//! over a size limit and nesting deeper than [`MAX_DEPTH`].
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// The default size limit for one pushed document (WeChat's are a few KiB).
+pub const DEFAULT_LIMIT: usize = 1 << 20;
+/// The deepest nesting WeChat uses is 4 (`xml/SendPicsInfo/PicList/item/PicMd5Sum`).
+pub const MAX_DEPTH: usize = 8;
+
+/// A field's value: text (CDATA or character data) or nested fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Text(String),
+    Node(Fields),
+}
+
+impl Value {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(t) => Some(t),
+            Value::Node(_) => None,
+        }
+    }
+
+    pub fn as_node(&self) -> Option<&Fields> {
+        match self {
+            Value::Node(n) => Some(n),
+            Value::Text(_) => None,
+        }
+    }
+}
+
+/// The fields of an element, in document order. A name may repeat (`item`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fields(pub Vec<(String, Value)>);
+
+impl Fields {
+    /// The first field of that name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The text of the first field of that name.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_text)
+    }
+
+    /// The nested fields of the first field of that name.
+    pub fn node(&self, name: &str) -> Option<&Fields> {
+        self.get(name).and_then(Value::as_node)
+    }
+
+    /// Every field of that name.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Value::Text(t) => s.serialize_str(t),
+            Value::Node(n) => n.serialize(s),
+        }
+    }
+}
+
+/// As a JSON object; a repeated name becomes an array, in document order.
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut names: Vec<&str> = Vec::new();
+        for (n, _) in &self.0 {
+            if !names.contains(&n.as_str()) {
+                names.push(n);
+            }
+        }
+        let mut map = s.serialize_map(Some(names.len()))?;
+        for name in names {
+            let values: Vec<&Value> = self.all(name).collect();
+            if values.len() == 1 {
+                map.serialize_entry(name, values[0])?;
+            } else {
+                map.serialize_entry(name, &values)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A parsed document: the root element's name and its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Document {
+    pub root: String,
+    pub fields: Fields,
+}
+
+struct Open {
+    name: String,
+    text: String,
+    children: Fields,
+}
+
+impl Open {
+    fn finish(self) -> (String, Value) {
+        let value = if self.children.is_empty() {
+            Value::Text(self.text)
+        } else {
+            Value::Node(self.children)
+        };
+        (self.name, value)
+    }
+}
+
+fn xml_err(e: impl std::fmt::Display) -> Error {
+    Error::Xml(e.to_string())
+}
+
+/// Parses a document of at most `limit` bytes.
+pub fn parse(input: &str, limit: usize) -> Result<Document> {
+    if input.len() > limit {
+        return Err(Error::TooLarge {
+            size: input.len(),
+            limit,
+        });
+    }
+    let mut reader = Reader::from_str(input);
+    let mut stack: Vec<Open> = Vec::new();
+    let mut done: Option<(String, Value)> = None;
+    loop {
+        let event = reader.read_event().map_err(xml_err)?;
+        match event {
+            Event::DocType(_) => return Err(Error::Dtd),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Start(_) | Event::Empty(_) if done.is_some() => {
+                return Err(Error::Xml("more than one root element".into()))
+            }
+            Event::Start(start) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(Error::Xml("nesting too deep".into()));
+                }
+                let name = std::str::from_utf8(start.name().as_ref())
+                    .map_err(xml_err)?
+                    .to_owned();
+                stack.push(Open {
+                    name,
+                    text: String::new(),
+                    children: Fields::default(),
+                });
+            }
+            Event::Empty(start) => {
+                let name = std::str::from_utf8(start.name().as_ref())
+                    .map_err(xml_err)?
+                    .to_owned();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.0.push((name, Value::Text(String::new()))),
+                    None => done = Some((name, Value::Node(Fields::default()))),
+                }
+            }
+            Event::End(_) => {
+                let open = stack
+                    .pop()
+                    .ok_or_else(|| Error::Xml("unexpected end tag".into()))?;
+                let finished = open.finish();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.0.push(finished),
+                    None => done = Some(finished),
+                }
+            }
+            Event::Text(text) => {
+                let text = text.unescape().map_err(xml_err)?;
+                match stack.last_mut() {
+                    Some(open) => open.text.push_str(&text),
+                    None if text.trim().is_empty() => {}
+                    None => return Err(Error::Xml("text outside the root element".into())),
+                }
+            }
+            Event::CData(cdata) => {
+                let raw = cdata.into_inner();
+                let text = std::str::from_utf8(&raw).map_err(xml_err)?;
+                match stack.last_mut() {
+                    Some(open) => open.text.push_str(text),
+                    None => return Err(Error::Xml("CDATA outside the root element".into())),
+                }
+            }
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(Error::Xml("unclosed element".into()));
+    }
+    match done {
+        Some((root, Value::Node(fields))) => Ok(Document { root, fields }),
+        Some((root, Value::Text(_))) => Ok(Document {
+            root,
+            fields: Fields::default(),
+        }),
+        None => Err(Error::Xml("no root element".into())),
+    }
+}
+
+/// Appends `text` as CDATA. A `]]>` inside the text is split across two sections, the only
+/// way CDATA can carry it.
+pub fn push_cdata(out: &mut String, text: &str) {
+    out.push_str("<![CDATA[");
+    out.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
+    out.push_str("]]>");
+}
+
+/// Appends `<name><![CDATA[text]]></name>`.
+pub fn push_cdata_field(out: &mut String, name: &str, text: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    push_cdata(out, text);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// Appends `<name>value</name>` for a value that needs no escaping (numbers).
+pub fn push_plain_field(out: &mut String, name: &str, value: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = write!(out, "<{name}>{value}</{name}>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cdata_text_and_nesting() {
+        let doc = parse(
+            "<xml><A><![CDATA[x]]></A><B>1 &amp; 2</B><C><D>d</D><D>e</D></C><E/></xml>",
+            DEFAULT_LIMIT,
+        )
+        .unwrap();
+        assert_eq!(doc.root, "xml");
+        assert_eq!(doc.fields.text("A"), Some("x"));
+        assert_eq!(doc.fields.text("B"), Some("1 & 2"));
+        let c = doc.fields.node("C").unwrap();
+        assert_eq!(c.all("D").count(), 2);
+        assert_eq!(doc.fields.text("E"), Some(""));
+        let json = serde_json::to_string(&doc.fields).unwrap();
+        assert_eq!(json, r#"{"A":"x","B":"1 & 2","C":{"D":["d","e"]},"E":""}"#);
+    }
+
+    #[test]
+    fn refuses_dtd_and_entities() {
+        let xxe = r#"<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><A>&xxe;</A></xml>"#;
+        assert_eq!(parse(xxe, DEFAULT_LIMIT), Err(Error::Dtd));
+        assert!(parse("<xml><A>&xxe;</A></xml>", DEFAULT_LIMIT).is_err());
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        for bad in [
+            "",
+            "<xml>",
+            "<xml><A></B></xml>",
+            "</xml>",
+            "<xml></xml><xml></xml>",
+            "text",
+            "<xml><a><b><c><d><e><f><g><h><i>x</i></h></g></f></e></d></c></b></a></xml>",
+        ] {
+            assert!(parse(bad, DEFAULT_LIMIT).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_oversized() {
+        let doc = format!("<xml><A>{}</A></xml>", "a".repeat(100));
+        assert!(matches!(parse(&doc, 50), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn cdata_escapes_terminator() {
+        let mut s = String::new();
+        push_cdata_field(&mut s, "Content", "a]]>b");
+        let doc = parse(&format!("<xml>{s}</xml>"), DEFAULT_LIMIT).unwrap();
+        assert_eq!(doc.fields.text("Content"), Some("a]]>b"));
+    }
+}

@@ -1,0 +1,278 @@
+//! WeChat's published examples, verbatim (tests/data/official.json is a copy of the
+//! project's shared vectors, each entry with its source).
+
+use serde_json::Value;
+use wxgate_proto::crypto::{self, EncodingAesKey, MsgCrypt};
+use wxgate_proto::reply::{encrypted_reply_xml, parse_encrypted_reply};
+use wxgate_proto::signature::{msg_signature, server_signature, verify_server_signature};
+use wxgate_proto::{jssdk, miniprogram, Envelope, Message, MessageKind};
+
+fn vectors() -> Value {
+    serde_json::from_str(include_str!("data/official.json")).unwrap()
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str().unwrap_or_else(|| panic!("field {k}"))
+}
+
+fn entry(section: &str, id: &str) -> Value {
+    vectors()[section]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("{id}"))
+        .clone()
+}
+
+#[test]
+fn url_signatures_match_the_documents() {
+    let v = vectors();
+    let list = v["url_signature"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    for e in list {
+        let sig = server_signature(s(e, "token"), s(e, "timestamp"), s(e, "nonce"));
+        assert_eq!(sig, s(e, "signature"), "{}", s(e, "id"));
+        assert!(verify_server_signature(
+            s(e, "token"),
+            s(e, "timestamp"),
+            s(e, "nonce"),
+            s(e, "signature")
+        ));
+        assert!(!verify_server_signature(
+            "other",
+            s(e, "timestamp"),
+            s(e, "nonce"),
+            s(e, "signature")
+        ));
+    }
+}
+
+#[test]
+fn url_signature_doc_example_literal() {
+    // developers.weixin.qq.com message-push.html, GET verification example.
+    assert_eq!(
+        server_signature("AAAAA", "1714036504", "1514711492"),
+        "f464b24fc39322e44b38aa78f5edd27bd1441696"
+    );
+}
+
+#[test]
+fn wxbizmsgcrypt_sample_decrypts_and_re_encrypts_byte_for_byte() {
+    let e = entry("msg_crypt", "official-sample-py-push");
+    let crypt = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), s(&e, "appid")).unwrap();
+    // The sample key's 43rd character carries stray bits: lenient decoding is required.
+    let envelope = Envelope::parse(s(&e, "body"), 1 << 20).unwrap();
+    assert_eq!(envelope.encrypt, s(&e, "encrypt"));
+    assert_eq!(
+        msg_signature(
+            s(&e, "token"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &envelope.encrypt
+        ),
+        s(&e, "msg_signature")
+    );
+    let plain = crypt
+        .open(
+            s(&e, "msg_signature"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &envelope.encrypt,
+        )
+        .unwrap();
+    assert_eq!(plain, s(&e, "expected_plaintext"));
+
+    let d = crypto::decrypt(crypt.key(), s(&e, "appid"), s(&e, "encrypt")).unwrap();
+    assert_eq!(&d.random, s(&e, "expected_random16").as_bytes());
+
+    let random: [u8; 16] = s(&e, "expected_random16").as_bytes().try_into().unwrap();
+    let sealed = crypt.seal_with_random(&plain, s(&e, "timestamp"), s(&e, "nonce"), &random);
+    assert_eq!(sealed.encrypt, s(&e, "encrypt"));
+    assert_eq!(sealed.msg_signature, s(&e, "msg_signature"));
+
+    // Compatible mode: the same body also parses as a plaintext message.
+    let msg = Message::parse(s(&e, "body"), 1 << 20).unwrap();
+    assert_eq!(msg.from_user_name, "oyORnuP8q7ou2gfYjqLzSIWZf0rs");
+    assert!(matches!(msg.kind, MessageKind::Text { ref content, .. } if content == "abcdteT"));
+
+    // A forged signature and a wrong appid are refused.
+    assert!(crypt
+        .open(
+            "0000000000000000000000000000000000000000",
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &envelope.encrypt
+        )
+        .is_err());
+    let other = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), "wxother").unwrap();
+    assert!(matches!(
+        other.open(
+            s(&e, "msg_signature"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &envelope.encrypt
+        ),
+        Err(wxgate_proto::Error::AppIdMismatch { .. })
+    ));
+}
+
+#[test]
+fn safe_mode_json_push_with_a_pad_byte_over_16() {
+    let e = entry("msg_crypt", "doc-msgpush-safe-json-push");
+    assert_eq!(e["pad"], 19);
+    let crypt = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), s(&e, "appid")).unwrap();
+    assert_eq!(crypt.key().as_bytes(), &[0u8; 32]);
+    assert_eq!(
+        server_signature(s(&e, "token"), s(&e, "timestamp"), s(&e, "nonce")),
+        s(&e, "signature")
+    );
+    let plain = crypt
+        .open(
+            s(&e, "msg_signature"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            s(&e, "encrypt"),
+        )
+        .unwrap();
+    assert_eq!(plain, s(&e, "expected_plaintext"));
+    let random: [u8; 16] = s(&e, "expected_random16").as_bytes().try_into().unwrap();
+    let sealed = crypt.seal_with_random(&plain, s(&e, "timestamp"), s(&e, "nonce"), &random);
+    assert_eq!(sealed.encrypt, s(&e, "encrypt"));
+}
+
+#[test]
+fn safe_mode_reply_is_reproduced_exactly() {
+    let e = entry("msg_crypt", "doc-msgpush-safe-json-reply");
+    let crypt = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), s(&e, "appid")).unwrap();
+    let random: [u8; 16] = s(&e, "expected_random16").as_bytes().try_into().unwrap();
+    let sealed = crypt.seal_with_random(
+        s(&e, "expected_plaintext"),
+        s(&e, "timestamp"),
+        s(&e, "nonce"),
+        &random,
+    );
+    assert_eq!(sealed.encrypt, s(&e, "encrypt"));
+    assert_eq!(sealed.msg_signature, s(&e, "msg_signature"));
+    // The XML envelope of the same reply reads back.
+    let xml = encrypted_reply_xml(&sealed);
+    assert_eq!(parse_encrypted_reply(&xml, 1 << 20).unwrap(), sealed);
+    let opened = crypt
+        .open(
+            &sealed.msg_signature,
+            &sealed.timestamp,
+            &sealed.nonce,
+            &sealed.encrypt,
+        )
+        .unwrap();
+    assert_eq!(opened, "{\"demo_resp\":\"good luck\"}");
+}
+
+#[test]
+fn jssdk_appendix_1() {
+    let e = entry("jssdk", "official-jssdk-appendix1");
+    let ts = e["timestamp"].as_i64().unwrap().to_string();
+    assert_eq!(
+        jssdk::string_to_sign(s(&e, "jsapi_ticket"), s(&e, "noncestr"), &ts, s(&e, "url")),
+        s(&e, "string1")
+    );
+    assert_eq!(
+        jssdk::signature(s(&e, "jsapi_ticket"), s(&e, "noncestr"), &ts, s(&e, "url")),
+        "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+    );
+    // The fragment is not signed.
+    let with_fragment = format!("{}#/page?x=1", s(&e, "url"));
+    assert_eq!(
+        jssdk::signature(
+            s(&e, "jsapi_ticket"),
+            s(&e, "noncestr"),
+            &ts,
+            &with_fragment
+        ),
+        s(&e, "signature")
+    );
+    // The copies of the doc without ?params=value give another signature.
+    assert_eq!(
+        jssdk::signature(
+            s(&e, "jsapi_ticket"),
+            s(&e, "noncestr"),
+            &ts,
+            "http://mp.weixin.qq.com"
+        ),
+        "f4d90daf4b3bca3078ab155816175ba34c443a7b"
+    );
+}
+
+#[test]
+fn miniprogram_decryption_demo() {
+    let e = entry("miniprogram_decrypt", "official-wxa-demo");
+    let v = miniprogram::decrypt(
+        s(&e, "session_key"),
+        s(&e, "iv"),
+        s(&e, "encrypted_data"),
+        s(&e, "appid"),
+    )
+    .unwrap();
+    let expected: Value = serde_json::from_str(s(&e, "expected_plaintext")).unwrap();
+    assert_eq!(v, expected);
+    assert_eq!(v["openId"], "oGZUI0egBJY1zhBYw2KhdUfwVJJE");
+    assert_eq!(
+        miniprogram::decrypt_unchecked(s(&e, "session_key"), s(&e, "iv"), s(&e, "encrypted_data"))
+            .unwrap(),
+        s(&e, "expected_plaintext")
+    );
+    // Re-encrypting reproduces the demo's ciphertext.
+    assert_eq!(
+        miniprogram::encrypt(
+            s(&e, "session_key"),
+            s(&e, "iv"),
+            s(&e, "expected_plaintext")
+        )
+        .unwrap(),
+        s(&e, "encrypted_data")
+    );
+    // A foreign watermark is refused.
+    assert!(matches!(
+        miniprogram::decrypt(
+            s(&e, "session_key"),
+            s(&e, "iv"),
+            s(&e, "encrypted_data"),
+            "wxother"
+        ),
+        Err(wxgate_proto::Error::WatermarkMismatch { .. })
+    ));
+    // A stale session_key is refused, never garbage.
+    assert!(miniprogram::decrypt(
+        "HyVFkGl5F5OQWJZZaNzBBg==",
+        s(&e, "iv"),
+        s(&e, "encrypted_data"),
+        s(&e, "appid")
+    )
+    .is_err());
+}
+
+#[test]
+fn miniprogram_rawdata_signature() {
+    let e = entry("miniprogram_rawdata_signature", "official-rawdata-example");
+    assert_eq!(
+        miniprogram::raw_data_signature(s(&e, "raw_data"), s(&e, "session_key")),
+        "75e81ceda165f4ffa64f4068af58c64b8f54b88c"
+    );
+    assert!(miniprogram::verify_raw_data(
+        s(&e, "raw_data"),
+        s(&e, "session_key"),
+        s(&e, "signature")
+    ));
+    assert!(!miniprogram::verify_raw_data(
+        &format!("{} ", s(&e, "raw_data")),
+        s(&e, "session_key"),
+        s(&e, "signature")
+    ));
+}
+
+#[test]
+fn aes_key_of_the_sample_decodes_to_32_bytes() {
+    let k = EncodingAesKey::parse("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG").unwrap();
+    assert_eq!(k.as_bytes().len(), 32);
+    assert_eq!(&k.as_bytes()[..3], &[0x69, 0xb7, 0x1d]);
+}

@@ -1,0 +1,81 @@
+//! Properties: arbitrary input into every parser and decryptor returns a value or an error
+//! and never panics; what is encrypted decrypts back, for every length.
+
+use proptest::prelude::*;
+use wxgate_proto::crypto::{self, EncodingAesKey, MsgCrypt};
+use wxgate_proto::reply::parse_encrypted_reply;
+use wxgate_proto::xml::{self, DEFAULT_LIMIT};
+use wxgate_proto::{jssdk, miniprogram, Envelope, Message, Reply};
+
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn xml_parsers_never_panic(s in ".{0,400}") {
+        let _ = xml::parse(&s, DEFAULT_LIMIT);
+        let _ = Message::parse(&s, DEFAULT_LIMIT);
+        let _ = Envelope::parse(&s, DEFAULT_LIMIT);
+        let _ = parse_encrypted_reply(&s, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn xml_like_input_never_panics(s in "(<[a-zA-Z]{1,3}>|</[a-zA-Z]{1,3}>|<!\\[CDATA\\[|\\]\\]>|&[a-z#0-9]{0,5};|<!DOCTYPE|<\\?xml\\?>|[a-z0-9 ]{0,5}){0,40}") {
+        let _ = Message::parse(&s, DEFAULT_LIMIT);
+        let _ = Envelope::parse(&s, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn decryptors_never_panic(s in ".{0,300}", b in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let key = EncodingAesKey::parse(KEY).unwrap();
+        let _ = crypto::decrypt(&key, "wx1", &s);
+        let b64 = crypto::base64_encode(&b);
+        let _ = crypto::decrypt(&key, "wx1", &b64);
+        let _ = crypto::decrypt_unchecked(&key, &b64);
+        let _ = miniprogram::decrypt("tiihtNczf5v6AKRyjwEUhQ==", "r7BXXKkLb8qrSNn05n0qiA==", &b64, "wx1");
+        let _ = miniprogram::decrypt(&s, &s, &s, "wx1");
+        let _ = EncodingAesKey::parse(&s);
+    }
+
+    #[test]
+    fn encrypt_decrypt_round_trip(msg in ".{0,600}", appid in "[a-z0-9]{1,32}", random in any::<[u8; 16]>()) {
+        let crypt = MsgCrypt::new("token", KEY, &appid).unwrap();
+        let sealed = crypt.seal_with_random(&msg, "1409735669", "nonce", &random);
+        prop_assert_eq!(crypt.open(&sealed.msg_signature, "1409735669", "nonce", &sealed.encrypt).unwrap(), msg);
+        prop_assert!(crypt.open(&sealed.msg_signature, "1409735670", "nonce", &sealed.encrypt).is_err());
+    }
+
+    #[test]
+    fn tampered_ciphertext_is_an_error_or_other_text(msg in "[a-z]{0,100}", flip in 0usize..64) {
+        let key = EncodingAesKey::parse(KEY).unwrap();
+        let enc = crypto::encrypt(&key, "wx1", msg.as_bytes());
+        let mut raw = crypto::base64_decode(&enc, "t").unwrap();
+        let i = flip % raw.len();
+        raw[i] ^= 0x01;
+        if let Ok(d) = crypto::decrypt(&key, "wx1", &crypto::base64_encode(&raw)) {
+            prop_assert_ne!(d.message, msg);
+        }
+    }
+
+    #[test]
+    fn miniprogram_round_trip(json in "\\{\"a\":\"[a-z]{0,80}\",\"watermark\":\\{\"appid\":\"wx1\"\\}\\}") {
+        let enc = miniprogram::encrypt("tiihtNczf5v6AKRyjwEUhQ==", "r7BXXKkLb8qrSNn05n0qiA==", &json).unwrap();
+        let v = miniprogram::decrypt("tiihtNczf5v6AKRyjwEUhQ==", "r7BXXKkLb8qrSNn05n0qiA==", &enc, "wx1").unwrap();
+        prop_assert_eq!(v, serde_json::from_str::<serde_json::Value>(&json).unwrap());
+    }
+
+    #[test]
+    fn text_reply_round_trips_any_content(content in ".{0,200}") {
+        let x = Reply::Text { content: content.clone() }.to_xml("o", "g", 1).unwrap();
+        let doc = xml::parse(&x, DEFAULT_LIMIT).unwrap();
+        prop_assert_eq!(doc.fields.text("Content"), Some(content.as_str()));
+    }
+
+    #[test]
+    fn jssdk_signature_ignores_the_fragment(url in "https://[a-z]{1,10}\\.com/[a-z?=&]{0,20}", frag in "[a-z/?=]{0,20}") {
+        let a = jssdk::signature("t", "n", "1", &url);
+        let b = jssdk::signature("t", "n", "1", &format!("{url}#{frag}"));
+        prop_assert_eq!(a, b);
+    }
+}
