@@ -54,13 +54,15 @@ pub fn decrypt_unchecked(session_key: &str, iv: &str, encrypted_data: &str) -> R
     String::from_utf8(plain.to_vec()).map_err(|_| Error::Utf8)
 }
 
+/// Decrypted open data: the JSON text exactly as WeChat encrypted it, and parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenData {
+    pub text: String,
+    pub value: serde_json::Value,
+}
+
 /// Decrypts `encryptedData` and checks that its watermark names `appid`.
-pub fn decrypt(
-    session_key: &str,
-    iv: &str,
-    encrypted_data: &str,
-    appid: &str,
-) -> Result<serde_json::Value> {
+pub fn decrypt(session_key: &str, iv: &str, encrypted_data: &str, appid: &str) -> Result<OpenData> {
     let text = decrypt_unchecked(session_key, iv, encrypted_data)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::Json(e.to_string()))?;
@@ -74,7 +76,7 @@ pub fn decrypt(
             actual: actual.to_owned(),
         });
     }
-    Ok(value)
+    Ok(OpenData { text, value })
 }
 
 /// Encrypts JSON as WeChat does for `encryptedData` (the sandbox plays WeChat with it).

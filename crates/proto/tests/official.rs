@@ -213,6 +213,8 @@ fn miniprogram_decryption_demo() {
         s(&e, "appid"),
     )
     .unwrap();
+    assert_eq!(v.text, s(&e, "expected_plaintext"));
+    let v = v.value;
     let expected: Value = serde_json::from_str(s(&e, "expected_plaintext")).unwrap();
     assert_eq!(v, expected);
     assert_eq!(v["openId"], "oGZUI0egBJY1zhBYw2KhdUfwVJJE");

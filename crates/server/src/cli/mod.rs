@@ -1,0 +1,78 @@
+//! The `wxgate` command line. Each subcommand prints its result on stdout and a clear
+//! error on stderr with a non-zero exit code, so it can be used from scripts.
+
+mod protocol;
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A gateway between the WeChat platform and your own servers.
+#[derive(Debug, Parser)]
+#[command(name = "wxgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute signatures, to debug "invalid signature".
+    #[command(subcommand)]
+    Sign(protocol::SignCommand),
+    /// Encrypt or decrypt pushes as WeChat's safe mode does (WXBizMsgCrypt).
+    #[command(subcommand)]
+    Crypto(protocol::CryptoCommand),
+    /// Decrypt and verify Mini Program open data.
+    #[command(subcommand)]
+    Miniapp(protocol::MiniappCommand),
+}
+
+/// A failure a subcommand reports: the message goes to stderr, the code is the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Failure {
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+impl From<wxgate_proto::Error> for Failure {
+    fn from(e: wxgate_proto::Error) -> Self {
+        Failure::new(format!("{e} ({})", e.sample_code()))
+    }
+}
+
+/// Reads all of stdin as UTF-8.
+pub(crate) fn read_stdin() -> Result<String, Failure> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| Failure::new(format!("reading stdin: {e}")))?;
+    Ok(s)
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sign(c) => protocol::sign(c),
+        Command::Crypto(c) => protocol::crypto(c),
+        Command::Miniapp(c) => protocol::miniapp(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}

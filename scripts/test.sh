@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole check, as CI runs it: installs what is missing, then formatting, lints and
+# every test. Run from anywhere: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# A target directory outside the clone, so repeated clean clones reuse the build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wxgate-target}"
+
+scripts/install-deps.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
