@@ -1,1 +1,139 @@
-pub fn x() {}
+//! # wxgate-sandbox: a local WeChat platform
+//!
+//! This crate owns the stand-in for WeChat that every gateway test and every offline
+//! developer talks to. It serves WeChat's upstream APIs (`/cgi-bin/token`,
+//! `/cgi-bin/stable_token`, tickets, web authorization, `jscode2session`, followers,
+//! customer-service and template messages) with WeChat's documented semantics and
+//! errcodes, and adds what WeChat cannot give a developer: a controllable clock, fault
+//! injection, call counters, a message pusher and a JS-SDK signature check.
+//!
+//! - [`platform`]: the state and every WeChat rule the sandbox plays.
+//! - [`routes`]: the HTTP surface (WeChat's endpoints and `/admin/...`).
+//! - [`pusher`] and [`messages`]: pushing messages and events to a gateway as WeChat does.
+//! - [`Sandbox::start`]: run it in-process on an ephemeral port, for tests.
+
+pub mod clock;
+pub mod config;
+pub mod faults;
+pub mod messages;
+pub mod platform;
+pub mod pusher;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use config::{AppConfig, AppKind, SandboxConfig, TestUser};
+pub use platform::Platform;
+
+/// The sandbox's HTTP application.
+pub fn router(platform: Arc<Platform>) -> Router {
+    use routes::{admin, api, jssdk, oauth};
+    let wechat = Router::new()
+        .route("/cgi-bin/token", get(api::token))
+        .route("/cgi-bin/stable_token", post(api::stable_token))
+        .route("/cgi-bin/clear_quota", post(api::clear_quota))
+        .route("/cgi-bin/ticket/getticket", get(api::getticket))
+        .route("/cgi-bin/user/get", get(api::user_get))
+        .route("/cgi-bin/user/info", get(api::user_info))
+        .route("/cgi-bin/user/info/batchget", post(api::user_batchget))
+        .route("/cgi-bin/message/custom/send", post(api::custom_send))
+        .route("/cgi-bin/message/template/send", post(api::template_send))
+        .route("/sns/jscode2session", get(api::jscode2session))
+        .route("/sns/oauth2/access_token", get(oauth::access_token))
+        .route("/sns/oauth2/refresh_token", get(oauth::refresh_token))
+        .route("/sns/userinfo", get(oauth::userinfo))
+        .route("/sns/auth", get(oauth::sns_auth))
+        .route("/connect/oauth2/authorize", get(oauth::authorize))
+        .route("/connect/oauth2/decide", get(oauth::decide))
+        .route_layer(axum::middleware::from_fn_with_state(
+            platform.clone(),
+            routes::faults_and_counts,
+        ));
+    let admin = Router::new()
+        .route("/admin/clock", get(admin::clock))
+        .route("/admin/clock/advance", post(admin::advance))
+        .route(
+            "/admin/faults",
+            get(admin::list_faults)
+                .post(admin::add_fault)
+                .delete(admin::clear_faults),
+        )
+        .route("/admin/calls", get(admin::calls).delete(admin::reset_calls))
+        .route("/admin/sent", get(admin::sent))
+        .route("/admin/token/check", get(admin::token_check))
+        .route("/admin/oauth/code", post(admin::oauth_code))
+        .route("/admin/miniapp/login", post(admin::miniapp_login))
+        .route("/admin/miniapp/userinfo", post(admin::miniapp_userinfo))
+        .route("/admin/miniapp/phonenumber", post(admin::miniapp_phone))
+        .route("/admin/push", post(admin::push))
+        .route(
+            "/jssdk/check",
+            post(jssdk::check_route).options(jssdk::preflight),
+        );
+    wechat.merge(admin).with_state(platform)
+}
+
+/// A running sandbox. Dropping the handle stops it.
+pub struct Sandbox {
+    pub addr: SocketAddr,
+    pub platform: Arc<Platform>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Sandbox {
+    /// Starts on `config.listen` (use port 0 for an ephemeral port) on the current runtime.
+    pub async fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind(&config.listen).await?;
+        Self::serve(listener, config).await
+    }
+
+    /// Starts on an ephemeral port of 127.0.0.1, whatever `config.listen` says.
+    pub async fn start_ephemeral(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(listener, config).await
+    }
+
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        config: SandboxConfig,
+    ) -> std::io::Result<Sandbox> {
+        let addr = listener.local_addr()?;
+        let platform = Arc::new(Platform::new(config));
+        let app = router(platform.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        Ok(Sandbox {
+            addr,
+            platform,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`: the `api_base` and `open_base` a gateway points at.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

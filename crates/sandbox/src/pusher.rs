@@ -1,0 +1,219 @@
+//! The message pusher: sends a message or event to a gateway exactly as WeChat does, then
+//! checks the reply as WeChat would (signature, decryption, addresses) and returns it
+//! parsed.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::message::write_fields;
+use wxgate_proto::reply::parse_encrypted_reply;
+use wxgate_proto::signature::server_signature;
+use wxgate_proto::xml::{self, Fields, Value, DEFAULT_LIMIT};
+use wxgate_proto::Envelope;
+
+/// The account's message encryption mode (消息加解密方式).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushMode {
+    /// 明文模式: plaintext XML, `signature` only.
+    Plaintext,
+    /// 兼容模式: plaintext fields and `Encrypt` in one document.
+    Compatible,
+    /// 安全模式: only `ToUserName` and `Encrypt`; replies must be encrypted.
+    Safe,
+}
+
+impl std::str::FromStr for PushMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "plaintext" | "plain" => Ok(PushMode::Plaintext),
+            "compatible" | "compat" => Ok(PushMode::Compatible),
+            "safe" | "aes" => Ok(PushMode::Safe),
+            other => Err(format!(
+                "unknown mode {other:?}: plaintext, compatible or safe"
+            )),
+        }
+    }
+}
+
+/// Where and how to push.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PushTarget {
+    /// The gateway's push URL (`http://127.0.0.1:18340/wx/service`).
+    pub url: String,
+    pub token: String,
+    pub appid: String,
+    #[serde(default)]
+    pub encoding_aes_key: Option<String>,
+    pub mode: PushMode,
+}
+
+/// Overrides for tests of replays and windows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PushOptions {
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub nonce: Option<String>,
+}
+
+/// What the gateway answered.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushOutcome {
+    pub status: u16,
+    /// The raw answer body.
+    pub body: String,
+    /// The reply, decrypted and parsed; `None` for `success` or an empty answer.
+    pub reply: Option<Fields>,
+    /// Whether the reply came encrypted.
+    pub encrypted: bool,
+    #[serde(serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
+}
+
+/// Why a push or its reply failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{0} mode needs the account's encoding_aes_key")]
+    NoAesKey(&'static str),
+    #[error("invalid push settings: {0}")]
+    Settings(wxgate_proto::Error),
+    #[error("HTTP: {0}")]
+    Http(String),
+    #[error("the reply's msg_signature or encryption is wrong: {0}")]
+    ReplyCrypto(wxgate_proto::Error),
+    #[error("the reply is not a valid WeChat reply: {0}")]
+    ReplyXml(wxgate_proto::Error),
+    #[error("safe mode needs an encrypted reply; the gateway answered plaintext")]
+    PlaintextInSafeMode,
+    #[error("the reply is addressed wrongly: {0}")]
+    ReplyAddress(String),
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Pushes `message` to the gateway and checks its reply.
+pub async fn push(
+    client: &reqwest::Client,
+    target: &PushTarget,
+    message: &Fields,
+    opts: &PushOptions,
+) -> Result<PushOutcome, PushError> {
+    let plaintext = write_fields(message);
+    let timestamp = opts.timestamp.unwrap_or_else(now).to_string();
+    let nonce = opts
+        .nonce
+        .clone()
+        .unwrap_or_else(|| rand::random::<u32>().to_string());
+    let to = message.text("ToUserName").unwrap_or_default().to_owned();
+    let from = message.text("FromUserName").unwrap_or_default().to_owned();
+
+    let mut url = url::Url::parse(&target.url).map_err(|e| PushError::Http(e.to_string()))?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair(
+            "signature",
+            &server_signature(&target.token, &timestamp, &nonce),
+        );
+        q.append_pair("timestamp", &timestamp);
+        q.append_pair("nonce", &nonce);
+        q.append_pair("openid", &from);
+    }
+    let crypt = match target.mode {
+        PushMode::Plaintext => None,
+        mode => {
+            let key = target
+                .encoding_aes_key
+                .as_deref()
+                .ok_or(PushError::NoAesKey(match mode {
+                    PushMode::Safe => "safe",
+                    _ => "compatible",
+                }))?;
+            Some(MsgCrypt::new(&target.token, key, &target.appid).map_err(PushError::Settings)?)
+        }
+    };
+    let body = match (&crypt, target.mode) {
+        (None, _) => plaintext,
+        (Some(c), mode) => {
+            let sealed = c.seal(&plaintext, &timestamp, &nonce);
+            url.query_pairs_mut()
+                .append_pair("encrypt_type", "aes")
+                .append_pair("msg_signature", &sealed.msg_signature);
+            if mode == PushMode::Safe {
+                Envelope::to_xml(&to, &sealed.encrypt)
+            } else {
+                let mut both = message.clone();
+                both.0.push(("Encrypt".into(), Value::Text(sealed.encrypt)));
+                write_fields(&both)
+            }
+        }
+    };
+
+    let started = Instant::now();
+    let resp = client
+        .post(url)
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| PushError::Http(e.to_string()))?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| PushError::Http(e.to_string()))?;
+    let elapsed = started.elapsed();
+    let mut outcome = PushOutcome {
+        status,
+        body: text.clone(),
+        reply: None,
+        encrypted: false,
+        elapsed,
+    };
+    let trimmed = text.trim();
+    if status != 200 || trimmed.is_empty() || trimmed == "success" {
+        return Ok(outcome);
+    }
+    let reply_xml = match parse_encrypted_reply(trimmed, DEFAULT_LIMIT) {
+        Ok(sealed) => {
+            let c = crypt.as_ref().ok_or(PushError::ReplyCrypto(
+                wxgate_proto::Error::InvalidAesKey("an encrypted reply in plaintext mode"),
+            ))?;
+            outcome.encrypted = true;
+            c.open(
+                &sealed.msg_signature,
+                &sealed.timestamp,
+                &sealed.nonce,
+                &sealed.encrypt,
+            )
+            .map_err(PushError::ReplyCrypto)?
+        }
+        Err(_) if target.mode == PushMode::Safe => return Err(PushError::PlaintextInSafeMode),
+        Err(_) => trimmed.to_owned(),
+    };
+    let reply = xml::parse(&reply_xml, DEFAULT_LIMIT)
+        .map_err(PushError::ReplyXml)?
+        .fields;
+    if reply.text("ToUserName") != Some(from.as_str())
+        || reply.text("FromUserName") != Some(to.as_str())
+    {
+        return Err(PushError::ReplyAddress(format!(
+            "expected To={from} From={to}, got To={:?} From={:?}",
+            reply.text("ToUserName"),
+            reply.text("FromUserName")
+        )));
+    }
+    outcome.reply = Some(reply);
+    Ok(outcome)
+}

@@ -1,0 +1,251 @@
+//! The admin API: what makes the platform a sandbox. Clock, faults, call counters, sent
+//! messages, the Mini Program client side (wx.login, getUserInfo, getPhoneNumber) and the
+//! message pusher. None of it exists on WeChat; all of it lives under `/admin/`.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{param, Params, Shared};
+use crate::faults::Fault;
+use crate::messages;
+use crate::pusher::{self, PushMode, PushOptions, PushTarget};
+
+fn bad(msg: impl Into<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": msg.into() })),
+    )
+        .into_response()
+}
+
+pub async fn clock(State(p): State<Shared>) -> Json<Value> {
+    Json(json!({ "now": p.now(), "offset": p.clock.offset() }))
+}
+
+#[derive(Deserialize)]
+pub struct Advance {
+    seconds: i64,
+}
+
+/// `POST /admin/clock/advance {"seconds": N}`
+pub async fn advance(State(p): State<Shared>, Json(a): Json<Advance>) -> Json<Value> {
+    let now = p.clock.advance(a.seconds);
+    Json(json!({ "now": now, "offset": p.clock.offset() }))
+}
+
+/// `POST /admin/faults {path, kind, ms|status, count?, ratio?}`
+pub async fn add_fault(State(p): State<Shared>, Json(f): Json<Fault>) -> Response {
+    if f.ratio.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+        return bad("ratio must be between 0 and 1");
+    }
+    if let Ok(mut faults) = p.faults.lock() {
+        faults.add(f);
+    }
+    Json(json!({ "ok": true })).into_response()
+}
+
+pub async fn list_faults(State(p): State<Shared>) -> Json<Value> {
+    Json(json!(p.faults.lock().map(|f| f.list()).unwrap_or_default()))
+}
+
+pub async fn clear_faults(State(p): State<Shared>) -> Json<Value> {
+    if let Ok(mut f) = p.faults.lock() {
+        f.clear();
+    }
+    Json(json!({ "ok": true }))
+}
+
+/// `GET /admin/calls`: `{path: {total, by_app: {appid: n}}}`
+pub async fn calls(State(p): State<Shared>) -> Json<Value> {
+    Json(json!(p.calls()))
+}
+
+pub async fn reset_calls(State(p): State<Shared>) -> Json<Value> {
+    p.reset_calls();
+    Json(json!({ "ok": true }))
+}
+
+/// `GET /admin/sent?appid=`: customer-service and template messages, oldest first.
+pub async fn sent(State(p): State<Shared>, Query(q): Query<Params>) -> Json<Value> {
+    let appid = q.get("appid").map(String::as_str);
+    Json(json!(p.sent(appid)))
+}
+
+/// `GET /admin/token/check?access_token=`: what WeChat would say of this token now,
+/// without counting as a call.
+pub async fn token_check(State(p): State<Shared>, Query(q): Query<Params>) -> Json<Value> {
+    match p.check_token(param(&q, "access_token")) {
+        Ok(appid) => Json(json!({ "errcode": 0, "appid": appid })),
+        Err(e) => Json(json!({ "errcode": e.code.code(), "errmsg": e.msg })),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserRef {
+    appid: String,
+    openid: String,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// `POST /admin/oauth/code {appid, openid, scope}`: a code as if the user had consented.
+pub async fn oauth_code(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+    let scope = u.scope.unwrap_or_else(|| "snsapi_userinfo".into());
+    match p.issue_oauth_code(&u.appid, &u.openid, &scope) {
+        Ok(code) => Json(json!({ "code": code })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
+/// `POST /admin/miniapp/login {appid, openid}`: what `wx.login()` gives the client.
+pub async fn miniapp_login(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+    match p.issue_js_code(&u.appid, &u.openid) {
+        Ok(code) => Json(json!({ "code": code })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
+fn watermark(p: &Shared, appid: &str) -> Value {
+    json!({ "timestamp": p.now(), "appid": appid })
+}
+
+/// `POST /admin/miniapp/userinfo {appid, openid}`: what `wx.getUserInfo()` gives the
+/// client: rawData, signature, encryptedData and iv under the current session_key.
+pub async fn miniapp_userinfo(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+    let Some(session_key) = p.session_key(&u.appid, &u.openid) else {
+        return bad("no session: call jscode2session for this user first");
+    };
+    let Some(user) = p.user(&u.appid, &u.openid) else {
+        return bad("unknown user");
+    };
+    let raw = json!({
+        "nickName": user.nickname, "gender": user.sex, "language": "zh_CN",
+        "city": user.city, "province": user.province, "country": user.country,
+        "avatarUrl": user.headimgurl,
+    });
+    let mut full = json!({
+        "openId": user.openid, "nickName": user.nickname, "gender": user.sex, "language": "zh_CN",
+        "city": user.city, "province": user.province, "country": user.country,
+        "avatarUrl": user.headimgurl, "watermark": watermark(&p, &u.appid),
+    });
+    if let Some(unionid) = &user.unionid {
+        full["unionId"] = unionid.clone().into();
+    }
+    sealed_open_data(&session_key, Some(raw.to_string()), &full.to_string())
+}
+
+/// `POST /admin/miniapp/phonenumber {appid, openid}`: what the old `getPhoneNumber`
+/// button gave the client: encryptedData and iv.
+pub async fn miniapp_phone(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+    let Some(session_key) = p.session_key(&u.appid, &u.openid) else {
+        return bad("no session: call jscode2session for this user first");
+    };
+    let phone = p
+        .user(&u.appid, &u.openid)
+        .and_then(|u| u.phone)
+        .unwrap_or_else(|| "13800138000".into());
+    let full = json!({
+        "phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
+        "watermark": watermark(&p, &u.appid),
+    });
+    sealed_open_data(&session_key, None, &full.to_string())
+}
+
+fn sealed_open_data(session_key: &str, raw: Option<String>, full: &str) -> Response {
+    let iv = wxgate_proto::crypto::base64_encode(&rand::random::<[u8; 16]>());
+    let encrypted = match wxgate_proto::miniprogram::encrypt(session_key, &iv, full) {
+        Ok(e) => e,
+        Err(e) => return bad(e.to_string()),
+    };
+    let mut v = json!({ "encryptedData": encrypted, "iv": iv });
+    if let Some(raw) = raw {
+        v["signature"] = wxgate_proto::miniprogram::raw_data_signature(&raw, session_key).into();
+        v["rawData"] = raw.into();
+    }
+    Json(v).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct PushRequest {
+    /// The gateway's push URL.
+    url: String,
+    appid: String,
+    mode: PushMode,
+    /// A sample kind (`text`, `CLICK`, ... see `messages::KINDS`) ...
+    #[serde(default)]
+    kind: Option<String>,
+    /// ... its content or EventKey ...
+    #[serde(default)]
+    text: Option<String>,
+    /// ... or a whole message XML.
+    #[serde(default)]
+    xml: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    msg_id: Option<u64>,
+    #[serde(default)]
+    options: PushOptions,
+}
+
+/// `POST /admin/push`: push a message to a gateway as WeChat would, answer what came back.
+pub async fn push(State(p): State<Shared>, Json(r): Json<PushRequest>) -> Response {
+    let app = match p.app(&r.appid) {
+        Ok(a) => a.clone(),
+        Err(e) => return bad(e.msg),
+    };
+    let Some(token) = app.token.clone() else {
+        return bad("the app has no push token in the sandbox config");
+    };
+    let from = r
+        .from
+        .or_else(|| app.users.first().map(|u| u.openid.clone()))
+        .unwrap_or_else(|| "oSandboxUser".into());
+    let message = match (&r.xml, &r.kind) {
+        (Some(x), _) => match wxgate_proto::xml::parse(x, wxgate_proto::xml::DEFAULT_LIMIT) {
+            Ok(d) => d.fields,
+            Err(e) => return bad(format!("xml: {e}")),
+        },
+        (None, kind) => {
+            let kind = kind.as_deref().unwrap_or("text");
+            let msg_id = r.msg_id.unwrap_or_else(|| u64::from(rand::random::<u32>()));
+            match messages::sample(
+                kind,
+                &app.original_id,
+                &from,
+                p.now(),
+                msg_id,
+                r.text.as_deref(),
+            ) {
+                Some(m) => m,
+                None => {
+                    return bad(format!(
+                        "unknown kind {kind:?}; one of {:?}",
+                        messages::KINDS
+                    ))
+                }
+            }
+        }
+    };
+    let target = PushTarget {
+        url: r.url,
+        token,
+        appid: app.appid.clone(),
+        encoding_aes_key: app.encoding_aes_key.clone(),
+        mode: r.mode,
+    };
+    let mut opts = r.options;
+    opts.timestamp.get_or_insert_with(|| p.now());
+    match pusher::push(&reqwest::Client::new(), &target, &message, &opts).await {
+        Ok(outcome) => Json(json!(outcome)).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,188 @@
+//! WeChat's server APIs: credentials, tickets, followers, messages and Mini Program login.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde_json::{json, Value};
+use wxgate_proto::ErrCode;
+
+use super::{json_body, param, wx, Params, Shared};
+use crate::platform::{WxError, WxResult};
+
+/// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
+pub async fn token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    p.count_call("/cgi-bin/token", Some(param(&q, "appid")));
+    wx(p.classic_token(
+        param(&q, "grant_type"),
+        param(&q, "appid"),
+        param(&q, "secret"),
+    )
+    .map(|g| json!({ "access_token": g.value, "expires_in": g.expires_in })))
+}
+
+/// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
+pub async fn stable_token(State(p): State<Shared>, body: Bytes) -> Response {
+    wx((|| {
+        let b = json_body(&body)?;
+        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        p.count_call("/cgi-bin/stable_token", Some(&s("appid")));
+        let force = b
+            .get("force_refresh")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let g = p.stable_token(&s("grant_type"), &s("appid"), &s("secret"), force)?;
+        Ok(json!({ "access_token": g.value, "expires_in": g.expires_in }))
+    })())
+}
+
+/// `POST /cgi-bin/clear_quota?access_token= {appid}`
+pub async fn clear_quota(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let token_app = p.check_token(param(&q, "access_token"))?;
+        let b = json_body(&body)?;
+        let appid = b.get("appid").and_then(Value::as_str).unwrap_or("");
+        p.count_call("/cgi-bin/clear_quota", Some(appid));
+        p.clear_quota(&token_app, appid)?;
+        Ok(json!({ "errcode": 0, "errmsg": "ok" }))
+    })())
+}
+
+/// `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card`
+pub async fn getticket(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    let token = param(&q, "access_token");
+    if let Ok(app) = p.check_token(token) {
+        p.count_call("/cgi-bin/ticket/getticket", Some(&app));
+    }
+    wx(p.ticket(token, param(&q, "type")).map(
+        |g| json!({ "errcode": 0, "errmsg": "ok", "ticket": g.value, "expires_in": g.expires_in }),
+    ))
+}
+
+/// `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code`
+pub async fn jscode2session(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    p.count_call("/sns/jscode2session", Some(param(&q, "appid")));
+    wx(p.jscode2session(
+        param(&q, "appid"),
+        param(&q, "secret"),
+        param(&q, "js_code"),
+        param(&q, "grant_type"),
+    ))
+}
+
+/// `GET /cgi-bin/user/get?access_token=&next_openid=`
+pub async fn user_get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/user/get", Some(&app));
+        p.followers(&app, param(&q, "next_openid"))
+    })())
+}
+
+/// `GET /cgi-bin/user/info?access_token=&openid=&lang=`
+pub async fn user_info(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/user/info", Some(&app));
+        p.user_info(&app, param(&q, "openid"))
+    })())
+}
+
+/// `POST /cgi-bin/user/info/batchget?access_token= {user_list: [{openid, lang}]}`: at most
+/// 100 users a call. WeChat documents the limit but not the errcode beyond it; the
+/// sandbox answers 40097 (invalid args).
+pub async fn user_batchget(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/user/info/batchget", Some(&app));
+        let b = json_body(&body)?;
+        let list = b
+            .get("user_list")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                WxError::with(ErrCode::InvalidParameter, "invalid args: user_list missing")
+            })?;
+        if list.is_empty() || list.len() > 100 {
+            return Err(WxError::with(
+                ErrCode::InvalidParameter,
+                format!(
+                    "invalid args: user_list holds 1 to 100 users, not {}",
+                    list.len()
+                ),
+            ));
+        }
+        let infos = list
+            .iter()
+            .map(|u| p.user_info(&app, u.get("openid").and_then(Value::as_str).unwrap_or("")))
+            .collect::<WxResult<Vec<_>>>()?;
+        Ok(json!({ "user_info_list": infos }))
+    })())
+}
+
+const CUSTOM_TYPES: &[&str] = &[
+    "text",
+    "image",
+    "voice",
+    "video",
+    "music",
+    "news",
+    "mpnews",
+    "mpnewsarticle",
+    "msgmenu",
+    "wxcard",
+    "miniprogrampage",
+];
+
+/// `POST /cgi-bin/message/custom/send?access_token=`: a customer-service message.
+pub async fn custom_send(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/message/custom/send", Some(&app));
+        let b = json_body(&body)?;
+        let msgtype = b.get("msgtype").and_then(Value::as_str).unwrap_or("");
+        if !CUSTOM_TYPES.contains(&msgtype) || b.get(msgtype).is_none() {
+            return Err(WxError::with(ErrCode::Other(40008), "invalid message type"));
+        }
+        if msgtype == "text"
+            && b.pointer("/text/content")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+        {
+            return Err(WxError::with(ErrCode::Other(44003), "empty content"));
+        }
+        p.record_sent(&app, "custom", b)?;
+        Ok(json!({ "errcode": 0, "errmsg": "ok" }))
+    })())
+}
+
+/// `POST /cgi-bin/message/template/send?access_token=`: a template message.
+pub async fn template_send(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/message/template/send", Some(&app));
+        let b = json_body(&body)?;
+        if b.get("template_id")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(WxError::with(ErrCode::Other(40037), "invalid template_id"));
+        }
+        let msgid = p.record_sent(&app, "template", b)?;
+        Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
+    })())
+}

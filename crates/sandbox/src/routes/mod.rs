@@ -1,0 +1,89 @@
+//! The sandbox's HTTP surface: WeChat's endpoints ([`api`], [`oauth`]), the JS-SDK check
+//! ([`jssdk`]) and the admin API that makes it a sandbox ([`admin`]).
+
+pub mod admin;
+pub mod api;
+pub mod jssdk;
+pub mod oauth;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::faults::FaultKind;
+use crate::platform::{Platform, WxError, WxResult};
+
+pub type Shared = Arc<Platform>;
+pub type Params = HashMap<String, String>;
+
+/// A query parameter, empty when absent (WeChat answers a missing one with its own errcode).
+pub fn param<'a>(q: &'a Params, name: &str) -> &'a str {
+    q.get(name).map(String::as_str).unwrap_or("")
+}
+
+/// WeChat's answer shape: HTTP 200 with the JSON, or with `{errcode, errmsg}`.
+pub fn wx(result: WxResult<Value>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => wx_error(&e),
+    }
+}
+
+pub fn wx_error(e: &WxError) -> Response {
+    let rid = crate::platform::random_value("", 8);
+    Json(json!({
+        "errcode": e.code.code(),
+        "errmsg": format!("{} rid: {rid}", e.msg),
+    }))
+    .into_response()
+}
+
+/// Parses a JSON body the way WeChat does: anything else is errcode 47001.
+pub fn json_body(body: &[u8]) -> WxResult<Value> {
+    serde_json::from_slice(body).map_err(|_| WxError::new(wxgate_proto::ErrCode::InvalidJson))
+}
+
+/// Counts every call to a WeChat endpoint and applies injected faults before it runs.
+pub async fn faults_and_counts(State(p): State<Shared>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    p.count_call(&path, None);
+    let hits = p
+        .faults
+        .lock()
+        .map(|mut f| f.strike(&path))
+        .unwrap_or_default();
+    for hit in hits {
+        match hit {
+            FaultKind::Latency { ms } => {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await
+            }
+            FaultKind::Busy => {
+                return Json(json!({"errcode": -1, "errmsg": "system error"})).into_response()
+            }
+            FaultKind::Status { status } => {
+                return StatusCode::from_u16(status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                    .into_response()
+            }
+            FaultKind::Drop => return dropped_connection(),
+        }
+    }
+    next.run(req).await
+}
+
+/// An answer whose body fails after the headers: the client sees the connection cut.
+fn dropped_connection() -> Response {
+    let stream = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: connection dropped",
+        ))
+    });
+    Response::new(axum::body::Body::from_stream(stream))
+}

@@ -1,0 +1,232 @@
+//! Web authorization (网页授权): the authorize page a browser visits, and the `/sns/*`
+//! APIs the gateway calls with the code.
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+use wxgate_proto::ErrCode;
+
+use super::{param, wx, Params, Shared};
+
+/// WeChat's rule for `state`: a-z, A-Z, 0-9, at most 128 bytes.
+pub fn state_is_valid(state: &str) -> bool {
+    state.len() <= 128 && state.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// WeChat shows an error page, not JSON, when the authorize link is wrong.
+fn error_page(code: i64, msg: &str) -> Response {
+    let body = format!(
+        "<!doctype html><meta charset=utf-8><title>微信网页授权</title><h1>参数错误</h1>\
+         <p id=errcode>{code}</p><p id=errmsg>{}</p>",
+        escape(msg)
+    );
+    (StatusCode::BAD_REQUEST, Html(body)).into_response()
+}
+
+struct Authorize {
+    appid: String,
+    redirect_uri: url::Url,
+    scope: String,
+    state: String,
+}
+
+fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, Response> {
+    let appid = param(q, "appid");
+    if appid.is_empty() {
+        return Err(error_page(10012, "appid 不能为空 (appid missing)"));
+    }
+    let app = p
+        .app(appid)
+        .map_err(|_| error_page(ErrCode::InvalidAppId.code(), "invalid appid"))?;
+    let raw_redirect = param(q, "redirect_uri");
+    if raw_redirect.is_empty() {
+        return Err(error_page(
+            10011,
+            "redirect_uri 不能为空 (redirect_uri missing)",
+        ));
+    }
+    let redirect_uri = url::Url::parse(raw_redirect)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| error_page(10003, "redirect_uri 参数错误 (not an absolute http(s) URL)"))?;
+    let host = redirect_uri.host_str().unwrap_or("");
+    if !app.oauth_domains.is_empty() && !app.oauth_domains.iter().any(|d| d == host) {
+        return Err(error_page(
+            10003,
+            &format!("redirect_uri 域名与后台配置不一致 ({host})"),
+        ));
+    }
+    if param(q, "response_type") != "code" {
+        return Err(error_page(
+            ErrCode::InvalidParameter.code(),
+            "response_type must be code",
+        ));
+    }
+    let scope = param(q, "scope");
+    if scope.is_empty() {
+        return Err(error_page(10010, "scope 不能为空 (scope missing)"));
+    }
+    if scope != "snsapi_base" && scope != "snsapi_userinfo" {
+        return Err(error_page(
+            10005,
+            "此公众号并没有这些 scope 的权限 (unknown scope)",
+        ));
+    }
+    let state = param(q, "state");
+    if !state_is_valid(state) {
+        return Err(error_page(
+            ErrCode::InvalidParameter.code(),
+            "state 参数错误: only a-z, A-Z, 0-9, at most 128 bytes",
+        ));
+    }
+    Ok(Authorize {
+        appid: appid.to_owned(),
+        redirect_uri,
+        scope: scope.to_owned(),
+        state: state.to_owned(),
+    })
+}
+
+fn redirect_with(mut target: url::Url, code: Option<&str>, state: &str) -> Response {
+    {
+        let mut pairs = target.query_pairs_mut();
+        if let Some(code) = code {
+            pairs.append_pair("code", code);
+        }
+        pairs.append_pair("state", state);
+    }
+    (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
+}
+
+fn chosen_user(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookies
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == "sandbox_user")
+        .map(|(_, v)| v.to_owned())
+}
+
+/// `GET /connect/oauth2/authorize?appid&redirect_uri&response_type=code&scope&state`:
+/// snsapi_base redirects at once; snsapi_userinfo shows the consent page (unless the
+/// sandbox auto-approves).
+pub async fn authorize(
+    State(p): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<Params>,
+) -> Response {
+    let a = match check_authorize(&p, &q) {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let users = &p.app(&a.appid).expect("checked").users;
+    let Some(first) = users.first() else {
+        return error_page(10006, "the sandbox app has no test user");
+    };
+    let remembered = chosen_user(&headers).filter(|o| users.iter().any(|u| &u.openid == o));
+    if a.scope == "snsapi_base" || p.config.auto_approve {
+        let openid = remembered.unwrap_or_else(|| first.openid.clone());
+        return match p.issue_oauth_code(&a.appid, &openid, &a.scope) {
+            Ok(code) => redirect_with(a.redirect_uri, Some(&code), &a.state),
+            Err(e) => error_page(e.code.code(), &e.msg),
+        };
+    }
+    let options: String = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let checked = if remembered.as_deref() == Some(u.openid.as_str()) || (remembered.is_none() && i == 0) {
+                " checked"
+            } else {
+                ""
+            };
+            format!(
+                "<label><input type=radio name=openid value=\"{}\"{checked}> {} <small>{}</small></label><br>",
+                escape(&u.openid),
+                escape(&u.nickname),
+                escape(&u.openid)
+            )
+        })
+        .collect();
+    let hidden = |k: &str, v: &str| format!("<input type=hidden name={k} value=\"{}\">", escape(v));
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
+         <title>微信授权 (sandbox)</title>\
+         <h1>网页授权 (WeChat sandbox)</h1><p>This page asks to use your nickname and avatar.</p>\
+         <form method=get action=\"/connect/oauth2/decide\">{}{}{}{}\
+         <fieldset><legend>Sign in as</legend>{options}</fieldset>\
+         <button id=allow name=decision value=allow>允许 Allow</button> \
+         <button id=deny name=decision value=deny>拒绝 Deny</button></form>",
+        hidden("appid", &a.appid),
+        hidden("redirect_uri", a.redirect_uri.as_str()),
+        hidden("scope", &a.scope),
+        hidden("state", &a.state),
+    );
+    Html(page).into_response()
+}
+
+/// The consent form's target: Allow redirects with a code, Deny without one.
+pub async fn decide(State(p): State<Shared>, Query(mut q): Query<Params>) -> Response {
+    q.insert("response_type".into(), "code".into());
+    let a = match check_authorize(&p, &q) {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    if param(&q, "decision") != "allow" {
+        return redirect_with(a.redirect_uri, None, &a.state);
+    }
+    let openid = param(&q, "openid").to_owned();
+    match p.issue_oauth_code(&a.appid, &openid, &a.scope) {
+        Ok(code) => {
+            let mut r = redirect_with(a.redirect_uri, Some(&code), &a.state);
+            if let Ok(v) = format!("sandbox_user={openid}; Path=/; SameSite=Lax").parse() {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => error_page(e.code.code(), &e.msg),
+    }
+}
+
+/// `GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`
+pub async fn access_token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    p.count_call("/sns/oauth2/access_token", Some(param(&q, "appid")));
+    wx(p.exchange_oauth_code(
+        param(&q, "appid"),
+        param(&q, "secret"),
+        param(&q, "code"),
+        param(&q, "grant_type"),
+    )
+    .map(|g| json!(g)))
+}
+
+/// `GET /sns/oauth2/refresh_token?appid&grant_type=refresh_token&refresh_token`
+pub async fn refresh_token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    p.count_call("/sns/oauth2/refresh_token", Some(param(&q, "appid")));
+    wx(p.refresh_user_token(
+        param(&q, "appid"),
+        param(&q, "grant_type"),
+        param(&q, "refresh_token"),
+    )
+    .map(|g| json!(g)))
+}
+
+/// `GET /sns/userinfo?access_token&openid&lang`
+pub async fn userinfo(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx(p.sns_userinfo(param(&q, "access_token"), param(&q, "openid")))
+}
+
+/// `GET /sns/auth?access_token&openid`
+pub async fn sns_auth(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx(p.sns_auth(param(&q, "access_token"), param(&q, "openid"))
+        .map(|_| json!({ "errcode": 0, "errmsg": "ok" })))
+}
