@@ -32,6 +32,10 @@ fn error_page(code: i64, msg: &str) -> Response {
     (StatusCode::BAD_REQUEST, Html(body)).into_response()
 }
 
+fn refusal(code: i64, msg: &str) -> (i64, String) {
+    (code, msg.to_owned())
+}
+
 struct Authorize {
     appid: String,
     redirect_uri: url::Url,
@@ -39,17 +43,18 @@ struct Authorize {
     state: String,
 }
 
-fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, Response> {
+/// The authorize link's checks; an error is the errcode and message of WeChat's page.
+fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, (i64, String)> {
     let appid = param(q, "appid");
     if appid.is_empty() {
-        return Err(error_page(10012, "appid 不能为空 (appid missing)"));
+        return Err(refusal(10012, "appid 不能为空 (appid missing)"));
     }
     let app = p
         .app(appid)
-        .map_err(|_| error_page(ErrCode::InvalidAppId.code(), "invalid appid"))?;
+        .map_err(|_| refusal(ErrCode::InvalidAppId.code(), "invalid appid"))?;
     let raw_redirect = param(q, "redirect_uri");
     if raw_redirect.is_empty() {
-        return Err(error_page(
+        return Err(refusal(
             10011,
             "redirect_uri 不能为空 (redirect_uri missing)",
         ));
@@ -57,33 +62,33 @@ fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, Response> {
     let redirect_uri = url::Url::parse(raw_redirect)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| error_page(10003, "redirect_uri 参数错误 (not an absolute http(s) URL)"))?;
+        .ok_or_else(|| refusal(10003, "redirect_uri 参数错误 (not an absolute http(s) URL)"))?;
     let host = redirect_uri.host_str().unwrap_or("");
     if !app.oauth_domains.is_empty() && !app.oauth_domains.iter().any(|d| d == host) {
-        return Err(error_page(
+        return Err(refusal(
             10003,
             &format!("redirect_uri 域名与后台配置不一致 ({host})"),
         ));
     }
     if param(q, "response_type") != "code" {
-        return Err(error_page(
+        return Err(refusal(
             ErrCode::InvalidParameter.code(),
             "response_type must be code",
         ));
     }
     let scope = param(q, "scope");
     if scope.is_empty() {
-        return Err(error_page(10010, "scope 不能为空 (scope missing)"));
+        return Err(refusal(10010, "scope 不能为空 (scope missing)"));
     }
     if scope != "snsapi_base" && scope != "snsapi_userinfo" {
-        return Err(error_page(
+        return Err(refusal(
             10005,
             "此公众号并没有这些 scope 的权限 (unknown scope)",
         ));
     }
     let state = param(q, "state");
     if !state_is_valid(state) {
-        return Err(error_page(
+        return Err(refusal(
             ErrCode::InvalidParameter.code(),
             "state 参数错误: only a-z, A-Z, 0-9, at most 128 bytes",
         ));
@@ -126,7 +131,7 @@ pub async fn authorize(
 ) -> Response {
     let a = match check_authorize(&p, &q) {
         Ok(a) => a,
-        Err(page) => return page,
+        Err((code, msg)) => return error_page(code, &msg),
     };
     let users = &p.app(&a.appid).expect("checked").users;
     let Some(first) = users.first() else {
@@ -179,7 +184,7 @@ pub async fn decide(State(p): State<Shared>, Query(mut q): Query<Params>) -> Res
     q.insert("response_type".into(), "code".into());
     let a = match check_authorize(&p, &q) {
         Ok(a) => a,
-        Err(page) => return page,
+        Err((code, msg)) => return error_page(code, &msg),
     };
     if param(&q, "decision") != "allow" {
         return redirect_with(a.redirect_uri, None, &a.state);
