@@ -12,3 +12,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Python's wechatpy: an independent WeChat implementation the interop tests run against.
+if ! python3 -c "import wechatpy, cryptography" >/dev/null 2>&1; then
+  echo "installing: wechatpy (PyPI)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check wechatpy cryptography
+fi

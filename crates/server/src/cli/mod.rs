@@ -2,6 +2,7 @@
 //! error on stderr with a non-zero exit code, so it can be used from scripts.
 
 mod protocol;
+mod sandbox;
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ pub enum Command {
     /// Decrypt and verify Mini Program open data.
     #[command(subcommand)]
     Miniapp(protocol::MiniappCommand),
+    /// Run the local WeChat sandbox, or push messages to a gateway as WeChat does.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 /// A failure a subcommand reports: the message goes to stderr, the code is the exit code.
@@ -60,6 +63,15 @@ pub(crate) fn read_stdin() -> Result<String, Failure> {
     Ok(s)
 }
 
+/// Runs an async subcommand on a multi-threaded runtime.
+fn block_on<F: std::future::Future<Output = Result<(), Failure>>>(f: F) -> Result<(), Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("starting the runtime: {e}")))?
+        .block_on(f)
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -67,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Sign(c) => protocol::sign(c),
         Command::Crypto(c) => protocol::crypto(c),
         Command::Miniapp(c) => protocol::miniapp(c),
+        Command::Sandbox(args) => block_on(sandbox::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
