@@ -1,8 +1,26 @@
 //! # wxgate: the gateway between WeChat and a business's own servers
 //!
 //! This crate owns everything that is not the wire protocol (that is `wxgate-proto`) and
-//! not the stand-in for WeChat (that is `wxgate-sandbox`): the command line, and, as the
-//! gateway grows, configuration, stores, the upstream client, the credential central
-//! control and the HTTP routes.
+//! not the stand-in for WeChat (that is `wxgate-sandbox`):
+//!
+//! - [`config`]: the TOML configuration with environment overrides, and its validation.
+//! - [`store`]: the store trait and its embedded (redb) and Redis implementations.
+//! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
+//! - [`credentials`]: the central control of `access_token` and tickets.
+//! - [`http`]: the routes; [`gateway`]: assembling and running a server.
+//! - [`cli`]: the `wxgate` command line.
 
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod store;
+pub mod upstream;
+mod util;
+
+pub use clock::Clock;
+pub use config::Config;
+pub use error::{Error, Result};

@@ -1,6 +1,7 @@
 //! The `wxgate` command line. Each subcommand prints its result on stdout and a clear
 //! error on stderr with a non-zero exit code, so it can be used from scripts.
 
+mod ops;
 mod protocol;
 mod sandbox;
 
@@ -30,6 +31,17 @@ pub enum Command {
     Miniapp(protocol::MiniappCommand),
     /// Run the local WeChat sandbox, or push messages to a gateway as WeChat does.
     Sandbox(sandbox::SandboxArgs),
+    /// Run the gateway.
+    Serve(ops::ServeArgs),
+    /// Validate a configuration and say exactly what is wrong.
+    Check(ops::ConfigArg),
+    /// Print an account's current access_token (for scripts).
+    Token(ops::AccountArgs),
+    /// Print each account's token age, expiry and fetches today against the quota.
+    Status(ops::ConfigArg),
+    /// WeChat's API quota.
+    #[command(subcommand)]
+    Quota(ops::QuotaCommand),
 }
 
 /// A failure a subcommand reports: the message goes to stderr, the code is the exit code.
@@ -80,6 +92,11 @@ pub fn main() -> ExitCode {
         Command::Crypto(c) => protocol::crypto(c),
         Command::Miniapp(c) => protocol::miniapp(c),
         Command::Sandbox(args) => block_on(sandbox::run(args)),
+        Command::Serve(args) => block_on(ops::serve(args)),
+        Command::Check(arg) => ops::check(arg),
+        Command::Token(args) => block_on(ops::token(args)),
+        Command::Status(arg) => block_on(ops::status(arg)),
+        Command::Quota(cmd) => block_on(ops::quota(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,312 @@
+//! `wxgate serve`, `check`, `token`, `status` and `quota clear`: running the gateway and
+//! asking it about its accounts.
+//!
+//! `token`, `status` and `quota clear` ask the running server over its internal API
+//! (with the first configured API key that may use the account) when one listens at the
+//! config's `listen`; otherwise they open the store themselves. The embedded store admits
+//! one process, so asking the server is the only way while it runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::Failure;
+use crate::clock::Clock;
+use crate::config::{Config, LogFormat};
+use crate::credentials::Kind;
+use crate::gateway;
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The configuration file (see wxgate.example.toml).
+    #[arg(long, short, default_value = "wxgate.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// text or json (overrides the config's log_format).
+    #[arg(long)]
+    pub log_format: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long, short, default_value = "default")]
+    pub account: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuotaCommand {
+    /// Call WeChat's /cgi-bin/clear_quota for the account (10 times a month).
+    Clear(AccountArgs),
+}
+
+fn load(arg: &ConfigArg) -> Result<Config, Failure> {
+    Config::load(&arg.config).map_err(|e| Failure::new(e.to_string()))
+}
+
+/// Sets up logging: text or JSON lines on stderr, `RUST_LOG` filtering (default info).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let mut config = load(&args.config)?;
+    match args.log_format.as_deref() {
+        None => {}
+        Some("json") => config.log_format = LogFormat::Json,
+        Some("text") => config.log_format = LogFormat::Text,
+        Some(other) => {
+            return Err(Failure::new(format!(
+                "--log-format {other:?}: text or json"
+            )))
+        }
+    }
+    init_logging(config.log_format);
+    let accounts: Vec<String> = config.accounts.keys().cloned().collect();
+    let running = gateway::start(config, Clock::system())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    tracing::info!(addr = %running.addr, accounts = ?accounts, store = running.state.central.store().kind(), "wxgate listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub fn check(arg: ConfigArg) -> Result<(), Failure> {
+    let config = load(&arg)?;
+    println!(
+        "ok: {} account(s) ({}), store {:?}, listening on {}",
+        config.accounts.len(),
+        config
+            .accounts
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        config.store.kind,
+        config.listen
+    );
+    Ok(())
+}
+
+/// The running server's internal API, when one answers and a key may use the account.
+async fn remote(config: &Config, account: &str) -> Option<(reqwest::Client, String, String)> {
+    let key = config
+        .api
+        .keys
+        .iter()
+        .find(|k| k.accounts.is_empty() || k.accounts.iter().any(|a| a == account))?
+        .key
+        .expose()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .ok()?;
+    let base = format!("http://{}", config.listen);
+    http.get(format!("{base}/healthz")).send().await.ok()?;
+    Some((http, base, key))
+}
+
+async fn remote_json(
+    (http, base, key): &(reqwest::Client, String, String),
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Result<Value, Failure> {
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| Failure::new(format!("server: {}", e.without_url())))?;
+    let status = resp.status();
+    let v: Value = resp
+        .json()
+        .await
+        .map_err(|e| Failure::new(format!("server: {}", e.without_url())))?;
+    if !status.is_success() {
+        return Err(Failure::new(format!(
+            "server answered {status}: {}",
+            v["error"]["message"].as_str().unwrap_or("")
+        )));
+    }
+    Ok(v)
+}
+
+pub async fn token(args: AccountArgs) -> Result<(), Failure> {
+    let config = load(&args.config)?;
+    if !config.accounts.contains_key(&args.account) {
+        return Err(Failure::new(format!("unknown account {:?}", args.account)));
+    }
+    if let Some(r) = remote(&config, &args.account).await {
+        let v = remote_json(
+            &r,
+            Method::GET,
+            &format!("/api/v1/{}/token", args.account),
+            None,
+        )
+        .await?;
+        println!("{}", v["access_token"].as_str().unwrap_or_default());
+        return Ok(());
+    }
+    let state = gateway::build(config, Clock::system())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let c = state
+        .central
+        .get(&args.account, Kind::AccessToken)
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    println!("{}", c.value);
+    Ok(())
+}
+
+fn print_status(account: &str, v: &Value) {
+    let quota = v["daily_quota"].as_i64().unwrap_or(2000);
+    println!("{account} ({})", v["appid"].as_str().unwrap_or(""));
+    for c in v["credentials"].as_array().into_iter().flatten() {
+        let kind = c["kind"].as_str().unwrap_or("");
+        let fetches = c["fetches_today"].as_i64().unwrap_or(0);
+        match c["expires_in"].as_i64() {
+            Some(left) => println!(
+                "  {kind:<13} age {:>6}s  expires in {left:>6}s  fetches today {fetches}/{quota}",
+                c["age"].as_i64().unwrap_or(0)
+            ),
+            None => println!(
+                "  {kind:<13} none yet                            fetches today {fetches}/{quota}"
+            ),
+        }
+        if let Some(e) = c["last_error"].as_str() {
+            println!("  {kind:<13} last error: {e}");
+        }
+    }
+}
+
+pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
+    let config = load(&arg)?;
+    let names: Vec<String> = config.accounts.keys().cloned().collect();
+    let mut local = None;
+    for account in &names {
+        let v = match remote(&config, account).await {
+            Some(r) => {
+                remote_json(&r, Method::GET, &format!("/api/v1/{account}/status"), None).await?
+            }
+            None => {
+                if local.is_none() {
+                    local = Some(
+                        gateway::build(config.clone(), Clock::system())
+                            .await
+                            .map_err(|e| Failure::new(e.to_string()))?,
+                    );
+                }
+                let state = local.as_ref().expect("built above");
+                let credentials = state
+                    .central
+                    .status(account)
+                    .await
+                    .map_err(|e| Failure::new(e.to_string()))?;
+                json!({
+                    "appid": config.accounts[account].appid,
+                    "daily_quota": state.central.daily_quota(),
+                    "credentials": credentials,
+                })
+            }
+        };
+        print_status(account, &v);
+    }
+    Ok(())
+}
+
+pub async fn quota(cmd: QuotaCommand) -> Result<(), Failure> {
+    let QuotaCommand::Clear(args) = cmd;
+    let config = load(&args.config)?;
+    let appid = config
+        .accounts
+        .get(&args.account)
+        .ok_or_else(|| Failure::new(format!("unknown account {:?}", args.account)))?
+        .appid
+        .clone();
+    let body = json!({ "appid": appid });
+    let answer: Value = match remote(&config, &args.account).await {
+        Some(r) => {
+            remote_json(
+                &r,
+                Method::POST,
+                &format!("/api/v1/{}/proxy/cgi-bin/clear_quota", args.account),
+                Some(body),
+            )
+            .await?
+        }
+        None => {
+            let state = gateway::build(config, Clock::system())
+                .await
+                .map_err(|e| Failure::new(e.to_string()))?;
+            let raw = state
+                .central
+                .call_with_token(
+                    &args.account,
+                    Method::POST,
+                    "/cgi-bin/clear_quota",
+                    &[],
+                    Some((
+                        serde_json::to_vec(&body).unwrap_or_default().into(),
+                        Some("application/json".into()),
+                    )),
+                )
+                .await
+                .map_err(|e| Failure::new(e.to_string()))?;
+            serde_json::from_slice(&raw.body)
+                .map_err(|_| Failure::new("WeChat's answer is not JSON"))?
+        }
+    };
+    match answer["errcode"].as_i64() {
+        Some(0) | None => {
+            println!("quota cleared for {} ({appid})", args.account);
+            Ok(())
+        }
+        Some(code) => Err(Failure::new(format!(
+            "WeChat refused: {} ({})",
+            wxgate_proto::ErrCode::from_code(code),
+            answer["errmsg"].as_str().unwrap_or("")
+        ))),
+    }
+}

@@ -1,0 +1,165 @@
+//! The internal API for the business's other servers: tokens, tickets, forced refresh,
+//! status and the token-injecting proxy. Every call needs an API key from the config as
+//! `Authorization: Bearer KEY`; a missing or wrong key is a 401 and nothing else happens.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::credentials::Kind;
+
+/// Checks the bearer key against every configured key (constant time, no early exit)
+/// and that the key may use the account.
+fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let mut matched = None;
+    for k in &state.config.api.keys {
+        let key = k.key.expose().as_bytes();
+        let same = key.len() == presented.len() && bool::from(key.ct_eq(presented.as_bytes()));
+        if same {
+            matched = Some(k);
+        }
+    }
+    let unauthorized = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong API key",
+        )
+    };
+    let key = matched.ok_or_else(unauthorized)?;
+    if !key.accounts.is_empty() && !key.accounts.iter().any(|a| a == account) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key may not use account {account:?}"),
+        ));
+    }
+    state.central.account(account)?;
+    Ok(())
+}
+
+/// `GET /api/v1/{account}/token`
+pub async fn token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let c = s.central.get(&account, Kind::AccessToken).await?;
+    let now = s.central.clock().now();
+    Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    stale: String,
+}
+
+/// `POST /api/v1/{account}/token/refresh {"stale": "..."}`: refreshes only if `stale`
+/// is still the current token; answers the current token either way.
+pub async fn refresh(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let b: RefreshBody = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::bad_request("the body must be {\"stale\": \"<the token that was rejected>\"}")
+    })?;
+    let c = s
+        .central
+        .refresh_stale(&account, Kind::AccessToken, &b.stale)
+        .await?;
+    let now = s.central.clock().now();
+    Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
+}
+
+/// `GET /api/v1/{account}/ticket/{jsapi|wx_card}`
+pub async fn ticket(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((account, ticket_type)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let kind = Kind::from_ticket_type(&ticket_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_ticket_type",
+            "ticket type is jsapi or wx_card",
+        )
+    })?;
+    let c = s.central.get(&account, kind).await?;
+    let now = s.central.clock().now();
+    Ok(Json(json!({ "ticket": c.value, "expires_in": c.expires_in(now) })).into_response())
+}
+
+/// `GET /api/v1/{account}/status`: token age, expiry and fetches today, never values.
+pub async fn status(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let credentials = s.central.status(&account).await?;
+    let appid = s.central.account(&account)?.appid.clone();
+    Ok(Json(json!({
+        "account": account,
+        "appid": appid,
+        "daily_quota": s.central.daily_quota(),
+        "credentials": credentials,
+    }))
+    .into_response())
+}
+
+/// `ANY /api/v1/{account}/proxy/{*path}`: forwards method, query and body to `api_base`
+/// with the account's access_token, retries once on a token error, and returns WeChat's
+/// answer unchanged.
+pub async fn proxy(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    method: Method,
+    Path((account, path)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    if path.split('/').any(|seg| seg == ".." || seg == ".") || path.contains('\\') {
+        return Err(ApiError::bad_request(
+            "the proxied path may not contain . or .. segments",
+        ));
+    }
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = (!body.is_empty() || method != Method::GET).then_some((body, content_type));
+    let answer = s
+        .central
+        .call_with_token(&account, method, &format!("/{path}"), &query, body)
+        .await?;
+    let mut resp = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
+        answer.body,
+    )
+        .into_response();
+    if let Some(ct) = answer.content_type.and_then(|c| c.parse().ok()) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    }
+    Ok(resp)
+}

@@ -1,0 +1,90 @@
+//! The HTTP surface of the gateway: the state every handler shares, the router, and the
+//! error answers. Each group of routes has its own module.
+
+pub mod api;
+pub mod ops;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::credentials::CentralControl;
+use crate::error::Error;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub central: Arc<CentralControl>,
+}
+
+/// An error answer of the internal API: `{"error": {"code", "message", "errcode"?}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub errcode: Option<i64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            errcode: None,
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        let (status, code) = match &e {
+            Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
+            Error::Config(_) | Error::Proto(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::WeChat { .. }
+            | Error::Transport { .. }
+            | Error::LockTimeout(_)
+            | Error::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+        };
+        ApiError {
+            status,
+            code,
+            errcode: e.errcode().map(|c| c.code()),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        if let Some(errcode) = self.errcode {
+            body["error"]["errcode"] = errcode.into();
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/{account}/token", get(api::token))
+        .route("/api/v1/{account}/token/refresh", post(api::refresh))
+        .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
+        .route("/api/v1/{account}/status", get(api::status))
+        .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .with_state(state)
+}

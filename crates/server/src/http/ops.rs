@@ -1,0 +1,46 @@
+//! Operator routes: liveness and readiness.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::AppState;
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers and every account has a usable access_token (else
+/// the last fetch error). 503 when not ready.
+pub async fn readyz(State(s): State<AppState>) -> Response {
+    let store = s.central.store();
+    let store_state = match store.ping().await {
+        Ok(()) => json!({ "kind": store.kind(), "ok": true }),
+        Err(e) => json!({ "kind": store.kind(), "ok": false, "error": e.to_string() }),
+    };
+    let mut ready = store_state["ok"] == true;
+    let mut accounts = serde_json::Map::new();
+    for (name, state) in s.central.readiness() {
+        let v = match state {
+            Ok(expires_in) => json!({ "ok": true, "access_token_expires_in": expires_in }),
+            Err(e) => {
+                ready = false;
+                json!({ "ok": false, "error": e })
+            }
+        };
+        accounts.insert(name, v);
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "store": store_state, "accounts": accounts })),
+    )
+        .into_response()
+}

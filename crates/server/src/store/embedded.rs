@@ -1,0 +1,306 @@
+//! The embedded store: one redb file under `data_dir`. It survives restarts, so a
+//! restarted gateway keeps using a valid stored token instead of spending a fetch. redb
+//! allows one process per file: this store is for a single instance.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use super::Store;
+use crate::error::{Error, Result};
+
+/// key -> expiry (unix ms, 0 = never, 8 bytes big endian) ++ value.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// (index, score, member) -> (): range scans by score.
+const INDEX: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("index");
+/// (index, member) -> score: to find an entry's position when it moves or goes.
+const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_members");
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn encode(value: &str, ttl: Option<Duration>) -> Vec<u8> {
+    let expiry = ttl.map_or(0, |t| now_ms() + t.as_millis().max(1) as i64);
+    let mut v = Vec::with_capacity(8 + value.len());
+    v.extend_from_slice(&expiry.to_be_bytes());
+    v.extend_from_slice(value.as_bytes());
+    v
+}
+
+/// The live value of a stored entry, or None when expired or corrupt.
+fn decode(raw: &[u8]) -> Option<String> {
+    if raw.len() < 8 {
+        return None;
+    }
+    let expiry = i64::from_be_bytes(raw[..8].try_into().ok()?);
+    if expiry != 0 && expiry <= now_ms() {
+        return None;
+    }
+    String::from_utf8(raw[8..].to_vec()).ok()
+}
+
+fn expiry_of(raw: &[u8]) -> i64 {
+    raw.get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(i64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn err(e: impl std::fmt::Display) -> Error {
+    Error::Store(format!("embedded: {e}"))
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) the file; its directory is created when missing.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
+        }
+        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let tx = db.begin_write().map_err(err)?;
+        tx.open_table(KV).map_err(err)?;
+        tx.open_table(INDEX).map_err(err)?;
+        tx.open_table(INDEX_MEMBERS).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    /// Runs blocking redb work off the async threads.
+    fn run<T, F>(&self, f: F) -> BoxFuture<'static, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
+    {
+        let db = self.db.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&db))
+                .await
+                .map_err(err)?
+                .map_err(err)
+        })
+    }
+
+    /// A write transaction on the KV table that also drops expired entries now and then,
+    /// so the file does not grow with dead locks and dedup answers.
+    fn write_kv<T, F>(&self, f: F) -> BoxFuture<'static, Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, redb::Error> + Send + 'static,
+    {
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            let out = {
+                let mut t = tx.open_table(KV)?;
+                let out = f(&mut t)?;
+                if rand::random::<u8>() == 0 {
+                    let now = now_ms();
+                    t.retain(|_, v| {
+                        let e = expiry_of(v);
+                        e == 0 || e > now
+                    })?;
+                }
+                out
+            };
+            tx.commit()?;
+            Ok(out)
+        })
+    }
+}
+
+fn current(t: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<String>, redb::Error> {
+    Ok(t.get(key)?.and_then(|g| decode(g.value())))
+}
+
+impl Store for EmbeddedStore {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        let key = key.to_owned();
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let t = tx.open_table(KV)?;
+            Ok(t.get(key.as_str())?.and_then(|g| decode(g.value())))
+        })
+    }
+
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        let (key, raw) = (key.to_owned(), encode(value, ttl));
+        self.write_kv(move |t| {
+            t.insert(key.as_str(), raw.as_slice())?;
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
+        let key = key.to_owned();
+        self.write_kv(move |t| {
+            let existed = t
+                .remove(key.as_str())?
+                .is_some_and(|g| decode(g.value()).is_some());
+            Ok(existed)
+        })
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (key, raw) = (key.to_owned(), encode(value, Some(ttl)));
+        self.write_kv(move |t| {
+            if current(t, &key)?.is_some() {
+                return Ok(false);
+            }
+            t.insert(key.as_str(), raw.as_slice())?;
+            Ok(true)
+        })
+    }
+
+    fn compare_and_delete<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a str,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (key, expected) = (key.to_owned(), expected.to_owned());
+        self.write_kv(move |t| {
+            if current(t, &key)?.as_deref() != Some(expected.as_str()) {
+                return Ok(false);
+            }
+            t.remove(key.as_str())?;
+            Ok(true)
+        })
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a str>,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<bool>> {
+        let (key, expected, raw) = (
+            key.to_owned(),
+            expected.map(str::to_owned),
+            encode(value, ttl),
+        );
+        self.write_kv(move |t| {
+            if current(t, &key)? != expected {
+                return Ok(false);
+            }
+            t.insert(key.as_str(), raw.as_slice())?;
+            Ok(true)
+        })
+    }
+
+    fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>> {
+        let key = key.to_owned();
+        self.write_kv(move |t| {
+            let (count, raw) = match t.get(key.as_str())?.map(|g| g.value().to_vec()) {
+                Some(raw) if decode(&raw).is_some() => {
+                    let n: i64 = decode(&raw).and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
+                    let mut kept = raw[..8].to_vec();
+                    kept.extend_from_slice(n.to_string().as_bytes());
+                    (n, kept)
+                }
+                _ => (1, encode("1", Some(ttl))),
+            };
+            t.insert(key.as_str(), raw.as_slice())?;
+            Ok(count)
+        })
+    }
+
+    fn index_put<'a>(
+        &'a self,
+        index: &'a str,
+        member: &'a str,
+        score: i64,
+    ) -> BoxFuture<'a, Result<()>> {
+        let (index, member) = (index.to_owned(), member.to_owned());
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            {
+                let mut members = tx.open_table(INDEX_MEMBERS)?;
+                let mut idx = tx.open_table(INDEX)?;
+                let old = members
+                    .insert((index.as_str(), member.as_str()), score)?
+                    .map(|g| g.value());
+                if let Some(old) = old {
+                    idx.remove((index.as_str(), old, member.as_str()))?;
+                }
+                idx.insert((index.as_str(), score, member.as_str()), ())?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn index_due<'a>(
+        &'a self,
+        index: &'a str,
+        max: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, i64)>>> {
+        let index = index.to_owned();
+        self.run(move |db| {
+            let tx = db.begin_read()?;
+            let idx = tx.open_table(INDEX)?;
+            let mut out = Vec::new();
+            for entry in idx.range(
+                (index.as_str(), i64::MIN, "")..(index.as_str(), max.saturating_add(1), ""),
+            )? {
+                let (k, _) = entry?;
+                let (_, score, member) = k.value();
+                out.push((member.to_owned(), score));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>> {
+        let (index, member) = (index.to_owned(), member.to_owned());
+        self.run(move |db| {
+            let tx = db.begin_write()?;
+            {
+                let mut members = tx.open_table(INDEX_MEMBERS)?;
+                let mut idx = tx.open_table(INDEX)?;
+                let old = members
+                    .remove((index.as_str(), member.as_str()))?
+                    .map(|g| g.value());
+                if let Some(old) = old {
+                    idx.remove((index.as_str(), old, member.as_str()))?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        self.run(|db| {
+            db.begin_read()?;
+            Ok(())
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+}

@@ -1,0 +1,98 @@
+//! Where the gateway keeps what must outlive a request or be shared by a fleet: tokens,
+//! tickets, locks, counters, dedup answers, sessions.
+//!
+//! One trait, [`Store`], two implementations that pass one conformance suite:
+//! [`embedded::EmbeddedStore`] (a redb file; one process; survives restarts) and
+//! [`redis::RedisStore`] (shared by many instances). Keys are built only in [`keys`],
+//! so every key can be found by name in one search. TTLs run on real time.
+
+pub mod embedded;
+pub mod keys;
+pub mod redis;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::config::{StoreConfig, StoreKind};
+use crate::error::{Error, Result};
+
+/// The operations the gateway needs from a store. Every method is atomic on its key.
+pub trait Store: Send + Sync + 'static {
+    /// The value, unless absent or expired.
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+    /// Sets the value, expiring after `ttl` (never when `None`).
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Deletes the key; true if it existed.
+    fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>>;
+    /// Sets the value only if the key is absent (a lock); true if it was set.
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Deletes the key only if it holds `expected` (a lock release); true if deleted.
+    fn compare_and_delete<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a str,
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Sets `value` only if the key holds `expected` (`None`: only if absent).
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: Option<&'a str>,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<bool>>;
+    /// Adds one and returns the new count; the first increment sets the TTL.
+    fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>>;
+    /// Puts `member` into the expiry index `index` with `score` (unix seconds).
+    fn index_put<'a>(
+        &'a self,
+        index: &'a str,
+        member: &'a str,
+        score: i64,
+    ) -> BoxFuture<'a, Result<()>>;
+    /// Members with a score at most `max`, lowest first, at most `limit`.
+    fn index_due<'a>(
+        &'a self,
+        index: &'a str,
+        max: i64,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<(String, i64)>>>;
+    /// Removes `member` from the index.
+    fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Whether the store answers.
+    fn ping(&self) -> BoxFuture<'_, Result<()>>;
+    /// A short name for logs and `/readyz`.
+    fn kind(&self) -> &'static str;
+}
+
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the configured store.
+pub async fn open(config: &StoreConfig, data_dir: &std::path::Path) -> Result<SharedStore> {
+    match config.kind {
+        StoreKind::Embedded => {
+            let path = config
+                .path
+                .clone()
+                .unwrap_or_else(|| data_dir.join("wxgate.redb"));
+            Ok(Arc::new(embedded::EmbeddedStore::open(&path)?))
+        }
+        StoreKind::Redis => {
+            let url = config.redis_url.as_deref().ok_or_else(|| {
+                Error::Config("store.redis_url is required for the redis store".into())
+            })?;
+            Ok(Arc::new(redis::RedisStore::connect(url).await?))
+        }
+    }
+}
