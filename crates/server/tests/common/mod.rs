@@ -140,3 +140,96 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+pub const OA: &str = "wxsandbox0000001";
+pub const OA_SECRET: &str = "sandbox-secret-official-0001";
+pub const MINI: &str = "wxsandboxmini001";
+
+/// A gateway configuration wired to a sandbox: accounts `default` (the sandbox's Official
+/// Account) and `mini` (its Mini Program), one API key, and `extra` TOML appended
+/// (top-level keys first, then sections).
+pub fn gateway_toml(
+    sandbox: &str,
+    data_dir: &std::path::Path,
+    store: &str,
+    top: &str,
+    extra: &str,
+) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:18340"
+data_dir = "{data}"
+{top}
+
+[store]
+{store}
+
+[upstream]
+api_base = "{sandbox}"
+open_base = "{sandbox}"
+timeout_ms = 3000
+retries = 2
+backoff_ms = 20
+
+[credentials]
+check_interval_ms = 100
+lock_lease_ms = 5000
+wait_timeout_ms = 10000
+
+[[api.keys]]
+name = "tests"
+key = "{API_KEY}"
+
+[[api.keys]]
+name = "mini-only"
+key = "mini-only-key-0123456789"
+accounts = ["mini"]
+
+[accounts.default]
+kind = "official"
+appid = "{OA}"
+secret = "{OA_SECRET}"
+token = "sandboxtoken"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+mode = "safe"
+
+[accounts.mini]
+kind = "miniapp"
+appid = "{MINI}"
+secret = "sandbox-secret-miniapp-0001"
+
+{extra}
+"#,
+        data = data_dir.display(),
+    )
+}
+
+pub fn embedded() -> &'static str {
+    "kind = \"embedded\""
+}
+
+pub fn redis_store(url: &str) -> String {
+    format!("kind = \"redis\"\nredis_url = \"{url}\"")
+}
+
+/// Starts a gateway in this process on a free port.
+pub async fn start_gateway(toml: &str, clock: wxgate::Clock) -> wxgate::gateway::Running {
+    let config = wxgate::Config::from_toml_with_env(toml, Vec::<(String, String)>::new())
+        .expect("test config is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let state = wxgate::gateway::build(config, clock)
+        .await
+        .expect("gateway builds");
+    wxgate::gateway::start_on(listener, state).await.unwrap()
+}
+
+/// Calls of a sandbox endpoint for an app, from the sandbox's own counters.
+pub fn sandbox_calls(sb: &wxgate_sandbox::Sandbox, path: &str, appid: &str) -> u64 {
+    sb.platform
+        .calls()
+        .get(path)
+        .and_then(|c| c.by_app.get(appid).copied())
+        .unwrap_or(0)
+}

@@ -1,0 +1,498 @@
+//! The central control, against the sandbox: one fetch for a fleet at a cold start, one
+//! fetch for a storm of forced refreshes, proactive refresh over a simulated day,
+//! survival of upstream failures, and the token-injecting proxy.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use wxgate::Clock;
+use wxgate_sandbox::{Sandbox, SandboxConfig};
+
+async fn api(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = http.request(method, url).bearer_auth(API_KEY);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
+    api(http, reqwest::Method::GET, url, None).await
+}
+
+/// What the sandbox says of a token right now (0 = valid).
+fn sandbox_verdict(sb: &Sandbox, token: &str) -> i64 {
+    match sb.platform.check_token(token) {
+        Ok(_) => 0,
+        Err(e) => e.code.code(),
+    }
+}
+
+/// Invalidates the account's stable token at the sandbox, as a server outside wxgate
+/// that force-refreshes would.
+async fn outside_force_refresh(sb: &Sandbox) -> String {
+    let g = sb
+        .platform
+        .stable_token("client_credential", OA, OA_SECRET, true)
+        .unwrap();
+    g.value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fleet_at_a_cold_start_fetches_once() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let redis = RedisServer::start();
+    let dir = TempDir::new("fleet");
+    let toml = gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        &redis_store(&redis.url()),
+        "",
+        "",
+    );
+    let mut fleet = Vec::new();
+    for _ in 0..3 {
+        fleet.push(start_gateway(&toml, Clock::system()).await);
+    }
+    let urls: Vec<String> = fleet.iter().map(|g| g.url()).collect();
+    let http = reqwest::Client::new();
+    for (path, upstream) in [
+        ("token", "/cgi-bin/stable_token"),
+        ("ticket/jsapi", "/cgi-bin/ticket/getticket"),
+    ] {
+        let mut tasks = Vec::new();
+        for i in 0..1000 {
+            let (http, url) = (
+                http.clone(),
+                format!("{}/api/v1/default/{path}", urls[i % 3]),
+            );
+            tasks.push(tokio::spawn(async move { get(&http, url).await }));
+        }
+        let mut values = std::collections::HashSet::new();
+        for t in tasks {
+            let (status, v) = t.await.unwrap();
+            assert_eq!(status, 200, "{v}");
+            let value = v["access_token"]
+                .as_str()
+                .or(v["ticket"].as_str())
+                .unwrap()
+                .to_owned();
+            assert!(v["expires_in"].as_i64().unwrap() > 7000);
+            values.insert(value);
+        }
+        assert_eq!(values.len(), 1, "all 1000 callers got the same {path}");
+        assert_eq!(
+            sandbox_calls(&sb, upstream, OA),
+            1,
+            "exactly one upstream fetch for {path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_storm_of_forced_refreshes_fetches_once() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let redis = RedisServer::start();
+    let dir = TempDir::new("storm");
+    let toml = gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        &redis_store(&redis.url()),
+        "",
+        "",
+    );
+    let mut fleet = Vec::new();
+    for _ in 0..3 {
+        fleet.push(start_gateway(&toml, Clock::system()).await);
+    }
+    let http = reqwest::Client::new();
+    let (_, v) = get(&http, format!("{}/api/v1/default/token", fleet[0].url())).await;
+    let stale = v["access_token"].as_str().unwrap().to_owned();
+    // Someone else force-refreshes: WeChat now rejects `stale` with 40001.
+    outside_force_refresh(&sb).await;
+    assert_eq!(sandbox_verdict(&sb, &stale), 40001);
+    sb.platform.reset_calls();
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/api/v1/default/token/refresh", fleet[i % 3].url()),
+        );
+        let body = json!({ "stale": stale });
+        tasks.push(tokio::spawn(async move {
+            api(&http, reqwest::Method::POST, url, Some(body)).await
+        }));
+    }
+    let mut values = std::collections::HashSet::new();
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200, "{v}");
+        values.insert(v["access_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(values.len(), 1);
+    let fresh = values.into_iter().next().unwrap();
+    assert_ne!(fresh, stale);
+    assert_eq!(sandbox_verdict(&sb, &fresh), 0);
+    assert_eq!(
+        sandbox_calls(&sb, "/cgi-bin/stable_token", OA),
+        1,
+        "200 forced refreshes, one fetch"
+    );
+    // A refresh naming a token that is no longer current changes nothing.
+    let (_, v) = api(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/v1/default/token/refresh", fleet[1].url()),
+        Some(json!({"stale": stale})),
+    )
+    .await;
+    assert_eq!(v["access_token"], fresh.as_str());
+    assert_eq!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_stable_token_that_wechat_still_hands_out_is_forced() {
+    // WeChat keeps answering the rejected token in normal mode: only then force.
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("force");
+    let g = start_gateway(
+        &gateway_toml(&sb.base_url(), dir.path(), embedded(), "", ""),
+        Clock::system(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let (_, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    let current = v["access_token"].as_str().unwrap().to_owned();
+    let (status, v) = api(
+        &http,
+        reqwest::Method::POST,
+        format!("{}/api/v1/default/token/refresh", g.url()),
+        Some(json!({"stale": current})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_ne!(v["access_token"], current.as_str());
+    assert_eq!(
+        sandbox_verdict(&sb, &current),
+        40001,
+        "forced: the old token is gone"
+    );
+    assert_eq!(
+        sandbox_calls(&sb, "/cgi-bin/stable_token", OA),
+        3,
+        "initial + normal + forced"
+    );
+}
+
+#[tokio::test]
+async fn classic_token_storm_fetches_once() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("classic");
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", "").replace(
+        "mode = \"safe\"",
+        "mode = \"safe\"\ntoken_api = \"classic\"",
+    );
+    let g = start_gateway(&toml, Clock::system()).await;
+    let http = reqwest::Client::new();
+    let (_, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    let stale = v["access_token"].as_str().unwrap().to_owned();
+    let mut tasks = Vec::new();
+    for _ in 0..200 {
+        let (http, url) = (
+            http.clone(),
+            format!("{}/api/v1/default/token/refresh", g.url()),
+        );
+        let body = json!({ "stale": stale });
+        tasks.push(tokio::spawn(async move {
+            api(&http, reqwest::Method::POST, url, Some(body)).await
+        }));
+    }
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        assert_eq!(status, 200);
+        assert_ne!(v["access_token"], stale.as_str());
+    }
+    assert_eq!(
+        sandbox_calls(&sb, "/cgi-bin/token", OA),
+        2,
+        "the first fetch and one refresh"
+    );
+    assert_eq!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA), 0);
+}
+
+#[tokio::test]
+async fn a_simulated_day_refreshes_ahead_and_never_serves_an_expired_token() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("day");
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", "")
+        .replace("check_interval_ms = 100", "check_interval_ms = 3600000");
+    let clock = Clock::system();
+    let g = start_gateway(&toml, clock.clone()).await;
+    let central = g.state.central.clone();
+    let http = reqwest::Client::new();
+    let mut served = std::collections::HashSet::new();
+    for minute in 0..(24 * 60) {
+        if minute > 0 {
+            clock.advance(60);
+            sb.platform.clock.advance(60);
+        }
+        central.refresh_due().await;
+        let (status, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+        assert_eq!(status, 200, "minute {minute}: {v}");
+        let token = v["access_token"].as_str().unwrap();
+        assert!(v["expires_in"].as_i64().unwrap() > 0);
+        assert_eq!(
+            sandbox_verdict(&sb, token),
+            0,
+            "minute {minute}: the token served is valid at WeChat"
+        );
+        served.insert(token.to_owned());
+    }
+    let fetches = sandbox_calls(&sb, "/cgi-bin/stable_token", OA);
+    assert!(fetches <= 13, "{fetches} fetches in a day");
+    assert!(fetches >= 12, "{fetches}: it did refresh");
+    assert_eq!(served.len() as u64, fetches);
+    // The daily counter the operator sees matches.
+    let status = central.status("default").await.unwrap();
+    assert!(status[0].fetches_today >= 1);
+}
+
+#[tokio::test]
+async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("faults");
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", "")
+        .replace("check_interval_ms = 100", "check_interval_ms = 3600000");
+    let clock = Clock::system();
+    let g = start_gateway(&toml, clock.clone()).await;
+    let http = reqwest::Client::new();
+    let token_url = format!("{}/api/v1/default/token", g.url());
+    let (_, v) = get(&http, token_url.clone()).await;
+    let first = v["access_token"].as_str().unwrap().to_owned();
+    // Due for refresh, but WeChat is busy, failing, slow.
+    clock.advance(7000);
+    sb.platform.clock.advance(7000);
+    for fault in [
+        json!({"path": "*", "kind": "busy"}),
+        json!({"path": "*", "kind": "status", "status": 502}),
+        json!({"path": "*", "kind": "drop"}),
+    ] {
+        sb.platform.faults.lock().unwrap().clear();
+        sb.platform
+            .faults
+            .lock()
+            .unwrap()
+            .add(serde_json::from_value(fault).unwrap());
+        g.state.central.refresh_due().await;
+        let (status, v) = get(&http, token_url.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            v["access_token"],
+            first.as_str(),
+            "the unexpired token stays in service"
+        );
+        assert_eq!(sandbox_verdict(&sb, &first), 0);
+    }
+    // Expired and WeChat still busy: a clear 503 with the errcode.
+    sb.platform.faults.lock().unwrap().clear();
+    sb.platform
+        .faults
+        .lock()
+        .unwrap()
+        .add(serde_json::from_value(json!({"path": "*", "kind": "busy"})).unwrap());
+    clock.advance(200);
+    sb.platform.clock.advance(200);
+    let (status, v) = get(&http, token_url.clone()).await;
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["errcode"], -1);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("system busy"),
+        "{v}"
+    );
+    let ready = http
+        .get(format!("{}/readyz", g.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    // WeChat recovers: so does the gateway, without a restart.
+    sb.platform.faults.lock().unwrap().clear();
+    let (status, v) = get(&http, token_url).await;
+    assert_eq!(status, 200);
+    assert_ne!(v["access_token"], first.as_str());
+    // The other account's token expired too; the refresher renews it.
+    g.state.central.refresh_due().await;
+    let ready = http
+        .get(format!("{}/readyz", g.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn the_proxy_injects_the_token_and_recovers_from_an_invalidated_one() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("proxy");
+    let g = start_gateway(
+        &gateway_toml(&sb.base_url(), dir.path(), embedded(), "", ""),
+        Clock::system(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let (status, v) = get(
+        &http,
+        format!(
+            "{}/api/v1/default/proxy/cgi-bin/user/get?next_openid=",
+            g.url()
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["total"], 2);
+    assert_eq!(v["data"]["openid"][1], "oSandboxUser000000000000002");
+    // A caller's own access_token in the query is replaced, never forwarded.
+    let (status, v) = get(&http, format!("{}/api/v1/default/proxy/cgi-bin/user/info?openid=oSandboxUser000000000000001&access_token=forged", g.url())).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["openid"], "oSandboxUser000000000000001");
+    let send = |text: &'static str| {
+        let (http, url) = (
+            http.clone(),
+            format!(
+                "{}/api/v1/default/proxy/cgi-bin/message/custom/send",
+                g.url()
+            ),
+        );
+        async move {
+            api(&http, reqwest::Method::POST, url, Some(json!({"touser": "oSandboxUser000000000000001", "msgtype": "text", "text": {"content": text}}))).await
+        }
+    };
+    let (status, v) = send("hello").await;
+    assert_eq!((status, v["errcode"].as_i64()), (200, Some(0)));
+    // The token is invalidated behind the gateway's back: the proxy recovers by itself.
+    outside_force_refresh(&sb).await;
+    let (status, v) = send("after invalidation").await;
+    assert_eq!((status, v["errcode"].as_i64()), (200, Some(0)), "{v}");
+    let sent = sb.platform.sent(Some(OA));
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[1].body["text"]["content"], "after invalidation");
+    // WeChat's own errors come back unchanged.
+    let (status, v) = api(
+        &http,
+        reqwest::Method::POST,
+        format!(
+            "{}/api/v1/default/proxy/cgi-bin/message/custom/send",
+            g.url()
+        ),
+        Some(json!({"touser": "nobody", "msgtype": "text", "text": {"content": "x"}})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(v["errcode"], 40003);
+    // A `..` segment is refused (sent raw: URL libraries normalise it away).
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(g.addr).await.unwrap();
+    let raw = format!("GET /api/v1/default/proxy/cgi-bin/../admin/calls HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(raw.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+}
+
+#[tokio::test]
+async fn the_api_needs_a_key_for_the_account() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("auth");
+    let g = start_gateway(
+        &gateway_toml(&sb.base_url(), dir.path(), embedded(), "", ""),
+        Clock::system(),
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/default/token", g.url());
+    let before = sandbox_calls(&sb, "/cgi-bin/stable_token", OA);
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(&url)
+        .bearer_auth("wrong-key-0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(&url)
+        .header("authorization", format!("Basic {API_KEY}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(&url)
+        .bearer_auth("mini-only-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = http
+        .get(format!("{}/api/v1/mini/token", g.url()))
+        .bearer_auth("mini-only-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{}/api/v1/nope/token", g.url()))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .get(format!("{}/api/v1/default/ticket/other", g.url()))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .post(format!("{}/api/v1/default/token/refresh", g.url()))
+        .bearer_auth(API_KEY)
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Refused calls changed nothing upstream (the background refresher may have fetched once).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA) <= before + 1);
+}
