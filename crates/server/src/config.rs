@@ -88,7 +88,83 @@ pub struct Config {
     #[serde(default)]
     pub api: ApiConfig,
     #[serde(default)]
+    pub service: ServiceConfig,
+    #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// The push endpoint `/wx/service`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// A push whose timestamp is further than this from now (seconds) is refused.
+    pub replay_window: i64,
+    /// Bodies over this many bytes are refused (413).
+    pub max_body_bytes: usize,
+    /// How long the first answer to a push is kept for WeChat's retries (seconds).
+    pub dedup_ttl: i64,
+    /// WeChat gives up after 5 s: answer by then, with `success` if nothing is ready.
+    pub deadline_ms: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            replay_window: 300,
+            max_body_bytes: 1 << 20,
+            dedup_ttl: 60,
+            deadline_ms: 4500,
+        }
+    }
+}
+
+/// A reply rule: every condition given must hold; the first matching rule answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// `MsgType`: text, image, voice, ..., event.
+    #[serde(default)]
+    pub msg_type: Option<String>,
+    /// `Event` (case-insensitive): subscribe, CLICK, ...
+    #[serde(default)]
+    pub event: Option<String>,
+    /// `EventKey` exactly.
+    #[serde(default)]
+    pub event_key: Option<String>,
+    /// The text content equals this (surrounding spaces ignored).
+    #[serde(default)]
+    pub keyword: Option<String>,
+    /// The text content contains this.
+    #[serde(default)]
+    pub contains: Option<String>,
+    /// The text content matches this regular expression.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// The reply; in text, `{openid}` is the sender and `{content}` what they sent.
+    pub reply: wxgate_proto::Reply,
+}
+
+/// The business's webhook for messages no rule answered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Wxgate-Signature`.
+    pub secret: Secret,
+    /// How long a late answer is still awaited, to be sent as a customer-service message.
+    #[serde(default = "default_webhook_timeout")]
+    pub timeout_ms: u64,
+    /// Deliver a reply that missed WeChat's deadline through the customer-service API.
+    #[serde(default = "default_true")]
+    pub late_reply: bool,
+}
+
+fn default_webhook_timeout() -> u64 {
+    30_000
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_listen() -> String {
@@ -243,6 +319,14 @@ pub struct AccountConfig {
     pub mode: MessageMode,
     #[serde(default)]
     pub token_api: TokenApi,
+    /// Refuse plaintext and compatible-mode pushes.
+    #[serde(default)]
+    pub require_encryption: bool,
+    /// Reply rules, tried in order before the webhook.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl Config {
@@ -345,6 +429,31 @@ impl Config {
             }
             if a.mode != MessageMode::Plaintext && a.token.is_none() {
                 p.push(format!("{at}: mode {:?} needs token", a.mode));
+            }
+            if a.require_encryption && a.encoding_aes_key.is_none() {
+                p.push(format!("{at}: require_encryption needs encoding_aes_key"));
+            }
+            for (i, r) in a.rules.iter().enumerate() {
+                if let Some(re) = &r.regex {
+                    if let Err(e) = regex::Regex::new(re) {
+                        p.push(format!("{at}.rules[{i}].regex: {e}"));
+                    }
+                }
+                if let Err(e) = r.reply.validate() {
+                    p.push(format!("{at}.rules[{i}].reply: {e}"));
+                }
+            }
+            if let Some(w) = &a.webhook {
+                match url::Url::parse(&w.url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                    _ => p.push(format!(
+                        "{at}.webhook.url: {:?} is not an absolute http(s) URL",
+                        w.url
+                    )),
+                }
+                if w.secret.is_empty() {
+                    p.push(format!("{at}.webhook.secret is missing"));
+                }
             }
         }
         for k in &self.api.keys {

@@ -1,6 +1,7 @@
 //! Assembling and running a gateway: store, upstream client, central control, the
 //! background refresher and the HTTP server, with graceful shutdown.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -13,11 +14,23 @@ use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 use crate::http::{self, AppState};
+use crate::service::handler::Handler;
+use crate::service::Service;
 use crate::store;
 use crate::upstream::Upstream;
 
 /// Builds the shared state of a gateway (opens the store).
 pub async fn build(config: Config, clock: Clock) -> Result<AppState> {
+    build_with(config, clock, HashMap::new()).await
+}
+
+/// Like [`build`], with message handlers of an embedding program, by account name; they
+/// run after the configured rules and before the webhook.
+pub async fn build_with(
+    config: Config,
+    clock: Clock,
+    handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
+) -> Result<AppState> {
     let store = store::open(&config.store, &config.data_dir).await?;
     let upstream = Upstream::new(&config.upstream)?;
     let central = Arc::new(CentralControl::new(
@@ -27,9 +40,11 @@ pub async fn build(config: Config, clock: Clock) -> Result<AppState> {
         config.credentials.clone(),
         &config.accounts,
     ));
+    let service = Arc::new(Service::new(&config, &central, handlers)?);
     Ok(AppState {
         config: Arc::new(config),
         central,
+        service,
     })
 }
 

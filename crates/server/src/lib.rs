@@ -7,6 +7,7 @@
 //! - [`store`]: the store trait and its embedded (redb) and Redis implementations.
 //! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
 //! - [`credentials`]: the central control of `access_token` and tickets.
+//! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`http`]: the routes; [`gateway`]: assembling and running a server.
 //! - [`cli`]: the `wxgate` command line.
 
@@ -17,6 +18,7 @@ pub mod credentials;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod service;
 pub mod store;
 pub mod upstream;
 mod util;

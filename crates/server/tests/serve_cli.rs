@@ -165,6 +165,7 @@ fn check_says_exactly_what_is_wrong() {
         .env("WX_DEFAULT_SECRET", "secret-from-env")
         .env("WX_MINI_SECRET", "secret-from-env")
         .env("BACKEND_API_KEY", "an-api-key-of-enough-length")
+        .env("WEBHOOK_SECRET", "webhook-secret")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -226,4 +227,63 @@ async fn a_lock_holder_killed_mid_refresh_does_not_block_the_fleet() {
         2,
         "A's hung fetch and B's"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_push_against_a_running_serve() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("push");
+    let port = free_port();
+    let rules = "[[accounts.default.rules]]\nkeyword = \"hello\"\nreply = { type = \"text\", content = \"Hello from wxgate, {openid}\" }\n\n[[accounts.default.rules]]\nevent = \"subscribe\"\nreply = { type = \"text\", content = \"Welcome!\" }\n";
+    let config = write_config(
+        &dir,
+        "wxgate.toml",
+        &gateway_toml(&sb.base_url(), dir.path(), embedded(), "", rules),
+        port,
+    );
+    let _serve = spawn_wxgate(&["serve", "--config", &config], port);
+    let url = format!("http://127.0.0.1:{port}/wx/service");
+    for (mode, kind, text_arg, expected) in [
+        (
+            "safe",
+            "text",
+            "hello",
+            "Hello from wxgate, oSandboxUser000000000000001",
+        ),
+        ("compatible", "subscribe", "", "Welcome!"),
+        (
+            "plaintext",
+            "text",
+            "hello",
+            "Hello from wxgate, oSandboxUser000000000000001",
+        ),
+    ] {
+        let mut args = vec![
+            "sandbox", "push", "--url", &url, "--mode", mode, "--kind", kind,
+        ];
+        if !text_arg.is_empty() {
+            args.extend(["--text", text_arg]);
+        }
+        let out = wxgate(&args);
+        assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["status"], 200);
+        assert_eq!(v["encrypted"], mode == "safe");
+        assert_eq!(v["reply"]["Content"], expected, "{mode}");
+    }
+    // A wrong token: the gateway refuses it, and the command says so.
+    let out = wxgate(&[
+        "sandbox",
+        "push",
+        "--url",
+        &url,
+        "--token",
+        "wrong",
+        "--mode",
+        "plaintext",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
 }

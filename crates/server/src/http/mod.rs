@@ -2,6 +2,7 @@
 //! error answers. Each group of routes has its own module.
 
 pub mod api;
+pub mod envelope;
 pub mod ops;
 
 use std::sync::Arc;
@@ -15,12 +16,14 @@ use serde_json::json;
 use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::Error;
+use crate::service;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
     pub central: Arc<CentralControl>,
+    pub service: Arc<crate::service::Service>,
 }
 
 /// An error answer of the internal API: `{"error": {"code", "message", "errcode"?}}`.
@@ -84,6 +87,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
         .route("/api/v1/{account}/status", get(api::status))
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route(
+            "/wx/service",
+            get(service::verify_default).post(service::push_default),
+        )
+        .route(
+            "/wx/{account}/service",
+            get(service::verify).post(service::push),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(state)

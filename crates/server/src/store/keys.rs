@@ -24,3 +24,14 @@ pub fn fetch_counter(account: &str, day: &str) -> String {
 pub fn last_error(account: &str, kind: &str) -> String {
     key(account, &format!("last_error:{kind}"))
 }
+
+/// The first answer to a pushed message, for WeChat's retries (`MsgId`, or the event's
+/// sender, time, event and key).
+pub fn dedup(account: &str, message_key: &str) -> String {
+    key(account, &format!("dedup:{message_key}"))
+}
+
+/// A (timestamp, nonce) pair seen on a push, against replays.
+pub fn nonce(account: &str, timestamp: &str, nonce: &str) -> String {
+    key(account, &format!("nonce:{timestamp}:{nonce}"))
+}

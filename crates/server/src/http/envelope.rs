@@ -1,0 +1,25 @@
+//! The answer shape of the `/wx/...` routes, kept from the Node server wxgate replaces:
+//! `{"state":{"code":2000000,"msg":"ok"},"data":...}`; errors keep `"data": ""` and use
+//! the HTTP status times 10000 as `code` (4000000 "Parameter Error", 5000000 upstream).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+pub const OK: u32 = 2_000_000;
+
+/// The success envelope around `data`.
+pub fn ok_value(data: Value) -> Value {
+    json!({ "state": { "code": OK, "msg": "ok" }, "data": data })
+}
+
+/// An error envelope as a value (for JSONP).
+pub fn error_value(status: StatusCode, msg: &str) -> Value {
+    json!({ "state": { "code": u32::from(status.as_u16()) * 10_000, "msg": msg }, "data": "" })
+}
+
+/// An error answer of a `/wx` route.
+pub fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
+    (status, Json(error_value(status, msg.as_ref()))).into_response()
+}

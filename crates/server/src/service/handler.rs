@@ -1,0 +1,37 @@
+//! The handler interface: what turns a pushed message into a reply. wxgate's rules and
+//! webhook are handlers; a Rust program embedding wxgate registers its own.
+
+use futures_util::future::BoxFuture;
+use wxgate_proto::{Message, Reply};
+
+use crate::error::Result;
+
+/// A message as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct MessageContext {
+    /// The account's name in the config.
+    pub account: String,
+    pub appid: String,
+    pub message: Message,
+    /// The plaintext XML as WeChat sent it (decrypted in safe mode).
+    pub xml: String,
+}
+
+/// What a handler decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Answer with this reply.
+    Reply(Reply),
+    /// Handled, nothing to say: WeChat gets `success`.
+    NoReply,
+    /// Not mine: ask the next handler.
+    Pass,
+}
+
+/// A message handler. Handlers are tried in order until one does not [`Handled::Pass`];
+/// all of them run under WeChat's deadline. An error is logged and counts as a pass.
+pub trait Handler: Send + Sync + 'static {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+    fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, Result<Handled>>;
+}

@@ -1,0 +1,448 @@
+//! `/wx/service` (and `/wx/{account}/service`): WeChat's URL verification and the push
+//! endpoint for messages and events, in plaintext, compatible and safe mode.
+//!
+//! A push goes through, in order: signature (and, encrypted, `msg_signature`, decryption
+//! and the appid), parsing, dedup (a retry of a push already seen gets the first
+//! answer and runs nothing), the replay checks (timestamp window, nonce memory), then the
+//! handlers under WeChat's deadline. Every refusal is a 4xx that changes nothing.
+
+pub mod handler;
+pub mod rules;
+pub mod webhook;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::reply::{encrypted_reply_xml, SUCCESS};
+use wxgate_proto::signature::verify_server_signature;
+use wxgate_proto::{Envelope, Error as ProtoError, Message};
+
+use crate::config::{Config, ServiceConfig};
+use crate::credentials::CentralControl;
+use crate::error::{Error, Result};
+use crate::http::envelope;
+use crate::http::AppState;
+use crate::store::keys;
+use handler::{Handled, Handler, MessageContext};
+
+/// One account's push settings and handlers, prepared once.
+pub struct ServiceAccount {
+    pub name: String,
+    pub appid: String,
+    token: Option<String>,
+    crypt: Option<MsgCrypt>,
+    require_encryption: bool,
+    handlers: Vec<Arc<dyn Handler>>,
+}
+
+/// Every account's push settings.
+pub struct Service {
+    accounts: HashMap<String, ServiceAccount>,
+    cfg: ServiceConfig,
+    /// The webhook handlers' counters, by account.
+    pub webhook_stats: BTreeMap<String, Arc<webhook::WebhookStats>>,
+}
+
+impl Service {
+    /// Builds each account's handler chain: rules, then `extra` handlers registered by
+    /// an embedding program, then the webhook.
+    pub fn new(
+        config: &Config,
+        central: &Arc<CentralControl>,
+        mut extra: HashMap<String, Vec<Arc<dyn Handler>>>,
+    ) -> Result<Self> {
+        let mut accounts = HashMap::new();
+        let mut webhook_stats = BTreeMap::new();
+        for (name, a) in &config.accounts {
+            let crypt = match (&a.token, &a.encoding_aes_key) {
+                (Some(t), Some(k)) => Some(MsgCrypt::new(t.expose(), k.expose(), &a.appid)?),
+                _ => None,
+            };
+            let mut handlers: Vec<Arc<dyn Handler>> = Vec::new();
+            if !a.rules.is_empty() {
+                handlers.push(Arc::new(rules::RulesHandler::new(&a.rules)?));
+            }
+            handlers.extend(extra.remove(name).unwrap_or_default());
+            if let Some(w) = &a.webhook {
+                let hook = webhook::WebhookHandler::new(name, w.clone(), central.clone())?;
+                webhook_stats.insert(name.clone(), hook.stats.clone());
+                handlers.push(Arc::new(hook));
+            }
+            accounts.insert(
+                name.clone(),
+                ServiceAccount {
+                    name: name.clone(),
+                    appid: a.appid.clone(),
+                    token: a.token.as_ref().map(|t| t.expose().to_owned()),
+                    crypt,
+                    require_encryption: a.require_encryption,
+                    handlers,
+                },
+            );
+        }
+        if let Some(unknown) = extra.keys().next() {
+            return Err(Error::Config(format!(
+                "handlers registered for unknown account {unknown:?}"
+            )));
+        }
+        Ok(Service {
+            accounts,
+            cfg: config.service.clone(),
+            webhook_stats,
+        })
+    }
+}
+
+type Q = Query<HashMap<String, String>>;
+
+fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
+    tracing::warn!(account, status = status.as_u16(), reason, "push refused");
+    envelope::error(status, reason)
+}
+
+fn account<'a>(s: &'a AppState, name: &str) -> std::result::Result<&'a ServiceAccount, Response> {
+    s.service
+        .accounts
+        .get(name)
+        .ok_or_else(|| envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}")))
+}
+
+fn params<'a>(
+    q: &'a HashMap<String, String>,
+    names: &[&str],
+) -> std::result::Result<Vec<&'a str>, String> {
+    names
+        .iter()
+        .map(|n| {
+            q.get(*n)
+                .map(String::as_str)
+                .ok_or_else(|| format!("missing query parameter {n}"))
+        })
+        .collect()
+}
+
+pub async fn verify_default(state: State<AppState>, q: Q) -> Response {
+    verify(state, Path("default".into()), q).await
+}
+
+/// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
+/// nonce; the answer is `echostr` exactly as received.
+pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, Query(q): Q) -> Response {
+    let acc = match account(&s, &name) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(token) = &acc.token else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            &name,
+            "this account has no push token configured",
+        );
+    };
+    let p = match params(&q, &["signature", "timestamp", "nonce", "echostr"]) {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
+    };
+    if !verify_server_signature(token, p[1], p[2], p[0]) {
+        return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        p[3].to_owned(),
+    )
+        .into_response()
+}
+
+pub async fn push_default(state: State<AppState>, q: Q, body: Body) -> Response {
+    push(state, Path("default".into()), q, body).await
+}
+
+/// A refusal's status for a protocol error: forged or foreign is 403, malformed 400.
+fn proto_status(e: &ProtoError) -> StatusCode {
+    match e {
+        ProtoError::SignatureMismatch | ProtoError::AppIdMismatch { .. } => StatusCode::FORBIDDEN,
+        ProtoError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+/// `POST /wx/{account}/service`: a pushed message or event.
+pub async fn push(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Q,
+    body: Body,
+) -> Response {
+    let acc = match account(&s, &name) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let Some(token) = &acc.token else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            &name,
+            "this account has no push token configured",
+        );
+    };
+    let cfg = &s.service.cfg;
+    let p = match params(&q, &["timestamp", "nonce"]) {
+        Ok(p) => p,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
+    };
+    let (timestamp, nonce) = (p[0], p[1]);
+    let body = match to_bytes(body, cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &name,
+                &format!("body over {} bytes", cfg.max_body_bytes),
+            )
+        }
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return refuse(StatusCode::BAD_REQUEST, &name, "body is not UTF-8");
+    };
+    let signature = q.get("signature");
+    if let Some(sig) = signature {
+        if !verify_server_signature(token, timestamp, nonce, sig) {
+            return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
+        }
+    }
+    let encrypted = q.get("encrypt_type").is_some_and(|t| t == "aes");
+    let (plain, encrypt_reply) = if encrypted {
+        let Some(crypt) = &acc.crypt else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &name,
+                "encrypted push, but no encoding_aes_key is configured",
+            );
+        };
+        let Some(msg_signature) = q.get("msg_signature") else {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &name,
+                "missing query parameter msg_signature",
+            );
+        };
+        let env = match Envelope::parse(body, cfg.max_body_bytes) {
+            Ok(e) => e,
+            Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+        };
+        // Compatible mode: the plaintext fields travel beside Encrypt.
+        let compatible = env.fields.get("MsgType").is_some();
+        if compatible && acc.require_encryption {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                &name,
+                "compatible-mode push refused: require_encryption is set",
+            );
+        }
+        match crypt.open(msg_signature, timestamp, nonce, &env.encrypt) {
+            Ok(plain) => (plain, !compatible),
+            Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+        }
+    } else {
+        if acc.require_encryption {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                &name,
+                "plaintext push refused: require_encryption is set",
+            );
+        }
+        if signature.is_none() {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &name,
+                "missing query parameter signature",
+            );
+        }
+        (body.to_owned(), false)
+    };
+    let message = match Message::parse(&plain, cfg.max_body_bytes) {
+        Ok(m) => m,
+        Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+    };
+    let ctx = MessageContext {
+        account: name.clone(),
+        appid: acc.appid.clone(),
+        message,
+        xml: plain,
+    };
+    let answer = match answer_once(&s, acc, &ctx, timestamp, nonce).await {
+        Ok(a) => a,
+        Err((status, reason)) => return refuse(status, &name, &reason),
+    };
+    respond(&s, acc, &answer, encrypt_reply)
+}
+
+/// The plaintext answer (reply XML or `success`) for this push: the cached one for a
+/// retry, else the handlers' after the replay checks.
+async fn answer_once(
+    s: &AppState,
+    acc: &ServiceAccount,
+    ctx: &MessageContext,
+    timestamp: &str,
+    nonce: &str,
+) -> std::result::Result<String, (StatusCode, String)> {
+    let store = s.central.store();
+    let cfg = &s.service.cfg;
+    let dedup_key = keys::dedup(&acc.name, &ctx.message.dedup_key());
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
+    // 1. A retry of a push already answered (or being answered) gets that answer.
+    match store.get(&dedup_key).await {
+        Ok(Some(v)) => return Ok(wait_for_answer(s, &dedup_key, v, deadline).await),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
+    }
+    // 2. Replays: an old timestamp, or a (timestamp, nonce) seen with another message.
+    let ts: i64 = timestamp.parse().map_err(|_| {
+        (
+            StatusCode::BAD_REQUEST,
+            "timestamp is not a number".to_owned(),
+        )
+    })?;
+    let now = s.central.clock().now();
+    if (now - ts).abs() > cfg.replay_window {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "timestamp {ts} is outside the {} s window",
+                cfg.replay_window
+            ),
+        ));
+    }
+    let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
+    let nonce_ttl = Duration::from_secs(2 * cfg.replay_window.max(1) as u64);
+    match store.set_if_absent(&nonce_key, &dedup_key, nonce_ttl).await {
+        Ok(true) => {}
+        Ok(false) => {
+            if store.get(&nonce_key).await.ok().flatten().as_deref() != Some(dedup_key.as_str()) {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "replay: timestamp and nonce already used by another message".into(),
+                ));
+            }
+        }
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
+    }
+    // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
+    let ttl = Duration::from_secs(cfg.dedup_ttl.max(30) as u64);
+    match store.set_if_absent(&dedup_key, PENDING, ttl).await {
+        Ok(false) => {
+            let v = store
+                .get(&dedup_key)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| PENDING.into());
+            return Ok(wait_for_answer(s, &dedup_key, v, deadline).await);
+        }
+        Ok(true) => {}
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
+    }
+    let answer = run_handlers(acc, ctx, deadline, now).await;
+    if let Err(e) = store
+        .set(&dedup_key, &format!("{DONE}{answer}"), Some(ttl))
+        .await
+    {
+        tracing::warn!(account = %acc.name, error = %e, "dedup answer not stored");
+    }
+    Ok(answer)
+}
+
+const PENDING: &str = "pending";
+const DONE: &str = "done:";
+
+async fn wait_for_answer(
+    s: &AppState,
+    key: &str,
+    mut value: String,
+    deadline: tokio::time::Instant,
+) -> String {
+    loop {
+        if let Some(answer) = value.strip_prefix(DONE) {
+            return answer.to_owned();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return SUCCESS.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        value = s
+            .central
+            .store()
+            .get(key)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| PENDING.into());
+    }
+}
+
+/// The handlers in order, under the deadline; `success` when none replies in time.
+async fn run_handlers(
+    acc: &ServiceAccount,
+    ctx: &MessageContext,
+    deadline: tokio::time::Instant,
+    now: i64,
+) -> String {
+    let chain = async {
+        for h in &acc.handlers {
+            match h.handle(ctx).await {
+                Ok(Handled::Pass) => continue,
+                Ok(Handled::NoReply) => return None,
+                Ok(Handled::Reply(r)) => return Some(r),
+                Err(e) => {
+                    tracing::warn!(account = %acc.name, handler = h.name(), error = %e, "handler failed");
+                    continue;
+                }
+            }
+        }
+        None
+    };
+    let reply = match tokio::time::timeout_at(deadline, chain).await {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::warn!(account = %acc.name, "no reply within the deadline; answering success");
+            None
+        }
+    };
+    let m = &ctx.message;
+    match reply.map(|r| r.to_xml(&m.from_user_name, &m.to_user_name, now)) {
+        Some(Ok(xml)) => xml,
+        Some(Err(e)) => {
+            tracing::warn!(account = %acc.name, error = %e, "reply refused");
+            SUCCESS.to_owned()
+        }
+        None => SUCCESS.to_owned(),
+    }
+}
+
+fn respond(s: &AppState, acc: &ServiceAccount, answer: &str, encrypt: bool) -> Response {
+    if answer == SUCCESS {
+        return (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            SUCCESS,
+        )
+            .into_response();
+    }
+    let body = match (&acc.crypt, encrypt) {
+        (Some(crypt), true) => {
+            let timestamp = s.central.clock().now().to_string();
+            let nonce = wxgate_proto::jssdk::nonce_str(16);
+            encrypted_reply_xml(&crypt.seal(answer, &timestamp, &nonce))
+        }
+        _ => answer.to_owned(),
+    };
+    (
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

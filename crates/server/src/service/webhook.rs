@@ -1,0 +1,210 @@
+//! The business's webhook: the parsed message is POSTed as JSON, signed with
+//! HMAC-SHA256; the answer describes a reply (`{"type":"text","content":"..."}`, any
+//! reply type) or is 204 for none.
+//!
+//! WeChat waits 5 s for a passive reply. The webhook call runs in its own task: if it
+//! answers within the deadline its reply goes back to WeChat; if it answers later, the
+//! dispatcher has already told WeChat `success`, and the reply is delivered through the
+//! customer-service message API instead (unless `late_reply = false`). Failures are logged
+//! and counted, never lost silently.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::json;
+use sha2::Sha256;
+use wxgate_proto::Reply;
+
+use super::handler::{Handled, Handler, MessageContext};
+use crate::config::WebhookConfig;
+use crate::credentials::CentralControl;
+use crate::error::{Error, Result};
+
+/// The signature header: `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`.
+pub const SIGNATURE_HEADER: &str = "x-wxgate-signature";
+/// Unix seconds when the call was signed.
+pub const TIMESTAMP_HEADER: &str = "x-wxgate-timestamp";
+
+/// `sha256=<hex>` over `{timestamp}.{body}`: what a webhook recomputes to trust a call.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!(
+        "sha256={}",
+        wxgate_proto::signature::hex(&mac.finalize().into_bytes())
+    )
+}
+
+/// Outcomes of webhook calls, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    pub replied: AtomicU64,
+    pub no_reply: AtomicU64,
+    pub late_delivered: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+pub struct WebhookHandler {
+    account: String,
+    config: WebhookConfig,
+    http: reqwest::Client,
+    central: Arc<CentralControl>,
+    pub stats: Arc<WebhookStats>,
+}
+
+enum Outcome {
+    Reply(Reply),
+    NoReply,
+}
+
+impl WebhookHandler {
+    pub fn new(account: &str, config: WebhookConfig, central: Arc<CentralControl>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(|e| Error::Config(format!("webhook client: {e}")))?;
+        Ok(WebhookHandler {
+            account: account.to_owned(),
+            config,
+            http,
+            central,
+            stats: Arc::default(),
+        })
+    }
+
+    async fn call(
+        http: reqwest::Client,
+        config: WebhookConfig,
+        now: i64,
+        body: Vec<u8>,
+    ) -> Result<Outcome> {
+        let endpoint = "webhook".to_owned();
+        let resp = http
+            .post(&config.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(TIMESTAMP_HEADER, now.to_string())
+            .header(
+                SIGNATURE_HEADER,
+                sign(config.secret.expose().as_bytes(), now, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| Error::Transport {
+                endpoint: endpoint.clone(),
+                reason: e.without_url().to_string(),
+            })?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return Ok(Outcome::NoReply);
+        }
+        if !status.is_success() {
+            return Err(Error::Transport {
+                endpoint,
+                reason: format!("HTTP {status}"),
+            });
+        }
+        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
+            endpoint: endpoint.clone(),
+            reason: e.without_url().to_string(),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Outcome::NoReply);
+        }
+        let reply: Reply = serde_json::from_slice(&bytes).map_err(|e| Error::Transport {
+            endpoint: endpoint.clone(),
+            reason: format!("the answer is not a reply: {e}"),
+        })?;
+        reply.validate()?;
+        Ok(Outcome::Reply(reply))
+    }
+}
+
+impl Handler for WebhookHandler {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, Result<Handled>> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(&json!({
+                "account": ctx.account,
+                "appid": ctx.appid,
+                "message": ctx.message,
+                "xml": ctx.xml,
+            }))
+            .unwrap_or_default();
+            let now = self.central.clock().now();
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let (http, config, central, stats) = (
+                self.http.clone(),
+                self.config.clone(),
+                self.central.clone(),
+                self.stats.clone(),
+            );
+            let (account, openid) = (self.account.clone(), ctx.message.from_user_name.clone());
+            // The call runs on its own so that it outlives WeChat's deadline if it must.
+            tokio::spawn(async move {
+                let result = Self::call(http, config.clone(), now, body).await;
+                match &result {
+                    Ok(Outcome::Reply(_)) => stats.replied.fetch_add(1, Ordering::Relaxed),
+                    Ok(Outcome::NoReply) => stats.no_reply.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        tracing::warn!(account = %account, error = %e, "webhook failed");
+                        stats.failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                let Err(Ok(Outcome::Reply(reply))) = tx.send(result) else {
+                    return;
+                };
+                // The passive reply window is gone: send it as a customer-service message.
+                if !config.late_reply {
+                    tracing::info!(account = %account, "late webhook reply dropped (late_reply = false)");
+                    return;
+                }
+                match deliver_late(&central, &account, &openid, &reply).await {
+                    Ok(()) => {
+                        stats.late_delivered.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(account = %account, "late webhook reply sent as a customer-service message");
+                    }
+                    Err(e) => {
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(account = %account, error = %e, "late webhook reply could not be delivered");
+                    }
+                }
+            });
+            match rx.await {
+                Ok(Ok(Outcome::Reply(r))) => Ok(Handled::Reply(r)),
+                Ok(Ok(Outcome::NoReply)) => Ok(Handled::NoReply),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Ok(Handled::NoReply),
+            }
+        })
+    }
+}
+
+/// Sends a reply through `/cgi-bin/message/custom/send`.
+pub async fn deliver_late(
+    central: &CentralControl,
+    account: &str,
+    openid: &str,
+    reply: &Reply,
+) -> Result<()> {
+    let body = serde_json::to_vec(&reply.to_custom_message(openid)?).unwrap_or_default();
+    let answer = central
+        .call_with_token(
+            account,
+            Method::POST,
+            "/cgi-bin/message/custom/send",
+            &[],
+            Some((body.into(), Some("application/json".into()))),
+        )
+        .await?;
+    crate::upstream::check_answer("/cgi-bin/message/custom/send", &answer.body).map(|_| ())
+}

@@ -1,0 +1,656 @@
+//! `/wx/service` through the sandbox's message pusher in all three modes: verification,
+//! every message and event type, every reply type, refusals that reach no handler,
+//! dedup of retries, the webhook and its deadline, and an independent implementation
+//! (wechatpy) on the other end.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use common::*;
+use futures_util::future::BoxFuture;
+use wxgate::service::handler::{Handled, Handler, MessageContext};
+use wxgate::Clock;
+use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::signature::{msg_signature, server_signature};
+use wxgate_proto::xml::Fields;
+use wxgate_proto::{Envelope, Message};
+use wxgate_sandbox::messages::{self, KINDS};
+use wxgate_sandbox::pusher::{push, PushMode, PushOptions, PushOutcome, PushTarget};
+use wxgate_sandbox::{Sandbox, SandboxConfig};
+
+const TOKEN: &str = "sandboxtoken";
+const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const GH: &str = "gh_sandbox00001";
+const USER: &str = "oSandboxUser000000000000001";
+const MODES: [PushMode; 3] = [PushMode::Plaintext, PushMode::Compatible, PushMode::Safe];
+
+/// Records every message it sees and lets it pass.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<Message>>,
+}
+
+impl Handler for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+    fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, wxgate::Result<Handled>> {
+        self.seen.lock().unwrap().push(ctx.message.clone());
+        Box::pin(async { Ok(Handled::Pass) })
+    }
+}
+
+const RULES: &str = r#"
+[[accounts.default.rules]]
+keyword = "hello"
+reply = { type = "text", content = "Hi {openid}, you said {content}" }
+[[accounts.default.rules]]
+keyword = "image"
+reply = { type = "image", media_id = "MEDIA_IMG" }
+[[accounts.default.rules]]
+keyword = "voice"
+reply = { type = "voice", media_id = "MEDIA_VOICE" }
+[[accounts.default.rules]]
+keyword = "video"
+reply = { type = "video", media_id = "MEDIA_VIDEO", title = "T", description = "D" }
+[[accounts.default.rules]]
+keyword = "music"
+reply = { type = "music", title = "Song", description = "D", music_url = "http://m/1.mp3", hq_music_url = "http://m/hq.mp3", thumb_media_id = "THUMB" }
+[[accounts.default.rules]]
+keyword = "news"
+reply = { type = "news", articles = [{ title = "A1", description = "d1", pic_url = "http://p/1.jpg", url = "http://u/1" }, { title = "A2", url = "http://u/2" }] }
+[[accounts.default.rules]]
+regex = '^order\s+\d+$'
+reply = { type = "text", content = "order noted" }
+[[accounts.default.rules]]
+contains = "]]>"
+reply = { type = "text", content = "tricky ]]> {content}" }
+[[accounts.default.rules]]
+event = "subscribe"
+reply = { type = "text", content = "welcome" }
+[[accounts.default.rules]]
+msg_type = "event"
+event = "CLICK"
+event_key = "V1001"
+reply = { type = "text", content = "clicked V1001" }
+
+[accounts.plain]
+appid = "wxsandbox0000001"
+secret = "sandbox-secret-official-0001"
+token = "sandboxtoken"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+
+[accounts.strict]
+appid = "wxsandbox0000001"
+secret = "sandbox-secret-official-0001"
+token = "sandboxtoken"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+mode = "safe"
+require_encryption = true
+[[accounts.strict.rules]]
+reply = { type = "text", content = "strict default" }
+"#;
+
+struct Env {
+    sb: Sandbox,
+    _dir: TempDir,
+    gw: wxgate::gateway::Running,
+    recorder: Arc<Recorder>,
+    http: reqwest::Client,
+}
+
+async fn env(extra: &str, top: &str) -> Env {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("service");
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), top, extra);
+    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
+    let recorder = Arc::new(Recorder::default());
+    let mut handlers: HashMap<String, Vec<Arc<dyn Handler>>> = HashMap::new();
+    for account in ["plain", "default"] {
+        if config.accounts.contains_key(account) {
+            handlers.insert(account.into(), vec![recorder.clone()]);
+        }
+    }
+    let state = wxgate::gateway::build_with(config, Clock::system(), handlers)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw = wxgate::gateway::start_on(listener, state).await.unwrap();
+    Env {
+        sb,
+        _dir: dir,
+        gw,
+        recorder,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Env {
+    fn target(&self, account: &str, mode: PushMode) -> PushTarget {
+        let path = if account == "default" {
+            "/wx/service".to_owned()
+        } else {
+            format!("/wx/{account}/service")
+        };
+        PushTarget {
+            url: format!("{}{path}", self.gw.url()),
+            token: TOKEN.into(),
+            appid: OA.into(),
+            encoding_aes_key: Some(KEY.into()),
+            mode,
+        }
+    }
+
+    async fn push(&self, account: &str, mode: PushMode, msg: &Fields) -> PushOutcome {
+        push(
+            &self.http,
+            &self.target(account, mode),
+            msg,
+            &PushOptions::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn seen(&self) -> usize {
+        self.recorder.seen.lock().unwrap().len()
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn text(content: &str, id: u64) -> Fields {
+    messages::sample("text", GH, USER, now(), id, Some(content)).unwrap()
+}
+
+#[tokio::test]
+async fn url_verification() {
+    let e = env(RULES, "").await;
+    let sig = server_signature(TOKEN, "1714036504", "1514711492");
+    let url = |q: String| format!("{}/wx/service?{q}", e.gw.url());
+    let r = e
+        .http
+        .get(url(format!(
+            "signature={sig}&timestamp=1714036504&nonce=1514711492&echostr=4375120948345356249"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(r.text().await.unwrap(), "4375120948345356249");
+    // The documented example, for the account with that token.
+    let doc_sig = "f464b24fc39322e44b38aa78f5edd27bd1441696";
+    assert_eq!(
+        server_signature("AAAAA", "1714036504", "1514711492"),
+        doc_sig
+    );
+    let r = e
+        .http
+        .get(url(format!(
+            "signature={doc_sig}&timestamp=1714036504&nonce=1514711492&echostr=x"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "another token's signature");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["state"]["msg"], "signature mismatch");
+    assert_eq!(body["data"], "");
+    let r = e
+        .http
+        .get(url("timestamp=1&nonce=2&echostr=3".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = e
+        .http
+        .get(format!(
+            "{}/wx/plain/service?signature={sig}&timestamp=1714036504&nonce=1514711492&echostr=e2",
+            e.gw.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "e2");
+    let r = e
+        .http
+        .get(format!(
+            "{}/wx/nobody/service?signature={sig}&timestamp=1714036504&nonce=1514711492&echostr=e2",
+            e.gw.url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn every_type_reaches_the_handlers_parsed_in_every_mode() {
+    let e = env(RULES, "").await;
+    let base = now();
+    for (m, mode) in MODES.iter().enumerate() {
+        for (i, kind) in KINDS.iter().enumerate() {
+            let id = (m * 100 + i + 1) as u64;
+            let msg = messages::sample(kind, GH, USER, base + id as i64, id, None).unwrap();
+            let out = e.push("plain", *mode, &msg).await;
+            assert_eq!(out.status, 200, "{kind} {mode:?}: {}", out.body);
+            assert_eq!(out.body, "success", "no handler replies on `plain`");
+        }
+    }
+    let seen = e.recorder.seen.lock().unwrap();
+    assert_eq!(seen.len(), 3 * KINDS.len());
+    for (i, m) in seen.iter().enumerate() {
+        let kind = KINDS[i % KINDS.len()];
+        assert_ne!(m.kind, wxgate_proto::MessageKind::Unknown, "{kind}");
+        if let Some(ev) = m.event() {
+            assert!(
+                !matches!(ev, wxgate_proto::Event::Unknown { .. }),
+                "{kind}: {ev:?}"
+            );
+        }
+        assert_eq!(m.from_user_name, USER);
+        assert_eq!(m.to_user_name, GH);
+    }
+}
+
+fn reply_of(out: &PushOutcome) -> &Fields {
+    out.reply
+        .as_ref()
+        .unwrap_or_else(|| panic!("no reply: {}", out.body))
+}
+
+#[tokio::test]
+async fn every_reply_type_arrives_in_every_mode() {
+    let e = env(RULES, "").await;
+    let mut id: u64 = 1000;
+    for mode in MODES {
+        let mut ask = |content: &str| {
+            id += 1;
+            text(content, id)
+        };
+        let out = e.push("default", mode, &ask("hello")).await;
+        assert_eq!(
+            out.encrypted,
+            mode == PushMode::Safe,
+            "{mode:?}: compatible mode replies in plaintext"
+        );
+        let r = reply_of(&out);
+        assert_eq!(r.text("MsgType"), Some("text"));
+        assert_eq!(
+            r.text("Content"),
+            Some(format!("Hi {USER}, you said hello").as_str())
+        );
+        let out = e.push("default", mode, &ask("image")).await;
+        assert_eq!(
+            reply_of(&out).node("Image").unwrap().text("MediaId"),
+            Some("MEDIA_IMG")
+        );
+        let out = e.push("default", mode, &ask("voice")).await;
+        assert_eq!(
+            reply_of(&out).node("Voice").unwrap().text("MediaId"),
+            Some("MEDIA_VOICE")
+        );
+        let out = e.push("default", mode, &ask("video")).await;
+        assert_eq!(
+            reply_of(&out).node("Video").unwrap().text("Title"),
+            Some("T")
+        );
+        let out = e.push("default", mode, &ask("music")).await;
+        assert_eq!(
+            reply_of(&out).node("Music").unwrap().text("HQMusicUrl"),
+            Some("http://m/hq.mp3")
+        );
+        let out = e.push("default", mode, &ask("news")).await;
+        let r = reply_of(&out);
+        assert_eq!(r.text("ArticleCount"), Some("2"));
+        assert_eq!(r.node("Articles").unwrap().all("item").count(), 2);
+        let out = e.push("default", mode, &ask("order 42")).await;
+        assert_eq!(reply_of(&out).text("Content"), Some("order noted"));
+        let out = e.push("default", mode, &ask("a]]>b")).await;
+        assert_eq!(reply_of(&out).text("Content"), Some("tricky ]]> a]]>b"));
+        id += 1;
+        let sub = messages::sample("subscribe", GH, USER, now() + id as i64, id, None).unwrap();
+        assert_eq!(
+            reply_of(&e.push("default", mode, &sub).await).text("Content"),
+            Some("welcome")
+        );
+        id += 1;
+        let click =
+            messages::sample("CLICK", GH, USER, now() + id as i64, id, Some("V1001")).unwrap();
+        assert_eq!(
+            reply_of(&e.push("default", mode, &click).await).text("Content"),
+            Some("clicked V1001")
+        );
+        id += 1;
+        let other =
+            messages::sample("CLICK", GH, USER, now() + id as i64, id, Some("V2002")).unwrap();
+        assert_eq!(
+            e.push("default", mode, &other).await.body,
+            "success",
+            "no rule, no webhook"
+        );
+    }
+}
+
+/// Sends a raw push and returns the status.
+async fn raw_push(e: &Env, account_path: &str, query: &str, body: String) -> u16 {
+    e.http
+        .post(format!("{}{account_path}?{query}", e.gw.url()))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn sign_query(ts: i64, nonce: &str) -> String {
+    format!(
+        "signature={}&timestamp={ts}&nonce={nonce}",
+        server_signature(TOKEN, &ts.to_string(), nonce)
+    )
+}
+
+fn safe_query(ts: i64, nonce: &str, encrypt: &str) -> String {
+    format!(
+        "{}&encrypt_type=aes&msg_signature={}",
+        sign_query(ts, nonce),
+        msg_signature(TOKEN, &ts.to_string(), nonce, encrypt)
+    )
+}
+
+#[tokio::test]
+async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
+    let e = env(RULES, "").await;
+    let p = "/wx/plain/service";
+    let ts = now();
+    let xml = wxgate_proto::message::write_fields(&text("x", 1));
+    let crypt = MsgCrypt::new(TOKEN, KEY, OA).unwrap();
+
+    // Forged signature.
+    let q = format!("signature={}&timestamp={ts}&nonce=n1", "0".repeat(40));
+    assert_eq!(raw_push(&e, p, &q, xml.clone()).await, 403);
+    // Missing signature.
+    assert_eq!(
+        raw_push(&e, p, &format!("timestamp={ts}&nonce=n1"), xml.clone()).await,
+        400
+    );
+    // Forged msg_signature.
+    let sealed = crypt.seal(&xml, &ts.to_string(), "n2");
+    let env_xml = Envelope::to_xml(GH, &sealed.encrypt);
+    let q = format!(
+        "{}&encrypt_type=aes&msg_signature={}",
+        sign_query(ts, "n2"),
+        "1".repeat(40)
+    );
+    assert_eq!(raw_push(&e, p, &q, env_xml.clone()).await, 403);
+    // Wrong appid inside a correctly signed message.
+    let other = MsgCrypt::new(TOKEN, KEY, "wxsomeoneelse").unwrap();
+    let sealed = other.seal(&xml, &ts.to_string(), "n3");
+    assert_eq!(
+        raw_push(
+            &e,
+            p,
+            &safe_query(ts, "n3", &sealed.encrypt),
+            Envelope::to_xml(GH, &sealed.encrypt)
+        )
+        .await,
+        403
+    );
+    // Corrupted Encrypt: bad base64, and valid base64 of the wrong length.
+    for bad in [
+        "!!!notbase64!!!",
+        "QUJD",
+        &sealed.encrypt[..sealed.encrypt.len() - 8],
+    ] {
+        assert_eq!(
+            raw_push(&e, p, &safe_query(ts, "n4", bad), Envelope::to_xml(GH, bad)).await,
+            400,
+            "{bad}"
+        );
+    }
+    // Malformed XML, an XML without the message fields, a DTD with an external entity.
+    for body in [
+        "<xml><ToUserName>".to_owned(),
+        "not xml at all".to_owned(),
+        "<xml><MsgType>text</MsgType></xml>".to_owned(),
+        r#"<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><ToUserName>&xxe;</ToUserName></xml>"#.to_owned(),
+        "<xml><Content>&xxe;</Content></xml>".to_owned(),
+    ] {
+        assert_eq!(raw_push(&e, p, &sign_query(ts, "n5"), body.clone()).await, 400, "{body}");
+    }
+    // An old timestamp (signed correctly).
+    let old = ts - 301;
+    let xml_old = wxgate_proto::message::write_fields(&text("x", 2));
+    assert_eq!(raw_push(&e, p, &sign_query(old, "n6"), xml_old).await, 403);
+    // An oversized body.
+    let huge = format!("<xml><Content>{}</Content></xml>", "a".repeat(1 << 20));
+    assert_eq!(raw_push(&e, p, &sign_query(ts, "n7"), huge).await, 413);
+    assert_eq!(e.seen(), 0, "no refused push reached a handler");
+
+    // A replay: the same timestamp and nonce with another message.
+    let first = wxgate_proto::message::write_fields(&text("first", 3));
+    assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), first).await, 200);
+    assert_eq!(e.seen(), 1);
+    let second = wxgate_proto::message::write_fields(&text("second", 4));
+    assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), second).await, 403);
+    assert_eq!(e.seen(), 1, "the replay reached no handler");
+}
+
+#[tokio::test]
+async fn require_encryption_refuses_plaintext_and_compatible() {
+    let e = env(RULES, "").await;
+    let msg = text("hi", 77);
+    let http = reqwest::Client::new();
+    for mode in [PushMode::Plaintext, PushMode::Compatible] {
+        let out = push(
+            &http,
+            &e.target("strict", mode),
+            &msg,
+            &PushOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.status, 403, "{mode:?}");
+    }
+    let out = push(
+        &http,
+        &e.target("strict", PushMode::Safe),
+        &msg,
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, 200);
+    assert_eq!(reply_of(&out).text("Content"), Some("strict default"));
+}
+
+/// A webhook server for tests: checks the signature, counts calls, answers after a delay.
+struct Hook {
+    url: String,
+    calls: Arc<AtomicU64>,
+    bad_signatures: Arc<AtomicU64>,
+}
+
+async fn webhook(delay: Duration, secret: &'static str) -> Hook {
+    let calls = Arc::new(AtomicU64::new(0));
+    let bad = Arc::new(AtomicU64::new(0));
+    let (c, b) = (calls.clone(), bad.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let (c, b) = (c.clone(), b.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                let ts: i64 = headers["x-wxgate-timestamp"].to_str().unwrap().parse().unwrap();
+                let expected = wxgate::service::webhook::sign(secret.as_bytes(), ts, &body);
+                if headers["x-wxgate-signature"].to_str().unwrap() != expected {
+                    b.fetch_add(1, Ordering::SeqCst);
+                }
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(v["account"], "default");
+                assert!(v["xml"].as_str().unwrap().starts_with("<xml>"));
+                tokio::time::sleep(delay).await;
+                let content = v["message"]["raw"]["Content"].as_str().unwrap_or("").to_owned();
+                if content == "quiet" {
+                    return (axum::http::StatusCode::NO_CONTENT, String::new());
+                }
+                (
+                    axum::http::StatusCode::OK,
+                    serde_json::json!({"type": "text", "content": format!("webhook says: {content}")}).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Hook {
+        url: format!("http://{addr}/hook"),
+        calls,
+        bad_signatures: bad,
+    }
+}
+
+fn webhook_toml(url: &str) -> String {
+    format!("{RULES}\n[accounts.default.webhook]\nurl = \"{url}\"\nsecret = \"hook-secret\"\ntimeout_ms = 20000\n")
+}
+
+#[tokio::test]
+async fn a_retried_push_gets_the_same_reply_and_the_webhook_is_called_once() {
+    let hook = webhook(Duration::from_millis(50), "hook-secret").await;
+    let e = env(&webhook_toml(&hook.url), "").await;
+    let msg = text("from the webhook please", 555);
+    for mode in [PushMode::Safe, PushMode::Plaintext] {
+        let a = e.push("default", mode, &msg).await;
+        let b = e.push("default", mode, &msg).await;
+        assert_eq!(
+            reply_of(&a).text("Content"),
+            Some("webhook says: from the webhook please")
+        );
+        assert_eq!(reply_of(&b).text("Content"), reply_of(&a).text("Content"));
+    }
+    // The very same request again (WeChat's retry with the same timestamp and nonce).
+    let opts = PushOptions {
+        timestamp: Some(now()),
+        nonce: Some("retry-nonce".into()),
+    };
+    let c = push(&e.http, &e.target("default", PushMode::Safe), &msg, &opts)
+        .await
+        .unwrap();
+    let d = push(&e.http, &e.target("default", PushMode::Safe), &msg, &opts)
+        .await
+        .unwrap();
+    assert_eq!(reply_of(&c).text("Content"), reply_of(&d).text("Content"));
+    assert_eq!(
+        hook.calls.load(Ordering::SeqCst),
+        1,
+        "one webhook call for one message"
+    );
+    assert_eq!(
+        hook.bad_signatures.load(Ordering::SeqCst),
+        0,
+        "the webhook signature verifies"
+    );
+    // 204: no reply.
+    let quiet = e.push("default", PushMode::Safe, &text("quiet", 556)).await;
+    assert_eq!(quiet.body, "success");
+    // Rules come before the webhook.
+    let ruled = e.push("default", PushMode::Safe, &text("hello", 557)).await;
+    assert!(reply_of(&ruled).text("Content").unwrap().starts_with("Hi "));
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_late_webhook_reply_goes_out_as_a_customer_service_message() {
+    let hook = webhook(Duration::from_secs(6), "hook-secret").await;
+    let e = env(&webhook_toml(&hook.url), "").await;
+    let started = Instant::now();
+    let out = e
+        .push("default", PushMode::Safe, &text("slow one", 900))
+        .await;
+    let answered = started.elapsed();
+    assert_eq!(out.status, 200);
+    assert_eq!(out.body, "success");
+    assert!(
+        answered < Duration::from_secs(5),
+        "answered WeChat in {answered:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let sent = e.sb.platform.sent(Some(OA));
+        if let Some(m) = sent.first() {
+            assert_eq!(m.kind, "custom");
+            assert_eq!(m.body["touser"], USER);
+            assert_eq!(m.body["msgtype"], "text");
+            assert_eq!(m.body["text"]["content"], "webhook says: slow one");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the late reply was never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = &e.gw.state.service.webhook_stats["default"];
+    assert_eq!(stats.late_delivered.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_dead_webhook_is_counted_and_wechat_gets_success() {
+    let e = env(&webhook_toml("http://127.0.0.1:9/nothing-listens"), "").await;
+    let out = e
+        .push("default", PushMode::Safe, &text("anyone?", 901))
+        .await;
+    assert_eq!(out.body, "success");
+    let stats = &e.gw.state.service.webhook_stats["default"];
+    assert_eq!(stats.failed.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wechatpy_encrypts_a_push_and_reads_the_reply() {
+    let e = env(RULES, "").await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/wechatpy_push.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            script,
+            &format!("{}/wx/service", e.gw.url()),
+            TOKEN,
+            KEY,
+            OA,
+            "hello",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "wechatpy failed (scripts/install-deps.sh installs it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "text");
+    assert_eq!(v["content"], format!("Hi {USER}, you said hello"));
+    assert_eq!(v["source"], GH);
+    assert_eq!(v["target"], USER);
+}
