@@ -106,11 +106,8 @@ fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     envelope::error(status, reason)
 }
 
-fn account<'a>(s: &'a AppState, name: &str) -> std::result::Result<&'a ServiceAccount, Response> {
-    s.service
-        .accounts
-        .get(name)
-        .ok_or_else(|| envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}")))
+fn unknown_account(name: &str) -> Response {
+    envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}"))
 }
 
 fn params<'a>(
@@ -134,9 +131,8 @@ pub async fn verify_default(state: State<AppState>, q: Q) -> Response {
 /// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
 /// nonce; the answer is `echostr` exactly as received.
 pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, Query(q): Q) -> Response {
-    let acc = match account(&s, &name) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(acc) = s.service.accounts.get(&name) else {
+        return unknown_account(&name);
     };
     let Some(token) = &acc.token else {
         return refuse(
@@ -179,9 +175,8 @@ pub async fn push(
     Query(q): Q,
     body: Body,
 ) -> Response {
-    let acc = match account(&s, &name) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let Some(acc) = s.service.accounts.get(&name) else {
+        return unknown_account(&name);
     };
     let Some(token) = &acc.token else {
         return refuse(
