@@ -90,6 +90,10 @@ pub struct Config {
     #[serde(default)]
     pub service: ServiceConfig,
     #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub demo: DemoConfig,
+    #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
@@ -116,6 +120,48 @@ impl Default for ServiceConfig {
             deadline_ms: 4500,
         }
     }
+}
+
+/// Web authorization (`/wx/auth`) and the remembered-user cookie.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The HMAC key of OAuth `state` values and of the cookie. Without it `/wx/auth` is
+    /// off. Every instance of a fleet needs the same one.
+    pub secret: Option<Secret>,
+    /// How long a user is remembered (and their user token kept), seconds: 7 days.
+    pub user_ttl: i64,
+    /// How long an OAuth `state` is accepted, seconds.
+    pub state_ttl: i64,
+    /// The sweep refreshes user tokens that expire within this many seconds.
+    pub refresh_ahead: i64,
+    pub sweep_interval_ms: u64,
+    /// A reloaded callback page replays its code: the first result is kept this long.
+    pub code_cache_ttl: i64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            secret: None,
+            user_ttl: 7 * 86400,
+            state_ttl: 600,
+            refresh_ahead: 480,
+            sweep_interval_ms: 60_000,
+            code_cache_ttl: 300,
+        }
+    }
+}
+
+/// The demo pages under `/demo/` (`wxgate demo` turns them on).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The sandbox whose JS-SDK check the demo page asks (defaults to upstream.open_base).
+    #[serde(default)]
+    pub sandbox_url: Option<String>,
 }
 
 /// A reply rule: every condition given must hold; the first matching rule answers.
@@ -322,6 +368,15 @@ pub struct AccountConfig {
     /// Refuse plaintext and compatible-mode pushes.
     #[serde(default)]
     pub require_encryption: bool,
+    /// Page hosts allowed for JS-SDK signatures (the JS接口安全域名); any when empty.
+    #[serde(default)]
+    pub js_domains: Vec<String>,
+    /// Origins allowed to call `/wx/config` with CORS (`https://h5.example.com`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+    /// Hosts `/wx/auth` may send a user back to; only public_url's host when empty.
+    #[serde(default)]
+    pub auth_dest_hosts: Vec<String>,
     /// Reply rules, tried in order before the webhook.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -454,6 +509,11 @@ impl Config {
                 if w.secret.is_empty() {
                     p.push(format!("{at}.webhook.secret is missing"));
                 }
+            }
+        }
+        if let Some(secret) = &self.auth.secret {
+            if secret.expose().len() < 16 {
+                p.push("auth.secret needs at least 16 characters".into());
             }
         }
         for k in &self.api.keys {

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::auth::users::Users;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::CentralControl;
@@ -41,10 +42,12 @@ pub async fn build_with(
         &config.accounts,
     ));
     let service = Arc::new(Service::new(&config, &central, handlers)?);
+    let users = Arc::new(Users::new(central.clone(), config.auth.clone()));
     Ok(AppState {
         config: Arc::new(config),
         central,
         service,
+        users,
     })
 }
 
@@ -55,6 +58,7 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     refresher: JoinHandle<()>,
+    sweeper: JoinHandle<()>,
 }
 
 impl Running {
@@ -76,6 +80,7 @@ impl Running {
             let _ = tx.send(());
         }
         self.refresher.abort();
+        self.sweeper.abort();
     }
 }
 
@@ -91,6 +96,9 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     let refresher = state.central.spawn_refresher();
+    let sweeper = state
+        .users
+        .spawn_sweeper(crate::auth::sweep_accounts(&state.config));
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -109,6 +117,7 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
         shutdown: Some(tx),
         server: Some(server),
         refresher,
+        sweeper,
     })
 }
 

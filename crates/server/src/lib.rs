@@ -7,21 +7,25 @@
 //! - [`store`]: the store trait and its embedded (redb) and Redis implementations.
 //! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
 //! - [`credentials`]: the central control of `access_token` and tickets.
+//! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`http`]: the routes; [`gateway`]: assembling and running a server.
+//! - [`demo`]: the demo pages and `wxgate demo`.
 //! - [`cli`]: the `wxgate` command line.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;
 pub mod service;
 pub mod store;
 pub mod upstream;
-mod util;
+pub mod util;
 
 pub use clock::Clock;
 pub use config::Config;

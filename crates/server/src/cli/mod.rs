@@ -1,6 +1,7 @@
 //! The `wxgate` command line. Each subcommand prints its result on stdout and a clear
 //! error on stderr with a non-zero exit code, so it can be used from scripts.
 
+mod demo;
 mod ops;
 mod protocol;
 mod sandbox;
@@ -31,6 +32,8 @@ pub enum Command {
     Miniapp(protocol::MiniappCommand),
     /// Run the local WeChat sandbox, or push messages to a gateway as WeChat does.
     Sandbox(sandbox::SandboxArgs),
+    /// Run the sandbox and a gateway wired to it, with the demo pages: the way to try wxgate.
+    Demo(demo::DemoArgs),
     /// Run the gateway.
     Serve(ops::ServeArgs),
     /// Validate a configuration and say exactly what is wrong.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Crypto(c) => protocol::crypto(c),
         Command::Miniapp(c) => protocol::miniapp(c),
         Command::Sandbox(args) => block_on(sandbox::run(args)),
+        Command::Demo(args) => block_on(demo::run(args)),
         Command::Serve(args) => block_on(ops::serve(args)),
         Command::Check(arg) => ops::check(arg),
         Command::Token(args) => block_on(ops::token(args)),

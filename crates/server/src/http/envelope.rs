@@ -1,6 +1,7 @@
 //! The answer shape of the `/wx/...` routes, kept from the Node server wxgate replaces:
-//! `{"state":{"code":2000000,"msg":"ok"},"data":...}`; errors keep `"data": ""` and use
-//! the HTTP status times 10000 as `code` (4000000 "Parameter Error", 5000000 upstream).
+//! `{"state":{"code":2000000,"msg":"ok"},"data":...}`; errors keep `"data": ""`. A 4xx's
+//! `code` is the HTTP status times 10000 (4000000 "Parameter Error", 4030000, 4040000);
+//! every 5xx is the seed's 5000000.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,12 @@ pub fn ok_value(data: Value) -> Value {
 
 /// An error envelope as a value (for JSONP).
 pub fn error_value(status: StatusCode, msg: &str) -> Value {
-    json!({ "state": { "code": u32::from(status.as_u16()) * 10_000, "msg": msg }, "data": "" })
+    let code = if status.is_server_error() {
+        5_000_000
+    } else {
+        u32::from(status.as_u16()) * 10_000
+    };
+    json!({ "state": { "code": code, "msg": msg }, "data": "" })
 }
 
 /// An error answer of a `/wx` route.

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod envelope;
+pub mod jssdk;
 pub mod ops;
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::Error;
-use crate::service;
+use crate::{auth, service};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -24,6 +25,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub central: Arc<CentralControl>,
     pub service: Arc<crate::service::Service>,
+    pub users: crate::auth::SharedUsers,
 }
 
 /// An error answer of the internal API: `{"error": {"code", "message", "errcode"?}}`.
@@ -82,11 +84,18 @@ impl IntoResponse for ApiError {
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/v1/{account}/token", get(api::token))
-        .route("/api/v1/{account}/token/refresh", post(api::refresh))
-        .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
-        .route("/api/v1/{account}/status", get(api::status))
-        .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route(
+            "/wx/config",
+            get(jssdk::config_default).options(jssdk::preflight_default),
+        )
+        .route(
+            "/wx/{account}/config",
+            get(jssdk::config).options(jssdk::preflight),
+        )
+        .route("/wx/auth", get(auth::start_default))
+        .route("/wx/{account}/auth", get(auth::start))
+        .route("/wx/auth/callback", get(auth::callback_default))
+        .route("/wx/{account}/auth/callback", get(auth::callback))
         .route(
             "/wx/service",
             get(service::verify_default).post(service::push_default),
@@ -95,6 +104,13 @@ pub fn router(state: AppState) -> Router {
             "/wx/{account}/service",
             get(service::verify).post(service::push),
         )
+        .route("/api/v1/{account}/token", get(api::token))
+        .route("/api/v1/{account}/token/refresh", post(api::refresh))
+        .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
+        .route("/api/v1/{account}/status", get(api::status))
+        .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route("/demo/", get(crate::demo::index))
+        .route("/demo/{file}", get(crate::demo::asset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .with_state(state)

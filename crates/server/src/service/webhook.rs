@@ -13,10 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::json;
-use sha2::Sha256;
 use wxgate_proto::Reply;
 
 use super::handler::{Handled, Handler, MessageContext};
@@ -31,13 +29,10 @@ pub const TIMESTAMP_HEADER: &str = "x-wxgate-timestamp";
 
 /// `sha256=<hex>` over `{timestamp}.{body}`: what a webhook recomputes to trust a call.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
+    let ts = timestamp.to_string();
     format!(
         "sha256={}",
-        wxgate_proto::signature::hex(&mac.finalize().into_bytes())
+        crate::util::hmac_hex(secret, &[ts.as_bytes(), b".", body])
     )
 }
 

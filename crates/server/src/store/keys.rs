@@ -35,3 +35,28 @@ pub fn dedup(account: &str, message_key: &str) -> String {
 pub fn nonce(account: &str, timestamp: &str, nonce: &str) -> String {
     key(account, &format!("nonce:{timestamp}:{nonce}"))
 }
+
+/// A user remembered by web authorization: tokens and userinfo.
+pub fn user(account: &str, openid: &str) -> String {
+    key(account, &format!("user:{openid}"))
+}
+
+/// The expiry index of remembered users' access tokens, for the refresh sweep.
+pub fn user_index(account: &str) -> String {
+    key(account, "users_by_expiry")
+}
+
+/// The lock that makes one instance refresh a user's token at a time.
+pub fn user_lock(account: &str, openid: &str) -> String {
+    key(account, &format!("lock:user:{openid}"))
+}
+
+/// A consumed OAuth state (single use).
+pub fn oauth_state(account: &str, nonce: &str) -> String {
+    key(account, &format!("oauth_state:{nonce}"))
+}
+
+/// The openid an OAuth code was exchanged for, so a reloaded callback gets the same result.
+pub fn oauth_code(account: &str, code_digest: &str) -> String {
+    key(account, &format!("oauth_code:{code_digest}"))
+}

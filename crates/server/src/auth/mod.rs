@@ -1,0 +1,359 @@
+//! `/wx/auth` (and `/wx/{account}/auth`): OAuth2 web authorization that remembers a user
+//! for 7 days, without open redirects.
+//!
+//! - Start: `dest` must be an absolute http(s) URL on an allowed host. A returning user
+//!   (a valid signed cookie, a stored user) goes straight back to `dest` with `userinfo`;
+//!   anyone else goes to WeChat's authorize page with a signed, expiring, single-use
+//!   `state` and the dest in the redirect_uri's query (covered by the state's MAC), so it
+//!   works without cookies, which WeChat's webview loses.
+//! - Callback: the state is checked, the code exchanged (a reload replaying the same code
+//!   gets the first result from a short cache), the user stored, the cookie set, and the
+//!   user sent to `dest` with `userinfo` (or with `error`, a JSON object, when the user
+//!   denied consent or WeChat failed).
+
+pub mod signed;
+pub mod users;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use sha1::{Digest, Sha1};
+
+use crate::config::{AccountConfig, AccountKind, Config};
+use crate::http::envelope;
+use crate::http::AppState;
+use crate::store::keys;
+use signed::{Scope, StateError, COOKIE};
+use users::UserRecord;
+
+type Q = Query<HashMap<String, String>>;
+
+/// The cookie of an account: the seed server's name for `default`.
+pub fn cookie_name(account: &str) -> String {
+    if account == "default" {
+        COOKIE.to_owned()
+    } else {
+        format!("{COOKIE}_{account}")
+    }
+}
+
+fn public_url(config: &Config) -> String {
+    config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+fn route_prefix(account: &str) -> String {
+    if account == "default" {
+        "/wx".into()
+    } else {
+        format!("/wx/{account}")
+    }
+}
+
+/// `dest` if it is an absolute http(s) URL on a host this account may send users to.
+fn checked_dest(config: &Config, acc: &AccountConfig, dest: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(dest)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or_else(|| "Parameter Error: dest must be an absolute http(s) URL".to_owned())?;
+    let host = url.host_str().unwrap_or_default();
+    let allowed = if acc.auth_dest_hosts.is_empty() {
+        url::Url::parse(&public_url(config))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .into_iter()
+            .collect()
+    } else {
+        acc.auth_dest_hosts.clone()
+    };
+    if !allowed.iter().any(|h| h == host) {
+        return Err(format!("Parameter Error: dest host {host} is not allowed"));
+    }
+    Ok(url)
+}
+
+/// `dest` with one more query parameter; its own query and fragment are kept.
+fn dest_with(mut dest: url::Url, name: &str, value: &Value) -> Response {
+    dest.query_pairs_mut().append_pair(name, &value.to_string());
+    redirect(dest.as_str())
+}
+
+fn redirect(location: &str) -> Response {
+    let mut r = StatusCode::FOUND.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn bad(msg: impl AsRef<str>) -> Response {
+    tracing::warn!(reason = msg.as_ref(), "auth request refused");
+    envelope::error(StatusCode::BAD_REQUEST, msg)
+}
+
+fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+struct Ctx<'a> {
+    s: &'a AppState,
+    account: String,
+    acc: &'a AccountConfig,
+    secret: &'a [u8],
+}
+
+fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Response> {
+    let Some(secret) = s.config.auth.secret.as_ref() else {
+        return Err(envelope::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "web authorization is off: set auth.secret",
+        ));
+    };
+    let Ok(acc) = s.central.account(&account) else {
+        return Err(envelope::error(
+            StatusCode::NOT_FOUND,
+            format!("unknown account {account:?}"),
+        ));
+    };
+    if acc.kind != AccountKind::Official {
+        return Err(bad("web authorization is for official accounts"));
+    }
+    Ok(Ctx {
+        s,
+        account,
+        acc,
+        secret: secret.expose().as_bytes(),
+    })
+}
+
+fn set_cookie(c: &Ctx<'_>, r: &mut Response, openid: &str) {
+    let ttl = c.s.config.auth.user_ttl;
+    let value = signed::make_cookie(
+        c.secret,
+        &c.account,
+        openid,
+        c.s.central.clock().now() + ttl,
+    );
+    let secure = if public_url(&c.s.config).starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={value}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Lax{secure}",
+        cookie_name(&c.account)
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+fn back_with_user(c: &Ctx<'_>, dest: url::Url, user: &UserRecord) -> Response {
+    let mut r = dest_with(dest, "userinfo", &user.userinfo);
+    set_cookie(c, &mut r, &user.openid);
+    r
+}
+
+pub async fn start_default(state: State<AppState>, headers: HeaderMap, q: Q) -> Response {
+    start(state, headers, Path("default".into()), q).await
+}
+
+/// `GET /wx/{account}/auth?dest=&scope=snsapi_userinfo|snsapi_base`
+pub async fn start(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let c = match ctx(&s, account) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Some(raw_dest) = q.get("dest").filter(|d| !d.is_empty()) else {
+        return bad("Parameter Error: dest is required");
+    };
+    let dest = match checked_dest(&s.config, c.acc, raw_dest) {
+        Ok(d) => d,
+        Err(e) => return bad(e),
+    };
+    let scope = match q
+        .get("scope")
+        .map(String::as_str)
+        .unwrap_or("snsapi_userinfo")
+    {
+        s => match Scope::parse(s) {
+            Some(scope) => scope,
+            None => return bad("Parameter Error: scope is snsapi_userinfo or snsapi_base"),
+        },
+    };
+    // A returning user skips consent.
+    let now = s.central.clock().now();
+    if let Some(openid) = read_cookie(&headers, &cookie_name(&c.account))
+        .and_then(|v| signed::verify_cookie(c.secret, &c.account, &v, now))
+    {
+        if let Some(user) = returning_user(&c, &openid, scope).await {
+            tracing::info!(account = %c.account, "returning user: consent skipped");
+            return dest_with(dest, "userinfo", &user.userinfo);
+        }
+    }
+    let expiry = now + s.config.auth.state_ttl;
+    let state = signed::make_state(c.secret, &c.account, scope, dest.as_str(), expiry);
+    let mut redirect_uri = match url::Url::parse(&format!(
+        "{}{}/auth/callback",
+        public_url(&s.config),
+        route_prefix(&c.account)
+    )) {
+        Ok(u) => u,
+        Err(_) => {
+            return envelope::error(StatusCode::INTERNAL_SERVER_ERROR, "public_url is not a URL")
+        }
+    };
+    redirect_uri
+        .query_pairs_mut()
+        .append_pair("dest", dest.as_str());
+    let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    let location = format!(
+        "{}/connect/oauth2/authorize?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}#wechat_redirect",
+        s.central.upstream().open_base(),
+        enc(&c.acc.appid),
+        enc(redirect_uri.as_str()),
+        scope.as_str(),
+    );
+    redirect(&location)
+}
+
+/// The stored user for a valid cookie, with a usable token and the asked scope.
+async fn returning_user(c: &Ctx<'_>, openid: &str, scope: Scope) -> Option<UserRecord> {
+    let users = &c.s.users;
+    let record = users.load(&c.account, openid).await.ok().flatten()?;
+    if scope == Scope::UserInfo && !record.scope.split(',').any(|s| s == "snsapi_userinfo") {
+        return None;
+    }
+    match users.usable(&c.account, c.acc, record).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::warn!(account = %c.account, error = %e, "returning user's token could not be refreshed");
+            None
+        }
+    }
+}
+
+pub async fn callback_default(state: State<AppState>, q: Q) -> Response {
+    callback(state, Path("default".into()), q).await
+}
+
+fn code_digest(code: &str) -> String {
+    wxgate_proto::signature::hex(&Sha1::digest(code.as_bytes()))
+}
+
+/// `GET /wx/{account}/auth/callback?dest=&code=&state=`: where WeChat sends the user back.
+pub async fn callback(
+    State(s): State<AppState>,
+    Path(account): Path<String>,
+    Query(q): Q,
+) -> Response {
+    let c = match ctx(&s, account) {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let raw_dest = q.get("dest").map(String::as_str).unwrap_or("");
+    let dest = match checked_dest(&s.config, c.acc, raw_dest) {
+        Ok(d) => d,
+        Err(e) => return bad(e),
+    };
+    let raw_state = q.get("state").map(String::as_str).unwrap_or("");
+    let now = s.central.clock().now();
+    let state = match signed::verify_state(c.secret, &c.account, raw_state, dest.as_str(), now) {
+        Ok(st) => st,
+        Err(StateError::Expired) => {
+            return bad("the authorization took too long (state expired): start again")
+        }
+        Err(_) => return bad("invalid state"),
+    };
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
+        // The user denied consent: back to the page, which decides what to do.
+        return dest_with(
+            dest,
+            "error",
+            &json!({ "error": "access_denied", "errmsg": "the user did not allow authorization" }),
+        );
+    };
+    let store = s.central.store();
+    let code_key = keys::oauth_code(&c.account, &code_digest(code));
+    // A reload replays the same code: answer it from the first exchange.
+    if let Ok(Some(openid)) = store.get(&code_key).await {
+        if let Ok(Some(user)) = s.users.load(&c.account, &openid).await {
+            return back_with_user(&c, dest, &user);
+        }
+    }
+    let state_ttl = Duration::from_secs(s.config.auth.state_ttl.max(1) as u64);
+    match store
+        .set_if_absent(
+            &keys::oauth_state(&c.account, &state.nonce),
+            "used",
+            state_ttl,
+        )
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return bad("this authorization was already used (state replayed)"),
+        Err(e) => {
+            tracing::warn!(error = %e, "state memory unavailable");
+            return envelope::error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
+        }
+    }
+    match s.users.login(&c.account, c.acc, code).await {
+        Ok(user) => {
+            let ttl = Duration::from_secs(s.config.auth.code_cache_ttl.max(1) as u64);
+            if let Err(e) = store.set(&code_key, &user.openid, Some(ttl)).await {
+                tracing::warn!(error = %e, "code cache not stored");
+            }
+            back_with_user(&c, dest, &user)
+        }
+        Err(e) => {
+            tracing::warn!(account = %c.account, error = %e, "code exchange failed");
+            let (errcode, errmsg) = match &e {
+                crate::error::Error::WeChat { code, errmsg, .. } => (code.code(), errmsg.clone()),
+                other => (-1, other.to_string()),
+            };
+            dest_with(
+                dest,
+                "error",
+                &json!({ "error": "upstream", "errcode": errcode, "errmsg": errmsg }),
+            )
+        }
+    }
+}
+
+/// The accounts whose users the sweep keeps fresh.
+pub fn sweep_accounts(config: &Config) -> Vec<(String, AccountConfig)> {
+    if config.auth.secret.is_none() {
+        return Vec::new();
+    }
+    config
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.kind == AccountKind::Official)
+        .map(|(n, a)| (n.clone(), a.clone()))
+        .collect()
+}
+
+pub type SharedUsers = Arc<users::Users>;

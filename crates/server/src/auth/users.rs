@@ -1,0 +1,342 @@
+//! Users remembered by web authorization: their user access_token, refresh_token and
+//! userinfo, kept 7 days; the refresh of an expired user token (one instance at a time
+//! per openid); and the sweep that refreshes, every minute, only the tokens about to
+//! expire, found through an expiry index instead of a scan of every user.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{AccountConfig, AuthConfig};
+use crate::credentials::CentralControl;
+use crate::error::{Error, Result};
+use crate::store::keys;
+
+/// A remembered user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub openid: String,
+    pub scope: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    /// When the user access_token expires (unix seconds).
+    pub expires_at: i64,
+    /// When wxgate forgets the user.
+    pub remember_until: i64,
+    /// `/sns/userinfo`'s answer, or `{"openid"}` for snsapi_base.
+    pub userinfo: Value,
+}
+
+/// A token is refreshed before use when it has less than this left.
+const MIN_USER_TOKEN_LIFE: i64 = 60;
+
+pub struct Users {
+    central: Arc<CentralControl>,
+    cfg: AuthConfig,
+    /// Upstream user-token refreshes done by this instance (tests and metrics).
+    pub refreshes: AtomicU64,
+}
+
+/// WeChat's answer to a code exchange or a refresh.
+struct Grant {
+    access_token: String,
+    refresh_token: String,
+    openid: String,
+    scope: String,
+    expires_in: i64,
+}
+
+fn grant(v: &Value) -> Result<Grant> {
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let g = Grant {
+        access_token: s("access_token"),
+        refresh_token: s("refresh_token"),
+        openid: s("openid"),
+        scope: s("scope"),
+        expires_in: v.get("expires_in").and_then(Value::as_i64).unwrap_or(7200),
+    };
+    if g.access_token.is_empty() || g.openid.is_empty() {
+        return Err(Error::Transport {
+            endpoint: "/sns/oauth2".into(),
+            reason: "answer without access_token or openid".into(),
+        });
+    }
+    Ok(g)
+}
+
+fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Users {
+    pub fn new(central: Arc<CentralControl>, cfg: AuthConfig) -> Self {
+        Users {
+            central,
+            cfg,
+            refreshes: AtomicU64::new(0),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.central.clock().now()
+    }
+
+    /// Exchanges a code (`/sns/oauth2/access_token`), fetches userinfo for snsapi_userinfo,
+    /// and remembers the user.
+    pub async fn login(
+        &self,
+        account: &str,
+        acc: &AccountConfig,
+        code: &str,
+    ) -> Result<UserRecord> {
+        let v = self
+            .central
+            .upstream()
+            .call(
+                Method::GET,
+                "/sns/oauth2/access_token",
+                &q(&[
+                    ("appid", &acc.appid),
+                    ("secret", acc.secret.expose()),
+                    ("code", code),
+                    ("grant_type", "authorization_code"),
+                ]),
+                None,
+            )
+            .await?;
+        let g = grant(&v)?;
+        let userinfo = self.userinfo(&g).await?;
+        let now = self.now();
+        let record = UserRecord {
+            openid: g.openid,
+            scope: g.scope,
+            access_token: g.access_token,
+            refresh_token: g.refresh_token,
+            expires_at: now + g.expires_in,
+            remember_until: now + self.cfg.user_ttl,
+            userinfo,
+        };
+        self.save(account, &record).await?;
+        Ok(record)
+    }
+
+    async fn userinfo(&self, g: &Grant) -> Result<Value> {
+        if g.scope.split(',').any(|s| s == "snsapi_userinfo") {
+            self.central
+                .upstream()
+                .call(
+                    Method::GET,
+                    "/sns/userinfo",
+                    &q(&[
+                        ("access_token", &g.access_token),
+                        ("openid", &g.openid),
+                        ("lang", "zh_CN"),
+                    ]),
+                    None,
+                )
+                .await
+        } else {
+            Ok(serde_json::json!({ "openid": g.openid }))
+        }
+    }
+
+    pub async fn load(&self, account: &str, openid: &str) -> Result<Option<UserRecord>> {
+        let raw = self
+            .central
+            .store()
+            .get(&keys::user(account, openid))
+            .await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
+    async fn save(&self, account: &str, r: &UserRecord) -> Result<()> {
+        let ttl = Duration::from_secs((r.remember_until - self.now()).max(1) as u64);
+        let store = self.central.store();
+        store
+            .set(
+                &keys::user(account, &r.openid),
+                &serde_json::to_string(r).unwrap_or_default(),
+                Some(ttl),
+            )
+            .await?;
+        store
+            .index_put(&keys::user_index(account), &r.openid, r.expires_at)
+            .await
+    }
+
+    async fn forget(&self, account: &str, openid: &str) -> Result<()> {
+        let store = self.central.store();
+        store.delete(&keys::user(account, openid)).await?;
+        store.index_remove(&keys::user_index(account), openid).await
+    }
+
+    /// The user with a usable token: refreshed first if it expired (one instance at a
+    /// time per openid). `None` when the refresh token is dead: consent is needed again.
+    pub async fn usable(
+        &self,
+        account: &str,
+        acc: &AccountConfig,
+        record: UserRecord,
+    ) -> Result<Option<UserRecord>> {
+        if record.expires_at - self.now() > MIN_USER_TOKEN_LIFE {
+            return Ok(Some(record));
+        }
+        let lock = keys::user_lock(account, &record.openid);
+        let owner = crate::util::random_id();
+        let store = self.central.store();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if store
+                .set_if_absent(&lock, &owner, Duration::from_secs(15))
+                .await?
+            {
+                let result = self
+                    .refresh_locked(account, acc, &record.openid, MIN_USER_TOKEN_LIFE)
+                    .await;
+                let _ = store.compare_and_delete(&lock, &owner).await;
+                return result;
+            }
+            // Another request or instance is refreshing this user: wait for its result.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match self.load(account, &record.openid).await? {
+                Some(r) if r.expires_at - self.now() > MIN_USER_TOKEN_LIFE => return Ok(Some(r)),
+                None => return Ok(None),
+                _ if tokio::time::Instant::now() >= deadline => {
+                    return Err(Error::LockTimeout("user access_token".into()))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Under the user's lock: reloads, and refreshes if the token has less than `ahead`
+    /// seconds left. `None` when the user is gone or the refresh token is dead.
+    async fn refresh_locked(
+        &self,
+        account: &str,
+        acc: &AccountConfig,
+        openid: &str,
+        ahead: i64,
+    ) -> Result<Option<UserRecord>> {
+        let Some(mut r) = self.load(account, openid).await? else {
+            self.central
+                .store()
+                .index_remove(&keys::user_index(account), openid)
+                .await?;
+            return Ok(None);
+        };
+        let now = self.now();
+        if now >= r.remember_until {
+            self.forget(account, openid).await?;
+            return Ok(None);
+        }
+        if r.expires_at - now > ahead {
+            return Ok(Some(r));
+        }
+        let answer = self
+            .central
+            .upstream()
+            .call(
+                Method::GET,
+                "/sns/oauth2/refresh_token",
+                &q(&[
+                    ("appid", &acc.appid),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &r.refresh_token),
+                ]),
+                None,
+            )
+            .await;
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
+        let g = match answer {
+            Ok(v) => grant(&v)?,
+            Err(e) if e.errcode().is_some() && !e.is_transient() => {
+                // 42002 / 40030 / 40001: the refresh token is dead; consent again.
+                tracing::info!(account, error = %e, "user refresh token no longer valid; forgetting the user");
+                self.forget(account, openid).await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        r.access_token = g.access_token;
+        if !g.refresh_token.is_empty() {
+            r.refresh_token = g.refresh_token;
+        }
+        r.expires_at = self.now() + g.expires_in;
+        if r.scope.split(',').any(|s| s == "snsapi_userinfo") {
+            let probe = Grant {
+                access_token: r.access_token.clone(),
+                refresh_token: String::new(),
+                openid: r.openid.clone(),
+                scope: r.scope.clone(),
+                expires_in: 0,
+            };
+            if let Ok(info) = self.userinfo(&probe).await {
+                r.userinfo = info;
+            }
+        }
+        self.save(account, &r).await?;
+        Ok(Some(r))
+    }
+
+    /// Refreshes the user tokens of `account` that expire within `refresh_ahead`, each
+    /// under its openid's lock so that a fleet refreshes each once. Returns how many this
+    /// call refreshed.
+    pub async fn sweep(&self, account: &str, acc: &AccountConfig) -> Result<usize> {
+        let store = self.central.store();
+        let ahead = self.cfg.refresh_ahead;
+        let due = store
+            .index_due(&keys::user_index(account), self.now() + ahead, 500)
+            .await?;
+        let before = self.refreshes.load(Ordering::Relaxed);
+        for (openid, _) in due {
+            let lock = keys::user_lock(account, &openid);
+            let owner = crate::util::random_id();
+            if !store
+                .set_if_absent(&lock, &owner, Duration::from_secs(15))
+                .await?
+            {
+                continue; // another instance has this one
+            }
+            let result = self.refresh_locked(account, acc, &openid, ahead).await;
+            let _ = store.compare_and_delete(&lock, &owner).await;
+            if let Err(e) = result {
+                tracing::warn!(account, error = %e, "user token refresh failed; the next sweep retries");
+            }
+        }
+        Ok((self.refreshes.load(Ordering::Relaxed) - before) as usize)
+    }
+
+    /// The sweep of every official account, every `sweep_interval_ms`.
+    pub fn spawn_sweeper(
+        self: &Arc<Self>,
+        accounts: Vec<(String, AccountConfig)>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick =
+                tokio::time::interval(Duration::from_millis(me.cfg.sweep_interval_ms.max(10)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                for (name, acc) in &accounts {
+                    if let Err(e) = me.sweep(name, acc).await {
+                        tracing::warn!(account = %name, error = %e, "user sweep failed");
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! `wxgate demo`: the sandbox and a gateway wired to it on an embedded store in a
+//! temporary directory, with the demo pages on. Prints the URLs and serves until stopped.
+
+use clap::Args;
+use wxgate_sandbox::{Sandbox, SandboxConfig};
+
+use super::Failure;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::gateway;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The gateway's port.
+    #[arg(long, default_value_t = 18340)]
+    pub port: u16,
+    /// The sandbox's port.
+    #[arg(long, default_value_t = 18341)]
+    pub sandbox_port: u16,
+    /// The host both listen on and pages use.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+}
+
+/// The gateway configuration `wxgate demo` runs (printed with `--print-config` style use
+/// in tests): the sandbox's apps, rules to push against, the demo pages.
+pub fn demo_config(
+    host: &str,
+    port: u16,
+    sandbox_url: &str,
+    data_dir: &std::path::Path,
+    auth_secret: &str,
+    api_key: &str,
+) -> String {
+    format!(
+        r#"
+listen = "{host}:{port}"
+public_url = "http://{host}:{port}"
+data_dir = "{data}"
+
+[upstream]
+api_base = "{sandbox_url}"
+open_base = "{sandbox_url}"
+
+[auth]
+secret = "{auth_secret}"
+
+[demo]
+enabled = true
+sandbox_url = "{sandbox_url}"
+
+[[api.keys]]
+name = "demo"
+key = "{api_key}"
+
+[accounts.default]
+kind = "official"
+appid = "wxsandbox0000001"
+secret = "sandbox-secret-official-0001"
+token = "sandboxtoken"
+encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+mode = "safe"
+auth_dest_hosts = ["{host}", "localhost", "127.0.0.1"]
+cors_origins = ["http://{host}:{port}"]
+
+[[accounts.default.rules]]
+event = "subscribe"
+reply = {{ type = "text", content = "Welcome to the wxgate demo!" }}
+
+[[accounts.default.rules]]
+keyword = "hello"
+reply = {{ type = "text", content = "Hello {{openid}}, you said {{content}}" }}
+
+[[accounts.default.rules]]
+keyword = "news"
+reply = {{ type = "news", articles = [{{ title = "wxgate", description = "WeChat plumbing, done once", url = "http://{host}:{port}/demo/" }}] }}
+
+[accounts.mini]
+kind = "miniapp"
+appid = "wxsandboxmini001"
+secret = "sandbox-secret-miniapp-0001"
+"#,
+        data = data_dir.display()
+    )
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), Failure> {
+    super::ops::init_logging(crate::config::LogFormat::Text);
+    let mut sandbox_config = SandboxConfig::example();
+    sandbox_config.listen = format!("{}:{}", args.host, args.sandbox_port);
+    let sandbox = Sandbox::start(sandbox_config).await.map_err(|e| {
+        Failure::new(format!(
+            "sandbox cannot listen on {}:{}: {e}",
+            args.host, args.sandbox_port
+        ))
+    })?;
+    let data_dir = std::env::temp_dir().join(format!("wxgate-demo-{}", std::process::id()));
+    let auth_secret = wxgate_proto::jssdk::nonce_str(32);
+    let api_key = format!("demo-{}", wxgate_proto::jssdk::nonce_str(24));
+    let text = demo_config(
+        &args.host,
+        args.port,
+        &sandbox.base_url(),
+        &data_dir,
+        &auth_secret,
+        &api_key,
+    );
+    let config = Config::from_toml_with_env(&text, std::env::vars())
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let running = gateway::start(config, Clock::system())
+        .await
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let g = running.url();
+    println!("wxgate demo is running (Ctrl-C to stop)");
+    println!("  gateway   {g}");
+    println!("  sandbox   {}", sandbox.base_url());
+    println!("  JS-SDK    {g}/demo/jssdk.html");
+    println!("  OAuth     {g}/demo/oauth.html");
+    println!("  API key   {api_key}");
+    println!("  token     curl -H 'Authorization: Bearer {api_key}' {g}/api/v1/default/token");
+    println!(
+        "  push      wxgate sandbox push --url {g}/wx/service --mode safe --kind text --text hello"
+    );
+    println!("  data      {}", data_dir.display());
+    let _ = tokio::signal::ctrl_c().await;
+    running.stop().await;
+    drop(sandbox);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    Ok(())
+}
