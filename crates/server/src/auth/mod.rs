@@ -120,7 +120,8 @@ struct Ctx<'a> {
     secret: &'a [u8],
 }
 
-fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Response> {
+/// The account's context, or the refusal to answer (boxed: a Response is large).
+fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Box<Response>> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
         return Err(envelope::error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -134,7 +135,7 @@ fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Response> {
         ));
     };
     if acc.kind != AccountKind::Official {
-        return Err(bad("web authorization is for official accounts"));
+        return Err(Box::new(bad("web authorization is for official accounts")));
     }
     Ok(Ctx {
         s,
@@ -185,7 +186,7 @@ pub async fn start(
 ) -> Response {
     let c = match ctx(&s, account) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(raw_dest) = q.get("dest").filter(|d| !d.is_empty()) else {
         return bad("Parameter Error: dest is required");
@@ -194,15 +195,12 @@ pub async fn start(
         Ok(d) => d,
         Err(e) => return bad(e),
     };
-    let scope = match q
-        .get("scope")
-        .map(String::as_str)
-        .unwrap_or("snsapi_userinfo")
-    {
-        s => match Scope::parse(s) {
-            Some(scope) => scope,
-            None => return bad("Parameter Error: scope is snsapi_userinfo or snsapi_base"),
-        },
+    let Some(scope) = Scope::parse(
+        q.get("scope")
+            .map(String::as_str)
+            .unwrap_or("snsapi_userinfo"),
+    ) else {
+        return bad("Parameter Error: scope is snsapi_userinfo or snsapi_base");
     };
     // A returning user skips consent.
     let now = s.central.clock().now();
@@ -272,7 +270,7 @@ pub async fn callback(
 ) -> Response {
     let c = match ctx(&s, account) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let raw_dest = q.get("dest").map(String::as_str).unwrap_or("");
     let dest = match checked_dest(&s.config, c.acc, raw_dest) {
