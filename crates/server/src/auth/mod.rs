@@ -123,16 +123,15 @@ struct Ctx<'a> {
 /// The account's context, or the refusal to answer (boxed: a Response is large).
 fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Box<Response>> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
-        return Err(envelope::error(
+        let off = "web authorization is off: set auth.secret";
+        return Err(Box::new(envelope::error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "web authorization is off: set auth.secret",
-        ));
+            off,
+        )));
     };
     let Ok(acc) = s.central.account(&account) else {
-        return Err(envelope::error(
-            StatusCode::NOT_FOUND,
-            format!("unknown account {account:?}"),
-        ));
+        let unknown = format!("unknown account {account:?}");
+        return Err(Box::new(envelope::error(StatusCode::NOT_FOUND, unknown)));
     };
     if acc.kind != AccountKind::Official {
         return Err(Box::new(bad("web authorization is for official accounts")));
