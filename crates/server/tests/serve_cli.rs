@@ -166,6 +166,7 @@ fn check_says_exactly_what_is_wrong() {
         .env("WX_MINI_SECRET", "secret-from-env")
         .env("BACKEND_API_KEY", "an-api-key-of-enough-length")
         .env("WEBHOOK_SECRET", "webhook-secret")
+        .env("AUTH_SECRET", "an-auth-secret-of-enough-length")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
