@@ -94,6 +94,8 @@ pub struct Config {
     #[serde(default)]
     pub demo: DemoConfig,
     #[serde(default)]
+    pub miniapp: MiniappConfig,
+    #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
 }
 
@@ -149,6 +151,22 @@ impl Default for AuthConfig {
             refresh_ahead: 480,
             sweep_interval_ms: 60_000,
             code_cache_ttl: 300,
+        }
+    }
+}
+
+/// Mini Program login sessions (`/wx/mp/...`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MiniappConfig {
+    /// A session lives this long after its last use (seconds): 7 days.
+    pub session_ttl: i64,
+}
+
+impl Default for MiniappConfig {
+    fn default() -> Self {
+        MiniappConfig {
+            session_ttl: 7 * 86400,
         }
     }
 }

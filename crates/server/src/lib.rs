@@ -8,6 +8,7 @@
 //! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
 //! - [`credentials`]: the central control of `access_token` and tickets.
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
+//! - [`miniapp`]: `/wx/mp/...`, Mini Program login sessions and open data.
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`http`]: the routes; [`gateway`]: assembling and running a server.
 //! - [`demo`]: the demo pages and `wxgate demo`.
@@ -22,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod miniapp;
 pub mod service;
 pub mod store;
 pub mod upstream;

@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::Error;
-use crate::{auth, service};
+use crate::{auth, miniapp, service};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -109,6 +109,20 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
         .route("/api/v1/{account}/status", get(api::status))
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route("/wx/mp/login", post(miniapp::login))
+        .route("/wx/{account}/mp/login", post(miniapp::login))
+        .route("/wx/mp/verify", post(miniapp::verify))
+        .route("/wx/{account}/mp/verify", post(miniapp::verify))
+        .route("/wx/mp/decrypt", post(miniapp::decrypt))
+        .route("/wx/{account}/mp/decrypt", post(miniapp::decrypt))
+        .route(
+            "/wx/mp/session",
+            get(miniapp::get_session).delete(miniapp::delete_session),
+        )
+        .route(
+            "/wx/{account}/mp/session",
+            get(miniapp::get_session).delete(miniapp::delete_session),
+        )
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
         .route("/healthz", get(ops::healthz))

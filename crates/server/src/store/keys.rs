@@ -60,3 +60,14 @@ pub fn oauth_state(account: &str, nonce: &str) -> String {
 pub fn oauth_code(account: &str, code_digest: &str) -> String {
     key(account, &format!("oauth_code:{code_digest}"))
 }
+
+/// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
+/// usable session id).
+pub fn mp_session(account: &str, session_digest: &str) -> String {
+    key(account, &format!("mp_session:{session_digest}"))
+}
+
+/// The current session of a Mini Program user (a new login replaces it).
+pub fn mp_user(account: &str, openid: &str) -> String {
+    key(account, &format!("mp_user:{openid}"))
+}

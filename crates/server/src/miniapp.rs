@@ -1,0 +1,345 @@
+//! Mini Program login sessions (`/wx/mp/...` and `/wx/{account}/mp/...`): `wx.login()`'s
+//! code becomes a session of wxgate's; the `session_key` never leaves the server, and the
+//! client proves itself with the session id in `X-Wxgate-Session`.
+//!
+//! - `POST login {"code"}`: `jscode2session`, a new random session (256 bits), answered
+//!   with `{session, openid, unionid?, expires_in}`. A new login of the same user replaces
+//!   their previous session (WeChat has rotated the session_key).
+//! - `POST verify {"rawData","signature"}`: `sha1(rawData + session_key)` in constant time.
+//! - `POST decrypt {"encryptedData","iv"}`: the decrypted JSON, watermark appid checked.
+//! - `GET session` / `DELETE session`: the checkSession counterpart, and logout.
+//!
+//! Sessions live in the configured store (a fleet shares them), under the SHA-256 of the
+//! id, and slide: each use extends them by `miniapp.session_ttl`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wxgate_proto::{miniprogram, ErrCode};
+
+use crate::config::{AccountConfig, AccountKind};
+use crate::error::Error;
+use crate::http::envelope;
+use crate::http::AppState;
+use crate::store::keys;
+
+/// The header that carries the session id.
+pub const SESSION_HEADER: &str = "x-wxgate-session";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Session {
+    openid: String,
+    #[serde(default)]
+    unionid: Option<String>,
+    session_key: String,
+    created_at: i64,
+}
+
+fn digest(id: &str) -> String {
+    wxgate_proto::signature::hex(&Sha256::digest(id.as_bytes()))
+}
+
+fn new_session_id() -> String {
+    // 256 bits from the thread-local CSPRNG (ChaCha, seeded by the OS).
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+fn ok(data: Value) -> Response {
+    Json(envelope::ok_value(data)).into_response()
+}
+
+fn fail(status: StatusCode, msg: impl AsRef<str>) -> Response {
+    envelope::error(status, msg)
+}
+
+/// A failure with WeChat's errcode kept in the envelope.
+fn wechat_fail(status: StatusCode, code: ErrCode, msg: &str) -> Response {
+    let mut v = envelope::error_value(status, msg);
+    v["state"]["errcode"] = code.code().into();
+    (status, Json(v)).into_response()
+}
+
+fn account<'a>(s: &'a AppState, name: &str) -> Option<&'a AccountConfig> {
+    s.central
+        .account(name)
+        .ok()
+        .filter(|a| a.kind == AccountKind::Miniapp)
+}
+
+fn not_miniapp(name: &str) -> Response {
+    fail(
+        StatusCode::NOT_FOUND,
+        format!("no mini program account {name:?}"),
+    )
+}
+
+fn body_json(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice(body).map_err(|_| {
+        fail(
+            StatusCode::BAD_REQUEST,
+            "Parameter Error: the body must be JSON",
+        )
+    })
+}
+
+fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Response> {
+    v.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            fail(
+                StatusCode::BAD_REQUEST,
+                format!("Parameter Error: {name} is required"),
+            )
+        })
+}
+
+/// The session named by the header, extended by a use; the error answer otherwise.
+async fn session(
+    s: &AppState,
+    account: &str,
+    headers: &HeaderMap,
+) -> Result<(String, Session), Response> {
+    let unauthorized = |why: &str| {
+        fail(
+            StatusCode::UNAUTHORIZED,
+            format!("{why}: log in again (wx.login, then /wx/mp/login)"),
+        )
+    };
+    let Some(id) = headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+    else {
+        return Err(unauthorized("no X-Wxgate-Session header"));
+    };
+    let key = keys::mp_session(account, &digest(id));
+    let store = s.central.store();
+    let raw = store.get(&key).await.map_err(|e| store_down(&e))?;
+    let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
+        return Err(unauthorized("no valid session"));
+    };
+    let ttl = Duration::from_secs(s.config.miniapp.session_ttl.max(1) as u64);
+    if let Err(e) = store
+        .set(
+            &key,
+            &serde_json::to_string(&sess).unwrap_or_default(),
+            Some(ttl),
+        )
+        .await
+    {
+        tracing::warn!(account, error = %e, "session not extended");
+    }
+    Ok((key, sess))
+}
+
+fn store_down(e: &Error) -> Response {
+    tracing::warn!(error = %e, "store unavailable");
+    fail(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+}
+
+type P = Option<Path<HashMap<String, String>>>;
+
+/// The `{account}` of the route; `default` for the routes without one.
+fn account_name(p: &P) -> String {
+    p.as_ref()
+        .and_then(|Path(m)| m.get("account").cloned())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// `POST /wx/{account}/mp/login {"code"}`
+pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Response {
+    let name = account_name(&p);
+    let Some(acc) = account(&s, &name) else {
+        return not_miniapp(&name);
+    };
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let code = match field(&v, "code") {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let q: Vec<(String, String)> = [
+        ("appid", acc.appid.as_str()),
+        ("secret", acc.secret.expose()),
+        ("js_code", code),
+        ("grant_type", "authorization_code"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let answer = match s
+        .central
+        .upstream()
+        .call(Method::GET, "/sns/jscode2session", &q, None)
+        .await
+    {
+        Ok(a) => a,
+        Err(Error::WeChat { code, errmsg, .. }) => {
+            let status = match code {
+                ErrCode::InvalidCode | ErrCode::CodeBeenUsed => StatusCode::BAD_REQUEST,
+                ErrCode::ApiMinuteQuota => StatusCode::TOO_MANY_REQUESTS,
+                ErrCode::SystemBusy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            let msg = format!("jscode2session: {code} ({errmsg})");
+            tracing::warn!(account = %name, %msg, "login refused");
+            return wechat_fail(status, code, &msg);
+        }
+        Err(e) => {
+            return fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("jscode2session: {e}"),
+            )
+        }
+    };
+    let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (Some(openid), Some(session_key)) = (text("openid"), text("session_key")) else {
+        return fail(
+            StatusCode::BAD_GATEWAY,
+            "jscode2session answered without openid or session_key",
+        );
+    };
+    let sess = Session {
+        openid: openid.clone(),
+        unionid: text("unionid"),
+        session_key,
+        created_at: s.central.clock().now(),
+    };
+    let id = new_session_id();
+    let key = keys::mp_session(&name, &digest(&id));
+    let ttl_secs = s.config.miniapp.session_ttl.max(1);
+    let ttl = Duration::from_secs(ttl_secs as u64);
+    let store = s.central.store();
+    let user_key = keys::mp_user(&name, &openid);
+    // WeChat rotated the session_key: the user's previous session is over.
+    if let Ok(Some(previous)) = store.get(&user_key).await {
+        let _ = store.delete(&previous).await;
+    }
+    if let Err(e) = store
+        .set(
+            &key,
+            &serde_json::to_string(&sess).unwrap_or_default(),
+            Some(ttl),
+        )
+        .await
+    {
+        return store_down(&e);
+    }
+    if let Err(e) = store.set(&user_key, &key, Some(ttl)).await {
+        tracing::warn!(account = %name, error = %e, "user's session index not stored");
+    }
+    let mut data = json!({ "session": id, "openid": openid, "expires_in": ttl_secs });
+    if let Some(u) = &sess.unionid {
+        data["unionid"] = u.clone().into();
+    }
+    ok(data)
+}
+
+/// `POST /wx/{account}/mp/verify {"rawData","signature"}`
+pub async fn verify(State(s): State<AppState>, p: P, headers: HeaderMap, body: Bytes) -> Response {
+    let name = account_name(&p);
+    if account(&s, &name).is_none() {
+        return not_miniapp(&name);
+    }
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (raw, signature) = match (field(&v, "rawData"), field(&v, "signature")) {
+        (Ok(r), Ok(sig)) => (r, sig),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (_, sess) = match session(&s, &name, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    ok(json!({ "valid": miniprogram::verify_raw_data(raw, &sess.session_key, signature) }))
+}
+
+/// `POST /wx/{account}/mp/decrypt {"encryptedData","iv"}`
+pub async fn decrypt(State(s): State<AppState>, p: P, headers: HeaderMap, body: Bytes) -> Response {
+    let name = account_name(&p);
+    let Some(acc) = account(&s, &name) else {
+        return not_miniapp(&name);
+    };
+    let v = match body_json(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let (data, iv) = match (field(&v, "encryptedData"), field(&v, "iv")) {
+        (Ok(d), Ok(i)) => (d, i),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (_, sess) = match session(&s, &name, &headers).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    use wxgate_proto::Error as P;
+    match miniprogram::decrypt(&sess.session_key, iv, data, &acc.appid) {
+        Ok(open) => ok(open.value),
+        Err(e) => {
+            let msg = match &e {
+                P::Base64(_) => "encryptedData is not valid base64".to_owned(),
+                P::InvalidIv => "iv must be 16 bytes in base64".to_owned(),
+                P::CiphertextLength(_) => "encryptedData has a wrong length".to_owned(),
+                P::Padding | P::Utf8 | P::Json(_) | P::MissingField(_) => {
+                    "could not decrypt: the session_key is probably stale (the user logged in again since this data was made): call wx.login and /wx/mp/login again, then fetch the data again".to_owned()
+                }
+                P::WatermarkMismatch { actual } => format!("the data is for another app ({actual}), not {}", acc.appid),
+                other => other.to_string(),
+            };
+            tracing::warn!(account = %name, error = %e, "decrypt refused");
+            wechat_fail(StatusCode::BAD_REQUEST, e.sample_code(), &msg)
+        }
+    }
+}
+
+/// `GET /wx/{account}/mp/session`: whether the session is valid, and for whom.
+pub async fn get_session(State(s): State<AppState>, p: P, headers: HeaderMap) -> Response {
+    let name = account_name(&p);
+    if account(&s, &name).is_none() {
+        return not_miniapp(&name);
+    }
+    match session(&s, &name, &headers).await {
+        Ok((_, sess)) => {
+            let mut data = json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniapp.session_ttl });
+            if let Some(u) = sess.unionid {
+                data["unionid"] = u.into();
+            }
+            ok(data)
+        }
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /wx/{account}/mp/session`: log out.
+pub async fn delete_session(State(s): State<AppState>, p: P, headers: HeaderMap) -> Response {
+    let name = account_name(&p);
+    if account(&s, &name).is_none() {
+        return not_miniapp(&name);
+    }
+    match session(&s, &name, &headers).await {
+        Ok((key, sess)) => {
+            let store = s.central.store();
+            let _ = store.delete(&key).await;
+            let _ = store
+                .compare_and_delete(&keys::mp_user(&name, &sess.openid), &key)
+                .await;
+            ok(json!({ "valid": false }))
+        }
+        Err(r) => r,
+    }
+}
