@@ -29,7 +29,7 @@ use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
 use crate::error::Error;
-use crate::http::envelope;
+use crate::http::envelope::{self, Reject};
 use crate::http::AppState;
 use crate::store::keys;
 
@@ -58,60 +58,48 @@ fn ok(data: Value) -> Response {
     Json(envelope::ok_value(data)).into_response()
 }
 
-fn fail(status: StatusCode, msg: impl AsRef<str>) -> Response {
-    envelope::error(status, msg)
-}
-
-/// A failure with WeChat's errcode kept in the envelope.
-fn wechat_fail(status: StatusCode, code: ErrCode, msg: &str) -> Response {
-    let mut v = envelope::error_value(status, msg);
-    v["state"]["errcode"] = code.code().into();
-    (status, Json(v)).into_response()
-}
-
-fn account<'a>(s: &'a AppState, name: &str) -> Option<&'a AccountConfig> {
+fn account<'a>(s: &'a AppState, name: &str) -> Result<&'a AccountConfig, Reject> {
     s.central
         .account(name)
         .ok()
         .filter(|a| a.kind == AccountKind::Miniapp)
+        .ok_or_else(|| {
+            Reject::new(
+                StatusCode::NOT_FOUND,
+                format!("no mini program account {name:?}"),
+            )
+        })
 }
 
-fn not_miniapp(name: &str) -> Response {
-    fail(
-        StatusCode::NOT_FOUND,
-        format!("no mini program account {name:?}"),
-    )
-}
-
-fn body_json(body: &Bytes) -> Result<Value, Response> {
+fn body_json(body: &Bytes) -> Result<Value, Reject> {
     serde_json::from_slice(body).map_err(|_| {
-        fail(
+        Reject::new(
             StatusCode::BAD_REQUEST,
             "Parameter Error: the body must be JSON",
         )
     })
 }
 
-fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Response> {
+fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Reject> {
     v.get(name)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            fail(
+            Reject::new(
                 StatusCode::BAD_REQUEST,
                 format!("Parameter Error: {name} is required"),
             )
         })
 }
 
-/// The session named by the header, extended by a use; the error answer otherwise.
+/// The session named by the header, extended by a use; the refusal otherwise.
 async fn session(
     s: &AppState,
     account: &str,
     headers: &HeaderMap,
-) -> Result<(String, Session), Response> {
+) -> Result<(String, Session), Reject> {
     let unauthorized = |why: &str| {
-        fail(
+        Reject::new(
             StatusCode::UNAUTHORIZED,
             format!("{why}: log in again (wx.login, then /wx/mp/login)"),
         )
@@ -143,9 +131,9 @@ async fn session(
     Ok((key, sess))
 }
 
-fn store_down(e: &Error) -> Response {
+fn store_down(e: &Error) -> Reject {
     tracing::warn!(error = %e, "store unavailable");
-    fail(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
+    Reject::new(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
 }
 
 type P = Option<Path<HashMap<String, String>>>;
@@ -158,19 +146,11 @@ fn account_name(p: &P) -> String {
 }
 
 /// `POST /wx/{account}/mp/login {"code"}`
-pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Response {
+pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Result<Response, Reject> {
     let name = account_name(&p);
-    let Some(acc) = account(&s, &name) else {
-        return not_miniapp(&name);
-    };
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let code = match field(&v, "code") {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let acc = account(&s, &name)?;
+    let v = body_json(&body)?;
+    let code = field(&v, "code")?;
     let q: Vec<(String, String)> = [
         ("appid", acc.appid.as_str()),
         ("secret", acc.secret.expose()),
@@ -196,21 +176,21 @@ pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Response {
             };
             let msg = format!("jscode2session: {code} ({errmsg})");
             tracing::warn!(account = %name, %msg, "login refused");
-            return wechat_fail(status, code, &msg);
+            return Err(Reject::new(status, msg).with_errcode(code.code()));
         }
         Err(e) => {
-            return fail(
+            return Err(Reject::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("jscode2session: {e}"),
-            )
+            ))
         }
     };
     let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
     let (Some(openid), Some(session_key)) = (text("openid"), text("session_key")) else {
-        return fail(
+        return Err(Reject::new(
             StatusCode::BAD_GATEWAY,
             "jscode2session answered without openid or session_key",
-        );
+        ));
     };
     let sess = Session {
         openid: openid.clone(),
@@ -228,16 +208,14 @@ pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Response {
     if let Ok(Some(previous)) = store.get(&user_key).await {
         let _ = store.delete(&previous).await;
     }
-    if let Err(e) = store
+    store
         .set(
             &key,
             &serde_json::to_string(&sess).unwrap_or_default(),
             Some(ttl),
         )
         .await
-    {
-        return store_down(&e);
-    }
+        .map_err(|e| store_down(&e))?;
     if let Err(e) = store.set(&user_key, &key, Some(ttl)).await {
         tracing::warn!(account = %name, error = %e, "user's session index not stored");
     }
@@ -245,101 +223,93 @@ pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Response {
     if let Some(u) = &sess.unionid {
         data["unionid"] = u.clone().into();
     }
-    ok(data)
+    Ok(ok(data))
 }
 
 /// `POST /wx/{account}/mp/verify {"rawData","signature"}`
-pub async fn verify(State(s): State<AppState>, p: P, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn verify(
+    State(s): State<AppState>,
+    p: P,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Reject> {
     let name = account_name(&p);
-    if account(&s, &name).is_none() {
-        return not_miniapp(&name);
+    account(&s, &name)?;
+    let v = body_json(&body)?;
+    let (raw, signature) = (field(&v, "rawData")?, field(&v, "signature")?);
+    let (_, sess) = session(&s, &name, &headers).await?;
+    Ok(ok(
+        json!({ "valid": miniprogram::verify_raw_data(raw, &sess.session_key, signature) }),
+    ))
+}
+
+/// Why decryption failed, in words that send the developer to the cause.
+fn decrypt_reason(e: &wxgate_proto::Error, appid: &str) -> String {
+    use wxgate_proto::Error as P;
+    match e {
+        P::Base64(_) => "encryptedData is not valid base64".to_owned(),
+        P::InvalidIv => "iv must be 16 bytes in base64".to_owned(),
+        P::CiphertextLength(_) => "encryptedData has a wrong length".to_owned(),
+        P::Padding | P::Utf8 | P::Json(_) | P::MissingField(_) => "could not decrypt: the session_key is probably stale (the user logged in again since this data was made): call wx.login and /wx/mp/login again, then fetch the data again".to_owned(),
+        P::WatermarkMismatch { actual } => format!("the data is for another app ({actual}), not {appid}"),
+        other => other.to_string(),
     }
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let (raw, signature) = match (field(&v, "rawData"), field(&v, "signature")) {
-        (Ok(r), Ok(sig)) => (r, sig),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let (_, sess) = match session(&s, &name, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    ok(json!({ "valid": miniprogram::verify_raw_data(raw, &sess.session_key, signature) }))
 }
 
 /// `POST /wx/{account}/mp/decrypt {"encryptedData","iv"}`
-pub async fn decrypt(State(s): State<AppState>, p: P, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn decrypt(
+    State(s): State<AppState>,
+    p: P,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Reject> {
     let name = account_name(&p);
-    let Some(acc) = account(&s, &name) else {
-        return not_miniapp(&name);
-    };
-    let v = match body_json(&body) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let (data, iv) = match (field(&v, "encryptedData"), field(&v, "iv")) {
-        (Ok(d), Ok(i)) => (d, i),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let (_, sess) = match session(&s, &name, &headers).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    use wxgate_proto::Error as P;
+    let acc = account(&s, &name)?;
+    let v = body_json(&body)?;
+    let (data, iv) = (field(&v, "encryptedData")?, field(&v, "iv")?);
+    let (_, sess) = session(&s, &name, &headers).await?;
     match miniprogram::decrypt(&sess.session_key, iv, data, &acc.appid) {
-        Ok(open) => ok(open.value),
+        Ok(open) => Ok(ok(open.value)),
         Err(e) => {
-            let msg = match &e {
-                P::Base64(_) => "encryptedData is not valid base64".to_owned(),
-                P::InvalidIv => "iv must be 16 bytes in base64".to_owned(),
-                P::CiphertextLength(_) => "encryptedData has a wrong length".to_owned(),
-                P::Padding | P::Utf8 | P::Json(_) | P::MissingField(_) => {
-                    "could not decrypt: the session_key is probably stale (the user logged in again since this data was made): call wx.login and /wx/mp/login again, then fetch the data again".to_owned()
-                }
-                P::WatermarkMismatch { actual } => format!("the data is for another app ({actual}), not {}", acc.appid),
-                other => other.to_string(),
-            };
             tracing::warn!(account = %name, error = %e, "decrypt refused");
-            wechat_fail(StatusCode::BAD_REQUEST, e.sample_code(), &msg)
+            Err(
+                Reject::new(StatusCode::BAD_REQUEST, decrypt_reason(&e, &acc.appid))
+                    .with_errcode(e.sample_code().code()),
+            )
         }
     }
 }
 
 /// `GET /wx/{account}/mp/session`: whether the session is valid, and for whom.
-pub async fn get_session(State(s): State<AppState>, p: P, headers: HeaderMap) -> Response {
+pub async fn get_session(
+    State(s): State<AppState>,
+    p: P,
+    headers: HeaderMap,
+) -> Result<Response, Reject> {
     let name = account_name(&p);
-    if account(&s, &name).is_none() {
-        return not_miniapp(&name);
+    account(&s, &name)?;
+    let (_, sess) = session(&s, &name, &headers).await?;
+    let mut data =
+        json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniapp.session_ttl });
+    if let Some(u) = sess.unionid {
+        data["unionid"] = u.into();
     }
-    match session(&s, &name, &headers).await {
-        Ok((_, sess)) => {
-            let mut data = json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniapp.session_ttl });
-            if let Some(u) = sess.unionid {
-                data["unionid"] = u.into();
-            }
-            ok(data)
-        }
-        Err(r) => r,
-    }
+    Ok(ok(data))
 }
 
 /// `DELETE /wx/{account}/mp/session`: log out.
-pub async fn delete_session(State(s): State<AppState>, p: P, headers: HeaderMap) -> Response {
+pub async fn delete_session(
+    State(s): State<AppState>,
+    p: P,
+    headers: HeaderMap,
+) -> Result<Response, Reject> {
     let name = account_name(&p);
-    if account(&s, &name).is_none() {
-        return not_miniapp(&name);
-    }
-    match session(&s, &name, &headers).await {
-        Ok((key, sess)) => {
-            let store = s.central.store();
-            let _ = store.delete(&key).await;
-            let _ = store
-                .compare_and_delete(&keys::mp_user(&name, &sess.openid), &key)
-                .await;
-            ok(json!({ "valid": false }))
-        }
-        Err(r) => r,
-    }
+    account(&s, &name)?;
+    let (key, sess) = session(&s, &name, &headers).await?;
+    let store = s.central.store();
+    let _ = store.delete(&key).await;
+    let _ = store
+        .compare_and_delete(&keys::mp_user(&name, &sess.openid), &key)
+        .await;
+    Ok(ok(json!({ "valid": false })))
 }

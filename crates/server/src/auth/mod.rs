@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
 use crate::config::{AccountConfig, AccountKind, Config};
-use crate::http::envelope;
+use crate::http::envelope::{self, Reject};
 use crate::http::AppState;
 use crate::store::keys;
 use signed::{Scope, StateError, COOKIE};
@@ -120,8 +120,8 @@ struct Ctx<'a> {
     secret: &'a [u8],
 }
 
-/// The account's context, or the refusal to answer (boxed: a Response is large).
-fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Box<Response>> {
+/// The account's context, or the refusal.
+fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Reject> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
         let off = "web authorization is off: set auth.secret";
         return Err(Box::new(envelope::error(
@@ -131,10 +131,13 @@ fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Box<Response>> {
     };
     let Ok(acc) = s.central.account(&account) else {
         let unknown = format!("unknown account {account:?}");
-        return Err(Box::new(envelope::error(StatusCode::NOT_FOUND, unknown)));
+        return Err(Reject::new(StatusCode::NOT_FOUND, unknown));
     };
     if acc.kind != AccountKind::Official {
-        return Err(Box::new(bad("web authorization is for official accounts")));
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "web authorization is for official accounts",
+        ));
     }
     Ok(Ctx {
         s,
@@ -185,7 +188,7 @@ pub async fn start(
 ) -> Response {
     let c = match ctx(&s, account) {
         Ok(c) => c,
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     let Some(raw_dest) = q.get("dest").filter(|d| !d.is_empty()) else {
         return bad("Parameter Error: dest is required");
@@ -269,7 +272,7 @@ pub async fn callback(
 ) -> Response {
     let c = match ctx(&s, account) {
         Ok(c) => c,
-        Err(r) => return *r,
+        Err(r) => return r.into_response(),
     };
     let raw_dest = q.get("dest").map(String::as_str).unwrap_or("");
     let dest = match checked_dest(&s.config, c.acc, raw_dest) {

@@ -29,3 +29,38 @@ pub fn error_value(status: StatusCode, msg: &str) -> Value {
 pub fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
     (status, Json(error_value(status, msg.as_ref()))).into_response()
 }
+
+/// A refusal of a `/wx` route, answered as the error envelope; handlers return
+/// `Result<Response, Reject>` and use `?`.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    pub status: StatusCode,
+    pub msg: String,
+    /// WeChat's errcode, when WeChat's answer caused the refusal.
+    pub errcode: Option<i64>,
+}
+
+impl Reject {
+    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Reject {
+            status,
+            msg: msg.into(),
+            errcode: None,
+        }
+    }
+
+    pub fn with_errcode(mut self, errcode: i64) -> Self {
+        self.errcode = Some(errcode);
+        self
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        let mut v = error_value(self.status, &self.msg);
+        if let Some(code) = self.errcode {
+            v["state"]["errcode"] = code.into();
+        }
+        (self.status, Json(v)).into_response()
+    }
+}
