@@ -124,10 +124,7 @@ struct Ctx<'a> {
 fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Reject> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
         let off = "web authorization is off: set auth.secret";
-        return Err(Box::new(envelope::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            off,
-        )));
+        return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, off));
     };
     let Ok(acc) = s.central.account(&account) else {
         let unknown = format!("unknown account {account:?}");
