@@ -288,17 +288,16 @@ impl CentralControl {
         }
     }
 
-    /// Runs [`CentralControl::refresh_due`] for ever.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    /// Runs [`CentralControl::refresh_due`] every `check_interval_ms` until `stop`.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_millis(me.cfg.check_interval_ms.max(10)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                me.refresh_due().await;
-            }
+        let period = Duration::from_millis(self.cfg.check_interval_ms);
+        crate::util::spawn_periodic(period, stop, move || {
+            let me = me.clone();
+            async move { me.refresh_due().await }
         })
     }
 
@@ -310,6 +309,11 @@ impl CentralControl {
         if let Ok(mut w) = slot.cached.write() {
             *w = Some(c.clone());
         }
+    }
+
+    fn observe(acc: &AccountState, kind: Kind, c: &Credential) {
+        metrics::gauge!("wxgate_credential_expires_at", "account" => acc.name.clone(), "kind" => kind.name())
+            .set(c.expires_at as f64);
     }
 
     async fn stored(&self, acc: &AccountState, kind: Kind) -> Result<Option<Credential>> {
@@ -327,6 +331,7 @@ impl CentralControl {
         let lease = Duration::from_millis(self.cfg.lock_lease_ms);
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(self.cfg.wait_timeout_ms);
+        let mut waited = false;
         loop {
             let now = self.clock.now();
             // Someone (this instance earlier, or another) may have done the work already.
@@ -366,6 +371,10 @@ impl CentralControl {
                 return result;
             }
             // Another instance is fetching: wait for the store to hold its result.
+            if !waited {
+                waited = true;
+                metrics::counter!("wxgate_lock_waits_total", "kind" => kind.name()).increment(1);
+            }
             if tokio::time::Instant::now() >= deadline {
                 if let Some(c) = self.cached(slot).filter(|c| c.usable(self.clock.now())) {
                     return Ok(c);
@@ -408,6 +417,7 @@ impl CentralControl {
                     tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "could not store the new credential");
                 }
                 self.remember(slot, &c);
+                Self::observe(acc, kind, &c);
                 if let Ok(mut e) = slot.last_error.write() {
                     *e = None;
                 }
@@ -466,12 +476,10 @@ impl CentralControl {
 
     async fn count_fetch(&self, acc: &AccountState, kind: Kind, now: i64) {
         let key = keys::fetch_counter(&acc.name, &format!("{}:{}", kind.name(), utc_day(now)));
-        if let Err(e) = self
-            .store
-            .increment(&key, Duration::from_secs(2 * 86400))
-            .await
-        {
-            tracing::warn!(account = %acc.name, error = %e, "fetch counter not updated");
+        match self.store.increment(&key, Duration::from_secs(2 * 86400)).await {
+            Ok(n) => metrics::gauge!("wxgate_credential_fetches_today", "account" => acc.name.clone(), "kind" => kind.name())
+                .set(n as f64),
+            Err(e) => tracing::warn!(account = %acc.name, error = %e, "fetch counter not updated"),
         }
     }
 

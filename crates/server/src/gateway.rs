@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::auth::users::Users;
@@ -32,6 +32,8 @@ pub async fn build_with(
     clock: Clock,
     handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
 ) -> Result<AppState> {
+    crate::metrics::install();
+    metrics::gauge!("wxgate_credential_daily_quota").set(config.credentials.daily_quota as f64);
     let store = store::open(&config.store, &config.data_dir).await?;
     let upstream = Upstream::new(&config.upstream)?;
     let central = Arc::new(CentralControl::new(
@@ -51,14 +53,14 @@ pub async fn build_with(
     })
 }
 
-/// A running gateway. Dropping it stops it.
+/// A running gateway. Dropping it stops it (without waiting); [`Running::stop`] waits.
 pub struct Running {
     pub addr: SocketAddr,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
+    stop_tasks: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
-    refresher: JoinHandle<()>,
-    sweeper: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -67,38 +69,47 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, and stops the refresher.
+    /// Graceful stop: no new connections, in-flight requests finish, the background tasks
+    /// finish their current run (so refresh locks are released, not left to their lease).
     pub async fn stop(mut self) {
-        self.stop_now();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-
-    fn stop_now(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.refresher.abort();
-        self.sweeper.abort();
+        let _ = self.stop_tasks.send(true);
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), t).await;
+        }
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop_now();
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.stop_tasks.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
-/// Starts a gateway on `listener` with the background refresher.
+/// Starts a gateway on `listener` with its background tasks (credential refresher, user
+/// sweep).
 pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
-    let refresher = state.central.spawn_refresher();
-    let sweeper = state
-        .users
-        .spawn_sweeper(crate::auth::sweep_accounts(&state.config));
+    let (stop_tasks, stop) = watch::channel(false);
+    let tasks = vec![
+        state.central.spawn_refresher(stop.clone()),
+        state
+            .users
+            .spawn_sweeper(crate::auth::sweep_accounts(&state.config), stop),
+    ];
     let app = http::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -115,9 +126,9 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
         addr,
         state,
         shutdown: Some(tx),
+        stop_tasks,
         server: Some(server),
-        refresher,
-        sweeper,
+        tasks,
     })
 }
 

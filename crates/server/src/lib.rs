@@ -23,6 +23,7 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod metrics;
 pub mod miniapp;
 pub mod service;
 pub mod store;

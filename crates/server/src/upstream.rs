@@ -96,14 +96,36 @@ impl Upstream {
             }
             req = req.body(bytes);
         }
-        let resp = req.send().await.map_err(|e| transport(path, e))?;
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => "transport").increment(1);
+                return Err(transport(path, e));
+            }
+        };
         let status = resp.status().as_u16();
         let content_type = resp
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = resp.bytes().await.map_err(|e| transport(path, e))?;
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => "transport").increment(1);
+                return Err(transport(path, e));
+            }
+        };
+        let errcode = if status >= 500 {
+            "http_5xx".to_owned()
+        } else {
+            serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|v| v.get("errcode").and_then(Value::as_i64))
+                .unwrap_or(0)
+                .to_string()
+        };
+        metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => errcode).increment(1);
         Ok(RawAnswer {
             status,
             content_type,

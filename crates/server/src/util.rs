@@ -21,3 +21,29 @@ pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     }
     wxgate_proto::signature::hex(&mac.finalize().into_bytes())
 }
+
+/// Runs `work` every `period` until `stop` turns true. A run in progress when the stop
+/// comes finishes first, so that what it holds (refresh locks) is released, not leased out.
+pub fn spawn_periodic<F, Fut>(
+    period: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    mut work: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period.max(std::time::Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => work().await,
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                return;
+            }
+        }
+    })
+}

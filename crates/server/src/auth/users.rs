@@ -319,19 +319,19 @@ impl Users {
         Ok((self.refreshes.load(Ordering::Relaxed) - before) as usize)
     }
 
-    /// The sweep of every official account, every `sweep_interval_ms`.
+    /// The sweep of every official account, every `sweep_interval_ms`, until `stop`.
     pub fn spawn_sweeper(
         self: &Arc<Self>,
         accounts: Vec<(String, AccountConfig)>,
+        stop: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let me = self.clone();
-        tokio::spawn(async move {
-            let mut tick =
-                tokio::time::interval(Duration::from_millis(me.cfg.sweep_interval_ms.max(10)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                for (name, acc) in &accounts {
+        let accounts = Arc::new(accounts);
+        let period = Duration::from_millis(self.cfg.sweep_interval_ms);
+        crate::util::spawn_periodic(period, stop, move || {
+            let (me, accounts) = (me.clone(), accounts.clone());
+            async move {
+                for (name, acc) in accounts.iter() {
                     if let Err(e) = me.sweep(name, acc).await {
                         tracing::warn!(account = %name, error = %e, "user sweep failed");
                     }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod envelope;
 pub mod jssdk;
+pub mod observe;
 pub mod ops;
 
 use std::sync::Arc;
@@ -127,5 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/demo/{file}", get(crate::demo::asset))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .layer(axum::middleware::from_fn(observe::observe))
         .with_state(state)
 }

@@ -1,4 +1,4 @@
-//! Operator routes: liveness and readiness.
+//! Operator routes: liveness, readiness and metrics.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -41,6 +41,18 @@ pub async fn readyz(State(s): State<AppState>) -> Response {
     (
         status,
         Json(json!({ "ready": ready, "store": store_state, "accounts": accounts })),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(),
     )
         .into_response()
 }

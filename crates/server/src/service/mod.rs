@@ -103,6 +103,8 @@ type Q = Query<HashMap<String, String>>;
 
 fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     tracing::warn!(account, status = status.as_u16(), reason, "push refused");
+    metrics::counter!("wxgate_push_refused_total", "account" => account.to_owned(), "status" => status.as_str().to_owned())
+        .increment(1);
     envelope::error(status, reason)
 }
 
@@ -292,7 +294,11 @@ async fn answer_once(
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
     // 1. A retry of a push already answered (or being answered) gets that answer.
     match store.get(&dedup_key).await {
-        Ok(Some(v)) => return Ok(wait_for_answer(s, &dedup_key, v, deadline).await),
+        Ok(Some(v)) => {
+            metrics::counter!("wxgate_dedup_hits_total", "account" => acc.name.clone())
+                .increment(1);
+            return Ok(wait_for_answer(s, &dedup_key, v, deadline).await);
+        }
         Ok(None) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }

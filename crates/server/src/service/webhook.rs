@@ -147,14 +147,22 @@ impl Handler for WebhookHandler {
             // The call runs on its own so that it outlives WeChat's deadline if it must.
             tokio::spawn(async move {
                 let result = Self::call(http, config.clone(), now, body).await;
-                match &result {
-                    Ok(Outcome::Reply(_)) => stats.replied.fetch_add(1, Ordering::Relaxed),
-                    Ok(Outcome::NoReply) => stats.no_reply.fetch_add(1, Ordering::Relaxed),
+                let outcome = match &result {
+                    Ok(Outcome::Reply(_)) => {
+                        stats.replied.fetch_add(1, Ordering::Relaxed);
+                        "replied"
+                    }
+                    Ok(Outcome::NoReply) => {
+                        stats.no_reply.fetch_add(1, Ordering::Relaxed);
+                        "no_reply"
+                    }
                     Err(e) => {
                         tracing::warn!(account = %account, error = %e, "webhook failed");
-                        stats.failed.fetch_add(1, Ordering::Relaxed)
+                        stats.failed.fetch_add(1, Ordering::Relaxed);
+                        "failed"
                     }
                 };
+                metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => outcome).increment(1);
                 let Err(Ok(Outcome::Reply(reply))) = tx.send(result) else {
                     return;
                 };
@@ -166,10 +174,12 @@ impl Handler for WebhookHandler {
                 match deliver_late(&central, &account, &openid, &reply).await {
                     Ok(()) => {
                         stats.late_delivered.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => "late_delivered").increment(1);
                         tracing::info!(account = %account, "late webhook reply sent as a customer-service message");
                     }
                     Err(e) => {
                         stats.failed.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => "failed").increment(1);
                         tracing::warn!(account = %account, error = %e, "late webhook reply could not be delivered");
                     }
                 }

@@ -58,6 +58,7 @@ fn expiry_of(raw: &[u8]) -> i64 {
 }
 
 fn err(e: impl std::fmt::Display) -> Error {
+    metrics::counter!("wxgate_store_errors_total", "store" => "embedded").increment(1);
     Error::Store(format!("embedded: {e}"))
 }
 

@@ -19,6 +19,7 @@ pub struct RedisStore {
 }
 
 fn err(e: redis::RedisError) -> Error {
+    metrics::counter!("wxgate_store_errors_total", "store" => "redis").increment(1);
     Error::Store(format!("redis: {e}"))
 }
 

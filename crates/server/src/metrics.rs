@@ -1,0 +1,46 @@
+//! Metrics in Prometheus text format (`GET /metrics`). One recorder per process, shared
+//! by every gateway in it (tests run several). Names, all prefixed `wxgate_`:
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `http_requests_total` | route, status | requests answered |
+//! | `http_request_duration_seconds` | route | latency histogram |
+//! | `upstream_calls_total` | endpoint, errcode | calls to WeChat; errcode `0`, WeChat's, `http_5xx` or `transport` |
+//! | `credential_fetches_today` | account, kind | fetches on the current UTC day (quota 2000) |
+//! | `credential_daily_quota` | | the configured daily quota |
+//! | `credential_expires_at` | account, kind | unix time the served credential expires |
+//! | `lock_waits_total` | kind | obtains that waited for another instance's refresh |
+//! | `dedup_hits_total` | account | pushes answered from the first attempt's reply |
+//! | `push_refused_total` | account, status | pushes refused with a 4xx |
+//! | `webhook_total` | account, outcome | replied, no_reply, late_delivered, failed |
+//! | `store_errors_total` | store | failed store operations |
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process's recorder once; later calls return the same handle.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("duration_seconds".into()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The text exposition.
+pub fn render() -> String {
+    install().map(|h| h.render()).unwrap_or_default()
+}
