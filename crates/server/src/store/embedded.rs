@@ -1,13 +1,18 @@
 //! The embedded store: one redb file under `data_dir`. It survives restarts, so a
 //! restarted gateway keeps using a valid stored token instead of spending a fetch. redb
 //! allows one process per file: this store is for a single instance.
+//!
+//! Writes commit without an fsync each (dedup answers, nonces and locks are written on
+//! every push); a flusher makes them durable within [`FLUSH_EVERY`], and dropping the
+//! store (a graceful stop) makes them durable at once. A crash loses at most that window.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -19,8 +24,30 @@ const INDEX: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("inde
 /// (index, member) -> score: to find an entry's position when it moves or goes.
 const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_members");
 
+/// How long a write may stay in the page cache before it is made durable.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    dirty: Arc<AtomicBool>,
+}
+
+/// A durable, empty commit: everything committed before it becomes durable.
+fn flush(db: &Database) -> Result<(), redb::Error> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if self.dirty.swap(false, Ordering::SeqCst) {
+            if let Err(e) = flush(&self.db) {
+                tracing::warn!(error = %e, "embedded store: final flush failed");
+            }
+        }
+    }
 }
 
 fn now_ms() -> i64 {
@@ -74,7 +101,33 @@ impl EmbeddedStore {
         tx.open_table(INDEX).map_err(err)?;
         tx.open_table(INDEX_MEMBERS).map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let dirty = Arc::new(AtomicBool::new(false));
+        // The flusher holds weak references: it ends when the store is dropped.
+        let (weak_db, weak_dirty) = (Arc::downgrade(&db), Arc::downgrade(&dirty));
+        std::thread::Builder::new()
+            .name("wxgate-redb-flush".into())
+            .spawn(move || loop {
+                std::thread::sleep(FLUSH_EVERY);
+                let (Some(db), Some(dirty)) = (weak_db.upgrade(), weak_dirty.upgrade()) else {
+                    return;
+                };
+                if dirty.swap(false, Ordering::SeqCst) {
+                    if let Err(e) = flush(&db) {
+                        dirty.store(true, Ordering::SeqCst);
+                        tracing::warn!(error = %e, "embedded store: flush failed");
+                    }
+                }
+            })
+            .map_err(err)?;
+        Ok(EmbeddedStore { db, dirty })
+    }
+
+    /// A write transaction that commits without an fsync (see the module docs).
+    fn begin_fast_write(db: &Database) -> Result<redb::WriteTransaction, redb::Error> {
+        let mut tx = db.begin_write()?;
+        tx.set_durability(Durability::None)?;
+        Ok(tx)
     }
 
     /// Runs blocking redb work off the async threads.
@@ -99,8 +152,9 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, redb::Error> + Send + 'static,
     {
+        let dirty = self.dirty.clone();
         self.run(move |db| {
-            let tx = db.begin_write()?;
+            let tx = Self::begin_fast_write(db)?;
             let out = {
                 let mut t = tx.open_table(KV)?;
                 let out = f(&mut t)?;
@@ -114,6 +168,7 @@ impl EmbeddedStore {
                 out
             };
             tx.commit()?;
+            dirty.store(true, Ordering::SeqCst);
             Ok(out)
         })
     }
@@ -232,8 +287,9 @@ impl Store for EmbeddedStore {
         score: i64,
     ) -> BoxFuture<'a, Result<()>> {
         let (index, member) = (index.to_owned(), member.to_owned());
+        let dirty = self.dirty.clone();
         self.run(move |db| {
-            let tx = db.begin_write()?;
+            let tx = Self::begin_fast_write(db)?;
             {
                 let mut members = tx.open_table(INDEX_MEMBERS)?;
                 let mut idx = tx.open_table(INDEX)?;
@@ -246,6 +302,7 @@ impl Store for EmbeddedStore {
                 idx.insert((index.as_str(), score, member.as_str()), ())?;
             }
             tx.commit()?;
+            dirty.store(true, Ordering::SeqCst);
             Ok(())
         })
     }
@@ -277,8 +334,9 @@ impl Store for EmbeddedStore {
 
     fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>> {
         let (index, member) = (index.to_owned(), member.to_owned());
+        let dirty = self.dirty.clone();
         self.run(move |db| {
-            let tx = db.begin_write()?;
+            let tx = Self::begin_fast_write(db)?;
             {
                 let mut members = tx.open_table(INDEX_MEMBERS)?;
                 let mut idx = tx.open_table(INDEX)?;
@@ -290,6 +348,7 @@ impl Store for EmbeddedStore {
                 }
             }
             tx.commit()?;
+            dirty.store(true, Ordering::SeqCst);
             Ok(())
         })
     }
