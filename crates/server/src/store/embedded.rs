@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 
 /// key -> expiry (unix ms, 0 = never, 8 bytes big endian) ++ value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+/// (expiry ms, key) -> (): what to purge, oldest first.
+const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry");
 /// (index, score, member) -> (): range scans by score.
 const INDEX: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("index");
 /// (index, member) -> score: to find an entry's position when it moves or goes.
@@ -30,6 +32,37 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 pub struct EmbeddedStore {
     db: Arc<Database>,
     dirty: Arc<AtomicBool>,
+}
+
+/// The most expired entries one purge removes (the rest wait for the next round).
+const PURGE_BATCH: usize = 5000;
+
+/// Removes entries whose TTL has passed, oldest first, through the expiry table: the
+/// work is proportional to what expired, not to the store's size.
+fn purge_expired(db: &Database, limit: usize) -> Result<usize, redb::Error> {
+    let now = now_ms();
+    let tx = EmbeddedStore::begin_fast_write(db)?;
+    let mut purged = 0;
+    {
+        let mut kv = tx.open_table(KV)?;
+        let mut exp = tx.open_table(EXPIRY)?;
+        let due: Vec<(i64, String)> = exp
+            .range((i64::MIN, "")..(now, ""))?
+            .take(limit)
+            .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()?;
+        for (expiry, key) in due {
+            exp.remove((expiry, key.as_str()))?;
+            // The key may have been written again since, with another expiry: keep it then.
+            let current = kv.get(key.as_str())?.map(|g| expiry_of(g.value()));
+            if current == Some(expiry) {
+                kv.remove(key.as_str())?;
+            }
+            purged += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(purged)
 }
 
 /// A durable, empty commit: everything committed before it becomes durable.
@@ -98,6 +131,7 @@ impl EmbeddedStore {
         let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
         let tx = db.begin_write().map_err(err)?;
         tx.open_table(KV).map_err(err)?;
+        tx.open_table(EXPIRY).map_err(err)?;
         tx.open_table(INDEX).map_err(err)?;
         tx.open_table(INDEX_MEMBERS).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -112,6 +146,11 @@ impl EmbeddedStore {
                 let (Some(db), Some(dirty)) = (weak_db.upgrade(), weak_dirty.upgrade()) else {
                     return;
                 };
+                match purge_expired(&db, PURGE_BATCH) {
+                    Ok(0) => {}
+                    Ok(_) => dirty.store(true, Ordering::SeqCst),
+                    Err(e) => tracing::warn!(error = %e, "embedded store: purge failed"),
+                }
                 if dirty.swap(false, Ordering::SeqCst) {
                     if let Err(e) = flush(&db) {
                         dirty.store(true, Ordering::SeqCst);
@@ -145,27 +184,21 @@ impl EmbeddedStore {
         })
     }
 
-    /// A write transaction on the KV table that also drops expired entries now and then,
-    /// so the file does not grow with dead locks and dedup answers.
+    /// A write transaction on the KV table (and its expiry table).
     fn write_kv<T, F>(&self, f: F) -> BoxFuture<'static, Result<T>>
     where
         T: Send + 'static,
-        F: FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, redb::Error> + Send + 'static,
+        F: FnOnce(&mut Kv<'_>) -> Result<T, redb::Error> + Send + 'static,
     {
         let dirty = self.dirty.clone();
         self.run(move |db| {
             let tx = Self::begin_fast_write(db)?;
             let out = {
-                let mut t = tx.open_table(KV)?;
-                let out = f(&mut t)?;
-                if rand::random::<u8>() == 0 {
-                    let now = now_ms();
-                    t.retain(|_, v| {
-                        let e = expiry_of(v);
-                        e == 0 || e > now
-                    })?;
-                }
-                out
+                let mut kv = Kv {
+                    kv: tx.open_table(KV)?,
+                    exp: tx.open_table(EXPIRY)?,
+                };
+                f(&mut kv)?
             };
             tx.commit()?;
             dirty.store(true, Ordering::SeqCst);
@@ -174,8 +207,37 @@ impl EmbeddedStore {
     }
 }
 
-fn current(t: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<String>, redb::Error> {
-    Ok(t.get(key)?.and_then(|g| decode(g.value())))
+/// The KV table with its expiry table, kept in step.
+struct Kv<'t> {
+    kv: redb::Table<'t, &'static str, &'static [u8]>,
+    exp: redb::Table<'t, (i64, &'static str), ()>,
+}
+
+impl Kv<'_> {
+    fn live(&self, key: &str) -> Result<Option<String>, redb::Error> {
+        Ok(self.kv.get(key)?.and_then(|g| decode(g.value())))
+    }
+
+    fn raw(&self, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
+        Ok(self.kv.get(key)?.map(|g| g.value().to_vec()))
+    }
+
+    fn put(&mut self, key: &str, raw: &[u8]) -> Result<(), redb::Error> {
+        self.kv.insert(key, raw)?;
+        let expiry = expiry_of(raw);
+        if expiry != 0 {
+            self.exp.insert((expiry, key), ())?;
+        }
+        Ok(())
+    }
+
+    /// Removes the key; true if it held a live value.
+    fn remove(&mut self, key: &str) -> Result<bool, redb::Error> {
+        Ok(self
+            .kv
+            .remove(key)?
+            .is_some_and(|g| decode(g.value()).is_some()))
+    }
 }
 
 impl Store for EmbeddedStore {
@@ -195,20 +257,12 @@ impl Store for EmbeddedStore {
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<()>> {
         let (key, raw) = (key.to_owned(), encode(value, ttl));
-        self.write_kv(move |t| {
-            t.insert(key.as_str(), raw.as_slice())?;
-            Ok(())
-        })
+        self.write_kv(move |t| t.put(&key, &raw))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
         let key = key.to_owned();
-        self.write_kv(move |t| {
-            let existed = t
-                .remove(key.as_str())?
-                .is_some_and(|g| decode(g.value()).is_some());
-            Ok(existed)
-        })
+        self.write_kv(move |t| t.remove(&key))
     }
 
     fn set_if_absent<'a>(
@@ -219,10 +273,10 @@ impl Store for EmbeddedStore {
     ) -> BoxFuture<'a, Result<bool>> {
         let (key, raw) = (key.to_owned(), encode(value, Some(ttl)));
         self.write_kv(move |t| {
-            if current(t, &key)?.is_some() {
+            if t.live(&key)?.is_some() {
                 return Ok(false);
             }
-            t.insert(key.as_str(), raw.as_slice())?;
+            t.put(&key, &raw)?;
             Ok(true)
         })
     }
@@ -234,10 +288,10 @@ impl Store for EmbeddedStore {
     ) -> BoxFuture<'a, Result<bool>> {
         let (key, expected) = (key.to_owned(), expected.to_owned());
         self.write_kv(move |t| {
-            if current(t, &key)?.as_deref() != Some(expected.as_str()) {
+            if t.live(&key)?.as_deref() != Some(expected.as_str()) {
                 return Ok(false);
             }
-            t.remove(key.as_str())?;
+            t.remove(&key)?;
             Ok(true)
         })
     }
@@ -255,10 +309,10 @@ impl Store for EmbeddedStore {
             encode(value, ttl),
         );
         self.write_kv(move |t| {
-            if current(t, &key)? != expected {
+            if t.live(&key)? != expected {
                 return Ok(false);
             }
-            t.insert(key.as_str(), raw.as_slice())?;
+            t.put(&key, &raw)?;
             Ok(true)
         })
     }
@@ -266,16 +320,17 @@ impl Store for EmbeddedStore {
     fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>> {
         let key = key.to_owned();
         self.write_kv(move |t| {
-            let (count, raw) = match t.get(key.as_str())?.map(|g| g.value().to_vec()) {
+            let (count, raw) = match t.raw(&key)? {
                 Some(raw) if decode(&raw).is_some() => {
                     let n: i64 = decode(&raw).and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
+                    // The first increment's expiry stays.
                     let mut kept = raw[..8].to_vec();
                     kept.extend_from_slice(n.to_string().as_bytes());
                     (n, kept)
                 }
                 _ => (1, encode("1", Some(ttl))),
             };
-            t.insert(key.as_str(), raw.as_slice())?;
+            t.put(&key, &raw)?;
             Ok(count)
         })
     }
@@ -362,5 +417,49 @@ impl Store for EmbeddedStore {
 
     fn kind(&self) -> &'static str {
         "embedded"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv_len(db: &Database) -> u64 {
+        let tx = db.begin_read().unwrap();
+        use redb::ReadableTableMetadata;
+        tx.open_table(KV).unwrap().len().unwrap()
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_purged_oldest_first_and_rewritten_keys_kept() {
+        let dir = std::env::temp_dir().join(format!("wxgate-purge-{}", std::process::id()));
+        let store = EmbeddedStore::open(&dir.join("t.redb")).unwrap();
+        for i in 0..50 {
+            store
+                .set(&format!("short{i}"), "x", Some(Duration::from_millis(20)))
+                .await
+                .unwrap();
+        }
+        store.set("forever", "x", None).await.unwrap();
+        store
+            .set("rewritten", "old", Some(Duration::from_millis(20)))
+            .await
+            .unwrap();
+        store
+            .set("rewritten", "new", Some(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(kv_len(&store.db), 52);
+        assert_eq!(purge_expired(&store.db, 10).unwrap(), 10, "bounded");
+        assert_eq!(purge_expired(&store.db, 1000).unwrap(), 41);
+        assert_eq!(kv_len(&store.db), 2);
+        assert_eq!(
+            store.get("rewritten").await.unwrap().as_deref(),
+            Some("new")
+        );
+        assert_eq!(purge_expired(&store.db, 1000).unwrap(), 0);
+        drop(store);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
