@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmarks wxgate against a bare hello-world server (bench/limit) in one run, on this
+# machine, over loopback only. Builds in release mode, starts the sandbox and wxgate
+# (embedded store), warms up, measures with wrk, and writes bench/results.md.
+#
+#   bench/run.sh                    # 10 s per scenario, 64 connections, 2 wrk threads
+#   DURATION=5 CONNECTIONS=32 bench/run.sh
+#
+# Per scenario: requests/s (and as a ratio to the limit's), p50 and p99 latency, the
+# server's CPU time per request (utime+stime from /proc/PID/stat, before and after, over
+# the requests wrk completed), errors; and each server's peak RSS (VmHWM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wxgate-target}"
+DURATION="${DURATION:-10}"
+CONNECTIONS="${CONNECTIONS:-64}"
+THREADS="${THREADS:-2}"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "installing wrk (Debian)" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --release -q -p wxgate -p wxgate-bench
+bin="$CARGO_TARGET_DIR/release"
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+sb_port=$(free_port); gw_port=$(free_port); limit_port=$(free_port)
+token=benchtoken
+aes_key=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+appid=wxsandbox0000001
+api_key=bench-api-key-0123456789
+
+cat > "$work/sandbox.toml" <<TOML
+listen = "127.0.0.1:$sb_port"
+[[app]]
+appid = "$appid"
+secret = "bench-secret"
+original_id = "gh_sandbox00001"
+token = "$token"
+encoding_aes_key = "$aes_key"
+[[app.user]]
+openid = "oSandboxUser000000000000001"
+nickname = "Band"
+TOML
+
+cat > "$work/wxgate.toml" <<TOML
+listen = "127.0.0.1:$gw_port"
+public_url = "http://127.0.0.1:$gw_port"
+data_dir = "$work/data"
+[upstream]
+api_base = "http://127.0.0.1:$sb_port"
+open_base = "http://127.0.0.1:$sb_port"
+[[api.keys]]
+name = "bench"
+key = "$api_key"
+[accounts.default]
+appid = "$appid"
+secret = "bench-secret"
+token = "$token"
+encoding_aes_key = "$aes_key"
+mode = "safe"
+[[accounts.default.rules]]
+keyword = "hello"
+reply = { type = "text", content = "Hello from wxgate" }
+TOML
+
+"$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
+wait_port "$sb_port"
+RUST_LOG=warn "$bin/wxgate" serve --config "$work/wxgate.toml" > "$work/wxgate.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
+"$bin/limit" "127.0.0.1:$limit_port" > /dev/null 2>&1 & limit_pid=$!; pids+=($limit_pid)
+wait_port "$gw_port"; wait_port "$limit_port"
+
+page="http%3A%2F%2F127.0.0.1%3A$gw_port%2Fbench.html"
+config_url="http://127.0.0.1:$gw_port/wx/config?url=$page"
+verify_url=$(python3 - "$token" <<'PY'
+import hashlib, sys
+token, ts, nonce = sys.argv[1], "1700000000", "123456"
+sig = hashlib.sha1("".join(sorted([token, ts, nonce])).encode()).hexdigest()
+print(f"signature={sig}&timestamp={ts}&nonce={nonce}&echostr=4375120948345356249")
+PY
+)
+verify_url="http://127.0.0.1:$gw_port/wx/service?$verify_url"
+token_url="http://127.0.0.1:$gw_port/api/v1/default/token"
+
+# Warm up: the ticket and token in memory, connections and caches hot.
+curl -fsS "$config_url" > /dev/null
+curl -fsS -H "Authorization: Bearer $api_key" "$token_url" > /dev/null
+curl -fsS "$verify_url" > /dev/null
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$config_url" > /dev/null
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$limit_port/" > /dev/null
+
+# Enough distinct pushes that none repeats within the run.
+pushes=$(( DURATION * 30000 ))
+"$bin/pushgen" "$work/pushes.txt" "$pushes" "$token" "$aes_key" "$appid" hello
+one=$(head -1 "$work/pushes.txt")
+curl -fsS -X POST --data-binary "${one#*$'\t'}" "http://127.0.0.1:$gw_port${one%%$'\t'*}" | grep -q "<Encrypt>" \
+  || { echo "the push endpoint does not answer an encrypted reply" >&2; exit 1; }
+sed -i 1d "$work/pushes.txt"
+
+clk=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+declare -A RPS P50 P99 CPU ERR
+measure() { # name pid url [wrk args...]
+  local name=$1 pid=$2 url=$3; shift 3
+  local before after out
+  before=$(ticks "$pid")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "$url" "$@")
+  after=$(ticks "$pid")
+  local total rps p50 p99 non2xx sockerr
+  total=$(echo "$out" | awk '/requests in/ {print $1}')
+  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+  p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+  p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+  non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  sockerr=$(echo "$out" | awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}')
+  RPS[$name]=$rps; P50[$name]=$p50; P99[$name]=$p99
+  CPU[$name]=$(awk -v a="$after" -v b="$before" -v t="$total" -v c="$clk" 'BEGIN { printf "%.1f", (a - b) / c / t * 1e6 }')
+  ERR[$name]=$(( ${non2xx:-0} + ${sockerr:-0} ))
+  printf '%-14s %10s req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req  errors %s\n' \
+    "$name" "$rps" "${P50[$name]}" "${P99[$name]}" "${CPU[$name]}" "${ERR[$name]}" >&2
+}
+
+measure limit "$limit_pid" "http://127.0.0.1:$limit_port/"
+measure config "$gw_pid" "$config_url"
+measure verify "$gw_pid" "$verify_url"
+measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+measure token "$gw_pid" "$token_url" -H "Authorization: Bearer $api_key"
+
+rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
+ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
+verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "met" : "MISSED" }'; }
+
+{
+  echo "# wxgate benchmark"
+  echo
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, \`wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s\` over loopback,"
+  echo "against \`bench/limit\` (bare axum hello world) measured in the same run. Produced by \`bench/run.sh\`."
+  echo
+  echo "| scenario | req/s | ratio to limit | p50 ms | p99 ms | server CPU µs/req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
+  for s in limit config verify push_safe token; do
+    echo "| $s | ${RPS[$s]} | $(ratio "$s") | ${P50[$s]} | ${P99[$s]} | ${CPU[$s]} | ${ERR[$s]} |"
+  done
+  echo
+  echo "Peak RSS (VmHWM): wxgate ${gw_rss} MiB, limit ${limit_rss} MiB."
+  echo
+  echo "| target | measured | |"
+  echo "|---|---:|---|"
+  echo "| /wx/config ≥ 0.8 of the limit's req/s | $(ratio config) | $(verdict "$(ratio config)" 0.8 '>=') |"
+  echo "| safe-mode push ≥ 0.5 of the limit's req/s | $(ratio push_safe) | $(verdict "$(ratio push_safe)" 0.5 '>=') |"
+  echo "| /wx/config CPU ≤ 15 µs/req | ${CPU[config]} | $(verdict "${CPU[config]}" 15 '<=') |"
+  echo "| safe-mode push CPU ≤ 30 µs/req | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" 30 '<=') |"
+  for s in config verify push_safe token; do
+    echo "| $s p99 < 5 ms | ${P99[$s]} | $(verdict "${P99[$s]}" 5 '<=') |"
+  done
+  echo "| peak RSS < 32 MiB (issue: 64) | ${gw_rss} | $(verdict "$gw_rss" 32 '<=') |"
+  echo
+  echo "scenarios: \`config\` GET /wx/config (warm ticket); \`verify\` GET /wx/service URL verification;"
+  echo "\`push_safe\` POST /wx/service, safe mode, a distinct signed and encrypted text push per request"
+  echo "(decrypt, parse, dedup, replay checks, keyword rule, reply, encrypt); \`token\` GET /api/v1/default/token."
+} > "$root/bench/results.md"
+cat "$root/bench/results.md"
