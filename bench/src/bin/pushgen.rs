@@ -17,7 +17,13 @@ fn main() {
         eprintln!("usage: pushgen OUT COUNT TOKEN ENCODING_AES_KEY APPID [CONTENT]");
         std::process::exit(2);
     }
-    let (out, count, token, key, appid) = (&a[1], a[2].parse::<u64>().expect("COUNT"), &a[3], &a[4], &a[5]);
+    let (out, count, token, key, appid) = (
+        &a[1],
+        a[2].parse::<u64>().expect("COUNT"),
+        &a[3],
+        &a[4],
+        &a[5],
+    );
     let content = a.get(6).map(String::as_str).unwrap_or("hello");
     let crypt = MsgCrypt::new(token, key, appid).expect("valid settings");
     let now = std::time::SystemTime::now()

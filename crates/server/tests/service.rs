@@ -453,6 +453,23 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
     let second = wxgate_proto::message::write_fields(&text("second", 4));
     assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), second).await, 403);
     assert_eq!(e.seen(), 1, "the replay reached no handler");
+
+    // The same push replayed after its dedup answer expired (simulated by deleting it):
+    // its nonce is still remembered, so it is refused rather than handled again.
+    let same = wxgate_proto::message::write_fields(&text("first", 3));
+    assert_eq!(
+        raw_push(&e, p, &sign_query(ts, "n8"), same.clone()).await,
+        200,
+        "a retry gets the cached answer"
+    );
+    assert_eq!(e.seen(), 1);
+    let store = e.gw.state.central.store();
+    assert!(store
+        .delete(&wxgate::store::keys::dedup("plain", "id:3"))
+        .await
+        .unwrap());
+    assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), same).await, 403);
+    assert_eq!(e.seen(), 1, "the late replay reached no handler");
 }
 
 #[tokio::test]

@@ -135,12 +135,17 @@ async fn embedded_store_conforms_and_survives_reopening() {
         let s: SharedStore = Arc::new(EmbeddedStore::open(&path).unwrap());
         assert_eq!(s.kind(), "embedded");
         conformance(s.clone()).await;
-        s.set("persist", "yes", Some(Duration::from_secs(60)))
+        // A token-like entry reaches the file; a dedup-like one (under 15 minutes) does not.
+        s.set("persist", "yes", Some(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        s.set("ephemeral", "yes", Some(Duration::from_secs(60)))
             .await
             .unwrap();
     }
     let s = EmbeddedStore::open(&path).unwrap();
     assert_eq!(s.get("persist").await.unwrap().as_deref(), Some("yes"));
+    assert_eq!(s.get("ephemeral").await.unwrap(), None);
     assert_eq!(s.get("k1").await.unwrap(), None);
 }
 

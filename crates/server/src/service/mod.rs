@@ -302,7 +302,7 @@ async fn answer_once(
         Ok(None) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 2. Replays: an old timestamp, or a (timestamp, nonce) seen with another message.
+    // 2. An old (or future) timestamp.
     let ts: i64 = timestamp.parse().map_err(|_| {
         (
             StatusCode::BAD_REQUEST,
@@ -319,20 +319,6 @@ async fn answer_once(
             ),
         ));
     }
-    let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
-    let nonce_ttl = Duration::from_secs(2 * cfg.replay_window.max(1) as u64);
-    match store.set_if_absent(&nonce_key, &dedup_key, nonce_ttl).await {
-        Ok(true) => {}
-        Ok(false) => {
-            if store.get(&nonce_key).await.ok().flatten().as_deref() != Some(dedup_key.as_str()) {
-                return Err((
-                    StatusCode::FORBIDDEN,
-                    "replay: timestamp and nonce already used by another message".into(),
-                ));
-            }
-        }
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
-    }
     // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
     let ttl = Duration::from_secs(cfg.dedup_ttl.max(30) as u64);
     match store.set_if_absent(&dedup_key, PENDING, ttl).await {
@@ -347,6 +333,24 @@ async fn answer_once(
         }
         Ok(true) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
+    }
+    // 4. A message seen for the first time with a (timestamp, nonce) already used is a
+    //    replay: another body under a captured signature, or the same push after its
+    //    dedup answer expired. Genuine retries never get here (they hit the dedup
+    //    answer, kept longer than WeChat retries). The nonce is remembered until its
+    //    timestamp leaves the window.
+    let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
+    let nonce_ttl = Duration::from_secs((ts + cfg.replay_window - now + 1).max(1) as u64);
+    match store.set_if_absent(&nonce_key, "1", nonce_ttl).await {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = store.compare_and_delete(&dedup_key, PENDING).await;
+            return Err((
+                StatusCode::FORBIDDEN,
+                "replay: timestamp and nonce already used".into(),
+            ));
+        }
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
     }
     let answer = run_handlers(acc, ctx, deadline, now).await;
     if let Err(e) = store

@@ -1,14 +1,18 @@
-//! The embedded store: one redb file under `data_dir`. It survives restarts, so a
-//! restarted gateway keeps using a valid stored token instead of spending a fetch. redb
-//! allows one process per file: this store is for a single instance.
+//! The embedded store: memory in front of one redb file under `data_dir`.
 //!
-//! Writes commit without an fsync each (dedup answers, nonces and locks are written on
-//! every push); a flusher makes them durable within [`FLUSH_EVERY`], and dropping the
-//! store (a graceful stop) makes them durable at once. A crash loses at most that window.
+//! Every operation runs on an in-memory map under one mutex, so it is atomic and takes
+//! microseconds; the map is the truth while the process runs (redb admits one process per
+//! file, so this store is for a single instance). Long-lived entries (no TTL, or a TTL
+//! over [`PERSIST_MIN_TTL`]: credentials, users, sessions, counters, the expiry index)
+//! are written behind to redb by a flusher every [`FLUSH_EVERY`] in one durable commit,
+//! and at once when the store is dropped (a graceful stop); they are loaded back at the
+//! next start, so a restart reuses a valid stored token. Short-lived entries (locks,
+//! dedup answers, nonces, OAuth states) live in memory only: a crash or restart forgets
+//! them, which costs at most a repeated handler for a push retried across the restart.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::BoxFuture;
@@ -19,69 +23,13 @@ use crate::error::{Error, Result};
 
 /// key -> expiry (unix ms, 0 = never, 8 bytes big endian) ++ value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
-/// (expiry ms, key) -> (): what to purge, oldest first.
-const EXPIRY: TableDefinition<(i64, &str), ()> = TableDefinition::new("expiry");
-/// (index, score, member) -> (): range scans by score.
-const INDEX: TableDefinition<(&str, i64, &str), ()> = TableDefinition::new("index");
-/// (index, member) -> score: to find an entry's position when it moves or goes.
+/// (index, member) -> score.
 const INDEX_MEMBERS: TableDefinition<(&str, &str), i64> = TableDefinition::new("index_members");
 
-/// How long a write may stay in the page cache before it is made durable.
+/// How long a write may wait before it is durable.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
-
-pub struct EmbeddedStore {
-    db: Arc<Database>,
-    dirty: Arc<AtomicBool>,
-}
-
-/// The most expired entries one purge removes (the rest wait for the next round).
-const PURGE_BATCH: usize = 5000;
-
-/// Removes entries whose TTL has passed, oldest first, through the expiry table: the
-/// work is proportional to what expired, not to the store's size.
-fn purge_expired(db: &Database, limit: usize) -> Result<usize, redb::Error> {
-    let now = now_ms();
-    let tx = EmbeddedStore::begin_fast_write(db)?;
-    let mut purged = 0;
-    {
-        let mut kv = tx.open_table(KV)?;
-        let mut exp = tx.open_table(EXPIRY)?;
-        let due: Vec<(i64, String)> = exp
-            .range((i64::MIN, "")..(now, ""))?
-            .take(limit)
-            .map(|e| e.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
-            .collect::<Result<_, _>>()?;
-        for (expiry, key) in due {
-            exp.remove((expiry, key.as_str()))?;
-            // The key may have been written again since, with another expiry: keep it then.
-            let current = kv.get(key.as_str())?.map(|g| expiry_of(g.value()));
-            if current == Some(expiry) {
-                kv.remove(key.as_str())?;
-            }
-            purged += 1;
-        }
-    }
-    tx.commit()?;
-    Ok(purged)
-}
-
-/// A durable, empty commit: everything committed before it becomes durable.
-fn flush(db: &Database) -> Result<(), redb::Error> {
-    let mut tx = db.begin_write()?;
-    tx.set_durability(Durability::Immediate)?;
-    tx.commit()?;
-    Ok(())
-}
-
-impl Drop for EmbeddedStore {
-    fn drop(&mut self) {
-        if self.dirty.swap(false, Ordering::SeqCst) {
-            if let Err(e) = flush(&self.db) {
-                tracing::warn!(error = %e, "embedded store: final flush failed");
-            }
-        }
-    }
-}
+/// Entries that expire sooner than this are not worth a disk write.
+pub const PERSIST_MIN_TTL: Duration = Duration::from_secs(15 * 60);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -90,164 +38,272 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-fn encode(value: &str, ttl: Option<Duration>) -> Vec<u8> {
-    let expiry = ttl.map_or(0, |t| now_ms() + t.as_millis().max(1) as i64);
-    let mut v = Vec::with_capacity(8 + value.len());
-    v.extend_from_slice(&expiry.to_be_bytes());
-    v.extend_from_slice(value.as_bytes());
-    v
-}
-
-/// The live value of a stored entry, or None when expired or corrupt.
-fn decode(raw: &[u8]) -> Option<String> {
-    if raw.len() < 8 {
-        return None;
-    }
-    let expiry = i64::from_be_bytes(raw[..8].try_into().ok()?);
-    if expiry != 0 && expiry <= now_ms() {
-        return None;
-    }
-    String::from_utf8(raw[8..].to_vec()).ok()
-}
-
-fn expiry_of(raw: &[u8]) -> i64 {
-    raw.get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(i64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 fn err(e: impl std::fmt::Display) -> Error {
     metrics::counter!("wxgate_store_errors_total", "store" => "embedded").increment(1);
     Error::Store(format!("embedded: {e}"))
 }
 
+#[derive(Debug, Clone)]
+struct Entry {
+    value: String,
+    /// Unix ms; 0 = never.
+    expires: i64,
+}
+
+impl Entry {
+    fn live(&self, now: i64) -> bool {
+        self.expires == 0 || self.expires > now
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8 + self.value.len());
+        v.extend_from_slice(&self.expires.to_be_bytes());
+        v.extend_from_slice(self.value.as_bytes());
+        v
+    }
+
+    fn decode(raw: &[u8]) -> Option<Entry> {
+        let expires = i64::from_be_bytes(raw.get(..8)?.try_into().ok()?);
+        let value = String::from_utf8(raw[8..].to_vec()).ok()?;
+        Some(Entry { value, expires })
+    }
+}
+
+/// A change waiting for the flusher.
+enum Change {
+    Put(Arc<str>, Vec<u8>),
+    Delete(Arc<str>),
+    IndexPut(Arc<str>, Arc<str>, i64),
+    IndexDelete(Arc<str>, Arc<str>),
+}
+
+#[derive(Default)]
+struct Index {
+    by_score: BTreeSet<(i64, Arc<str>)>,
+    members: HashMap<Arc<str>, i64>,
+}
+
+#[derive(Default)]
+struct Mem {
+    kv: HashMap<Arc<str>, Entry>,
+    /// (expiry, key) of every entry with a TTL, to purge in order.
+    expiry: BTreeSet<(i64, Arc<str>)>,
+    /// Keys that have a copy in redb (so a delete must reach it too).
+    persisted: HashSet<Arc<str>>,
+    indexes: HashMap<Arc<str>, Index>,
+    pending: Vec<Change>,
+}
+
+impl Mem {
+    fn live(&self, key: &str, now: i64) -> Option<&Entry> {
+        self.kv.get(key).filter(|e| e.live(now))
+    }
+
+    fn put(&mut self, key: &str, value: String, ttl: Option<Duration>) {
+        let now = now_ms();
+        let expires = ttl.map_or(0, |t| now + (t.as_millis() as i64).max(1));
+        self.put_entry(
+            key,
+            Entry { value, expires },
+            ttl.is_none_or(|t| t >= PERSIST_MIN_TTL),
+        );
+    }
+
+    fn put_entry(&mut self, key: &str, entry: Entry, persist: bool) {
+        let key: Arc<str> = match self.kv.get_key_value(key) {
+            Some((k, old)) => {
+                let k = k.clone();
+                if old.expires != 0 {
+                    self.expiry.remove(&(old.expires, k.clone()));
+                }
+                k
+            }
+            None => Arc::from(key),
+        };
+        if entry.expires != 0 {
+            self.expiry.insert((entry.expires, key.clone()));
+        }
+        if persist {
+            self.pending.push(Change::Put(key.clone(), entry.encode()));
+            self.persisted.insert(key.clone());
+        } else if self.persisted.remove(&key) {
+            self.pending.push(Change::Delete(key.clone()));
+        }
+        self.kv.insert(key, entry);
+    }
+
+    /// Removes the key; true if it held a live value.
+    fn remove(&mut self, key: &str) -> bool {
+        let now = now_ms();
+        let Some((k, old)) = self.kv.remove_entry(key) else {
+            return false;
+        };
+        if old.expires != 0 {
+            self.expiry.remove(&(old.expires, k.clone()));
+        }
+        if self.persisted.remove(&k) {
+            self.pending.push(Change::Delete(k));
+        }
+        old.live(now)
+    }
+
+    /// Drops what expired, oldest first, at most `limit`.
+    fn purge(&mut self, now: i64, limit: usize) -> usize {
+        let due: Vec<(i64, Arc<str>)> = self
+            .expiry
+            .range(..(now, Arc::from("")))
+            .take(limit)
+            .cloned()
+            .collect();
+        for (expires, key) in &due {
+            self.expiry.remove(&(*expires, key.clone()));
+            if self.kv.get(key).is_some_and(|e| e.expires == *expires) {
+                self.kv.remove(key);
+                if self.persisted.remove(key) {
+                    self.pending.push(Change::Delete(key.clone()));
+                }
+            }
+        }
+        due.len()
+    }
+}
+
+pub struct EmbeddedStore {
+    mem: Arc<Mutex<Mem>>,
+    db: Arc<Database>,
+}
+
+fn write_pending(db: &Database, changes: Vec<Change>) -> Result<(), redb::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    {
+        let mut kv = tx.open_table(KV)?;
+        let mut members = tx.open_table(INDEX_MEMBERS)?;
+        for c in changes {
+            match c {
+                Change::Put(k, raw) => {
+                    kv.insert(&*k, raw.as_slice())?;
+                }
+                Change::Delete(k) => {
+                    kv.remove(&*k)?;
+                }
+                Change::IndexPut(i, m, score) => {
+                    members.insert((&*i, &*m), score)?;
+                }
+                Change::IndexDelete(i, m) => {
+                    members.remove((&*i, &*m))?;
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Writes what is pending to redb (durably); on failure it is queued again.
+fn flush(mem: &Mutex<Mem>, db: &Database) -> Result<(), redb::Error> {
+    let changes = std::mem::take(&mut lock(mem).pending);
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let n = changes.len();
+    match write_pending(db, changes) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, changes = n, "embedded store: flush failed; retrying");
+            Err(e)
+        }
+    }
+}
+
+fn lock(mem: &Mutex<Mem>) -> MutexGuard<'_, Mem> {
+    // A panic under the lock cannot leave the maps torn in a way that matters more
+    // than stopping: keep serving.
+    mem.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl EmbeddedStore {
-    /// Opens (or creates) the file; its directory is created when missing.
+    /// Opens (or creates) the file, loads what it holds, and starts the flusher. The
+    /// directory is created when missing.
     pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
         }
-        let db = Database::create(path).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let tx = db.begin_write().map_err(err)?;
-        tx.open_table(KV).map_err(err)?;
-        tx.open_table(EXPIRY).map_err(err)?;
-        tx.open_table(INDEX).map_err(err)?;
-        tx.open_table(INDEX_MEMBERS).map_err(err)?;
-        tx.commit().map_err(err)?;
+        let db = Database::builder()
+            .set_cache_size(8 << 20)
+            .create(path)
+            .map_err(|e| err(format!("{}: {e}", path.display())))?;
+        let mut mem = Mem::default();
+        {
+            let tx = db.begin_write().map_err(err)?;
+            tx.open_table(KV).map_err(err)?;
+            tx.open_table(INDEX_MEMBERS).map_err(err)?;
+            tx.commit().map_err(err)?;
+            let now = now_ms();
+            let tx = db.begin_read().map_err(err)?;
+            let kv = tx.open_table(KV).map_err(err)?;
+            for row in kv.iter().map_err(err)? {
+                let (k, v) = row.map_err(err)?;
+                if let Some(entry) = Entry::decode(v.value()).filter(|e| e.live(now)) {
+                    let key: Arc<str> = Arc::from(k.value());
+                    if entry.expires != 0 {
+                        mem.expiry.insert((entry.expires, key.clone()));
+                    }
+                    mem.persisted.insert(key.clone());
+                    mem.kv.insert(key, entry);
+                }
+            }
+            let members = tx.open_table(INDEX_MEMBERS).map_err(err)?;
+            for row in members.iter().map_err(err)? {
+                let (k, score) = row.map_err(err)?;
+                let (index, member) = k.value();
+                let ix = mem.indexes.entry(Arc::from(index)).or_default();
+                let member: Arc<str> = Arc::from(member);
+                ix.by_score.insert((score.value(), member.clone()));
+                ix.members.insert(member, score.value());
+            }
+        }
+        let mem = Arc::new(Mutex::new(mem));
         let db = Arc::new(db);
-        let dirty = Arc::new(AtomicBool::new(false));
         // The flusher holds weak references: it ends when the store is dropped.
-        let (weak_db, weak_dirty) = (Arc::downgrade(&db), Arc::downgrade(&dirty));
+        let (weak_mem, weak_db) = (Arc::downgrade(&mem), Arc::downgrade(&db));
         std::thread::Builder::new()
-            .name("wxgate-redb-flush".into())
+            .name("wxgate-store-flush".into())
             .spawn(move || loop {
                 std::thread::sleep(FLUSH_EVERY);
-                let (Some(db), Some(dirty)) = (weak_db.upgrade(), weak_dirty.upgrade()) else {
+                let (Some(mem), Some(db)) = (weak_mem.upgrade(), weak_db.upgrade()) else {
                     return;
                 };
-                match purge_expired(&db, PURGE_BATCH) {
-                    Ok(0) => {}
-                    Ok(_) => dirty.store(true, Ordering::SeqCst),
-                    Err(e) => tracing::warn!(error = %e, "embedded store: purge failed"),
-                }
-                if dirty.swap(false, Ordering::SeqCst) {
-                    if let Err(e) = flush(&db) {
-                        dirty.store(true, Ordering::SeqCst);
-                        tracing::warn!(error = %e, "embedded store: flush failed");
-                    }
-                }
+                lock(&mem).purge(now_ms(), 10_000);
+                let _ = flush(&mem, &db);
             })
             .map_err(err)?;
-        Ok(EmbeddedStore { db, dirty })
+        Ok(EmbeddedStore { mem, db })
     }
 
-    /// A write transaction that commits without an fsync (see the module docs).
-    fn begin_fast_write(db: &Database) -> Result<redb::WriteTransaction, redb::Error> {
-        let mut tx = db.begin_write()?;
-        tx.set_durability(Durability::None)?;
-        Ok(tx)
-    }
-
-    /// Runs blocking redb work off the async threads.
-    fn run<T, F>(&self, f: F) -> BoxFuture<'static, Result<T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Database) -> Result<T, redb::Error> + Send + 'static,
-    {
-        let db = self.db.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || f(&db))
-                .await
-                .map_err(err)?
-                .map_err(err)
-        })
-    }
-
-    /// A write transaction on the KV table (and its expiry table).
-    fn write_kv<T, F>(&self, f: F) -> BoxFuture<'static, Result<T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Kv<'_>) -> Result<T, redb::Error> + Send + 'static,
-    {
-        let dirty = self.dirty.clone();
-        self.run(move |db| {
-            let tx = Self::begin_fast_write(db)?;
-            let out = {
-                let mut kv = Kv {
-                    kv: tx.open_table(KV)?,
-                    exp: tx.open_table(EXPIRY)?,
-                };
-                f(&mut kv)?
-            };
-            tx.commit()?;
-            dirty.store(true, Ordering::SeqCst);
-            Ok(out)
-        })
+    fn with<T>(&self, f: impl FnOnce(&mut Mem) -> T) -> T {
+        f(&mut lock(&self.mem))
     }
 }
 
-/// The KV table with its expiry table, kept in step.
-struct Kv<'t> {
-    kv: redb::Table<'t, &'static str, &'static [u8]>,
-    exp: redb::Table<'t, (i64, &'static str), ()>,
-}
-
-impl Kv<'_> {
-    fn live(&self, key: &str) -> Result<Option<String>, redb::Error> {
-        Ok(self.kv.get(key)?.and_then(|g| decode(g.value())))
-    }
-
-    fn raw(&self, key: &str) -> Result<Option<Vec<u8>>, redb::Error> {
-        Ok(self.kv.get(key)?.map(|g| g.value().to_vec()))
-    }
-
-    fn put(&mut self, key: &str, raw: &[u8]) -> Result<(), redb::Error> {
-        self.kv.insert(key, raw)?;
-        let expiry = expiry_of(raw);
-        if expiry != 0 {
-            self.exp.insert((expiry, key), ())?;
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        if let Err(e) = flush(&self.mem, &self.db) {
+            tracing::warn!(error = %e, "embedded store: final flush failed");
         }
-        Ok(())
     }
+}
 
-    /// Removes the key; true if it held a live value.
-    fn remove(&mut self, key: &str) -> Result<bool, redb::Error> {
-        Ok(self
-            .kv
-            .remove(key)?
-            .is_some_and(|g| decode(g.value()).is_some()))
-    }
+fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, Result<T>> {
+    Box::pin(std::future::ready(Ok(v)))
 }
 
 impl Store for EmbeddedStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
-        let key = key.to_owned();
-        self.run(move |db| {
-            let tx = db.begin_read()?;
-            let t = tx.open_table(KV)?;
-            Ok(t.get(key.as_str())?.and_then(|g| decode(g.value())))
-        })
+        ready(self.with(|m| m.live(key, now_ms()).map(|e| e.value.clone())))
     }
 
     fn set<'a>(
@@ -256,13 +312,12 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<()>> {
-        let (key, raw) = (key.to_owned(), encode(value, ttl));
-        self.write_kv(move |t| t.put(&key, &raw))
+        self.with(|m| m.put(key, value.to_owned(), ttl));
+        ready(())
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
-        let key = key.to_owned();
-        self.write_kv(move |t| t.remove(&key))
+        ready(self.with(|m| m.remove(key)))
     }
 
     fn set_if_absent<'a>(
@@ -271,14 +326,13 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
-        let (key, raw) = (key.to_owned(), encode(value, Some(ttl)));
-        self.write_kv(move |t| {
-            if t.live(&key)?.is_some() {
-                return Ok(false);
+        ready(self.with(|m| {
+            if m.live(key, now_ms()).is_some() {
+                return false;
             }
-            t.put(&key, &raw)?;
-            Ok(true)
-        })
+            m.put(key, value.to_owned(), Some(ttl));
+            true
+        }))
     }
 
     fn compare_and_delete<'a>(
@@ -286,14 +340,13 @@ impl Store for EmbeddedStore {
         key: &'a str,
         expected: &'a str,
     ) -> BoxFuture<'a, Result<bool>> {
-        let (key, expected) = (key.to_owned(), expected.to_owned());
-        self.write_kv(move |t| {
-            if t.live(&key)?.as_deref() != Some(expected.as_str()) {
-                return Ok(false);
+        ready(self.with(|m| {
+            if m.live(key, now_ms()).map(|e| e.value.as_str()) != Some(expected) {
+                return false;
             }
-            t.remove(&key)?;
-            Ok(true)
-        })
+            m.remove(key);
+            true
+        }))
     }
 
     fn compare_and_set<'a>(
@@ -303,36 +356,40 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<bool>> {
-        let (key, expected, raw) = (
-            key.to_owned(),
-            expected.map(str::to_owned),
-            encode(value, ttl),
-        );
-        self.write_kv(move |t| {
-            if t.live(&key)? != expected {
-                return Ok(false);
+        ready(self.with(|m| {
+            if m.live(key, now_ms()).map(|e| e.value.as_str()) != expected {
+                return false;
             }
-            t.put(&key, &raw)?;
-            Ok(true)
-        })
+            m.put(key, value.to_owned(), ttl);
+            true
+        }))
     }
 
     fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>> {
-        let key = key.to_owned();
-        self.write_kv(move |t| {
-            let (count, raw) = match t.raw(&key)? {
-                Some(raw) if decode(&raw).is_some() => {
-                    let n: i64 = decode(&raw).and_then(|v| v.parse().ok()).unwrap_or(0) + 1;
+        ready(self.with(|m| {
+            let now = now_ms();
+            match m.live(key, now).cloned() {
+                Some(e) => {
+                    let n = e.value.parse::<i64>().unwrap_or(0) + 1;
                     // The first increment's expiry stays.
-                    let mut kept = raw[..8].to_vec();
-                    kept.extend_from_slice(n.to_string().as_bytes());
-                    (n, kept)
+                    let persist =
+                        e.expires == 0 || e.expires - now >= PERSIST_MIN_TTL.as_millis() as i64;
+                    m.put_entry(
+                        key,
+                        Entry {
+                            value: n.to_string(),
+                            expires: e.expires,
+                        },
+                        persist,
+                    );
+                    n
                 }
-                _ => (1, encode("1", Some(ttl))),
-            };
-            t.put(&key, &raw)?;
-            Ok(count)
-        })
+                None => {
+                    m.put(key, "1".into(), Some(ttl));
+                    1
+                }
+            }
+        }))
     }
 
     fn index_put<'a>(
@@ -341,25 +398,17 @@ impl Store for EmbeddedStore {
         member: &'a str,
         score: i64,
     ) -> BoxFuture<'a, Result<()>> {
-        let (index, member) = (index.to_owned(), member.to_owned());
-        let dirty = self.dirty.clone();
-        self.run(move |db| {
-            let tx = Self::begin_fast_write(db)?;
-            {
-                let mut members = tx.open_table(INDEX_MEMBERS)?;
-                let mut idx = tx.open_table(INDEX)?;
-                let old = members
-                    .insert((index.as_str(), member.as_str()), score)?
-                    .map(|g| g.value());
-                if let Some(old) = old {
-                    idx.remove((index.as_str(), old, member.as_str()))?;
-                }
-                idx.insert((index.as_str(), score, member.as_str()), ())?;
+        self.with(|m| {
+            let ix_name: Arc<str> = Arc::from(index);
+            let ix = m.indexes.entry(ix_name.clone()).or_default();
+            let member: Arc<str> = Arc::from(member);
+            if let Some(old) = ix.members.insert(member.clone(), score) {
+                ix.by_score.remove(&(old, member.clone()));
             }
-            tx.commit()?;
-            dirty.store(true, Ordering::SeqCst);
-            Ok(())
-        })
+            ix.by_score.insert((score, member.clone()));
+            m.pending.push(Change::IndexPut(ix_name, member, score));
+        });
+        ready(())
     }
 
     fn index_due<'a>(
@@ -368,51 +417,35 @@ impl Store for EmbeddedStore {
         max: i64,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<(String, i64)>>> {
-        let index = index.to_owned();
-        self.run(move |db| {
-            let tx = db.begin_read()?;
-            let idx = tx.open_table(INDEX)?;
-            let mut out = Vec::new();
-            for entry in idx.range(
-                (index.as_str(), i64::MIN, "")..(index.as_str(), max.saturating_add(1), ""),
-            )? {
-                let (k, _) = entry?;
-                let (_, score, member) = k.value();
-                out.push((member.to_owned(), score));
-                if out.len() >= limit {
-                    break;
-                }
-            }
-            Ok(out)
-        })
+        ready(self.with(|m| {
+            m.indexes
+                .get(index)
+                .map(|ix| {
+                    ix.by_score
+                        .iter()
+                        .take_while(|(s, _)| *s <= max)
+                        .take(limit)
+                        .map(|(s, member)| (member.to_string(), *s))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }))
     }
 
     fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>> {
-        let (index, member) = (index.to_owned(), member.to_owned());
-        let dirty = self.dirty.clone();
-        self.run(move |db| {
-            let tx = Self::begin_fast_write(db)?;
-            {
-                let mut members = tx.open_table(INDEX_MEMBERS)?;
-                let mut idx = tx.open_table(INDEX)?;
-                let old = members
-                    .remove((index.as_str(), member.as_str()))?
-                    .map(|g| g.value());
-                if let Some(old) = old {
-                    idx.remove((index.as_str(), old, member.as_str()))?;
+        self.with(|m| {
+            if let Some(ix) = m.indexes.get_mut(index) {
+                if let Some((k, old)) = ix.members.remove_entry(member) {
+                    ix.by_score.remove(&(old, k.clone()));
+                    m.pending.push(Change::IndexDelete(Arc::from(index), k));
                 }
             }
-            tx.commit()?;
-            dirty.store(true, Ordering::SeqCst);
-            Ok(())
-        })
+        });
+        ready(())
     }
 
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
-        self.run(|db| {
-            db.begin_read()?;
-            Ok(())
-        })
+        ready(())
     }
 
     fn kind(&self) -> &'static str {
@@ -424,42 +457,51 @@ impl Store for EmbeddedStore {
 mod tests {
     use super::*;
 
-    fn kv_len(db: &Database) -> u64 {
-        let tx = db.begin_read().unwrap();
-        use redb::ReadableTableMetadata;
-        tx.open_table(KV).unwrap().len().unwrap()
-    }
-
     #[tokio::test]
-    async fn expired_entries_are_purged_oldest_first_and_rewritten_keys_kept() {
-        let dir = std::env::temp_dir().join(format!("wxgate-purge-{}", std::process::id()));
-        let store = EmbeddedStore::open(&dir.join("t.redb")).unwrap();
-        for i in 0..50 {
-            store
-                .set(&format!("short{i}"), "x", Some(Duration::from_millis(20)))
+    async fn short_lived_entries_stay_in_memory_and_long_lived_ones_reach_the_file() {
+        let dir = std::env::temp_dir().join(format!("wxgate-embedded-{}", std::process::id()));
+        let path = dir.join("t.redb");
+        {
+            let s = EmbeddedStore::open(&path).unwrap();
+            s.set("token", "kept", Some(Duration::from_secs(7200)))
                 .await
                 .unwrap();
+            s.set("forever", "kept", None).await.unwrap();
+            s.set("dedup", "memory only", Some(Duration::from_secs(60)))
+                .await
+                .unwrap();
+            s.set("was-long", "x", None).await.unwrap();
+            s.set("was-long", "now short", Some(Duration::from_secs(5)))
+                .await
+                .unwrap();
+            s.index_put("idx", "a", 5).await.unwrap();
+            for i in 0..50 {
+                s.set(&format!("short{i}"), "x", Some(Duration::from_millis(20)))
+                    .await
+                    .unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(s.with(|m| m.purge(now_ms(), 10)), 10, "bounded");
+            assert_eq!(s.with(|m| m.purge(now_ms(), 1000)), 40);
+            assert_eq!(
+                s.get("dedup").await.unwrap().as_deref(),
+                Some("memory only")
+            );
         }
-        store.set("forever", "x", None).await.unwrap();
-        store
-            .set("rewritten", "old", Some(Duration::from_millis(20)))
-            .await
-            .unwrap();
-        store
-            .set("rewritten", "new", Some(Duration::from_secs(60)))
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(kv_len(&store.db), 52);
-        assert_eq!(purge_expired(&store.db, 10).unwrap(), 10, "bounded");
-        assert_eq!(purge_expired(&store.db, 1000).unwrap(), 41);
-        assert_eq!(kv_len(&store.db), 2);
+        let s = EmbeddedStore::open(&path).unwrap();
+        assert_eq!(s.get("token").await.unwrap().as_deref(), Some("kept"));
+        assert_eq!(s.get("forever").await.unwrap().as_deref(), Some("kept"));
+        assert_eq!(s.get("dedup").await.unwrap(), None, "not persisted");
         assert_eq!(
-            store.get("rewritten").await.unwrap().as_deref(),
-            Some("new")
+            s.get("was-long").await.unwrap(),
+            None,
+            "its durable copy was deleted"
         );
-        assert_eq!(purge_expired(&store.db, 1000).unwrap(), 0);
-        drop(store);
+        assert_eq!(
+            s.index_due("idx", 10, 10).await.unwrap(),
+            vec![("a".to_string(), 5)]
+        );
+        drop(s);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
