@@ -75,7 +75,7 @@ TOML
 
 "$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$sb_port"
-RUST_LOG=warn "$bin/wxgate" serve --config "$work/wxgate.toml" > "$work/wxgate.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
+"$bin/wxgate" serve --config "$work/wxgate.toml" > "$work/wxgate.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
 "$bin/limit" "127.0.0.1:$limit_port" > /dev/null 2>&1 & limit_pid=$!; pids+=($limit_pid)
 wait_port "$gw_port"; wait_port "$limit_port"
 
@@ -99,7 +99,7 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$config_url" > /dev/null
 wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$limit_port/" > /dev/null
 
 # Enough distinct pushes that none repeats within the run.
-pushes=$(( DURATION * 30000 ))
+pushes=$(( DURATION * 70000 ))
 "$bin/pushgen" "$work/pushes.txt" "$pushes" "$token" "$aes_key" "$appid" hello
 one=$(head -1 "$work/pushes.txt")
 curl -fsS -X POST --data-binary "${one#*$'\t'}" "http://127.0.0.1:$gw_port${one%%$'\t'*}" | grep -q "<Encrypt>" \
@@ -133,13 +133,16 @@ measure() { # name pid url [wrk args...]
     "$name" "$rps" "${P50[$name]}" "${P99[$name]}" "${CPU[$name]}" "${ERR[$name]}" >&2
 }
 
+rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
 measure limit "$limit_pid" "http://127.0.0.1:$limit_port/"
 measure config "$gw_pid" "$config_url"
 measure verify "$gw_pid" "$verify_url"
-measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
 measure token "$gw_pid" "$token_url" -H "Authorization: Bearer $api_key"
-
-rss() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# Peak RSS before the push flood: the server itself. The flood then keeps every distinct
+# push's dedup answer and nonce in memory for their TTLs, by design.
+gw_rss_before_push=$(rss "$gw_pid")
+measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
 gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "met" : "MISSED" }'; }
@@ -152,11 +155,13 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo
   echo "| scenario | req/s | ratio to limit | p50 ms | p99 ms | server CPU µs/req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for s in limit config verify push_safe token; do
+  for s in limit config verify token push_safe; do
     echo "| $s | ${RPS[$s]} | $(ratio "$s") | ${P50[$s]} | ${P99[$s]} | ${CPU[$s]} | ${ERR[$s]} |"
   done
   echo
-  echo "Peak RSS (VmHWM): wxgate ${gw_rss} MiB, limit ${limit_rss} MiB."
+  echo "Peak RSS (VmHWM): wxgate ${gw_rss_before_push} MiB after config, verify and token; ${gw_rss} MiB"
+  echo "after the push flood (about ${pushed} distinct pushes, each with its dedup answer and nonce held for"
+  echo "their TTLs); limit ${limit_rss} MiB."
   echo
   echo "| target | measured | |"
   echo "|---|---:|---|"
@@ -167,7 +172,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   for s in config verify push_safe token; do
     echo "| $s p99 < 5 ms | ${P99[$s]} | $(verdict "${P99[$s]}" 5 '<=') |"
   done
-  echo "| peak RSS < 32 MiB (issue: 64) | ${gw_rss} | $(verdict "$gw_rss" 32 '<=') |"
+  echo "| peak RSS < 32 MiB (issue: 64), before the push flood | ${gw_rss_before_push} | $(verdict "$gw_rss_before_push" 32 '<=') |"
+  echo "| peak RSS < 64 MiB, after the push flood | ${gw_rss} | $(verdict "$gw_rss" 64 '<=') |"
   echo
   echo "scenarios: \`config\` GET /wx/config (warm ticket); \`verify\` GET /wx/service URL verification;"
   echo "\`push_safe\` POST /wx/service, safe mode, a distinct signed and encrypted text push per request"

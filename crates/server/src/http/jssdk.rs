@@ -6,12 +6,10 @@
 //! A page on a host outside the account's JS-safe domains is refused with a message that
 //! names the host, because that is the usual cause of `config:invalid signature`.
 
-use std::collections::HashMap;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, State as Extract};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::Value;
 use wxgate_proto::jssdk;
 
 use super::envelope;
@@ -29,11 +27,55 @@ pub fn callback_is_valid(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b == b'.')
 }
 
-/// The page URL, if it is one WeChat can sign: absolute http(s) with a host.
-fn page_url(raw: &str) -> Option<url::Url> {
-    url::Url::parse(raw)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+/// The host of a page URL WeChat can sign: absolute http(s), a host, no whitespace or
+/// control characters. (A hand-written check: this runs on every request.)
+pub fn page_host(raw: &str) -> Option<&str> {
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"))?;
+    if raw.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host_port.split(':').next()?,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// The envelope, serialized straight from borrowed fields.
+#[derive(serde::Serialize)]
+struct Signed<'a> {
+    #[serde(rename = "appId")]
+    app_id: &'a str,
+    timestamp: &'a str,
+    #[serde(rename = "nonceStr")]
+    nonce_str: &'a str,
+    signature: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed: Option<String>,
+}
+
+#[derive(serde::Serialize)]
+struct State {
+    code: u32,
+    msg: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Envelope<'a> {
+    state: State,
+    data: Signed<'a>,
+}
+
+/// The query of `/wx/config`.
+#[derive(serde::Deserialize, Default)]
+pub struct ConfigQuery {
+    url: Option<String>,
+    callback: Option<String>,
+    debug: Option<String>,
 }
 
 fn cors(headers: &HeaderMap, allowed: &[String], resp: &mut Response) {
@@ -64,6 +106,10 @@ fn cors(headers: &HeaderMap, allowed: &[String], resp: &mut Response) {
 /// The envelope as JSON, or as JSONP when a callback was asked for. A JSONP error still
 /// answers 200: a `<script>` tag cannot read a status, only the envelope's code.
 fn answer(status: StatusCode, body: Value, callback: Option<&str>) -> Response {
+    answer_text(status, body.to_string(), callback)
+}
+
+fn answer_text(status: StatusCode, body: String, callback: Option<&str>) -> Response {
     match callback {
         Some(cb) => {
             let js = format!("/**/{cb}({body});");
@@ -80,7 +126,7 @@ fn answer(status: StatusCode, body: Value, callback: Option<&str>) -> Response {
             r
         }
         None => {
-            let mut r = (status, body.to_string()).into_response();
+            let mut r = (status, body).into_response();
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json; charset=utf-8"),
@@ -91,21 +137,21 @@ fn answer(status: StatusCode, body: Value, callback: Option<&str>) -> Response {
 }
 
 pub async fn config_default(
-    state: State<AppState>,
+    state: Extract<AppState>,
     headers: HeaderMap,
-    q: Query<HashMap<String, String>>,
+    q: Query<ConfigQuery>,
 ) -> Response {
     config(state, headers, Path("default".into()), q).await
 }
 
 /// `GET /wx/{account}/config?url=&callback=&debug=1`
 pub async fn config(
-    State(s): State<AppState>,
+    Extract(s): Extract<AppState>,
     headers: HeaderMap,
     Path(account): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<ConfigQuery>,
 ) -> Response {
-    let callback = q.get("callback").map(String::as_str);
+    let callback = q.callback.as_deref();
     if let Some(cb) = callback {
         if !callback_is_valid(cb) {
             return envelope::error(
@@ -115,11 +161,8 @@ pub async fn config(
         }
     }
     let Ok(acc) = s.central.account(&account) else {
-        return answer(
-            StatusCode::NOT_FOUND,
-            envelope::error_value(StatusCode::NOT_FOUND, "unknown account"),
-            callback,
-        );
+        let body = envelope::error_value(StatusCode::NOT_FOUND, "unknown account");
+        return answer(StatusCode::NOT_FOUND, body, callback);
     };
     let bad = |msg: String| {
         answer(
@@ -128,15 +171,14 @@ pub async fn config(
             callback,
         )
     };
-    let Some(raw_url) = q.get("url").filter(|u| !u.is_empty()) else {
+    let Some(raw_url) = q.url.as_deref().filter(|u| !u.is_empty()) else {
         return bad("Parameter Error: url is required".into());
     };
-    let Some(parsed) = page_url(raw_url) else {
+    let Some(host) = page_host(raw_url) else {
         return bad(
             "Parameter Error: url must be the page's absolute http(s) URL (location.href)".into(),
         );
     };
-    let host = parsed.host_str().unwrap_or_default();
     if !acc.js_domains.is_empty() && !acc.js_domains.iter().any(|d| d == host) {
         return bad(format!(
             "Parameter Error: {host} is not a JS-safe domain of this account (JS接口安全域名); WeChat would answer config:invalid signature"
@@ -153,40 +195,48 @@ pub async fn config(
                 ),
                 None => format!("no jsapi_ticket: {e}"),
             };
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                envelope::error_value(StatusCode::SERVICE_UNAVAILABLE, &msg),
-                callback,
-            );
+            let body = envelope::error_value(StatusCode::SERVICE_UNAVAILABLE, &msg);
+            return answer(StatusCode::SERVICE_UNAVAILABLE, body, callback);
         }
     };
     let timestamp = s.central.clock().now().to_string();
     let nonce = jssdk::nonce_str(16);
     let signature = jssdk::signature(&ticket.value, &nonce, &timestamp, raw_url);
-    let mut data = json!({
-        "appId": acc.appid,
-        "timestamp": timestamp,
-        "nonceStr": nonce,
-        "signature": signature,
-    });
-    if q.get("debug").is_some_and(|d| d == "1") {
-        data["signed"] = json!(format!(
+    let signed = (q.debug.as_deref() == Some("1")).then(|| {
+        format!(
             "jsapi_ticket=<jsapi_ticket>&noncestr={nonce}&timestamp={timestamp}&url={}",
             jssdk::signed_url(raw_url)
-        ));
-    }
-    let mut r = answer(StatusCode::OK, envelope::ok_value(data), callback);
+        )
+    });
+    let body = Envelope {
+        state: State {
+            code: envelope::OK,
+            msg: "ok",
+        },
+        data: Signed {
+            app_id: &acc.appid,
+            timestamp: &timestamp,
+            nonce_str: &nonce,
+            signature: &signature,
+            signed,
+        },
+    };
+    let mut r = answer_text(
+        StatusCode::OK,
+        serde_json::to_string(&body).unwrap_or_default(),
+        callback,
+    );
     cors(&headers, &acc.cors_origins, &mut r);
     r
 }
 
-pub async fn preflight_default(state: State<AppState>, headers: HeaderMap) -> Response {
+pub async fn preflight_default(state: Extract<AppState>, headers: HeaderMap) -> Response {
     preflight(state, headers, Path("default".into())).await
 }
 
 /// `OPTIONS /wx/{account}/config`: CORS preflight for the configured origins.
 pub async fn preflight(
-    State(s): State<AppState>,
+    Extract(s): Extract<AppState>,
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> Response {
@@ -200,6 +250,27 @@ pub async fn preflight(
 #[cfg(test)]
 mod tests {
     use super::callback_is_valid;
+
+    #[test]
+    fn page_hosts() {
+        use super::page_host;
+        for (url, host) in [
+            ("https://h5.example.com/a?b=1#c", Some("h5.example.com")),
+            ("http://127.0.0.1:8080/x", Some("127.0.0.1")),
+            ("http://user:pw@example.com/", Some("example.com")),
+            ("http://[::1]:80/", Some("::1")),
+            ("https://example.com", Some("example.com")),
+            ("https://example.com?x#y", Some("example.com")),
+            ("/relative", None),
+            ("javascript:alert(1)", None),
+            ("ftp://example.com/", None),
+            ("https:///nohost", None),
+            ("https://exa mple.com/", None),
+            ("", None),
+        ] {
+            assert_eq!(page_host(url), host, "{url}");
+        }
+    }
 
     #[test]
     fn callbacks() {

@@ -2,13 +2,20 @@
 //! else a new one) on a tracing span and on the answer, request counts and latency by
 //! route (the matched pattern, never the path or query, which carry codes and
 //! signatures), and an access log line at debug level (warn for 5xx).
+//!
+//! This runs on every request, so the metric handles are looked up once per route and
+//! status and then reused, and request ids come from a counter, not a random generator.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -19,6 +26,51 @@ fn sane(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A new request id: this process's random prefix and a counter, 16 hex digits.
+fn new_id() -> String {
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(rand::random);
+    format!(
+        "{prefix:08x}{:08x}",
+        NEXT.fetch_add(1, Ordering::Relaxed) as u32
+    )
+}
+
+struct RouteMetrics {
+    latency: Histogram,
+    by_status: RwLock<Vec<(u16, Counter)>>,
+}
+
+fn route_metrics(route: &str, status: u16) -> (Histogram, Counter) {
+    static ROUTES: OnceLock<RwLock<HashMap<Box<str>, RouteMetrics>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    let lookup = |m: &RouteMetrics| {
+        let counters = m.by_status.read().ok()?;
+        let c = counters.iter().find(|(s, _)| *s == status)?.1.clone();
+        Some((m.latency.clone(), c))
+    };
+    if let Some(found) = routes
+        .read()
+        .ok()
+        .and_then(|r| r.get(route).and_then(lookup))
+    {
+        return found;
+    }
+    let mut w = routes.write().unwrap_or_else(|e| e.into_inner());
+    let m = w.entry(route.into()).or_insert_with(|| RouteMetrics {
+        latency: metrics::histogram!("wxgate_http_request_duration_seconds", "route" => route.to_owned()),
+        by_status: RwLock::new(Vec::new()),
+    });
+    let counter = metrics::counter!("wxgate_http_requests_total", "route" => route.to_owned(), "status" => status.to_string());
+    if let Ok(mut v) = m.by_status.write() {
+        if !v.iter().any(|(s, _)| *s == status) {
+            v.push((status, counter.clone()));
+        }
+    }
+    (m.latency.clone(), counter)
 }
 
 pub async fn observe(req: Request, next: Next) -> Response {
@@ -34,15 +86,15 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .filter(|v| sane(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| crate::util::random_id()[..16].to_owned());
+        .unwrap_or_else(new_id);
     let span =
         tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
     let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    metrics::counter!("wxgate_http_requests_total", "route" => route.clone(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("wxgate_http_request_duration_seconds", "route" => route)
-        .record(elapsed.as_secs_f64());
+    let (latency, count) = route_metrics(&route, status);
+    count.increment(1);
+    latency.record(elapsed.as_secs_f64());
     span.in_scope(|| {
         let latency_us = elapsed.as_micros() as u64;
         if status >= 500 {
