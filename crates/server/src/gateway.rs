@@ -105,6 +105,7 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
     let (stop_tasks, stop) = watch::channel(false);
     let tasks = vec![
+        crate::metrics::spawn_upkeep(stop.clone()),
         state.central.spawn_refresher(stop.clone()),
         state
             .users

@@ -44,3 +44,13 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 pub fn render() -> String {
     install().map(|h| h.render()).unwrap_or_default()
 }
+
+/// Histograms keep raw samples until they are folded into their buckets: without a
+/// scrape they would grow with every request. Fold them every few seconds.
+pub fn spawn_upkeep(stop: tokio::sync::watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    crate::util::spawn_periodic(std::time::Duration::from_secs(5), stop, || async {
+        if let Some(h) = install() {
+            h.run_upkeep();
+        }
+    })
+}

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::reply::{encrypted_reply_xml, SUCCESS};
 use wxgate_proto::signature::verify_server_signature;
-use wxgate_proto::{Envelope, Error as ProtoError, Message};
+use wxgate_proto::{Envelope, Error as ProtoError, Message, Reply};
 
 use crate::config::{Config, ServiceConfig};
 use crate::credentials::CentralControl;
@@ -276,7 +276,7 @@ pub async fn push(
         Ok(a) => a,
         Err((status, reason)) => return refuse(status, &name, &reason),
     };
-    respond(&s, acc, &answer, encrypt_reply)
+    respond(&s, acc, &ctx, &answer, encrypt_reply)
 }
 
 /// The plaintext answer (reply XML or `success`) for this push: the cached one for a
@@ -287,7 +287,7 @@ async fn answer_once(
     ctx: &MessageContext,
     timestamp: &str,
     nonce: &str,
-) -> std::result::Result<String, (StatusCode, String)> {
+) -> std::result::Result<Answer, (StatusCode, String)> {
     let store = s.central.store();
     let cfg = &s.service.cfg;
     let dedup_key = keys::dedup(&acc.name, &ctx.message.dedup_key());
@@ -354,7 +354,7 @@ async fn answer_once(
     }
     let answer = run_handlers(acc, ctx, deadline, now).await;
     if let Err(e) = store
-        .set(&dedup_key, &format!("{DONE}{answer}"), Some(ttl))
+        .set(&dedup_key, &encode_answer(&answer), Some(ttl))
         .await
     {
         tracing::warn!(account = %acc.name, error = %e, "dedup answer not stored");
@@ -362,21 +362,43 @@ async fn answer_once(
     Ok(answer)
 }
 
+/// A push's answer: a reply made at a time, or `None` for `success`.
+pub type Answer = Option<(i64, Reply)>;
+
 const PENDING: &str = "pending";
 const DONE: &str = "done:";
+
+/// The stored form: `done:` for success, `done:{create_time}:{reply JSON}` for a reply.
+/// The reply XML is made again from it for a retry (the retry names the same sender and
+/// account), which keeps a dedup entry small.
+fn encode_answer(answer: &Answer) -> String {
+    match answer {
+        None => DONE.to_owned(),
+        Some((t, r)) => format!("{DONE}{t}:{}", serde_json::to_string(r).unwrap_or_default()),
+    }
+}
+
+fn decode_answer(v: &str) -> Option<Answer> {
+    let rest = v.strip_prefix(DONE)?;
+    if rest.is_empty() {
+        return Some(None);
+    }
+    let (t, json) = rest.split_once(':')?;
+    Some(Some((t.parse().ok()?, serde_json::from_str(json).ok()?)))
+}
 
 async fn wait_for_answer(
     s: &AppState,
     key: &str,
     mut value: String,
     deadline: tokio::time::Instant,
-) -> String {
+) -> Answer {
     loop {
-        if let Some(answer) = value.strip_prefix(DONE) {
-            return answer.to_owned();
+        if let Some(answer) = decode_answer(&value) {
+            return answer;
         }
         if tokio::time::Instant::now() >= deadline {
-            return SUCCESS.to_owned();
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
         value = s
@@ -390,13 +412,13 @@ async fn wait_for_answer(
     }
 }
 
-/// The handlers in order, under the deadline; `success` when none replies in time.
+/// The handlers in order, under the deadline; `None` (success) when none replies in time.
 async fn run_handlers(
     acc: &ServiceAccount,
     ctx: &MessageContext,
     deadline: tokio::time::Instant,
     now: i64,
-) -> String {
+) -> Answer {
     let chain = async {
         for h in &acc.handlers {
             match h.handle(ctx).await {
@@ -418,32 +440,44 @@ async fn run_handlers(
             None
         }
     };
-    let m = &ctx.message;
-    match reply.map(|r| r.to_xml(&m.from_user_name, &m.to_user_name, now)) {
-        Some(Ok(xml)) => xml,
+    match reply.map(|r| r.validate().map(|()| r)) {
+        Some(Ok(r)) => Some((now, r)),
         Some(Err(e)) => {
             tracing::warn!(account = %acc.name, error = %e, "reply refused");
-            SUCCESS.to_owned()
+            None
         }
-        None => SUCCESS.to_owned(),
+        None => None,
     }
 }
 
-fn respond(s: &AppState, acc: &ServiceAccount, answer: &str, encrypt: bool) -> Response {
-    if answer == SUCCESS {
-        return (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            SUCCESS,
-        )
-            .into_response();
-    }
+fn respond(
+    s: &AppState,
+    acc: &ServiceAccount,
+    ctx: &MessageContext,
+    answer: &Answer,
+    encrypt: bool,
+) -> Response {
+    let m = &ctx.message;
+    let xml = match answer
+        .as_ref()
+        .map(|(t, r)| r.to_xml(&m.from_user_name, &m.to_user_name, *t))
+    {
+        Some(Ok(xml)) => xml,
+        _ => {
+            return (
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                SUCCESS,
+            )
+                .into_response()
+        }
+    };
     let body = match (&acc.crypt, encrypt) {
         (Some(crypt), true) => {
             let timestamp = s.central.clock().now().to_string();
             let nonce = wxgate_proto::jssdk::nonce_str(16);
-            encrypted_reply_xml(&crypt.seal(answer, &timestamp, &nonce))
+            encrypted_reply_xml(&crypt.seal(&xml, &timestamp, &nonce))
         }
-        _ => answer.to_owned(),
+        _ => xml,
     };
     (
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],

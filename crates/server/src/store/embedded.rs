@@ -83,18 +83,52 @@ struct Index {
     members: HashMap<Arc<str>, i64>,
 }
 
+/// One shard of the key space: its own lock, so concurrent requests rarely wait and a
+/// growing map rehashes a fraction of the keys at a time.
 #[derive(Default)]
-struct Mem {
+struct Shard {
     kv: HashMap<Arc<str>, Entry>,
     /// (expiry, key) of every entry with a TTL, to purge in order.
     expiry: BTreeSet<(i64, Arc<str>)>,
     /// Keys that have a copy in redb (so a delete must reach it too).
     persisted: HashSet<Arc<str>>,
-    indexes: HashMap<Arc<str>, Index>,
     pending: Vec<Change>,
 }
 
-impl Mem {
+/// The expiry indexes (few, small): one lock for all.
+#[derive(Default)]
+struct Indexes {
+    by_name: HashMap<Arc<str>, Index>,
+    pending: Vec<Change>,
+}
+
+const SHARDS: usize = 32;
+
+/// FNV-1a: a cheap, stable spread of keys over the shards.
+fn shard_of(key: &str) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % SHARDS as u64) as usize
+}
+
+struct Mem {
+    shards: Vec<Mutex<Shard>>,
+    indexes: Mutex<Indexes>,
+}
+
+impl Default for Mem {
+    fn default() -> Self {
+        Mem {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            indexes: Mutex::new(Indexes::default()),
+        }
+    }
+}
+
+impl Shard {
     fn live(&self, key: &str, now: i64) -> Option<&Entry> {
         self.kv.get(key).filter(|e| e.live(now))
     }
@@ -169,7 +203,7 @@ impl Mem {
 }
 
 pub struct EmbeddedStore {
-    mem: Arc<Mutex<Mem>>,
+    mem: Arc<Mem>,
     db: Arc<Database>,
 }
 
@@ -203,26 +237,28 @@ fn write_pending(db: &Database, changes: Vec<Change>) -> Result<(), redb::Error>
     Ok(())
 }
 
-/// Writes what is pending to redb (durably); on failure it is queued again.
-fn flush(mem: &Mutex<Mem>, db: &Database) -> Result<(), redb::Error> {
-    let changes = std::mem::take(&mut lock(mem).pending);
+/// Writes what is pending to redb, durably, in one commit. Changes of one key stay in
+/// order (they come from one shard); on failure they are lost from the queue and the
+/// next write of those keys persists them again.
+fn flush(mem: &Mem, db: &Database) -> Result<(), redb::Error> {
+    let mut changes = Vec::new();
+    for shard in &mem.shards {
+        changes.append(&mut lock(shard).pending);
+    }
+    changes.append(&mut lock(&mem.indexes).pending);
     if changes.is_empty() {
         return Ok(());
     }
     let n = changes.len();
-    match write_pending(db, changes) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            tracing::warn!(error = %e, changes = n, "embedded store: flush failed; retrying");
-            Err(e)
-        }
-    }
+    write_pending(db, changes).inspect_err(|e| {
+        tracing::warn!(error = %e, changes = n, "embedded store: flush failed");
+    })
 }
 
-fn lock(mem: &Mutex<Mem>) -> MutexGuard<'_, Mem> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic under the lock cannot leave the maps torn in a way that matters more
     // than stopping: keep serving.
-    mem.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl EmbeddedStore {
@@ -236,7 +272,7 @@ impl EmbeddedStore {
             .set_cache_size(8 << 20)
             .create(path)
             .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let mut mem = Mem::default();
+        let mem = Mem::default();
         {
             let tx = db.begin_write().map_err(err)?;
             tx.open_table(KV).map_err(err)?;
@@ -249,24 +285,26 @@ impl EmbeddedStore {
                 let (k, v) = row.map_err(err)?;
                 if let Some(entry) = Entry::decode(v.value()).filter(|e| e.live(now)) {
                     let key: Arc<str> = Arc::from(k.value());
+                    let mut shard = lock(&mem.shards[shard_of(&key)]);
                     if entry.expires != 0 {
-                        mem.expiry.insert((entry.expires, key.clone()));
+                        shard.expiry.insert((entry.expires, key.clone()));
                     }
-                    mem.persisted.insert(key.clone());
-                    mem.kv.insert(key, entry);
+                    shard.persisted.insert(key.clone());
+                    shard.kv.insert(key, entry);
                 }
             }
             let members = tx.open_table(INDEX_MEMBERS).map_err(err)?;
             for row in members.iter().map_err(err)? {
                 let (k, score) = row.map_err(err)?;
                 let (index, member) = k.value();
-                let ix = mem.indexes.entry(Arc::from(index)).or_default();
+                let mut indexes = lock(&mem.indexes);
+                let ix = indexes.by_name.entry(Arc::from(index)).or_default();
                 let member: Arc<str> = Arc::from(member);
                 ix.by_score.insert((score.value(), member.clone()));
                 ix.members.insert(member, score.value());
             }
         }
-        let mem = Arc::new(Mutex::new(mem));
+        let mem = Arc::new(mem);
         let db = Arc::new(db);
         // The flusher holds weak references: it ends when the store is dropped.
         let (weak_mem, weak_db) = (Arc::downgrade(&mem), Arc::downgrade(&db));
@@ -277,15 +315,23 @@ impl EmbeddedStore {
                 let (Some(mem), Some(db)) = (weak_mem.upgrade(), weak_db.upgrade()) else {
                     return;
                 };
-                lock(&mem).purge(now_ms(), 10_000);
+                let now = now_ms();
+                for shard in &mem.shards {
+                    lock(shard).purge(now, 1_000);
+                }
                 let _ = flush(&mem, &db);
             })
             .map_err(err)?;
         Ok(EmbeddedStore { mem, db })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Mem) -> T) -> T {
-        f(&mut lock(&self.mem))
+    /// Runs `f` on the shard that holds `key`.
+    fn with<T>(&self, key: &str, f: impl FnOnce(&mut Shard) -> T) -> T {
+        f(&mut lock(&self.mem.shards[shard_of(key)]))
+    }
+
+    fn with_indexes<T>(&self, f: impl FnOnce(&mut Indexes) -> T) -> T {
+        f(&mut lock(&self.mem.indexes))
     }
 }
 
@@ -303,7 +349,7 @@ fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, Result<T>> {
 
 impl Store for EmbeddedStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
-        ready(self.with(|m| m.live(key, now_ms()).map(|e| e.value.clone())))
+        ready(self.with(key, |m| m.live(key, now_ms()).map(|e| e.value.clone())))
     }
 
     fn set<'a>(
@@ -312,12 +358,12 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<()>> {
-        self.with(|m| m.put(key, value.to_owned(), ttl));
+        self.with(key, |m| m.put(key, value.to_owned(), ttl));
         ready(())
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(|m| m.remove(key)))
+        ready(self.with(key, |m| m.remove(key)))
     }
 
     fn set_if_absent<'a>(
@@ -326,7 +372,7 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(|m| {
+        ready(self.with(key, |m| {
             if m.live(key, now_ms()).is_some() {
                 return false;
             }
@@ -340,7 +386,7 @@ impl Store for EmbeddedStore {
         key: &'a str,
         expected: &'a str,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(|m| {
+        ready(self.with(key, |m| {
             if m.live(key, now_ms()).map(|e| e.value.as_str()) != Some(expected) {
                 return false;
             }
@@ -356,7 +402,7 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(|m| {
+        ready(self.with(key, |m| {
             if m.live(key, now_ms()).map(|e| e.value.as_str()) != expected {
                 return false;
             }
@@ -366,7 +412,7 @@ impl Store for EmbeddedStore {
     }
 
     fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>> {
-        ready(self.with(|m| {
+        ready(self.with(key, |m| {
             let now = now_ms();
             match m.live(key, now).cloned() {
                 Some(e) => {
@@ -398,9 +444,9 @@ impl Store for EmbeddedStore {
         member: &'a str,
         score: i64,
     ) -> BoxFuture<'a, Result<()>> {
-        self.with(|m| {
+        self.with_indexes(|m| {
             let ix_name: Arc<str> = Arc::from(index);
-            let ix = m.indexes.entry(ix_name.clone()).or_default();
+            let ix = m.by_name.entry(ix_name.clone()).or_default();
             let member: Arc<str> = Arc::from(member);
             if let Some(old) = ix.members.insert(member.clone(), score) {
                 ix.by_score.remove(&(old, member.clone()));
@@ -417,8 +463,8 @@ impl Store for EmbeddedStore {
         max: i64,
         limit: usize,
     ) -> BoxFuture<'a, Result<Vec<(String, i64)>>> {
-        ready(self.with(|m| {
-            m.indexes
+        ready(self.with_indexes(|m| {
+            m.by_name
                 .get(index)
                 .map(|ix| {
                     ix.by_score
@@ -433,8 +479,8 @@ impl Store for EmbeddedStore {
     }
 
     fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>> {
-        self.with(|m| {
-            if let Some(ix) = m.indexes.get_mut(index) {
+        self.with_indexes(|m| {
+            if let Some(ix) = m.by_name.get_mut(index) {
                 if let Some((k, old)) = ix.members.remove_entry(member) {
                     ix.by_score.remove(&(old, k.clone()));
                     m.pending.push(Change::IndexDelete(Arc::from(index), k));
@@ -481,8 +527,15 @@ mod tests {
                     .unwrap();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(s.with(|m| m.purge(now_ms(), 10)), 10, "bounded");
-            assert_eq!(s.with(|m| m.purge(now_ms(), 1000)), 40);
+            assert_eq!(s.with("short0", |m| m.purge(now_ms(), 1)), 1, "bounded");
+            for shard in &s.mem.shards {
+                lock(shard).purge(now_ms(), usize::MAX);
+            }
+            assert!(s
+                .mem
+                .shards
+                .iter()
+                .all(|sh| lock(sh).kv.keys().all(|k| !k.starts_with("short"))));
             assert_eq!(
                 s.get("dedup").await.unwrap().as_deref(),
                 Some("memory only")
