@@ -5,44 +5,13 @@ mod common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 use wxgate::store::Store;
 use wxgate_sandbox::pusher::{push, PushMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
-
-fn config_file(dir: &TempDir, toml: &str, port: u16) -> String {
-    let path = dir.path().join("wxgate.toml");
-    std::fs::write(
-        &path,
-        toml.replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
-fn sigterm(child: &std::process::Child) {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-}
-
-fn wait_exit(child: &mut std::process::Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "wxgate did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[tokio::test]
 async fn metrics_and_request_ids() {
@@ -129,7 +98,7 @@ async fn sigterm_finishes_in_flight_requests_and_releases_locks() {
         "",
     )
     .replace("lock_lease_ms = 5000", "lock_lease_ms = 60000");
-    let config = config_file(&dir, &toml, port);
+    let config = write_config(&dir, "wxgate.toml", &toml, port);
     sb.platform.faults.lock().unwrap().add(
         serde_json::from_value(
             json!({"path": "/cgi-bin/stable_token", "kind": "latency", "ms": 1500, "count": 1}),
@@ -237,7 +206,7 @@ secret = "logs-test-webhook-secret"
         "public_url = \"http://127.0.0.1:18340\"",
         &format!("public_url = \"http://127.0.0.1:{port}\""),
     );
-    let config = config_file(&dir, &toml, port);
+    let config = write_config(&dir, "wxgate.toml", &toml, port);
     let log_path = dir.path().join("wxgate.log");
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_wxgate"))

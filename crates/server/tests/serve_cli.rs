@@ -10,19 +10,6 @@ use common::*;
 use serde_json::json;
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
-fn write_config(dir: &TempDir, name: &str, toml: &str, port: u16) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(
-        &path,
-        toml.replace(
-            "listen = \"127.0.0.1:0\"",
-            &format!("listen = \"127.0.0.1:{port}\""),
-        ),
-    )
-    .unwrap();
-    path.display().to_string()
-}
-
 fn wxgate(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wxgate"))
         .args(args)
@@ -45,16 +32,8 @@ async fn token_from(port: u16) -> (u16, serde_json::Value) {
 }
 
 fn terminate(mut p: Running) -> std::process::ExitStatus {
-    let pid = p.0.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = p.0.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "wxgate did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sigterm(&p.0);
+    wait_exit(&mut p.0, Duration::from_secs(10))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

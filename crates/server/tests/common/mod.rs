@@ -233,3 +233,34 @@ pub fn sandbox_calls(sb: &wxgate_sandbox::Sandbox, path: &str, appid: &str) -> u
         .and_then(|c| c.by_app.get(appid).copied())
         .unwrap_or(0)
 }
+
+/// Writes a gateway config into `dir` under `name`, listening on `port`.
+pub fn write_config(dir: &TempDir, name: &str, toml: &str, port: u16) -> String {
+    let path = dir.path().join(name);
+    let toml = toml.replace(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&path, toml).unwrap();
+    path.display().to_string()
+}
+
+/// Sends SIGTERM, as an operator's `kill` or a service manager does.
+pub fn sigterm(child: &Child) {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Waits for the process to exit, failing the test after `within`.
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "wxgate did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
