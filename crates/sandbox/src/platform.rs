@@ -306,13 +306,23 @@ impl Platform {
         value
     }
 
-    /// `GET /cgi-bin/token`: a new token every call; the previous one keeps working for
-    /// the overlap (5 minutes), as getAccessToken documents.
-    pub fn classic_token(&self, grant_type: &str, appid: &str, secret: &str) -> WxResult<Grant> {
+    /// The checks both token endpoints make: grant_type, appid, secret (40001 when wrong).
+    fn client_credential(
+        &self,
+        grant_type: &str,
+        appid: &str,
+        secret: &str,
+    ) -> WxResult<&AppConfig> {
         if grant_type != "client_credential" {
             return Err(WxError::new(ErrCode::InvalidGrantType));
         }
-        let app = self.authenticate(appid, secret, ErrCode::InvalidCredential)?;
+        self.authenticate(appid, secret, ErrCode::InvalidCredential)
+    }
+
+    /// `GET /cgi-bin/token`: a new token every call; the previous one keeps working for
+    /// the overlap (5 minutes), as getAccessToken documents.
+    pub fn classic_token(&self, grant_type: &str, appid: &str, secret: &str) -> WxResult<Grant> {
+        let app = self.client_credential(grant_type, appid, secret)?;
         let now = self.now();
         let limits = &self.config.limits;
         let mut s = self.lock();
@@ -348,10 +358,7 @@ impl Platform {
         secret: &str,
         force: bool,
     ) -> WxResult<Grant> {
-        if grant_type != "client_credential" {
-            return Err(WxError::new(ErrCode::InvalidGrantType));
-        }
-        let app = self.authenticate(appid, secret, ErrCode::InvalidCredential)?;
+        let app = self.client_credential(grant_type, appid, secret)?;
         let now = self.now();
         let limits = &self.config.limits;
         let mut s = self.lock();
