@@ -87,8 +87,11 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .filter(|v| sane(v))
         .map(str::to_owned)
         .unwrap_or_else(new_id);
-    let span =
-        tracing::info_span!("request", request_id = %id, method = %req.method(), route = %route);
+    // One field: the fmt layer formats a span's fields when it opens, on every request
+    // (three fields cost a sixth of a /healthz). The id ties a request's lines together;
+    // the access line names method and route.
+    let span = tracing::info_span!("request", request_id = %id);
+    let method = req.method().clone();
     let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
@@ -98,9 +101,9 @@ pub async fn observe(req: Request, next: Next) -> Response {
     span.in_scope(|| {
         let latency_us = elapsed.as_micros() as u64;
         if status >= 500 {
-            tracing::warn!(status, latency_us, "request failed");
+            tracing::warn!(%method, %route, status, latency_us, "request failed");
         } else {
-            tracing::debug!(status, latency_us, "request");
+            tracing::debug!(%method, %route, status, latency_us, "request");
         }
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
