@@ -221,7 +221,13 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
 /// way CDATA can carry it.
 pub fn push_cdata(out: &mut String, text: &str) {
     out.push_str("<![CDATA[");
-    out.push_str(&text.replace("]]>", "]]]]><![CDATA[>"));
+    let mut rest = text;
+    while let Some(i) = rest.find("]]>") {
+        out.push_str(&rest[..i]);
+        out.push_str("]]]]><![CDATA[>");
+        rest = &rest[i + 3..];
+    }
+    out.push_str(rest);
     out.push_str("]]>");
 }
 

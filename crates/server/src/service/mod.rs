@@ -99,7 +99,32 @@ impl Service {
     }
 }
 
-type Q = Query<HashMap<String, String>>;
+/// The query WeChat puts on `/wx/service` (a struct, not a map: this runs per push).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PushQuery {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+impl PushQuery {
+    fn get(&self, name: &str) -> Option<&String> {
+        match name {
+            "signature" => self.signature.as_ref(),
+            "timestamp" => self.timestamp.as_ref(),
+            "nonce" => self.nonce.as_ref(),
+            "echostr" => self.echostr.as_ref(),
+            "encrypt_type" => self.encrypt_type.as_ref(),
+            "msg_signature" => self.msg_signature.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+type Q = Query<PushQuery>;
 
 fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     tracing::warn!(account, status = status.as_u16(), reason, "push refused");
@@ -112,14 +137,11 @@ fn unknown_account(name: &str) -> Response {
     envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}"))
 }
 
-fn params<'a>(
-    q: &'a HashMap<String, String>,
-    names: &[&str],
-) -> std::result::Result<Vec<&'a str>, String> {
+fn params<'a>(q: &'a PushQuery, names: &[&str]) -> std::result::Result<Vec<&'a str>, String> {
     names
         .iter()
         .map(|n| {
-            q.get(*n)
+            q.get(n)
                 .map(String::as_str)
                 .ok_or_else(|| format!("missing query parameter {n}"))
         })
