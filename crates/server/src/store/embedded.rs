@@ -11,6 +11,7 @@
 //! them, which costs at most a repeated handler for a push retried across the restart.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::Hasher;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -87,11 +88,11 @@ struct Index {
 /// growing map rehashes a fraction of the keys at a time.
 #[derive(Default)]
 struct Shard {
-    kv: HashMap<Arc<str>, Entry>,
+    kv: FastMap<Arc<str>, Entry>,
     /// (expiry, key) of every entry with a TTL, to purge in order.
     expiry: BTreeSet<(i64, Arc<str>)>,
     /// Keys that have a copy in redb (so a delete must reach it too).
-    persisted: HashSet<Arc<str>>,
+    persisted: FastSet<Arc<str>>,
     pending: Vec<Change>,
 }
 
@@ -106,13 +107,38 @@ const SHARDS: usize = 32;
 
 /// FNV-1a: a cheap, stable spread of keys over the shards.
 fn shard_of(key: &str) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % SHARDS as u64) as usize
+    let mut h = Fnv::default();
+    h.write(key.as_bytes());
+    (h.finish() % SHARDS as u64) as usize
 }
+
+/// FNV-1a as the maps' hasher: store keys are short and made by wxgate itself from
+/// requests that passed their signature checks, so SipHash's flood resistance buys
+/// nothing here and its cost shows on every push.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fnv>>;
 
 struct Mem {
     shards: Vec<Mutex<Shard>>,
