@@ -549,14 +549,6 @@ impl Config {
         }
         p
     }
-
-    /// The embedded store's file.
-    pub fn store_path(&self) -> PathBuf {
-        self.store
-            .path
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("wxgate.redb"))
-    }
 }
 
 fn scalar(v: &str) -> toml::Value {

@@ -72,10 +72,6 @@ impl Upstream {
         })
     }
 
-    pub fn api_base(&self) -> &str {
-        &self.api_base
-    }
-
     pub fn open_base(&self) -> &str {
         &self.open_base
     }

@@ -27,7 +27,7 @@ pub fn error_value(status: StatusCode, msg: &str) -> Value {
 
 /// An error answer of a `/wx` route.
 pub fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
-    (status, Json(error_value(status, msg.as_ref()))).into_response()
+    Reject::new(status, msg.as_ref()).into_response()
 }
 
 /// A refusal of a `/wx` route, answered as the error envelope; handlers return
