@@ -213,6 +213,15 @@ async fn config_refuses_bad_input() {
             format!("url={}", enc("https://evil.example.net/p")),
             "evil.example.net is not a JS-safe domain",
         ),
+        // Parameter pollution: which url would be checked and which signed?
+        (
+            format!(
+                "url={}&url={}",
+                enc("https://h5.example.com/a"),
+                enc("https://evil.example.net/p")
+            ),
+            "url is given more than once",
+        ),
     ] {
         let (status, _, body) = w.config(&q).await;
         assert_eq!(status, 400, "{q}");

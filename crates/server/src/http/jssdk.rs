@@ -6,13 +6,15 @@
 //! A page on a host outside the account's JS-safe domains is refused with a message that
 //! names the host, because that is the usual cause of `config:invalid signature`.
 
-use axum::extract::{Path, Query, State as Extract};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, Path, State as Extract};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use wxgate_proto::jssdk;
 
 use super::envelope;
+use super::query::query_struct;
 use super::AppState;
 use crate::credentials::Kind;
 
@@ -70,23 +72,33 @@ struct Envelope<'a> {
     data: Signed<'a>,
 }
 
-/// The query of `/wx/config`.
-#[derive(serde::Deserialize, Default)]
-pub struct ConfigQuery {
-    url: Option<String>,
-    callback: Option<String>,
-    debug: Option<String>,
+query_struct! {
+    /// The query of `/wx/config`.
+    pub struct ConfigQuery { url, callback, debug }
 }
 
-fn cors(headers: &HeaderMap, allowed: &[String], resp: &mut Response) {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+/// The request's `Origin`, the one header CORS needs (taking the whole `HeaderMap`
+/// would copy every header on every request).
+pub struct Origin(Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Origin(parts.headers.get(header::ORIGIN).cloned()))
+    }
+}
+
+fn cors(origin: &Origin, allowed: &[String], resp: &mut Response) {
+    let Some(value) = &origin.0 else {
+        return;
+    };
+    let Ok(origin) = value.to_str() else {
         return;
     };
     if allowed.iter().any(|a| a == origin || a == "*") {
         let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value.clone());
         h.insert(header::VARY, HeaderValue::from_static("Origin"));
         h.insert(
             header::ACCESS_CONTROL_ALLOW_METHODS,
@@ -136,20 +148,16 @@ fn answer_text(status: StatusCode, body: String, callback: Option<&str>) -> Resp
     }
 }
 
-pub async fn config_default(
-    state: Extract<AppState>,
-    headers: HeaderMap,
-    q: Query<ConfigQuery>,
-) -> Response {
-    config(state, headers, Path("default".into()), q).await
+pub async fn config_default(state: Extract<AppState>, origin: Origin, q: ConfigQuery) -> Response {
+    config(state, origin, Path("default".into()), q).await
 }
 
 /// `GET /wx/{account}/config?url=&callback=&debug=1`
 pub async fn config(
     Extract(s): Extract<AppState>,
-    headers: HeaderMap,
+    origin: Origin,
     Path(account): Path<String>,
-    Query(q): Query<ConfigQuery>,
+    q: ConfigQuery,
 ) -> Response {
     let callback = q.callback.as_deref();
     if let Some(cb) = callback {
@@ -226,23 +234,23 @@ pub async fn config(
         serde_json::to_string(&body).unwrap_or_default(),
         callback,
     );
-    cors(&headers, &acc.cors_origins, &mut r);
+    cors(&origin, &acc.cors_origins, &mut r);
     r
 }
 
-pub async fn preflight_default(state: Extract<AppState>, headers: HeaderMap) -> Response {
-    preflight(state, headers, Path("default".into())).await
+pub async fn preflight_default(state: Extract<AppState>, origin: Origin) -> Response {
+    preflight(state, origin, Path("default".into())).await
 }
 
 /// `OPTIONS /wx/{account}/config`: CORS preflight for the configured origins.
 pub async fn preflight(
     Extract(s): Extract<AppState>,
-    headers: HeaderMap,
+    origin: Origin,
     Path(account): Path<String>,
 ) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     if let Ok(acc) = s.central.account(&account) {
-        cors(&headers, &acc.cors_origins, &mut r);
+        cors(&origin, &acc.cors_origins, &mut r);
     }
     r
 }

@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod jssdk;
 pub mod observe;
 pub mod ops;
+pub mod query;
 
 use std::sync::Arc;
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wxgate_proto::crypto::MsgCrypt;
@@ -27,6 +27,7 @@ use crate::config::{Config, ServiceConfig};
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 use crate::http::envelope;
+use crate::http::query::query_struct;
 use crate::http::AppState;
 use crate::store::keys;
 use handler::{Handled, Handler, MessageContext};
@@ -99,32 +100,12 @@ impl Service {
     }
 }
 
-/// The query WeChat puts on `/wx/service` (a struct, not a map: this runs per push).
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct PushQuery {
-    signature: Option<String>,
-    timestamp: Option<String>,
-    nonce: Option<String>,
-    echostr: Option<String>,
-    encrypt_type: Option<String>,
-    msg_signature: Option<String>,
+query_struct! {
+    /// The query WeChat puts on `/wx/service`.
+    pub struct PushQuery { signature, timestamp, nonce, echostr, encrypt_type, msg_signature }
 }
 
-impl PushQuery {
-    fn get(&self, name: &str) -> Option<&String> {
-        match name {
-            "signature" => self.signature.as_ref(),
-            "timestamp" => self.timestamp.as_ref(),
-            "nonce" => self.nonce.as_ref(),
-            "echostr" => self.echostr.as_ref(),
-            "encrypt_type" => self.encrypt_type.as_ref(),
-            "msg_signature" => self.msg_signature.as_ref(),
-            _ => None,
-        }
-    }
-}
-
-type Q = Query<PushQuery>;
+type Q = PushQuery;
 
 fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     tracing::warn!(account, status = status.as_u16(), reason, "push refused");
@@ -137,15 +118,17 @@ fn unknown_account(name: &str) -> Response {
     envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}"))
 }
 
-fn params<'a>(q: &'a PushQuery, names: &[&str]) -> std::result::Result<Vec<&'a str>, String> {
-    names
-        .iter()
-        .map(|n| {
-            q.get(n)
-                .map(String::as_str)
-                .ok_or_else(|| format!("missing query parameter {n}"))
-        })
-        .collect()
+/// The named parameters, or a refusal naming the first one missing.
+fn required<'a, const N: usize>(
+    values: [(&'static str, &'a Option<String>); N],
+) -> std::result::Result<[&'a str; N], String> {
+    let mut out = [""; N];
+    for (i, (name, v)) in values.into_iter().enumerate() {
+        out[i] = v
+            .as_deref()
+            .ok_or_else(|| format!("missing query parameter {name}"))?;
+    }
+    Ok(out)
 }
 
 pub async fn verify_default(state: State<AppState>, q: Q) -> Response {
@@ -154,7 +137,7 @@ pub async fn verify_default(state: State<AppState>, q: Q) -> Response {
 
 /// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
 /// nonce; the answer is `echostr` exactly as received.
-pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, Query(q): Q) -> Response {
+pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -> Response {
     let Some(acc) = s.service.accounts.get(&name) else {
         return unknown_account(&name);
     };
@@ -165,16 +148,21 @@ pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, Query(q
             "this account has no push token configured",
         );
     };
-    let p = match params(&q, &["signature", "timestamp", "nonce", "echostr"]) {
+    let [signature, timestamp, nonce, echostr] = match required([
+        ("signature", &q.signature),
+        ("timestamp", &q.timestamp),
+        ("nonce", &q.nonce),
+        ("echostr", &q.echostr),
+    ]) {
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
     };
-    if !verify_server_signature(token, p[1], p[2], p[0]) {
+    if !verify_server_signature(token, timestamp, nonce, signature) {
         return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
     }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        p[3].to_owned(),
+        echostr.to_owned(),
     )
         .into_response()
 }
@@ -196,7 +184,7 @@ fn proto_status(e: &ProtoError) -> StatusCode {
 pub async fn push(
     State(s): State<AppState>,
     Path(name): Path<String>,
-    Query(q): Q,
+    q: Q,
     body: Body,
 ) -> Response {
     let Some(acc) = s.service.accounts.get(&name) else {
@@ -210,11 +198,10 @@ pub async fn push(
         );
     };
     let cfg = &s.service.cfg;
-    let p = match params(&q, &["timestamp", "nonce"]) {
+    let [timestamp, nonce] = match required([("timestamp", &q.timestamp), ("nonce", &q.nonce)]) {
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
     };
-    let (timestamp, nonce) = (p[0], p[1]);
     let body = match to_bytes(body, cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -228,13 +215,13 @@ pub async fn push(
     let Ok(body) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, &name, "body is not UTF-8");
     };
-    let signature = q.get("signature");
+    let signature = q.signature.as_deref();
     if let Some(sig) = signature {
         if !verify_server_signature(token, timestamp, nonce, sig) {
             return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
         }
     }
-    let encrypted = q.get("encrypt_type").is_some_and(|t| t == "aes");
+    let encrypted = q.encrypt_type.as_deref() == Some("aes");
     let (plain, encrypt_reply) = if encrypted {
         let Some(crypt) = &acc.crypt else {
             return refuse(
@@ -243,7 +230,7 @@ pub async fn push(
                 "encrypted push, but no encoding_aes_key is configured",
             );
         };
-        let Some(msg_signature) = q.get("msg_signature") else {
+        let Some(msg_signature) = q.msg_signature.as_deref() else {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 &name,
