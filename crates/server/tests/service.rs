@@ -470,6 +470,30 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
         .unwrap());
     assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), same).await, 403);
     assert_eq!(e.seen(), 1, "the late replay reached no handler");
+
+    // Safe mode: msg_signature covers the body, so the only replay is the exact push,
+    // which gets the dedup answer (kept until the window closes) and runs nothing; no
+    // nonce is remembered for it.
+    let xml = wxgate_proto::message::write_fields(&text("sealed", 5));
+    let sealed = crypt.seal(&xml, &ts.to_string(), "s1");
+    let (q, body) = (
+        safe_query(ts, "s1", &sealed.encrypt),
+        Envelope::to_xml(GH, &sealed.encrypt),
+    );
+    assert_eq!(raw_push(&e, p, &q, body.clone()).await, 200);
+    assert_eq!(e.seen(), 2);
+    assert_eq!(raw_push(&e, p, &q, body).await, 200, "the cached answer");
+    assert_eq!(e.seen(), 2, "the exact replay reached no handler");
+    assert!(store
+        .get(&wxgate::store::keys::nonce("plain", &ts.to_string(), "s1"))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .get(&wxgate::store::keys::dedup("plain", "id:5"))
+        .await
+        .unwrap()
+        .is_some_and(|v| v.starts_with("done:")));
 }
 
 #[tokio::test]

@@ -281,7 +281,10 @@ pub async fn push(
         message,
         xml: plain,
     };
-    let answer = match answer_once(&s, acc, &ctx, timestamp, nonce).await {
+    // In safe and compatible mode msg_signature covers the body; in plaintext mode the
+    // signature covers only token, timestamp and nonce.
+    let body_signed = encrypted;
+    let answer = match answer_once(&s, acc, &ctx, timestamp, nonce, body_signed).await {
         Ok(a) => a,
         Err((status, reason)) => return refuse(status, &name, &reason),
     };
@@ -296,6 +299,7 @@ async fn answer_once(
     ctx: &MessageContext,
     timestamp: &str,
     nonce: &str,
+    body_signed: bool,
 ) -> std::result::Result<Answer, (StatusCode, String)> {
     let store = s.central.store();
     let cfg = &s.service.cfg;
@@ -329,7 +333,7 @@ async fn answer_once(
         ));
     }
     // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
-    let ttl = Duration::from_secs(cfg.dedup_ttl.max(30) as u64);
+    let ttl = dedup_ttl(cfg, ts, now, body_signed);
     match store.set_if_absent(&dedup_key, PENDING, ttl).await {
         Ok(false) => {
             let v = store
@@ -343,23 +347,29 @@ async fn answer_once(
         Ok(true) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 4. A message seen for the first time with a (timestamp, nonce) already used is a
-    //    replay: another body under a captured signature, or the same push after its
-    //    dedup answer expired. Genuine retries never get here (they hit the dedup
-    //    answer, kept longer than WeChat retries). The nonce is remembered until its
-    //    timestamp leaves the window.
-    let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
-    let nonce_ttl = Duration::from_secs((ts + cfg.replay_window - now + 1).max(1) as u64);
-    match store.set_if_absent(&nonce_key, "1", nonce_ttl).await {
-        Ok(true) => {}
-        Ok(false) => {
-            let _ = store.compare_and_delete(&dedup_key, PENDING).await;
-            return Err((
-                StatusCode::FORBIDDEN,
-                "replay: timestamp and nonce already used".into(),
-            ));
+    // 4. Plaintext only: a message seen for the first time with a (timestamp, nonce)
+    //    already used is a replay: another body under a captured signature, or the same
+    //    push after its dedup answer expired. Genuine retries never get here (they hit
+    //    the dedup answer, kept longer than WeChat retries). The nonce is remembered
+    //    until its timestamp leaves the window. A signed body needs no nonce: its only
+    //    replay is the exact push, which hits the dedup answer (kept until the window
+    //    closes, see `dedup_ttl`) and runs nothing; that halves the memory of a push.
+    if !body_signed {
+        let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
+        match store
+            .set_if_absent(&nonce_key, "1", window_left(cfg, ts, now))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = store.compare_and_delete(&dedup_key, PENDING).await;
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "replay: timestamp and nonce already used".into(),
+                ));
+            }
+            Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
         }
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
     }
     let answer = run_handlers(acc, ctx, deadline, now).await;
     if let Err(e) = store
@@ -369,6 +379,23 @@ async fn answer_once(
         tracing::warn!(account = %acc.name, error = %e, "dedup answer not stored");
     }
     Ok(answer)
+}
+
+/// How long a push with timestamp `ts` can still pass the window check.
+fn window_left(cfg: &ServiceConfig, ts: i64, now: i64) -> Duration {
+    Duration::from_secs((ts + cfg.replay_window - now + 1).max(1) as u64)
+}
+
+/// How long a dedup answer is kept: longer than WeChat retries (`dedup_ttl`, at least
+/// 30 s), and for a signed body until its timestamp leaves the window, because then the
+/// dedup answer is what stops a replay of it.
+fn dedup_ttl(cfg: &ServiceConfig, ts: i64, now: i64, body_signed: bool) -> Duration {
+    let retries = Duration::from_secs(cfg.dedup_ttl.max(30) as u64);
+    if body_signed {
+        retries.max(window_left(cfg, ts, now))
+    } else {
+        retries
+    }
 }
 
 /// A push's answer: a reply made at a time, or `None` for `success`.
@@ -493,4 +520,28 @@ fn respond(
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signed_body_keeps_its_dedup_answer_until_the_window_closes() {
+        let cfg = ServiceConfig::default();
+        assert_eq!(cfg.replay_window, 300);
+        let now = 1_700_000_000;
+        let secs = |d: Duration| d.as_secs() as i64;
+        // Plaintext: the retry span only (the nonce covers the window).
+        assert_eq!(secs(dedup_ttl(&cfg, now, now, false)), cfg.dedup_ttl);
+        // Signed: until ts + window, the last moment a replay passes the window check.
+        assert_eq!(secs(dedup_ttl(&cfg, now, now, true)), 301);
+        assert_eq!(secs(dedup_ttl(&cfg, now + 300, now, true)), 601);
+        assert_eq!(secs(dedup_ttl(&cfg, now - 300, now, true)), cfg.dedup_ttl);
+        let long = ServiceConfig {
+            dedup_ttl: 900,
+            ..ServiceConfig::default()
+        };
+        assert_eq!(secs(dedup_ttl(&long, now, now, true)), 900);
+    }
 }
