@@ -31,6 +31,33 @@ async fn conformance(s: SharedStore) {
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(s.get("ttl").await.unwrap(), None);
 
+    // One key, long-lived then short-lived then long-lived again (the embedded store
+    // keeps the two kinds apart): always the last value, one delete removes it.
+    s.set("moves", "forever", None).await.unwrap();
+    s.set("moves", "brief", Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(s.get("moves").await.unwrap().as_deref(), Some("brief"));
+    assert!(!s
+        .set_if_absent("moves", "x", Duration::from_secs(5))
+        .await
+        .unwrap());
+    s.set("moves", "kept", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(s.get("moves").await.unwrap().as_deref(), Some("kept"));
+    assert!(s
+        .compare_and_set(
+            "moves",
+            Some("kept"),
+            "brief again",
+            Some(Duration::from_secs(5))
+        )
+        .await
+        .unwrap());
+    assert!(s.compare_and_delete("moves", "brief again").await.unwrap());
+    assert_eq!(s.get("moves").await.unwrap(), None);
+
     // set-if-absent with TTL (locks)
     assert!(s
         .set_if_absent("lock", "a", Duration::from_millis(200))

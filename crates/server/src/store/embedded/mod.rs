@@ -1,17 +1,17 @@
 //! The embedded store: memory in front of one redb file under `data_dir`.
 //!
-//! Every operation runs on an in-memory map under one mutex, so it is atomic and takes
+//! Every operation runs on an in-memory map under its shard's mutex, so it is atomic and takes
 //! microseconds; the map is the truth while the process runs (redb admits one process per
 //! file, so this store is for a single instance). Long-lived entries (no TTL, or a TTL
 //! over [`PERSIST_MIN_TTL`]: credentials, users, sessions, counters, the expiry index)
 //! are written behind to redb by a flusher every [`FLUSH_EVERY`] in one durable commit,
 //! and at once when the store is dropped (a graceful stop); they are loaded back at the
 //! next start, so a restart reuses a valid stored token. Short-lived entries (locks,
-//! dedup answers, nonces, OAuth states) live in memory only: a crash or restart forgets
-//! them, which costs at most a repeated handler for a push retried across the restart.
+//! dedup answers, nonces, OAuth states) live in memory only, packed small ([`short`]):
+//! a crash or restart forgets them, which costs at most a repeated handler for a push
+//! retried across the restart.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::Hasher;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +21,9 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 use super::Store;
 use crate::error::{Error, Result};
+use short::{Digest, Digester, ShortEntries};
+
+mod short;
 
 /// key -> expiry (unix ms, 0 = never, 8 bytes big endian) ++ value.
 const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
@@ -88,12 +91,20 @@ struct Index {
 /// growing map rehashes a fraction of the keys at a time.
 #[derive(Default)]
 struct Shard {
+    /// Long-lived entries, each with a durable copy in redb (or one pending).
     kv: FastMap<Arc<str>, Entry>,
-    /// (expiry, key) of every entry with a TTL, to purge in order.
+    /// (expiry, key) of every long-lived entry with a TTL, to purge in order.
     expiry: BTreeSet<(i64, Arc<str>)>,
-    /// Keys that have a copy in redb (so a delete must reach it too).
-    persisted: FastSet<Arc<str>>,
+    /// Short-lived entries, in memory only and packed small.
+    short: ShortEntries,
     pending: Vec<Change>,
+}
+
+/// A key as the shards need it: its text (long-lived entries) and digest (short-lived
+/// entries, and the choice of shard).
+struct Key<'a> {
+    text: &'a str,
+    digest: Digest,
 }
 
 /// The expiry indexes (few, small): one lock for all.
@@ -105,16 +116,8 @@ struct Indexes {
 
 const SHARDS: usize = 32;
 
-/// FNV-1a: a cheap, stable spread of keys over the shards.
-fn shard_of(key: &str) -> usize {
-    let mut h = Fnv::default();
-    h.write(key.as_bytes());
-    (h.finish() % SHARDS as u64) as usize
-}
-
-/// FNV-1a as the maps' hasher: store keys are short and made by wxgate itself from
-/// requests that passed their signature checks, so SipHash's flood resistance buys
-/// nothing here and its cost shows on every push.
+/// FNV-1a as the long-lived map's hasher: its keys are few, short and made by wxgate
+/// itself (credentials, users, sessions), so SipHash's flood resistance buys nothing.
 #[derive(Clone, Copy)]
 struct Fnv(u64);
 
@@ -138,11 +141,11 @@ impl std::hash::Hasher for Fnv {
 }
 
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
-type FastSet<K> = HashSet<K, std::hash::BuildHasherDefault<Fnv>>;
 
 struct Mem {
     shards: Vec<Mutex<Shard>>,
     indexes: Mutex<Indexes>,
+    digester: Digester,
 }
 
 impl Default for Mem {
@@ -150,27 +153,57 @@ impl Default for Mem {
         Mem {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             indexes: Mutex::new(Indexes::default()),
+            digester: Digester::new(),
         }
     }
 }
 
-impl Shard {
-    fn live(&self, key: &str, now: i64) -> Option<&Entry> {
-        self.kv.get(key).filter(|e| e.live(now))
+impl Mem {
+    fn key<'a>(&self, text: &'a str) -> Key<'a> {
+        Key {
+            text,
+            digest: self.digester.digest(text),
+        }
     }
 
-    fn put(&mut self, key: &str, value: String, ttl: Option<Duration>) {
-        let now = now_ms();
-        let expires = ttl.map_or(0, |t| now + (t.as_millis() as i64).max(1));
+    fn shard(&self, key: &Key<'_>) -> &Mutex<Shard> {
+        &self.shards[(key.digest.spread() % SHARDS as u64) as usize]
+    }
+}
+
+impl Shard {
+    /// The live value and its expiry (unix ms, 0 = never).
+    fn live(&self, key: &Key<'_>, now: i64) -> Option<(&str, i64)> {
+        if let Some(found) = self.short.get(key.digest, now) {
+            return Some(found);
+        }
+        let e = self.kv.get(key.text).filter(|e| e.live(now))?;
+        Some((e.value.as_str(), e.expires))
+    }
+
+    fn put(&mut self, key: &Key<'_>, value: &str, ttl: Option<Duration>) {
+        let expires = ttl.map_or(0, |t| now_ms() + (t.as_millis() as i64).max(1));
         self.put_entry(
             key,
-            Entry { value, expires },
+            value,
+            expires,
             ttl.is_none_or(|t| t >= PERSIST_MIN_TTL),
         );
     }
 
-    fn put_entry(&mut self, key: &str, entry: Entry, persist: bool) {
-        let key: Arc<str> = match self.kv.get_key_value(key) {
+    /// Puts the entry into the tier `persist` names, taking it out of the other.
+    fn put_entry(&mut self, key: &Key<'_>, value: &str, expires: i64, persist: bool) {
+        if !persist {
+            self.remove_long(key.text);
+            self.short.put(key.digest, value, expires);
+            return;
+        }
+        self.short.remove(key.digest);
+        let entry = Entry {
+            value: value.to_owned(),
+            expires,
+        };
+        let k: Arc<str> = match self.kv.get_key_value(key.text) {
             Some((k, old)) => {
                 let k = k.clone();
                 if old.expires != 0 {
@@ -178,36 +211,36 @@ impl Shard {
                 }
                 k
             }
-            None => Arc::from(key),
+            None => Arc::from(key.text),
         };
         if entry.expires != 0 {
-            self.expiry.insert((entry.expires, key.clone()));
+            self.expiry.insert((entry.expires, k.clone()));
         }
-        if persist {
-            self.pending.push(Change::Put(key.clone(), entry.encode()));
-            self.persisted.insert(key.clone());
-        } else if self.persisted.remove(&key) {
-            self.pending.push(Change::Delete(key.clone()));
-        }
-        self.kv.insert(key, entry);
+        self.pending.push(Change::Put(k.clone(), entry.encode()));
+        self.kv.insert(k, entry);
     }
 
-    /// Removes the key; true if it held a live value.
-    fn remove(&mut self, key: &str) -> bool {
-        let now = now_ms();
-        let Some((k, old)) = self.kv.remove_entry(key) else {
-            return false;
-        };
+    /// Removes a long-lived entry and its durable copy; the entry, if there was one.
+    fn remove_long(&mut self, key: &str) -> Option<Entry> {
+        let (k, old) = self.kv.remove_entry(key)?;
         if old.expires != 0 {
             self.expiry.remove(&(old.expires, k.clone()));
         }
-        if self.persisted.remove(&k) {
-            self.pending.push(Change::Delete(k));
-        }
-        old.live(now)
+        self.pending.push(Change::Delete(k));
+        Some(old)
     }
 
-    /// Drops what expired, oldest first, at most `limit`.
+    /// Removes the key; true if it held a live value.
+    fn remove(&mut self, key: &Key<'_>) -> bool {
+        let now = now_ms();
+        if let Some(expires) = self.short.remove(key.digest) {
+            return expires > now;
+        }
+        self.remove_long(key.text).is_some_and(|e| e.live(now))
+    }
+
+    /// Drops what expired: long-lived entries oldest first, at most `limit`; every
+    /// expired short-lived one.
     fn purge(&mut self, now: i64, limit: usize) -> usize {
         let due: Vec<(i64, Arc<str>)> = self
             .expiry
@@ -219,12 +252,10 @@ impl Shard {
             self.expiry.remove(&(*expires, key.clone()));
             if self.kv.get(key).is_some_and(|e| e.expires == *expires) {
                 self.kv.remove(key);
-                if self.persisted.remove(key) {
-                    self.pending.push(Change::Delete(key.clone()));
-                }
+                self.pending.push(Change::Delete(key.clone()));
             }
         }
-        due.len()
+        due.len() + self.short.purge(now)
     }
 }
 
@@ -311,11 +342,10 @@ impl EmbeddedStore {
                 let (k, v) = row.map_err(err)?;
                 if let Some(entry) = Entry::decode(v.value()).filter(|e| e.live(now)) {
                     let key: Arc<str> = Arc::from(k.value());
-                    let mut shard = lock(&mem.shards[shard_of(&key)]);
+                    let mut shard = lock(mem.shard(&mem.key(&key)));
                     if entry.expires != 0 {
                         shard.expiry.insert((entry.expires, key.clone()));
                     }
-                    shard.persisted.insert(key.clone());
                     shard.kv.insert(key, entry);
                 }
             }
@@ -352,8 +382,9 @@ impl EmbeddedStore {
     }
 
     /// Runs `f` on the shard that holds `key`.
-    fn with<T>(&self, key: &str, f: impl FnOnce(&mut Shard) -> T) -> T {
-        f(&mut lock(&self.mem.shards[shard_of(key)]))
+    fn with<T>(&self, key: &str, f: impl FnOnce(&mut Shard, &Key<'_>) -> T) -> T {
+        let key = self.mem.key(key);
+        f(&mut lock(self.mem.shard(&key)), &key)
     }
 
     fn with_indexes<T>(&self, f: impl FnOnce(&mut Indexes) -> T) -> T {
@@ -375,7 +406,7 @@ fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, Result<T>> {
 
 impl Store for EmbeddedStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
-        ready(self.with(key, |m| m.live(key, now_ms()).map(|e| e.value.clone())))
+        ready(self.with(key, |m, k| m.live(k, now_ms()).map(|(v, _)| v.to_owned())))
     }
 
     fn set<'a>(
@@ -384,12 +415,12 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<()>> {
-        self.with(key, |m| m.put(key, value.to_owned(), ttl));
+        self.with(key, |m, k| m.put(k, value, ttl));
         ready(())
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(key, |m| m.remove(key)))
+        ready(self.with(key, |m, k| m.remove(k)))
     }
 
     fn set_if_absent<'a>(
@@ -398,11 +429,11 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(key, |m| {
-            if m.live(key, now_ms()).is_some() {
+        ready(self.with(key, |m, k| {
+            if m.live(k, now_ms()).is_some() {
                 return false;
             }
-            m.put(key, value.to_owned(), Some(ttl));
+            m.put(k, value, Some(ttl));
             true
         }))
     }
@@ -412,11 +443,11 @@ impl Store for EmbeddedStore {
         key: &'a str,
         expected: &'a str,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(key, |m| {
-            if m.live(key, now_ms()).map(|e| e.value.as_str()) != Some(expected) {
+        ready(self.with(key, |m, k| {
+            if m.live(k, now_ms()).map(|(v, _)| v) != Some(expected) {
                 return false;
             }
-            m.remove(key);
+            m.remove(k);
             true
         }))
     }
@@ -428,36 +459,32 @@ impl Store for EmbeddedStore {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> BoxFuture<'a, Result<bool>> {
-        ready(self.with(key, |m| {
-            if m.live(key, now_ms()).map(|e| e.value.as_str()) != expected {
+        ready(self.with(key, |m, k| {
+            if m.live(k, now_ms()).map(|(v, _)| v) != expected {
                 return false;
             }
-            m.put(key, value.to_owned(), ttl);
+            m.put(k, value, ttl);
             true
         }))
     }
 
     fn increment<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<i64>> {
-        ready(self.with(key, |m| {
+        ready(self.with(key, |m, k| {
             let now = now_ms();
-            match m.live(key, now).cloned() {
-                Some(e) => {
-                    let n = e.value.parse::<i64>().unwrap_or(0) + 1;
+            match m
+                .live(k, now)
+                .map(|(v, expires)| (v.parse::<i64>(), expires))
+            {
+                Some((count, expires)) => {
+                    let n = count.unwrap_or(0) + 1;
                     // The first increment's expiry stays.
                     let persist =
-                        e.expires == 0 || e.expires - now >= PERSIST_MIN_TTL.as_millis() as i64;
-                    m.put_entry(
-                        key,
-                        Entry {
-                            value: n.to_string(),
-                            expires: e.expires,
-                        },
-                        persist,
-                    );
+                        expires == 0 || expires - now >= PERSIST_MIN_TTL.as_millis() as i64;
+                    m.put_entry(k, &n.to_string(), expires, persist);
                     n
                 }
                 None => {
-                    m.put(key, "1".into(), Some(ttl));
+                    m.put(k, "1", Some(ttl));
                     1
                 }
             }
@@ -553,15 +580,15 @@ mod tests {
                     .unwrap();
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(s.with("short0", |m| m.purge(now_ms(), 1)), 1, "bounded");
             for shard in &s.mem.shards {
                 lock(shard).purge(now_ms(), usize::MAX);
             }
-            assert!(s
-                .mem
-                .shards
-                .iter()
-                .all(|sh| lock(sh).kv.keys().all(|k| !k.starts_with("short"))));
+            let short: usize = s.mem.shards.iter().map(|sh| lock(sh).short.len()).sum();
+            assert_eq!(
+                short, 2,
+                "the 50 expired entries are gone; dedup and was-long stay"
+            );
+            assert!(s.mem.shards.iter().all(|sh| lock(sh).kv.len() <= 2));
             assert_eq!(
                 s.get("dedup").await.unwrap().as_deref(),
                 Some("memory only")
