@@ -1,5 +1,5 @@
 //! Per-request observation: a request id (the caller's `X-Request-Id` when it is sane,
-//! else a new one) on a tracing span and on the answer, request counts and latency by
+//! else a new one) on the answer and on a debug-level tracing span, request counts and latency by
 //! route (the matched pattern, never the path or query, which carry codes and
 //! signatures), and an access log line at debug level (warn for 5xx).
 //!
@@ -29,14 +29,16 @@ fn sane(id: &str) -> bool {
 }
 
 /// A new request id: this process's random prefix and a counter, 16 hex digits.
-fn new_id() -> String {
+fn new_id() -> HeaderValue {
     static PREFIX: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let prefix = *PREFIX.get_or_init(rand::random);
-    format!(
-        "{prefix:08x}{:08x}",
-        NEXT.fetch_add(1, Ordering::Relaxed) as u32
-    )
+    let prefix = u64::from(*PREFIX.get_or_init(rand::random));
+    let n = (prefix << 32) | (NEXT.fetch_add(1, Ordering::Relaxed) & 0xffff_ffff);
+    let mut hex = [0u8; 16];
+    for (i, b) in hex.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 struct RouteMetrics {
@@ -75,39 +77,33 @@ fn route_metrics(route: &str, status: u16) -> (Histogram, Counter) {
 
 pub async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let id = req
         .headers()
         .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| sane(v))
-        .map(str::to_owned)
+        .filter(|v| v.to_str().is_ok_and(sane))
+        .cloned()
         .unwrap_or_else(new_id);
-    // One field: the fmt layer formats a span's fields when it opens, on every request
-    // (three fields cost a sixth of a /healthz). The id ties a request's lines together;
-    // the access line names method and route.
-    let span = tracing::info_span!("request", request_id = %id);
+    let id_text = id.to_str().unwrap_or_default();
+    // A debug-level span, as tower-http's tracing layer makes by default: at debug every
+    // line of the request carries its id; at info the span costs nothing, where it cost
+    // a tenth of a /wx/config answer (the fmt layer formats a span's fields when it opens,
+    // whether or not anything is logged in it). Failures log the id themselves below.
+    let span = tracing::debug_span!("request", request_id = %id_text);
     let method = req.method().clone();
     let mut resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    let (latency, count) = route_metrics(&route, status);
+    let (latency, count) = route_metrics(route, status);
     count.increment(1);
     latency.record(elapsed.as_secs_f64());
-    span.in_scope(|| {
-        let latency_us = elapsed.as_micros() as u64;
-        if status >= 500 {
-            tracing::warn!(%method, %route, status, latency_us, "request failed");
-        } else {
-            tracing::debug!(%method, %route, status, latency_us, "request");
-        }
-    });
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert(REQUEST_ID, v);
+    let latency_us = elapsed.as_micros() as u64;
+    if status >= 500 {
+        tracing::warn!(request_id = %id_text, %method, %route, status, latency_us, "request failed");
+    } else {
+        span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
     }
+    resp.headers_mut().insert(REQUEST_ID, id);
     resp
 }
