@@ -130,6 +130,6 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .layer(axum::middleware::from_fn(observe::observe))
+        .layer(observe::ObserveLayer)
         .with_state(state)
 }

@@ -11,11 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 use std::time::Instant;
 
+use std::convert::Infallible;
+use std::task::{Context, Poll};
+
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
+use futures_util::future::BoxFuture;
 use metrics::{Counter, Histogram};
+use tower_layer::Layer;
+use tower_service::Service;
 use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -75,35 +80,72 @@ fn route_metrics(route: &str, status: u16) -> (Histogram, Counter) {
     (m.latency.clone(), counter)
 }
 
-pub async fn observe(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let id = req
-        .headers()
-        .get(REQUEST_ID)
-        .filter(|v| v.to_str().is_ok_and(sane))
-        .cloned()
-        .unwrap_or_else(new_id);
-    let id_text = id.to_str().unwrap_or_default();
-    // A debug-level span, as tower-http's tracing layer makes by default: at debug every
-    // line of the request carries its id; at info the span costs nothing, where it cost
-    // a tenth of a /wx/config answer (the fmt layer formats a span's fields when it opens,
-    // whether or not anything is logged in it). Failures log the id themselves below.
-    let span = tracing::debug_span!("request", request_id = %id_text);
-    let method = req.method().clone();
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    let status = resp.status().as_u16();
-    let elapsed = started.elapsed();
-    let (latency, count) = route_metrics(route, status);
-    count.increment(1);
-    latency.record(elapsed.as_secs_f64());
-    let latency_us = elapsed.as_micros() as u64;
-    if status >= 500 {
-        tracing::warn!(request_id = %id_text, %method, %route, status, latency_us, "request failed");
-    } else {
-        span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
+/// The layer that observes every request (see the module docs). A hand-written tower
+/// layer rather than `middleware::from_fn`, which boxes and clones the inner service on
+/// every request.
+#[derive(Clone, Copy, Default)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
     }
-    resp.headers_mut().insert(REQUEST_ID, id);
-    resp
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let started = Instant::now();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let id = req
+            .headers()
+            .get(REQUEST_ID)
+            .filter(|v| v.to_str().is_ok_and(sane))
+            .cloned()
+            .unwrap_or_else(new_id);
+        // A debug-level span, as tower-http's tracing layer makes by default: at debug
+        // every line of the request carries its id; at info the span costs nothing, where
+        // it cost a tenth of a /wx/config answer (the fmt layer formats a span's fields
+        // when it opens, whether or not anything is logged in it). Failures log the id
+        // themselves below.
+        let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
+        let method = req.method().clone();
+        let answer = span.in_scope(|| self.inner.call(req));
+        Box::pin(async move {
+            let Ok(mut resp) = answer.instrument(span.clone()).await;
+            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+            let status = resp.status().as_u16();
+            let elapsed = started.elapsed();
+            let (latency, count) = route_metrics(route, status);
+            count.increment(1);
+            latency.record(elapsed.as_secs_f64());
+            let latency_us = elapsed.as_micros() as u64;
+            if status >= 500 {
+                let request_id = id.to_str().unwrap_or_default();
+                tracing::warn!(request_id, %method, %route, status, latency_us, "request failed");
+            } else {
+                span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
+            }
+            resp.headers_mut().insert(REQUEST_ID, id);
+            Ok(resp)
+        })
+    }
 }
