@@ -139,7 +139,7 @@ measure config "$gw_pid" "$config_url"
 measure verify "$gw_pid" "$verify_url"
 measure token "$gw_pid" "$token_url" -H "Authorization: Bearer $api_key"
 # Peak RSS before the push flood: the server itself. The flood then keeps every distinct
-# push's dedup answer and nonce in memory for their TTLs, by design.
+# push's dedup answer in memory until its timestamp leaves the window, by design.
 gw_rss_before_push=$(rss "$gw_pid")
 measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
 pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
