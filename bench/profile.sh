@@ -15,36 +15,9 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/common.sh"
 sb_port=$(free_port); gw_port=$(free_port)
-token=benchtoken; aes_key=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG; appid=wxsandbox0000001
-cat > "$work/sandbox.toml" <<TOML
-listen = "127.0.0.1:$sb_port"
-[[app]]
-appid = "$appid"
-secret = "bench-secret"
-original_id = "gh_sandbox00001"
-token = "$token"
-encoding_aes_key = "$aes_key"
-TOML
-cat > "$work/wxgate.toml" <<TOML
-listen = "127.0.0.1:$gw_port"
-public_url = "http://127.0.0.1:$gw_port"
-data_dir = "$work/data"
-[upstream]
-api_base = "http://127.0.0.1:$sb_port"
-open_base = "http://127.0.0.1:$sb_port"
-[accounts.default]
-appid = "$appid"
-secret = "bench-secret"
-token = "$token"
-encoding_aes_key = "$aes_key"
-mode = "safe"
-[[accounts.default.rules]]
-keyword = "hello"
-reply = { type = "text", content = "Hello from wxgate" }
-TOML
+write_configs "$sb_port" "$gw_port"
 "$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$sb_port"
 if [ "$scen" = limit ]; then

@@ -1,0 +1,49 @@
+# Shared by bench/run.sh and bench/profile.sh (sourced; expects $work): loopback port
+# helpers, the bench account's settings, and the sandbox and gateway config files.
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Up to 30 s: a gateway under valgrind starts slowly.
+wait_port() { for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+token=benchtoken
+aes_key=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
+appid=wxsandbox0000001
+api_key=bench-api-key-0123456789
+
+# write_configs SANDBOX_PORT GATEWAY_PORT: $work/sandbox.toml and $work/wxgate.toml.
+write_configs() {
+  local sb_port=$1 gw_port=$2
+  cat > "$work/sandbox.toml" <<TOML
+listen = "127.0.0.1:$sb_port"
+[[app]]
+appid = "$appid"
+secret = "bench-secret"
+original_id = "gh_sandbox00001"
+token = "$token"
+encoding_aes_key = "$aes_key"
+[[app.user]]
+openid = "oSandboxUser000000000000001"
+nickname = "Band"
+TOML
+
+  cat > "$work/wxgate.toml" <<TOML
+listen = "127.0.0.1:$gw_port"
+public_url = "http://127.0.0.1:$gw_port"
+data_dir = "$work/data"
+[upstream]
+api_base = "http://127.0.0.1:$sb_port"
+open_base = "http://127.0.0.1:$sb_port"
+[[api.keys]]
+name = "bench"
+key = "$api_key"
+[accounts.default]
+appid = "$appid"
+secret = "bench-secret"
+token = "$token"
+encoding_aes_key = "$aes_key"
+mode = "safe"
+[[accounts.default.rules]]
+keyword = "hello"
+reply = { type = "text", content = "Hello from wxgate" }
+TOML
+}
