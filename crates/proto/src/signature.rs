@@ -10,12 +10,12 @@ use subtle::ConstantTimeEq;
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = Vec::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
+        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
     }
-    out
+    // Bytes, then one check: pushing chars re-checks capacity and width for each.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// sha1 of the parts sorted and concatenated, as lowercase hex: WeChat's signature shape.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -120,7 +121,10 @@ impl Want {
 
 #[derive(Default)]
 struct Slot {
-    cached: RwLock<Option<Credential>>,
+    /// Read on every `/wx/config` and token request. An `ArcSwapOption` rather than a
+    /// `RwLock`: a read writes nothing shared, where a lock's reader count is a cache
+    /// line passed between cores on every read.
+    cached: ArcSwapOption<Credential>,
     flight: tokio::sync::Mutex<()>,
     /// Tickets are refreshed in the background once someone asked for them.
     active: AtomicBool,
@@ -238,7 +242,10 @@ impl CentralControl {
     pub async fn get(&self, account: &str, kind: Kind) -> Result<Credential> {
         let acc = self.state(account)?;
         let slot = &acc.slots[kind.index()];
-        slot.active.store(true, Ordering::Relaxed);
+        // Read first: a store on every request would pass the line between cores.
+        if !slot.active.load(Ordering::Relaxed) {
+            slot.active.store(true, Ordering::Relaxed);
+        }
         if let Some(c) = self.cached(slot) {
             if c.usable(self.clock.now()) {
                 return Ok(c);
@@ -302,13 +309,11 @@ impl CentralControl {
     }
 
     fn cached(&self, slot: &Slot) -> Option<Credential> {
-        slot.cached.read().ok().and_then(|c| c.clone())
+        slot.cached.load().as_deref().cloned()
     }
 
     fn remember(&self, slot: &Slot, c: &Credential) {
-        if let Ok(mut w) = slot.cached.write() {
-            *w = Some(c.clone());
-        }
+        slot.cached.store(Some(Arc::new(c.clone())));
     }
 
     fn observe(acc: &AccountState, kind: Kind, c: &Credential) {

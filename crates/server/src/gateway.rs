@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::service::handler::Handler;
 use crate::service::Service;
 use crate::store;
@@ -45,12 +45,12 @@ pub async fn build_with(
     ));
     let service = Arc::new(Service::new(&config, &central, handlers)?);
     let users = Arc::new(Users::new(central.clone(), config.auth.clone()));
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         config: Arc::new(config),
         central,
         service,
         users,
-    })
+    }))
 }
 
 /// A running gateway. Dropping it stops it (without waiting); [`Running::stop`] waits.

@@ -6,6 +6,7 @@
 //! A page on a host outside the account's JS-safe domains is refused with a message that
 //! names the host, because that is the usual cause of `config:invalid signature`.
 
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State as Extract};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -38,14 +39,22 @@ pub fn page_host(raw: &str) -> Option<&str> {
     if raw.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return None;
     }
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host_port = authority.rsplit('@').next()?;
+    let upto = |s: &'_ str, stop: fn(u8) -> bool| s.bytes().position(stop).unwrap_or(s.len());
+    let authority = &rest[..upto(rest, |b| matches!(b, b'/' | b'?' | b'#'))];
+    let host_port = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     let host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => host_port.split(':').next()?,
+        Some(v6) => &v6[..upto(v6, |b| b == b']')],
+        None => &host_port[..upto(host_port, |b| b == b':')],
     };
     (!host.is_empty()).then_some(host)
 }
+
+/// The success envelope up to its data (`envelope::OK` is 2000000; a test holds them
+/// together).
+const OK_PREFIX: &str = r#"{"state":{"code":2000000,"msg":"ok"},"data":"#;
 
 /// The success envelope, `{"state":{"code":2000000,"msg":"ok"},"data":{"appId",
 /// "timestamp","nonceStr","signature"[,"signed"]}}`, written directly: it is this route's
@@ -57,10 +66,12 @@ fn signed_envelope(
     signature: &str,
     signed: Option<&str>,
 ) -> String {
-    let mut out = String::with_capacity(160 + signed.map_or(0, |s| s.len() + 16));
-    out.push_str("{\"state\":{\"code\":");
-    out.push_str(&envelope::OK.to_string());
-    out.push_str(",\"msg\":\"ok\"},\"data\":{");
+    // Sized once: the envelope, the names and quotes, the values.
+    let values = app_id.len() + timestamp.len() + nonce_str.len() + signature.len();
+    let mut out =
+        String::with_capacity(OK_PREFIX.len() + 64 + values + signed.map_or(0, |s| s.len() + 16));
+    out.push_str(OK_PREFIX);
+    out.push('{');
     for (i, (name, value)) in [
         ("appId", Some(app_id)),
         ("timestamp", Some(timestamp)),
@@ -164,7 +175,8 @@ fn answer_text(status: StatusCode, body: String, callback: Option<&str>) -> Resp
             r
         }
         None => {
-            let mut r = (status, body).into_response();
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = status;
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json; charset=utf-8"),
@@ -174,8 +186,12 @@ fn answer_text(status: StatusCode, body: String, callback: Option<&str>) -> Resp
     }
 }
 
-pub async fn config_default(state: Extract<AppState>, origin: Origin, q: ConfigQuery) -> Response {
-    config(state, origin, Path("default".into()), q).await
+pub async fn config_default(
+    Extract(s): Extract<AppState>,
+    origin: Origin,
+    q: ConfigQuery,
+) -> Response {
+    config_for(&s, origin, "default", q).await
 }
 
 /// `GET /wx/{account}/config?url=&callback=&debug=1`
@@ -185,6 +201,10 @@ pub async fn config(
     Path(account): Path<String>,
     q: ConfigQuery,
 ) -> Response {
+    config_for(&s, origin, &account, q).await
+}
+
+async fn config_for(s: &AppState, origin: Origin, account: &str, q: ConfigQuery) -> Response {
     let callback = q.callback.as_deref();
     if let Some(cb) = callback {
         if !callback_is_valid(cb) {
@@ -194,7 +214,7 @@ pub async fn config(
             );
         }
     }
-    let Ok(acc) = s.central.account(&account) else {
+    let Ok(acc) = s.central.account(account) else {
         let body = envelope::error_value(StatusCode::NOT_FOUND, "unknown account");
         return answer(StatusCode::NOT_FOUND, body, callback);
     };
@@ -218,7 +238,7 @@ pub async fn config(
             "Parameter Error: {host} is not a JS-safe domain of this account (JS接口安全域名); WeChat would answer config:invalid signature"
         ));
     }
-    let ticket = match s.central.get(&account, Kind::JsapiTicket).await {
+    let ticket = match s.central.get(account, Kind::JsapiTicket).await {
         Ok(t) => t,
         Err(e) => {
             let msg = match e.errcode() {
@@ -301,7 +321,7 @@ mod tests {
             if let Some(s) = signed {
                 data["signed"] = s.into();
             }
-            let theirs = json!({ "state": { "code": 2000000, "msg": "ok" }, "data": data });
+            let theirs = super::envelope::ok_value(data);
             assert_eq!(
                 serde_json::from_str::<serde_json::Value>(&ours).unwrap(),
                 theirs,

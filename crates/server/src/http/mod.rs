@@ -21,13 +21,32 @@ use crate::credentials::CentralControl;
 use crate::error::Error;
 use crate::{auth, miniapp, service};
 
-/// What every handler can reach.
+/// What every handler can reach, behind one `Arc`: axum clones the state twice a
+/// request (the route's handler service and the `State` extractor), and on two busy
+/// cores every shared reference count is a cache line passed between them.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub central: Arc<CentralControl>,
     pub service: Arc<crate::service::Service>,
     pub users: crate::auth::SharedUsers,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// An error answer of the internal API: `{"error": {"code", "message", "errcode"?}}`.
