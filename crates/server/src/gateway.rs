@@ -111,7 +111,9 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
             .users
             .spawn_sweeper(crate::auth::sweep_accounts(&state.config), stop),
     ];
-    let app = http::router(state.clone());
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(http::hot::App::new(
+        state.clone(),
+    ));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let served = axum::serve(listener, app)

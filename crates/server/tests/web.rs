@@ -297,6 +297,130 @@ async fn config_refuses_bad_input() {
     );
 }
 
+/// `/wx/config` and `/wx/service` are answered by the hot lane (`http::hot`), their
+/// `/wx/default/...` forms by the router: same handlers, so the same answers, refusals
+/// included. (A success differs only in its fresh nonce, timestamp and signature.)
+#[tokio::test]
+async fn the_hot_lane_answers_as_the_router_does() {
+    use wxgate_proto::crypto::MsgCrypt;
+    use wxgate_proto::signature::server_signature;
+    use wxgate_proto::Envelope;
+
+    let w = web("js_domains = [\"h5.example.com\"]").await;
+    let page = enc("https://h5.example.com/a");
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (status, ctype, r.text().await.unwrap())
+    };
+    let get = |path: String| {
+        let http = w.http.clone();
+        let url = w.page(&path);
+        async move { answer(http.get(url).send().await.unwrap()).await }
+    };
+    for q in [
+        String::new(),
+        format!("url={}", enc("javascript:alert(1)")),
+        format!("url={}", enc("https://evil.example.net/p")),
+        format!("url={page}&url={page}"),
+        format!("url={page}&callback={}", enc("<script>")),
+        format!("url={}&callback=cb", enc("/relative")),
+    ] {
+        let hot = get(format!("/wx/config?{q}")).await;
+        assert_eq!(hot, get(format!("/wx/default/config?{q}")).await, "{q}");
+        assert!(hot.0 >= 400 || hot.2.starts_with("/**/cb("), "{q}: {hot:?}");
+    }
+    for path in ["/wx/config", "/wx/default/config"] {
+        for q in [format!("url={page}"), format!("url={page}&callback=cb")] {
+            let (status, ctype, body) = get(format!("{path}?{q}")).await;
+            assert_eq!(status, 200, "{path}?{q}");
+            let json = body.trim_start_matches("/**/cb(").trim_end_matches(");");
+            let v: Value = serde_json::from_str(json).unwrap();
+            let data = &v["data"];
+            assert_eq!(data["appId"], OA, "{path}");
+            assert_eq!(data["nonceStr"].as_str().unwrap().len(), 16);
+            assert_eq!(data["signature"].as_str().unwrap().len(), 40);
+            let accepted = w.sandbox_accepts("https://h5.example.com/a", data).await;
+            assert_eq!(accepted["ok"], true, "{path}: {accepted}");
+            assert!(ctype.starts_with(if q.contains("callback") {
+                "application/javascript"
+            } else {
+                "application/json"
+            }));
+        }
+    }
+    // URL verification: a good and a forged signature.
+    let (ts, nonce) = ("1700000000", "4242");
+    let good = server_signature("sandboxtoken", ts, nonce);
+    for sig in [good.as_str(), "0000000000000000000000000000000000000000"] {
+        let q = format!("signature={sig}&timestamp={ts}&nonce={nonce}&echostr=8812");
+        let hot = get(format!("/wx/service?{q}")).await;
+        assert_eq!(hot, get(format!("/wx/default/service?{q}")).await);
+        assert_eq!(hot.0, if sig == good { 200 } else { 403 });
+    }
+    // Pushes: a genuine safe-mode push (no rule replies: `success`), a forged
+    // msg_signature, a missing timestamp, a parameter given twice.
+    let crypt = MsgCrypt::new(
+        "sandboxtoken",
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        OA,
+    )
+    .unwrap();
+    let now = unix_now();
+    let push = |path: &'static str, msg_id: u64, forge: bool| {
+        let ts = now.to_string();
+        let nonce = format!("n{msg_id}");
+        let msg = format!(
+            "<xml><ToUserName><![CDATA[gh_sandbox00001]]></ToUserName><FromUserName><![CDATA[{USER1}]]></FromUserName><CreateTime>{now}</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        );
+        let sealed = crypt.seal(&msg, &ts, &nonce);
+        let msg_signature = if forge {
+            "f".repeat(40)
+        } else {
+            sealed.msg_signature
+        };
+        let url = w.page(&format!(
+            "{path}?signature={}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={msg_signature}",
+            server_signature("sandboxtoken", &ts, &nonce)
+        ));
+        let body = Envelope::to_xml("gh_sandbox00001", &sealed.encrypt);
+        let http = w.http.clone();
+        async move { answer(http.post(url).body(body).send().await.unwrap()).await }
+    };
+    let hot = push("/wx/service", 9001, false).await;
+    assert_eq!(hot, push("/wx/default/service", 9002, false).await);
+    assert_eq!((hot.0, hot.2.as_str()), (200, "success"));
+    let hot = push("/wx/service", 9003, true).await;
+    assert_eq!(hot, push("/wx/default/service", 9004, true).await);
+    assert_eq!(hot.0, 403);
+    for q in ["nonce=1&signature=x", "timestamp=1&timestamp=2&nonce=1"] {
+        let post = |path: &str| {
+            let http = w.http.clone();
+            let url = w.page(&format!("{path}?{q}"));
+            async move { answer(http.post(url).body("<xml/>").send().await.unwrap()).await }
+        };
+        let hot = post("/wx/service").await;
+        assert_eq!(hot, post("/wx/default/service").await, "{q}");
+        assert_eq!(hot.0, 400, "{q}");
+    }
+    // HEAD and OPTIONS are the router's.
+    let r = w
+        .http
+        .head(w.page(&format!("/wx/config?url={page}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-request-id").is_some());
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
 #[tokio::test]
 async fn config_signs_the_official_example() {
     // The official JS-SDK example's ticket in the store and its timestamp on the clock:

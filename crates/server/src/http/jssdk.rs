@@ -9,7 +9,7 @@
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, State as Extract};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use wxgate_proto::jssdk;
@@ -118,11 +118,17 @@ query_struct! {
 /// would copy every header on every request).
 pub struct Origin(Option<HeaderValue>);
 
+impl Origin {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        Origin(headers.get(header::ORIGIN).cloned())
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Origin {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Origin(parts.headers.get(header::ORIGIN).cloned()))
+        Ok(Origin::of(&parts.headers))
     }
 }
 
@@ -204,7 +210,12 @@ pub async fn config(
     config_for(&s, origin, &account, q).await
 }
 
-async fn config_for(s: &AppState, origin: Origin, account: &str, q: ConfigQuery) -> Response {
+pub(crate) async fn config_for(
+    s: &AppState,
+    origin: Origin,
+    account: &str,
+    q: ConfigQuery,
+) -> Response {
     let callback = q.callback.as_deref();
     if let Some(cb) = callback {
         if !callback_is_valid(cb) {

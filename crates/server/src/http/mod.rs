@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod envelope;
+pub mod hot;
 pub mod jssdk;
 pub mod observe;
 pub mod ops;
@@ -102,7 +103,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The whole application.
+/// Every route, each observed (`observe`). The server answers through [`hot::App`],
+/// which takes the hottest requests off this router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(

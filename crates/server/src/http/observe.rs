@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::task::{Context, Poll};
 
 use axum::extract::{MatchedPath, Request};
@@ -90,9 +91,67 @@ fn record(route: &str, status: u16, latency: Duration) {
     });
 }
 
-/// The layer that observes every request (see the module docs). A hand-written tower
-/// layer rather than `middleware::from_fn`, which boxes and clones the inner service on
-/// every request.
+/// A request's route as metrics and logs name it: the router's matched pattern, or the
+/// fixed pattern of a hot-lane route (see `http::hot`).
+pub enum Route {
+    Matched(Option<MatchedPath>),
+    Fixed(&'static str),
+}
+
+impl Route {
+    fn as_str(&self) -> &str {
+        match self {
+            Route::Matched(m) => m.as_ref().map_or("unmatched", MatchedPath::as_str),
+            Route::Fixed(r) => r,
+        }
+    }
+}
+
+/// Observes one request (see the module docs): `handle` starts its handling inside the
+/// request's span, and the returned future finishes it with the answer.
+pub fn observed<F>(
+    req: Request,
+    route: Route,
+    handle: impl FnOnce(Request) -> F,
+) -> impl Future<Output = Response> + Send + 'static
+where
+    F: Future<Output = Response> + Send + 'static,
+{
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .filter(|v| v.to_str().is_ok_and(sane))
+        .cloned()
+        .unwrap_or_else(new_id);
+    // A debug-level span, as tower-http's tracing layer makes by default: at debug every
+    // line of the request carries its id; at info the span costs nothing, where it cost
+    // a tenth of a /wx/config answer (the fmt layer formats a span's fields when it
+    // opens, whether or not anything is logged in it). Failures log the id themselves.
+    let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
+    let method = req.method().clone();
+    let answer = span.in_scope(|| handle(req));
+    async move {
+        let mut resp = answer.instrument(span.clone()).await;
+        let route = route.as_str();
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed();
+        record(route, status, elapsed);
+        let latency_us = elapsed.as_micros() as u64;
+        if status >= 500 {
+            let request_id = id.to_str().unwrap_or_default();
+            tracing::warn!(request_id, %method, %route, status, latency_us, "request failed");
+        } else {
+            span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
+        }
+        resp.headers_mut().insert(REQUEST_ID, id);
+        resp
+    }
+}
+
+/// The layer that observes every route of the router (see the module docs). A
+/// hand-written tower layer rather than `middleware::from_fn`, which boxes and clones the
+/// inner service on every request.
 #[derive(Clone, Copy, Default)]
 pub struct ObserveLayer;
 
@@ -123,37 +182,14 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let started = Instant::now();
-        let route = req.extensions().get::<MatchedPath>().cloned();
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .filter(|v| v.to_str().is_ok_and(sane))
-            .cloned()
-            .unwrap_or_else(new_id);
-        // A debug-level span, as tower-http's tracing layer makes by default: at debug
-        // every line of the request carries its id; at info the span costs nothing, where
-        // it cost a tenth of a /wx/config answer (the fmt layer formats a span's fields
-        // when it opens, whether or not anything is logged in it). Failures log the id
-        // themselves below.
-        let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
-        let method = req.method().clone();
-        let answer = span.in_scope(|| self.inner.call(req));
-        Box::pin(async move {
-            let Ok(mut resp) = answer.instrument(span.clone()).await;
-            let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-            let status = resp.status().as_u16();
-            let elapsed = started.elapsed();
-            record(route, status, elapsed);
-            let latency_us = elapsed.as_micros() as u64;
-            if status >= 500 {
-                let request_id = id.to_str().unwrap_or_default();
-                tracing::warn!(request_id, %method, %route, status, latency_us, "request failed");
-            } else {
-                span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
+        let route = Route::Matched(req.extensions().get::<MatchedPath>().cloned());
+        let answer = observed(req, route, |req| {
+            let answer = self.inner.call(req);
+            async move {
+                let Ok(resp) = answer.await;
+                resp
             }
-            resp.headers_mut().insert(REQUEST_ID, id);
-            Ok(resp)
-        })
+        });
+        Box::pin(async move { Ok(answer.await) })
     }
 }

@@ -131,20 +131,24 @@ fn required<'a, const N: usize>(
     Ok(out)
 }
 
-pub async fn verify_default(state: State<AppState>, q: Q) -> Response {
-    verify(state, Path("default".into()), q).await
+pub async fn verify_default(State(s): State<AppState>, q: Q) -> Response {
+    verify_for(&s, "default", q)
+}
+
+pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -> Response {
+    verify_for(&s, &name, q)
 }
 
 /// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
 /// nonce; the answer is `echostr` exactly as received.
-pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -> Response {
-    let Some(acc) = s.service.accounts.get(&name) else {
-        return unknown_account(&name);
+pub(crate) fn verify_for(s: &AppState, name: &str, q: Q) -> Response {
+    let Some(acc) = s.service.accounts.get(name) else {
+        return unknown_account(name);
     };
     let Some(token) = &acc.token else {
         return refuse(
             StatusCode::NOT_FOUND,
-            &name,
+            name,
             "this account has no push token configured",
         );
     };
@@ -155,10 +159,10 @@ pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -
         ("echostr", &q.echostr),
     ]) {
         Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, name, &e),
     };
     if !verify_server_signature(token, timestamp, nonce, signature) {
-        return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
+        return refuse(StatusCode::FORBIDDEN, name, "signature mismatch");
     }
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -167,8 +171,17 @@ pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -
         .into_response()
 }
 
-pub async fn push_default(state: State<AppState>, q: Q, body: Body) -> Response {
-    push(state, Path("default".into()), q, body).await
+pub async fn push_default(State(s): State<AppState>, q: Q, body: Body) -> Response {
+    push_for(&s, "default", q, body).await
+}
+
+pub async fn push(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    q: Q,
+    body: Body,
+) -> Response {
+    push_for(&s, &name, q, body).await
 }
 
 /// A refusal's status for a protocol error: forged or foreign is 403, malformed 400.
@@ -181,44 +194,39 @@ fn proto_status(e: &ProtoError) -> StatusCode {
 }
 
 /// `POST /wx/{account}/service`: a pushed message or event.
-pub async fn push(
-    State(s): State<AppState>,
-    Path(name): Path<String>,
-    q: Q,
-    body: Body,
-) -> Response {
-    let Some(acc) = s.service.accounts.get(&name) else {
-        return unknown_account(&name);
+pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Response {
+    let Some(acc) = s.service.accounts.get(name) else {
+        return unknown_account(name);
     };
     let Some(token) = &acc.token else {
         return refuse(
             StatusCode::NOT_FOUND,
-            &name,
+            name,
             "this account has no push token configured",
         );
     };
     let cfg = &s.service.cfg;
     let [timestamp, nonce] = match required([("timestamp", &q.timestamp), ("nonce", &q.nonce)]) {
         Ok(p) => p,
-        Err(e) => return refuse(StatusCode::BAD_REQUEST, &name, &e),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, name, &e),
     };
     let body = match to_bytes(body, cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
             return refuse(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &name,
+                name,
                 &format!("body over {} bytes", cfg.max_body_bytes),
             )
         }
     };
     let Ok(body) = std::str::from_utf8(&body) else {
-        return refuse(StatusCode::BAD_REQUEST, &name, "body is not UTF-8");
+        return refuse(StatusCode::BAD_REQUEST, name, "body is not UTF-8");
     };
     let signature = q.signature.as_deref();
     if let Some(sig) = signature {
         if !verify_server_signature(token, timestamp, nonce, sig) {
-            return refuse(StatusCode::FORBIDDEN, &name, "signature mismatch");
+            return refuse(StatusCode::FORBIDDEN, name, "signature mismatch");
         }
     }
     let encrypted = q.encrypt_type.as_deref() == Some("aes");
@@ -226,46 +234,46 @@ pub async fn push(
         let Some(crypt) = &acc.crypt else {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                &name,
+                name,
                 "encrypted push, but no encoding_aes_key is configured",
             );
         };
         let Some(msg_signature) = q.msg_signature.as_deref() else {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                &name,
+                name,
                 "missing query parameter msg_signature",
             );
         };
         let env = match Envelope::parse(body, cfg.max_body_bytes) {
             Ok(e) => e,
-            Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+            Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
         };
         // Compatible mode: the plaintext fields travel beside Encrypt.
         let compatible = env.fields.get("MsgType").is_some();
         if compatible && acc.require_encryption {
             return refuse(
                 StatusCode::FORBIDDEN,
-                &name,
+                name,
                 "compatible-mode push refused: require_encryption is set",
             );
         }
         match crypt.open(msg_signature, timestamp, nonce, &env.encrypt) {
             Ok(plain) => (plain, !compatible),
-            Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+            Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
         }
     } else {
         if acc.require_encryption {
             return refuse(
                 StatusCode::FORBIDDEN,
-                &name,
+                name,
                 "plaintext push refused: require_encryption is set",
             );
         }
         if signature.is_none() {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                &name,
+                name,
                 "missing query parameter signature",
             );
         }
@@ -273,10 +281,10 @@ pub async fn push(
     };
     let message = match Message::parse(&plain, cfg.max_body_bytes) {
         Ok(m) => m,
-        Err(e) => return refuse(proto_status(&e), &name, &e.to_string()),
+        Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
     };
     let ctx = MessageContext {
-        account: name.clone(),
+        account: name.to_owned(),
         appid: acc.appid.clone(),
         message,
         xml: plain,
@@ -284,11 +292,11 @@ pub async fn push(
     // In safe and compatible mode msg_signature covers the body; in plaintext mode the
     // signature covers only token, timestamp and nonce.
     let body_signed = encrypted;
-    let answer = match answer_once(&s, acc, &ctx, timestamp, nonce, body_signed).await {
+    let answer = match answer_once(s, acc, &ctx, timestamp, nonce, body_signed).await {
         Ok(a) => a,
-        Err((status, reason)) => return refuse(status, &name, &reason),
+        Err((status, reason)) => return refuse(status, name, &reason),
     };
-    respond(&s, acc, &ctx, &answer, encrypt_reply)
+    respond(s, acc, &ctx, &answer, encrypt_reply)
 }
 
 /// The plaintext answer (reply XML or `success`) for this push: the cached one for a
