@@ -7,6 +7,8 @@
 //! entities other than XML's five predefined ones and character references, documents
 //! over a size limit and nesting deeper than [`MAX_DEPTH`].
 
+use std::borrow::Cow;
+
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use serde::ser::{SerializeMap, Serializer};
@@ -42,9 +44,13 @@ impl Value {
     }
 }
 
+/// An element name. WeChat's own field names are borrowed from a static table, so that
+/// reading a push allocates for its texts only, not for every name.
+pub type Name = Cow<'static, str>;
+
 /// The fields of an element, in document order. A name may repeat (`item`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Fields(pub Vec<(String, Value)>);
+pub struct Fields(pub Vec<(Name, Value)>);
 
 impl Fields {
     /// The first field of that name.
@@ -89,7 +95,7 @@ impl Serialize for Fields {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut names: Vec<&str> = Vec::new();
         for (n, _) in &self.0 {
-            if !names.contains(&n.as_str()) {
+            if !names.contains(&n.as_ref()) {
                 names.push(n);
             }
         }
@@ -109,18 +115,18 @@ impl Serialize for Fields {
 /// A parsed document: the root element's name and its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document {
-    pub root: String,
+    pub root: Name,
     pub fields: Fields,
 }
 
 struct Open {
-    name: String,
+    name: Name,
     text: String,
     children: Fields,
 }
 
 impl Open {
-    fn finish(self) -> (String, Value) {
+    fn finish(self) -> (Name, Value) {
         let value = if self.children.is_empty() {
             Value::Text(self.text)
         } else {
@@ -134,6 +140,38 @@ fn xml_err(e: impl std::fmt::Display) -> Error {
     Error::Xml(e.to_string())
 }
 
+/// Expands to a lookup from a name's bytes to the static name, for WeChat's field names.
+macro_rules! known_names {
+    ($($name:literal)*) => {
+        fn known_name(raw: &[u8]) -> Option<&'static str> {
+            match raw {
+                $(x if x == $name.as_bytes() => Some($name),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+// Every field name of WeChat's message, event and envelope documents.
+known_names! {
+    "xml" "ToUserName" "FromUserName" "CreateTime" "MsgType" "Content" "MsgId" "MsgID"
+    "MsgDataId" "Idx" "Encrypt" "Event" "EventKey" "Ticket" "Latitude" "Longitude"
+    "Precision" "PicUrl" "MediaId" "Format" "Recognition" "ThumbMediaId" "Location_X"
+    "Location_Y" "Scale" "Label" "Title" "Description" "Url" "FileKey" "FileMd5"
+    "FileTotalLen" "MenuId" "ScanCodeInfo" "ScanType" "ScanResult" "SendPicsInfo" "Count"
+    "PicList" "item" "PicMd5Sum" "SendLocationInfo" "Poiname" "Status" "TotalCount"
+    "FilterCount" "SentCount" "ErrorCount"
+}
+
+fn name_of(raw: &[u8]) -> Result<Name> {
+    match known_name(raw) {
+        Some(name) => Ok(Cow::Borrowed(name)),
+        None => Ok(Cow::Owned(
+            std::str::from_utf8(raw).map_err(xml_err)?.to_owned(),
+        )),
+    }
+}
+
 /// Parses a document of at most `limit` bytes.
 pub fn parse(input: &str, limit: usize) -> Result<Document> {
     if input.len() > limit {
@@ -144,7 +182,7 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
     }
     let mut reader = Reader::from_str(input);
     let mut stack: Vec<Open> = Vec::new();
-    let mut done: Option<(String, Value)> = None;
+    let mut done: Option<(Name, Value)> = None;
     loop {
         let event = reader.read_event().map_err(xml_err)?;
         match event {
@@ -157,9 +195,7 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(Error::Xml("nesting too deep".into()));
                 }
-                let name = std::str::from_utf8(start.name().as_ref())
-                    .map_err(xml_err)?
-                    .to_owned();
+                let name = name_of(start.name().as_ref())?;
                 stack.push(Open {
                     name,
                     text: String::new(),
@@ -167,9 +203,7 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
                 });
             }
             Event::Empty(start) => {
-                let name = std::str::from_utf8(start.name().as_ref())
-                    .map_err(xml_err)?
-                    .to_owned();
+                let name = name_of(start.name().as_ref())?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.0.push((name, Value::Text(String::new()))),
                     None => done = Some((name, Value::Node(Fields::default()))),
@@ -283,6 +317,18 @@ mod tests {
         ] {
             assert_eq!(cdata_end(t), t.find("]]>"), "{t}");
         }
+    }
+
+    #[test]
+    fn wechat_field_names_are_not_copied() {
+        let doc = parse(
+            "<xml><ToUserName>a</ToUserName><Custom>b</Custom></xml>",
+            DEFAULT_LIMIT,
+        )
+        .unwrap();
+        assert!(matches!(doc.root, Cow::Borrowed("xml")));
+        assert!(matches!(doc.fields.0[0].0, Cow::Borrowed("ToUserName")));
+        assert!(matches!(&doc.fields.0[1].0, Cow::Owned(n) if n == "Custom"));
     }
 
     #[test]

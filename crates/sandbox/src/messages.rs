@@ -9,7 +9,10 @@ fn t(v: impl Into<String>) -> Value {
 
 fn node(pairs: Vec<(&str, Value)>) -> Value {
     Value::Node(Fields(
-        pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned().into(), v))
+            .collect(),
     ))
 }
 
@@ -203,6 +206,8 @@ pub fn sample(
         _ => return None,
     }
     Some(Fields(
-        f.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        f.into_iter()
+            .map(|(k, v)| (k.to_owned().into(), v))
+            .collect(),
     ))
 }

@@ -68,9 +68,11 @@ impl RulesHandler {
         })?;
         let mut reply = rule.config.reply.clone();
         if let Reply::Text { content: text } = &mut reply {
-            *text = text
-                .replace("{openid}", &m.from_user_name)
-                .replace("{content}", content.unwrap_or(""));
+            if text.contains('{') {
+                *text = text
+                    .replace("{openid}", &m.from_user_name)
+                    .replace("{content}", content.unwrap_or(""));
+            }
         }
         Some(reply)
     }

@@ -1,73 +1,104 @@
 //! Every store key the gateway uses, in one place. All keys of an account start with
 //! `wxgate:{account}:`, so one account's state can be listed or dropped at once.
 
-fn key(account: &str, rest: &str) -> String {
-    format!("wxgate:{account}:{rest}")
+/// `wxgate:{account}:{part}:{part}...`, built in one allocation (the push path makes
+/// one or two keys a request).
+fn key(account: &str, parts: &[&str]) -> String {
+    let len = 8 + account.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let mut k = String::with_capacity(len);
+    k.push_str("wxgate:");
+    k.push_str(account);
+    for p in parts {
+        k.push(':');
+        k.push_str(p);
+    }
+    k
 }
 
 /// The stored credential of a kind (`access_token`, `ticket:jsapi`, `ticket:wx_card`).
 pub fn credential(account: &str, kind: &str) -> String {
-    key(account, kind)
+    key(account, &[kind])
 }
 
 /// The refresh lock of a credential.
 pub fn refresh_lock(account: &str, kind: &str) -> String {
-    key(account, &format!("lock:{kind}"))
+    key(account, &["lock", kind])
 }
 
 /// Upstream credential fetches on a UTC day (`YYYYMMDD`), against WeChat's daily quota.
 pub fn fetch_counter(account: &str, day: &str) -> String {
-    key(account, &format!("fetches:{day}"))
+    key(account, &["fetches", day])
 }
 
 /// The last upstream error of a credential, for `/readyz` and `wxgate status`.
 pub fn last_error(account: &str, kind: &str) -> String {
-    key(account, &format!("last_error:{kind}"))
+    key(account, &["last_error", kind])
 }
 
 /// The first answer to a pushed message, for WeChat's retries (`MsgId`, or the event's
 /// sender, time, event and key).
 pub fn dedup(account: &str, message_key: &str) -> String {
-    key(account, &format!("dedup:{message_key}"))
+    key(account, &["dedup", message_key])
 }
 
 /// A (timestamp, nonce) pair seen on a push, against replays.
 pub fn nonce(account: &str, timestamp: &str, nonce: &str) -> String {
-    key(account, &format!("nonce:{timestamp}:{nonce}"))
+    key(account, &["nonce", timestamp, nonce])
 }
 
 /// A user remembered by web authorization: tokens and userinfo.
 pub fn user(account: &str, openid: &str) -> String {
-    key(account, &format!("user:{openid}"))
+    key(account, &["user", openid])
 }
 
 /// The expiry index of remembered users' access tokens, for the refresh sweep.
 pub fn user_index(account: &str) -> String {
-    key(account, "users_by_expiry")
+    key(account, &["users_by_expiry"])
 }
 
 /// The lock that makes one instance refresh a user's token at a time.
 pub fn user_lock(account: &str, openid: &str) -> String {
-    key(account, &format!("lock:user:{openid}"))
+    key(account, &["lock", "user", openid])
 }
 
 /// A consumed OAuth state (single use).
 pub fn oauth_state(account: &str, nonce: &str) -> String {
-    key(account, &format!("oauth_state:{nonce}"))
+    key(account, &["oauth_state", nonce])
 }
 
 /// The openid an OAuth code was exchanged for, so a reloaded callback gets the same result.
 pub fn oauth_code(account: &str, code_digest: &str) -> String {
-    key(account, &format!("oauth_code:{code_digest}"))
+    key(account, &["oauth_code", code_digest])
 }
 
 /// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
 /// usable session id).
 pub fn mp_session(account: &str, session_digest: &str) -> String {
-    key(account, &format!("mp_session:{session_digest}"))
+    key(account, &["mp_session", session_digest])
 }
 
 /// The current session of a Mini Program user (a new login replaces it).
 pub fn mp_user(account: &str, openid: &str) -> String {
-    key(account, &format!("mp_user:{openid}"))
+    key(account, &["mp_user", openid])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shapes() {
+        assert_eq!(credential("a", "ticket:jsapi"), "wxgate:a:ticket:jsapi");
+        assert_eq!(
+            refresh_lock("a", "access_token"),
+            "wxgate:a:lock:access_token"
+        );
+        assert_eq!(dedup("default", "id:42"), "wxgate:default:dedup:id:42");
+        assert_eq!(
+            nonce("a", "1700000000", "n1"),
+            "wxgate:a:nonce:1700000000:n1"
+        );
+        assert_eq!(user_lock("a", "o1"), "wxgate:a:lock:user:o1");
+        assert_eq!(user_index("a"), "wxgate:a:users_by_expiry");
+    }
 }
