@@ -9,7 +9,9 @@
 //!
 //! The same scheme carries XML and JSON pushes alike: this module deals in bytes.
 
-use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{
+    block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit,
+};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
@@ -62,9 +64,21 @@ pub fn pkcs7_unpad(data: &[u8], block: usize) -> Result<&[u8]> {
     Ok(body)
 }
 
-/// The 32-byte AES key behind an `EncodingAESKey`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EncodingAesKey([u8; 32]);
+/// The 32-byte AES key behind an `EncodingAESKey`, with its AES round keys expanded once
+/// (expanding them for every push and reply cost more than the AES itself).
+#[derive(Clone)]
+pub struct EncodingAesKey {
+    key: [u8; 32],
+    cipher: aes::Aes256,
+}
+
+impl PartialEq for EncodingAesKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for EncodingAesKey {}
 
 impl std::fmt::Debug for EncodingAesKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,18 +106,29 @@ impl EncodingAesKey {
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::InvalidAesKey("does not decode to 32 bytes"))?;
-        Ok(EncodingAesKey(key))
+        Ok(EncodingAesKey {
+            cipher: aes::Aes256::new(&key.into()),
+            key,
+        })
     }
 
     /// The raw AES-256 key.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.key
     }
 
     fn iv(&self) -> [u8; 16] {
         let mut iv = [0u8; 16];
-        iv.copy_from_slice(&self.0[..16]);
+        iv.copy_from_slice(&self.key[..16]);
         iv
+    }
+
+    fn cbc_encryptor(&self) -> Aes256CbcEnc {
+        Aes256CbcEnc::inner_iv_init(self.cipher.clone(), &self.iv().into())
+    }
+
+    fn cbc_decryptor(&self) -> Aes256CbcDec {
+        Aes256CbcDec::inner_iv_init(self.cipher.clone(), &self.iv().into())
     }
 }
 
@@ -124,7 +149,7 @@ pub fn encrypt_with_random(
     full.extend_from_slice(appid.as_bytes());
     pkcs7_pad(&mut full, MSG_BLOCK);
     let len = full.len();
-    let cipher = Aes256CbcEnc::new(key.as_bytes().into(), &key.iv().into());
+    let cipher = key.cbc_encryptor();
     // Length is a block multiple by construction, so NoPadding cannot fail.
     let out = cipher
         .encrypt_padded_mut::<NoPadding>(&mut full, len)
@@ -154,7 +179,7 @@ pub fn decrypt_unchecked(key: &EncodingAesKey, encrypt: &str) -> Result<Decrypte
     if data.is_empty() || data.len() % 16 != 0 {
         return Err(Error::CiphertextLength(data.len()));
     }
-    let cipher = Aes256CbcDec::new(key.as_bytes().into(), &key.iv().into());
+    let cipher = key.cbc_decryptor();
     let plain = cipher
         .decrypt_padded_mut::<NoPadding>(&mut data)
         .map_err(|_| Error::Padding)?;
@@ -163,17 +188,21 @@ pub fn decrypt_unchecked(key: &EncodingAesKey, encrypt: &str) -> Result<Decrypte
         return Err(Error::MessageLength);
     }
     let msg_len = u32::from_be_bytes([plain[16], plain[17], plain[18], plain[19]]) as usize;
-    let rest = &plain[20..];
-    if msg_len > rest.len() {
+    if msg_len > plain.len() - 20 {
         return Err(Error::MessageLength);
     }
-    let (message, appid) = rest.split_at(msg_len);
     let mut random = [0u8; 16];
     random.copy_from_slice(&plain[..16]);
+    let appid = std::str::from_utf8(&plain[20 + msg_len..])
+        .map_err(|_| Error::Utf8)?
+        .to_owned();
+    // The message stays in the decrypted buffer: moved to its front, not copied out.
+    data.truncate(20 + msg_len);
+    data.drain(..20);
     Ok(Decrypted {
         random,
-        message: String::from_utf8(message.to_vec()).map_err(|_| Error::Utf8)?,
-        appid: String::from_utf8(appid.to_vec()).map_err(|_| Error::Utf8)?,
+        message: String::from_utf8(data).map_err(|_| Error::Utf8)?,
+        appid,
     })
 }
 

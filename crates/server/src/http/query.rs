@@ -20,8 +20,23 @@ pub trait QuerySlots: Default {
     /// Reads `query` (the part after `?`, if any).
     fn parse(query: Option<&str>) -> Result<Self, Reject> {
         let mut q = Self::default();
-        for pair in query.unwrap_or("").split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // Byte scans: `split('&')` and `split_once('=')` set up a searcher per call,
+        // which on a six-parameter push query cost more than the decoding.
+        let position = |s: &str, b: u8| s.bytes().position(|c| c == b);
+        let mut rest = query.unwrap_or("");
+        while !rest.is_empty() {
+            let pair = match position(rest, b'&') {
+                Some(i) => {
+                    let pair = &rest[..i];
+                    rest = &rest[i + 1..];
+                    pair
+                }
+                None => std::mem::take(&mut rest),
+            };
+            let (name, value) = match position(pair, b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, ""),
+            };
             let name = decode(name);
             if let Some(slot) = q.slot(&name) {
                 if slot.is_some() {
@@ -161,6 +176,23 @@ mod tests {
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
             proptest::prop_assert_eq!(decode(&raw), theirs);
+        }
+
+        #[test]
+        fn reads_any_query_as_form_urlencoded_does(raw in "(url|callback|x|u%72l|&|=|[a-c%+0-9]){0,24}") {
+            let pairs: Vec<(String, String)> = url::form_urlencoded::parse(raw.as_bytes())
+                .into_owned()
+                .collect();
+            let of = |name: &str| pairs.iter().filter(|(n, _)| n == name).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+            let (urls, callbacks) = (of("url"), of("callback"));
+            match Sample::parse(Some(&raw)) {
+                Ok(q) => {
+                    proptest::prop_assert!(urls.len() <= 1 && callbacks.len() <= 1);
+                    proptest::prop_assert_eq!(q.url, urls.first().cloned());
+                    proptest::prop_assert_eq!(q.callback, callbacks.first().cloned());
+                }
+                Err(_) => proptest::prop_assert!(urls.len() > 1 || callbacks.len() > 1),
+            }
         }
     }
 
