@@ -133,6 +133,10 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   for s in config verify push_safe token; do
     echo "| $s p99 < 5 ms | ${P99[$s]} | $(verdict "${P99[$s]}" 5 '<=') |"
   done
+  # DESIGN.md asks more than the issue: p99 no worse than the limit's in the same run.
+  for s in config verify push_safe token; do
+    echo "| $s p99 ≤ the limit's ${P99[limit]} ms (DESIGN.md) | ${P99[$s]} | $(verdict "${P99[$s]}" "${P99[limit]}" '<=') |"
+  done
   echo "| peak RSS < 32 MiB (issue: 64), before the push flood | ${gw_rss_before_push} | $(verdict "$gw_rss_before_push" 32 '<=') |"
   echo "| peak RSS < 64 MiB, after the push flood | ${gw_rss} | $(verdict "$gw_rss" 64 '<=') |"
   echo

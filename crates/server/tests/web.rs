@@ -403,7 +403,7 @@ async fn the_hot_lane_answers_as_the_router_does() {
         assert_eq!(hot, post("/wx/default/service").await, "{q}");
         assert_eq!(hot.0, 400, "{q}");
     }
-    // HEAD and OPTIONS are the router's.
+    // HEAD is the router's (axum answers it from the GET route, without a body).
     let r = w
         .http
         .head(w.page(&format!("/wx/config?url={page}")))
