@@ -297,9 +297,11 @@ async fn config_refuses_bad_input() {
     );
 }
 
-/// `/wx/config` and `/wx/service` are answered by the hot lane (`http::hot`), their
-/// `/wx/default/...` forms by the router: same handlers, so the same answers, refusals
-/// included. (A success differs only in its fresh nonce, timestamp and signature.)
+/// `/wx/config`, `/wx/service` and their `/wx/{account}/...` forms are answered by the
+/// hot lane (`http::hot`); an account segment that needs percent-decoding
+/// (`/wx/d%65fault/...`, the account `default`) by the router. Same handlers, so the
+/// same answers, refusals included. (A success differs only in its fresh nonce,
+/// timestamp and signature.)
 #[tokio::test]
 async fn the_hot_lane_answers_as_the_router_does() {
     use wxgate_proto::crypto::MsgCrypt;
@@ -327,10 +329,11 @@ async fn the_hot_lane_answers_as_the_router_does() {
         format!("url={}&callback=cb", enc("/relative")),
     ] {
         let hot = get(format!("/wx/config?{q}")).await;
+        assert_eq!(hot, get(format!("/wx/d%65fault/config?{q}")).await, "{q}");
         assert_eq!(hot, get(format!("/wx/default/config?{q}")).await, "{q}");
         assert!(hot.0 >= 400 || hot.2.starts_with("/**/cb("), "{q}: {hot:?}");
     }
-    for path in ["/wx/config", "/wx/default/config"] {
+    for path in ["/wx/config", "/wx/default/config", "/wx/d%65fault/config"] {
         for q in [format!("url={page}"), format!("url={page}&callback=cb")] {
             let (status, ctype, body) = get(format!("{path}?{q}")).await;
             assert_eq!(status, 200, "{path}?{q}");
@@ -355,6 +358,7 @@ async fn the_hot_lane_answers_as_the_router_does() {
     for sig in [good.as_str(), "0000000000000000000000000000000000000000"] {
         let q = format!("signature={sig}&timestamp={ts}&nonce={nonce}&echostr=8812");
         let hot = get(format!("/wx/service?{q}")).await;
+        assert_eq!(hot, get(format!("/wx/d%65fault/service?{q}")).await);
         assert_eq!(hot, get(format!("/wx/default/service?{q}")).await);
         assert_eq!(hot.0, if sig == good { 200 } else { 403 });
     }
@@ -388,10 +392,11 @@ async fn the_hot_lane_answers_as_the_router_does() {
         async move { answer(http.post(url).body(body).send().await.unwrap()).await }
     };
     let hot = push("/wx/service", 9001, false).await;
-    assert_eq!(hot, push("/wx/default/service", 9002, false).await);
+    assert_eq!(hot, push("/wx/d%65fault/service", 9002, false).await);
+    assert_eq!(hot, push("/wx/default/service", 9005, false).await);
     assert_eq!((hot.0, hot.2.as_str()), (200, "success"));
     let hot = push("/wx/service", 9003, true).await;
-    assert_eq!(hot, push("/wx/default/service", 9004, true).await);
+    assert_eq!(hot, push("/wx/d%65fault/service", 9004, true).await);
     assert_eq!(hot.0, 403);
     for q in ["nonce=1&signature=x", "timestamp=1&timestamp=2&nonce=1"] {
         let post = |path: &str| {
@@ -400,9 +405,13 @@ async fn the_hot_lane_answers_as_the_router_does() {
             async move { answer(http.post(url).body("<xml/>").send().await.unwrap()).await }
         };
         let hot = post("/wx/service").await;
-        assert_eq!(hot, post("/wx/default/service").await, "{q}");
+        assert_eq!(hot, post("/wx/d%65fault/service").await, "{q}");
         assert_eq!(hot.0, 400, "{q}");
     }
+    // An unknown account: the same 404 from the lane and the router.
+    let lane = get(format!("/wx/nope/config?url={page}")).await;
+    assert_eq!(lane, get(format!("/wx/n%6fpe/config?url={page}")).await);
+    assert_eq!(lane.0, 404);
     // HEAD is the router's (axum answers it from the GET route, without a body).
     let r = w
         .http

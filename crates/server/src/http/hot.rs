@@ -1,14 +1,14 @@
 //! The hot lane: the three requests that arrive all day, `GET /wx/config` (every page
-//! view), `GET /wx/service` and `POST /wx/service` (every WeChat push), answered without
-//! axum's router. On those routes the router's work (matching, cloning the boxed route
+//! view), `GET /wx/service` and `POST /wx/service` (every WeChat push), for the default
+//! account and under `/wx/{account}/...`, answered without axum's router. On those routes the router's work (matching, cloning the boxed route
 //! service, extensions, extractors, boxing the handler future) cost about 5,000
 //! instructions and 2 µs a request, a fifth of a `/wx/config` answer
 //! (`bench/profile.sh`).
 //!
 //! The lane matches the exact method and path and calls the same handler functions the
-//! router's routes call, after the same query reading; every other request, including
-//! the `/wx/{account}/...` forms of these routes and `HEAD`/`OPTIONS`, goes to the
-//! router. Both are observed alike (`observe`), under the same route names.
+//! router's routes call, after the same query reading; every other request (`HEAD`,
+//! `OPTIONS`, an account name that needs percent-decoding, every other route) goes to
+//! the router. Both are observed alike (`observe`), under the same route names.
 
 use std::convert::Infallible;
 use std::task::{Context, Poll};
@@ -51,48 +51,72 @@ enum Hot {
     Push,
 }
 
-impl Hot {
-    fn of(req: &Request) -> Option<Hot> {
-        match (req.method(), req.uri().path()) {
-            (&Method::GET, "/wx/config") => Some(Hot::Config),
-            (&Method::GET, "/wx/service") => Some(Hot::Verify),
-            (&Method::POST, "/wx/service") => Some(Hot::Push),
-            _ => None,
-        }
+/// A lane request: the route and the account its path names.
+struct Lane {
+    hot: Hot,
+    /// `None` for the default account's path (`/wx/config`), else the `{account}` of
+    /// `/wx/{account}/config`.
+    account: Option<String>,
+}
+
+impl Lane {
+    /// The lane's reading of a request, or `None` for the router. A named account is
+    /// taken only when its path segment needs no percent-decoding: axum decodes one, and
+    /// the router keeps that rule in one place.
+    fn of(req: &Request) -> Option<Lane> {
+        let rest = req.uri().path().strip_prefix("/wx/")?;
+        let (account, tail) = match rest.split_once('/') {
+            None => (None, rest),
+            Some((name, tail)) if !name.is_empty() && !name.contains('%') => (Some(name), tail),
+            Some(_) => return None,
+        };
+        let hot = match (req.method(), tail) {
+            (&Method::GET, "config") => Hot::Config,
+            (&Method::GET, "service") => Hot::Verify,
+            (&Method::POST, "service") => Hot::Push,
+            _ => return None,
+        };
+        Some(Lane {
+            hot,
+            account: account.map(str::to_owned),
+        })
     }
 
     /// The route name, as the router's matched pattern would be.
-    fn route(self) -> &'static str {
-        match self {
-            Hot::Config => "/wx/config",
-            Hot::Verify | Hot::Push => "/wx/service",
+    fn route(&self) -> &'static str {
+        match (self.hot, self.account.is_some()) {
+            (Hot::Config, false) => "/wx/config",
+            (Hot::Config, true) => "/wx/{account}/config",
+            (Hot::Verify | Hot::Push, false) => "/wx/service",
+            (Hot::Verify | Hot::Push, true) => "/wx/{account}/service",
         }
     }
 }
 
-/// The default account's answer to a hot-lane request; a query refusal is the one the
-/// router's extractor gives. Boxed here, per route: the push future is a few KiB, and
-/// moving it unboxed through the observation layer cost more than the router saved.
-fn answer(s: AppState, hot: Hot, req: Request) -> BoxFuture<'static, Response> {
+/// The answer to a lane request; a query refusal is the one the router's extractor
+/// gives. Boxed here, per route: the push future is a few KiB, and moving it unboxed
+/// through the observation layer cost more than the router saved.
+fn answer(s: AppState, lane: Lane, req: Request) -> BoxFuture<'static, Response> {
     let (parts, body): (_, Body) = req.into_parts();
     let query = parts.uri.query();
-    match hot {
+    let account = lane.account.unwrap_or_else(|| "default".to_owned());
+    match lane.hot {
         Hot::Config => match ConfigQuery::parse(query) {
             Ok(q) => {
                 let origin = Origin::of(&parts.headers);
-                Box::pin(async move { jssdk::config_for(&s, origin, "default", q).await })
+                Box::pin(async move { jssdk::config_for(&s, origin, &account, q).await })
             }
             Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
         },
         Hot::Verify => {
             let answer = match PushQuery::parse(query) {
-                Ok(q) => service::verify_for(&s, "default", q),
+                Ok(q) => service::verify_for(&s, &account, q),
                 Err(refusal) => refusal.into_response(),
             };
             Box::pin(std::future::ready(answer))
         }
         Hot::Push => match PushQuery::parse(query) {
-            Ok(q) => Box::pin(async move { service::push_for(&s, "default", q, body).await }),
+            Ok(q) => Box::pin(async move { service::push_for(&s, &account, q, body).await }),
             Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
         },
     }
@@ -109,12 +133,11 @@ impl Service<Request> for App {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match Hot::of(&req) {
-            Some(hot) => {
+        match Lane::of(&req) {
+            Some(lane) => {
                 let s = self.state.clone();
-                let answer = observed(req, Route::Fixed(hot.route()), move |req| {
-                    answer(s, hot, req)
-                });
+                let route = Route::Fixed(lane.route());
+                let answer = observed(req, route, move |req| answer(s, lane, req));
                 Box::pin(async move { Ok(answer.await) })
             }
             None => Box::pin(self.router.call(req)),
