@@ -10,6 +10,7 @@
 //! `OPTIONS`, an account name that needs percent-decoding, every other route) goes to
 //! the router. Both are observed alike (`observe`), under the same route names.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::task::{Context, Poll};
 
@@ -99,7 +100,7 @@ impl Lane {
 fn answer(s: AppState, lane: Lane, req: Request) -> BoxFuture<'static, Response> {
     let (parts, body): (_, Body) = req.into_parts();
     let query = parts.uri.query();
-    let account = lane.account.unwrap_or_else(|| "default".to_owned());
+    let account: Cow<'static, str> = lane.account.map_or(Cow::Borrowed("default"), Cow::Owned);
     match lane.hot {
         Hot::Config => match ConfigQuery::parse(query) {
             Ok(q) => {
