@@ -18,8 +18,9 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
+use axum::routing::future::RouteFuture;
 use axum::Router;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either};
 use tower_service::Service;
 
 use super::jssdk::{self, ConfigQuery, Origin};
@@ -126,7 +127,8 @@ fn answer(s: AppState, lane: Lane, req: Request) -> BoxFuture<'static, Response>
 impl Service<Request> for App {
     type Response = Response;
     type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+    /// The router's own future is passed on as it is, not boxed again.
+    type Future = Either<BoxFuture<'static, Result<Response, Infallible>>, RouteFuture<Infallible>>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // The router is always ready; so is the lane.
@@ -139,9 +141,9 @@ impl Service<Request> for App {
                 let s = self.state.clone();
                 let route = Route::Fixed(lane.route());
                 let answer = observed(req, route, move |req| answer(s, lane, req));
-                Box::pin(async move { Ok(answer.await) })
+                Either::Left(Box::pin(async move { Ok(answer.await) }))
             }
-            None => Box::pin(self.router.call(req)),
+            None => Either::Right(self.router.call(req)),
         }
     }
 }

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::task::{Context, Poll};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 use metrics::{Counter, Histogram};
@@ -23,7 +23,8 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
-pub const REQUEST_ID: &str = "x-request-id";
+/// A `HeaderName` constant: a `&str` name is parsed and checked on every use.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn sane(id: &str) -> bool {
     !id.is_empty()
@@ -120,7 +121,7 @@ where
     let started = Instant::now();
     let id = req
         .headers()
-        .get(REQUEST_ID)
+        .get(&REQUEST_ID)
         .filter(|v| v.to_str().is_ok_and(sane))
         .cloned()
         .unwrap_or_else(new_id);
