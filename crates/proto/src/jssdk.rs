@@ -8,7 +8,7 @@
 use rand::RngCore;
 use sha1::{Digest, Sha1};
 
-use crate::signature::hex;
+use crate::signature::{digest_matches, hex};
 
 /// The page URL as WeChat signs it: everything before the first `#`.
 pub fn signed_url(url: &str) -> &str {
@@ -25,6 +25,22 @@ pub fn string_to_sign(jsapi_ticket: &str, noncestr: &str, timestamp: &str, url: 
 
 /// The `wx.config` signature, lowercase hex.
 pub fn signature(jsapi_ticket: &str, noncestr: &str, timestamp: &str, url: &str) -> String {
+    hex(&digest(jsapi_ticket, noncestr, timestamp, url))
+}
+
+/// Whether `signature` (hex in either case) is the `wx.config` signature, in constant
+/// time.
+pub fn verify_signature(
+    jsapi_ticket: &str,
+    noncestr: &str,
+    timestamp: &str,
+    url: &str,
+    signature: &str,
+) -> bool {
+    digest_matches(&digest(jsapi_ticket, noncestr, timestamp, url), signature)
+}
+
+fn digest(jsapi_ticket: &str, noncestr: &str, timestamp: &str, url: &str) -> [u8; 20] {
     let mut h = Sha1::new();
     h.update(b"jsapi_ticket=");
     h.update(jsapi_ticket.as_bytes());
@@ -34,7 +50,7 @@ pub fn signature(jsapi_ticket: &str, noncestr: &str, timestamp: &str, url: &str)
     h.update(timestamp.as_bytes());
     h.update(b"&url=");
     h.update(signed_url(url).as_bytes());
-    hex(&h.finalize())
+    h.finalize().into()
 }
 
 /// A nonce of `len` letters and digits (WeChat's examples use 16), uniformly drawn: a

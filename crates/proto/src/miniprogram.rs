@@ -10,7 +10,7 @@ use aes::cipher::{block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, Ke
 use sha1::{Digest, Sha1};
 
 use crate::crypto::{base64_decode, base64_encode, pkcs7_pad, pkcs7_unpad};
-use crate::signature::{constant_time_eq, hex};
+use crate::signature::{digest_matches, hex};
 use crate::{Error, Result};
 
 type Aes128CbcDec = cbc::Decryptor<aes::Aes128>;
@@ -18,18 +18,20 @@ type Aes128CbcEnc = cbc::Encryptor<aes::Aes128>;
 
 /// `sha1(rawData + session_key)`, lowercase hex.
 pub fn raw_data_signature(raw_data: &str, session_key: &str) -> String {
+    hex(&raw_data_digest(raw_data, session_key))
+}
+
+fn raw_data_digest(raw_data: &str, session_key: &str) -> [u8; 20] {
     let mut h = Sha1::new();
     h.update(raw_data.as_bytes());
     h.update(session_key.as_bytes());
-    hex(&h.finalize())
+    h.finalize().into()
 }
 
-/// Whether `signature` signs `raw_data` with `session_key`, in constant time.
+/// Whether `signature` signs `raw_data` with `session_key` (hex in either case), in
+/// constant time.
 pub fn verify_raw_data(raw_data: &str, session_key: &str, signature: &str) -> bool {
-    constant_time_eq(
-        &raw_data_signature(raw_data, session_key),
-        &signature.to_ascii_lowercase(),
-    )
+    digest_matches(&raw_data_digest(raw_data, session_key), signature)
 }
 
 fn key16(b64: &str, err: Error) -> Result<[u8; 16]> {

@@ -32,10 +32,10 @@ fn sorted_digest(parts: &mut [&str]) -> [u8; 20] {
     h.finalize().into()
 }
 
-/// Whether `signature` (40 hex digits, either case) spells `digest`, compared in
-/// constant time. Compares bytes rather than hex strings: a push checks two signatures,
-/// and the strings cost four allocations.
-fn digest_matches(digest: &[u8; 20], signature: &str) -> bool {
+/// Whether `signature` (40 hex digits, either case) spells the SHA-1 `digest`, compared
+/// in constant time: how every WeChat SHA-1 signature is checked. Compares bytes rather
+/// than hex strings: a push checks two signatures, and the strings cost four allocations.
+pub fn digest_matches(digest: &[u8; 20], signature: &str) -> bool {
     let hex = signature.as_bytes();
     if hex.len() != 40 {
         return false;
@@ -59,11 +59,6 @@ pub fn server_signature(token: &str, timestamp: &str, nonce: &str) -> String {
 /// The message signature (`msg_signature`) over token, timestamp, nonce and `Encrypt`.
 pub fn msg_signature(token: &str, timestamp: &str, nonce: &str, encrypt: &str) -> String {
     sorted_sha1(&mut [token, timestamp, nonce, encrypt])
-}
-
-/// Constant-time equality of two strings (length is not secret).
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// Whether `signature` is the server signature. Case-insensitive hex, as WeChat's own
@@ -122,12 +117,5 @@ mod tests {
         let msg_sig = msg_signature(token, ts, nonce, enc);
         assert!(verify_msg_signature(token, ts, nonce, enc, &msg_sig));
         assert!(!verify_msg_signature(token, ts, nonce, "other", &msg_sig));
-    }
-
-    #[test]
-    fn constant_time_eq_cases() {
-        assert!(constant_time_eq("abc", "abc"));
-        assert!(!constant_time_eq("abc", "abd"));
-        assert!(!constant_time_eq("abc", "ab"));
     }
 }

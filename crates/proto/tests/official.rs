@@ -201,6 +201,22 @@ fn jssdk_appendix_1() {
         ),
         "f4d90daf4b3bca3078ab155816175ba34c443a7b"
     );
+    // Verification: either case of the documented signature, not another URL's.
+    let verify = |url: &str, sig: &str| {
+        jssdk::verify_signature(s(&e, "jsapi_ticket"), s(&e, "noncestr"), &ts, url, sig)
+    };
+    assert!(verify(
+        s(&e, "url"),
+        "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+    ));
+    assert!(verify(
+        s(&e, "url"),
+        "0F9DE62FCE790F9A083D5C99E95740CEB90C27ED"
+    ));
+    assert!(!verify(
+        "http://mp.weixin.qq.com",
+        "0f9de62fce790f9a083d5c99e95740ceb90c27ed"
+    ));
 }
 
 #[test]

@@ -84,12 +84,10 @@ pub fn check(p: &Shared, body: &Value) -> Value {
         );
     }
     let signed = jssdk::signed_url(&url);
-    if tickets.iter().any(|t| {
-        wxgate_proto::signature::constant_time_eq(
-            &jssdk::signature(t, &nonce, &timestamp, &url),
-            &signature.to_ascii_lowercase(),
-        )
-    }) {
+    if tickets
+        .iter()
+        .any(|t| jssdk::verify_signature(t, &nonce, &timestamp, &url, &signature))
+    {
         return json!({ "ok": true, "errMsg": "config:ok" });
     }
     fail(
