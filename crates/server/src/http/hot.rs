@@ -1,14 +1,15 @@
 //! The hot lane: the three requests that arrive all day, `GET /wx/config` (every page
 //! view), `GET /wx/service` and `POST /wx/service` (every WeChat push), for the default
-//! account and under `/wx/{account}/...`, answered without axum's router. On those routes the router's work (matching, cloning the boxed route
-//! service, extensions, extractors, boxing the handler future) cost about 5,000
-//! instructions and 2 µs a request, a fifth of a `/wx/config` answer
-//! (`bench/profile.sh`).
+//! account and under `/wx/{account}/...`, answered without axum's router. On those routes
+//! the router's work (matching, cloning the boxed route service, extensions, extractors,
+//! boxing the handler future) cost about 5,000 instructions and 2 µs a request, a fifth
+//! of a `/wx/config` answer (`bench/profile.sh`).
 //!
 //! The lane matches the exact method and path and calls the same handler functions the
 //! router's routes call, after the same query reading; every other request (`HEAD`,
 //! `OPTIONS`, an account name that needs percent-decoding, every other route) goes to
-//! the router. Both are observed alike (`observe`), under the same route names.
+//! the router. Both are observed alike (`observe`), under the same route names: the
+//! patterns below, which the router registers too.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
@@ -44,6 +45,12 @@ impl App {
         }
     }
 }
+
+/// The lane's route patterns, shared with `http::router`.
+pub(super) const CONFIG: &str = "/wx/config";
+pub(super) const ACCOUNT_CONFIG: &str = "/wx/{account}/config";
+pub(super) const SERVICE: &str = "/wx/service";
+pub(super) const ACCOUNT_SERVICE: &str = "/wx/{account}/service";
 
 /// The hot-lane routes.
 #[derive(Clone, Copy)]
@@ -84,13 +91,13 @@ impl Lane {
         })
     }
 
-    /// The route name, as the router's matched pattern would be.
+    /// The route name: the router's pattern for the same request.
     fn route(&self) -> &'static str {
         match (self.hot, self.account.is_some()) {
-            (Hot::Config, false) => "/wx/config",
-            (Hot::Config, true) => "/wx/{account}/config",
-            (Hot::Verify | Hot::Push, false) => "/wx/service",
-            (Hot::Verify | Hot::Push, true) => "/wx/{account}/service",
+            (Hot::Config, false) => CONFIG,
+            (Hot::Config, true) => ACCOUNT_CONFIG,
+            (Hot::Verify | Hot::Push, false) => SERVICE,
+            (Hot::Verify | Hot::Push, true) => ACCOUNT_SERVICE,
         }
     }
 }

@@ -108,11 +108,11 @@ impl IntoResponse for ApiError {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
-            "/wx/config",
+            hot::CONFIG,
             get(jssdk::config_default).options(jssdk::preflight_default),
         )
         .route(
-            "/wx/{account}/config",
+            hot::ACCOUNT_CONFIG,
             get(jssdk::config).options(jssdk::preflight),
         )
         .route("/wx/auth", get(auth::start_default))
@@ -120,11 +120,11 @@ pub fn router(state: AppState) -> Router {
         .route("/wx/auth/callback", get(auth::callback_default))
         .route("/wx/{account}/auth/callback", get(auth::callback))
         .route(
-            "/wx/service",
+            hot::SERVICE,
             get(service::verify_default).post(service::push_default),
         )
         .route(
-            "/wx/{account}/service",
+            hot::ACCOUNT_SERVICE,
             get(service::verify).post(service::push),
         )
         .route("/api/v1/{account}/token", get(api::token))
