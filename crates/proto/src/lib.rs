@@ -33,7 +33,7 @@ pub mod xml;
 pub use crypto::{EncodingAesKey, MsgCrypt};
 pub use errcode::ErrCode;
 pub use error::Error;
-pub use message::{Envelope, Event, Message, MessageKind};
+pub use message::{Envelope, Event, Message, MessageKind, MessageMode};
 pub use reply::{Article, Reply};
 
 /// The result type of this crate.

@@ -391,43 +391,116 @@ impl Message {
         }
     }
 
-    /// The key WeChat's retries share: `MsgId` for messages; for events, which have no
-    /// MsgId, `FromUserName` + `CreateTime` + `Event` + `EventKey` (WeChat's own advice).
+    /// The key WeChat's retries of this push share: a digest of every field as
+    /// received, 32 hex digits. A retry is the same message, field for field; two
+    /// distinct events can share sender, time, event and key (two `wxa_media_check`
+    /// results differing in `trace_id`, two template-send results in one second), so
+    /// nothing less than the whole message tells them apart.
     pub fn dedup_key(&self) -> String {
-        if let Some(id) = self.raw.text("MsgId").or(self.raw.text("MsgID")) {
-            if !id.is_empty() {
-                return format!("id:{id}");
+        crate::signature::hex(&fields_digest(&self.raw))
+    }
+}
+
+/// SHA-256 of the fields, names and texts in document order, each length-prefixed (so
+/// no two different documents give the same input), cut to 128 bits.
+pub fn fields_digest(fields: &Fields) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    fn feed(h: &mut Sha256, fields: &Fields) {
+        for (name, value) in &fields.0 {
+            h.update((name.len() as u32).to_le_bytes());
+            h.update(name.as_bytes());
+            match value {
+                Value::Text(t) => {
+                    h.update([0]);
+                    h.update((t.len() as u32).to_le_bytes());
+                    h.update(t.as_bytes());
+                }
+                Value::Node(n) => {
+                    h.update([1]);
+                    feed(h, n);
+                    h.update([2]);
+                }
             }
         }
-        format!(
-            "ev:{}:{}:{}:{}",
-            self.from_user_name,
-            self.create_time,
-            self.raw.text("Event").unwrap_or(""),
-            self.raw.text("EventKey").unwrap_or("")
-        )
+    }
+    let mut h = Sha256::new();
+    feed(&mut h, fields);
+    let full = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+/// The account's message encryption mode (消息加解密方式), as set in WeChat's server
+/// configuration. It decides what a push must look like; nothing in a push decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageMode {
+    /// 明文模式: plaintext XML; `signature` covers token, timestamp and nonce only.
+    #[default]
+    Plaintext,
+    /// 兼容模式: the plaintext fields and `Encrypt` in one document, `encrypt_type=aes`
+    /// and `msg_signature` on the URL. Only the decrypted message is trusted (the
+    /// plaintext beside it is covered by no signature); WeChat accepts a plaintext or an
+    /// encrypted reply, and its FAQ says to answer `encrypt_type=aes` with ciphertext.
+    Compatible,
+    /// 安全模式: only `ToUserName` and `Encrypt`; the reply must be encrypted.
+    Safe,
+}
+
+impl MessageMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageMode::Plaintext => "plaintext",
+            MessageMode::Compatible => "compatible",
+            MessageMode::Safe => "safe",
+        }
+    }
+
+    /// Whether pushes carry `Encrypt` and `msg_signature` (compatible and safe).
+    pub fn is_encrypted(self) -> bool {
+        self != MessageMode::Plaintext
+    }
+}
+
+impl std::fmt::Display for MessageMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for MessageMode {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "plaintext" | "plain" => Ok(MessageMode::Plaintext),
+            "compatible" | "compat" => Ok(MessageMode::Compatible),
+            "safe" | "aes" => Ok(MessageMode::Safe),
+            other => Err(format!(
+                "unknown mode {other:?}: plaintext, compatible or safe"
+            )),
+        }
     }
 }
 
 /// The encrypted push envelope of safe mode: `<xml><ToUserName/><Encrypt/></xml>`. In
-/// compatible mode the same document also carries the plaintext fields.
+/// compatible mode the same document also carries the plaintext fields, which are not
+/// read: only what `msg_signature` covers is trusted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     pub to_user_name: Option<String>,
     pub encrypt: String,
-    /// All fields of the document (compatible mode carries the plaintext here too).
-    pub fields: Fields,
 }
 
 impl Envelope {
-    /// Parses an envelope document of at most `limit` bytes.
+    /// Reads an envelope document of at most `limit` bytes. Only `ToUserName` and
+    /// `Encrypt` are kept; the rest streams by without being built, so that a forged
+    /// document costs no memory before its `msg_signature` is checked.
     pub fn parse(input: &str, limit: usize) -> Result<Envelope> {
-        let fields = xml::parse(input, limit)?.fields;
-        let encrypt = owned(&fields, "Encrypt")?;
+        let [to_user_name, encrypt] = xml::root_texts(input, limit, ["ToUserName", "Encrypt"])?;
         Ok(Envelope {
-            to_user_name: opt(&fields, "ToUserName"),
-            encrypt,
-            fields,
+            to_user_name,
+            encrypt: encrypt.ok_or(Error::MissingField("Encrypt"))?,
         })
     }
 

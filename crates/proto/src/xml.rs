@@ -5,7 +5,9 @@
 //! ordered [`Fields`] and refuses what WeChat never sends and attackers love: a document
 //! type declaration (so no DTD, no external entity: XXE is impossible by construction),
 //! entities other than XML's five predefined ones and character references, documents
-//! over a size limit and nesting deeper than [`MAX_DEPTH`].
+//! over a size limit, nesting deeper than [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`]
+//! elements (a document of empty `<a/>`s costs some 50 bytes of memory an element: the
+//! size limit alone would let one request spend megabytes).
 
 use std::borrow::Cow;
 
@@ -16,10 +18,16 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
-/// The default size limit for one pushed document (WeChat's are a few KiB).
-pub const DEFAULT_LIMIT: usize = 1 << 20;
+/// The default size limit for one pushed document. WeChat's pushes are a few KiB; a
+/// compatible-mode push carries its fields twice, once as ciphertext (about 3x); the
+/// largest documented events (`MASSSENDJOBFINISH` with its copyright check list) stay
+/// well under this.
+pub const DEFAULT_LIMIT: usize = 64 << 10;
 /// The deepest nesting WeChat uses is 4 (`xml/SendPicsInfo/PicList/item/PicMd5Sum`).
 pub const MAX_DEPTH: usize = 8;
+/// The most elements a document may hold. WeChat's pushes have a dozen or two; a
+/// `SendPicsInfo` of 9 pictures or a mass-send job's result list a few hundred.
+pub const MAX_ELEMENTS: usize = 1024;
 
 /// A field's value: text (CDATA or character data) or nested fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +203,7 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
     reader.config_mut().check_end_names = false;
     let mut stack: Vec<Open> = Vec::new();
     let mut done: Option<(Name, Value)> = None;
+    let mut elements = 0usize;
     loop {
         let event = reader.read_event().map_err(xml_err)?;
         match event {
@@ -203,7 +212,11 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
             Event::Start(_) | Event::Empty(_) if done.is_some() => {
                 return Err(Error::Xml("more than one root element".into()))
             }
+            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
+                return Err(too_many_elements())
+            }
             Event::Start(start) => {
+                elements += 1;
                 if stack.len() >= MAX_DEPTH {
                     return Err(Error::Xml("nesting too deep".into()));
                 }
@@ -215,6 +228,7 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
                 });
             }
             Event::Empty(start) => {
+                elements += 1;
                 let name = name_of(start.name().as_ref())?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push((name, Value::Text(String::new()))),
@@ -266,6 +280,113 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
             fields: Fields::default(),
         }),
         None => Err(Error::Xml("no root element".into())),
+    }
+}
+
+fn too_many_elements() -> Error {
+    Error::Xml(format!("more than {MAX_ELEMENTS} elements"))
+}
+
+/// The text of the root's direct children named in `wanted`, read without building the
+/// document: what the encrypted envelope needs before its `msg_signature` is checked.
+/// Every other element is skipped as it streams by and costs no memory; the same
+/// refusals as [`parse`] apply (DTD, unknown entities, size, depth, element count). A
+/// name given twice keeps its first text.
+pub fn root_texts<const N: usize>(
+    input: &str,
+    limit: usize,
+    wanted: [&str; N],
+) -> Result<[Option<String>; N]> {
+    if input.len() > limit {
+        return Err(Error::TooLarge {
+            size: input.len(),
+            limit,
+        });
+    }
+    let mut reader = Reader::from_str(input);
+    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
+    // Depth 0: outside the root; 1: in the root; 2: in one of its children.
+    let mut depth = 0usize;
+    let mut roots = 0usize;
+    let mut elements = 0usize;
+    // The wanted child being read, by index, and its text so far.
+    let mut current: Option<(usize, String)> = None;
+    loop {
+        match reader.read_event().map_err(xml_err)? {
+            Event::DocType(_) => return Err(Error::Dtd),
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
+                return Err(too_many_elements())
+            }
+            Event::Start(start) => {
+                elements += 1;
+                if depth >= MAX_DEPTH {
+                    return Err(Error::Xml("nesting too deep".into()));
+                }
+                if depth == 0 {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err(Error::Xml("more than one root element".into()));
+                    }
+                } else if depth == 1 {
+                    let name = start.name();
+                    current = wanted
+                        .iter()
+                        .position(|w| w.as_bytes() == name.as_ref())
+                        .filter(|&i| out[i].is_none())
+                        .map(|i| (i, String::new()));
+                }
+                depth += 1;
+            }
+            Event::Empty(start) => {
+                elements += 1;
+                if depth == 0 {
+                    roots += 1;
+                } else if depth == 1 {
+                    let name = start.name();
+                    if let Some(i) = wanted.iter().position(|w| w.as_bytes() == name.as_ref()) {
+                        out[i].get_or_insert_with(String::new);
+                    }
+                }
+            }
+            Event::End(_) => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| Error::Xml("unexpected end tag".into()))?;
+                if depth == 1 {
+                    if let Some((i, text)) = current.take() {
+                        out[i] = Some(text);
+                    }
+                }
+            }
+            Event::Text(text) => {
+                // Unescaped everywhere, so an unknown entity is refused as `parse` does;
+                // borrowed (no allocation) when there is no entity.
+                let text = text.unescape().map_err(xml_err)?;
+                if depth == 0 {
+                    if !text.trim().is_empty() {
+                        return Err(Error::Xml("text outside the root element".into()));
+                    }
+                } else if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
+                    t.push_str(&text);
+                }
+            }
+            Event::CData(cdata) => {
+                if depth == 0 {
+                    return Err(Error::Xml("CDATA outside the root element".into()));
+                }
+                if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
+                    t.push_str(std::str::from_utf8(&cdata.into_inner()).map_err(xml_err)?);
+                }
+            }
+            Event::Eof => break,
+        }
+    }
+    match (depth, roots) {
+        (0, 1) => Ok(out),
+        (0, 0) => Err(Error::Xml("no root element".into())),
+        (0, _) => Err(Error::Xml("more than one root element".into())),
+        _ => Err(Error::Xml("unclosed element".into())),
     }
 }
 
@@ -384,6 +505,44 @@ mod tests {
             "text",
             "<xml><a><b><c><d><e><f><g><h><i>x</i></h></g></f></e></d></c></b></a></xml>",
         ] {
+            assert!(parse(bad, DEFAULT_LIMIT).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_too_many_elements() {
+        let doc = format!("<xml>{}</xml>", "<a/>".repeat(MAX_ELEMENTS));
+        let e = parse(&doc, DEFAULT_LIMIT).unwrap_err();
+        assert!(e.to_string().contains("elements"), "{e}");
+        assert!(root_texts(&doc, DEFAULT_LIMIT, ["Encrypt"]).is_err());
+        let ok = format!("<xml>{}</xml>", "<a/>".repeat(MAX_ELEMENTS - 1));
+        assert!(parse(&ok, DEFAULT_LIMIT).is_ok());
+        assert!(root_texts(&ok, DEFAULT_LIMIT, ["Encrypt"]).is_ok());
+    }
+
+    #[test]
+    fn root_texts_reads_what_parse_reads() {
+        let doc = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Other><Encrypt>no</Encrypt></Other><Encrypt>a&amp;b<![CDATA[c]]></Encrypt><Encrypt>second</Encrypt><E/></xml>";
+        let [to, enc, e, missing] =
+            root_texts(doc, DEFAULT_LIMIT, ["ToUserName", "Encrypt", "E", "Nope"]).unwrap();
+        assert_eq!(to.as_deref(), Some("gh_1"));
+        assert_eq!(enc.as_deref(), Some("a&bc"));
+        assert_eq!(e.as_deref(), Some(""));
+        assert_eq!(missing, None);
+        let parsed = parse(doc, DEFAULT_LIMIT).unwrap();
+        assert_eq!(parsed.fields.text("Encrypt"), enc.as_deref());
+        for bad in [
+            "",
+            "<xml>",
+            "<xml><A></B></xml>",
+            "</xml>",
+            "<xml></xml><xml></xml>",
+            "text",
+            "<xml><A>&xxe;</A></xml>",
+            "<!DOCTYPE xml><xml/>",
+            "<xml><a><b><c><d><e><f><g><h><i>x</i></h></g></f></e></d></c></b></a></xml>",
+        ] {
+            assert!(root_texts(bad, DEFAULT_LIMIT, ["A"]).is_err(), "{bad:?}");
             assert!(parse(bad, DEFAULT_LIMIT).is_err(), "{bad:?}");
         }
     }

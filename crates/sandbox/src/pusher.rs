@@ -11,32 +11,7 @@ use wxgate_proto::reply::parse_encrypted_reply;
 use wxgate_proto::signature::server_signature;
 use wxgate_proto::xml::{self, Fields, Value, DEFAULT_LIMIT};
 use wxgate_proto::Envelope;
-
-/// The account's message encryption mode (消息加解密方式).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PushMode {
-    /// 明文模式: plaintext XML, `signature` only.
-    Plaintext,
-    /// 兼容模式: plaintext fields and `Encrypt` in one document.
-    Compatible,
-    /// 安全模式: only `ToUserName` and `Encrypt`; replies must be encrypted.
-    Safe,
-}
-
-impl std::str::FromStr for PushMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "plaintext" | "plain" => Ok(PushMode::Plaintext),
-            "compatible" | "compat" => Ok(PushMode::Compatible),
-            "safe" | "aes" => Ok(PushMode::Safe),
-            other => Err(format!(
-                "unknown mode {other:?}: plaintext, compatible or safe"
-            )),
-        }
-    }
-}
+pub use wxgate_proto::MessageMode;
 
 /// Where and how to push.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,7 +22,7 @@ pub struct PushTarget {
     pub appid: String,
     #[serde(default)]
     pub encoding_aes_key: Option<String>,
-    pub mode: PushMode,
+    pub mode: MessageMode,
 }
 
 /// Overrides for tests of replays and windows.
@@ -131,13 +106,13 @@ pub async fn push(
         q.append_pair("openid", &from);
     }
     let crypt = match target.mode {
-        PushMode::Plaintext => None,
+        MessageMode::Plaintext => None,
         mode => {
             let key = target
                 .encoding_aes_key
                 .as_deref()
                 .ok_or(PushError::NoAesKey(match mode {
-                    PushMode::Safe => "safe",
+                    MessageMode::Safe => "safe",
                     _ => "compatible",
                 }))?;
             Some(MsgCrypt::new(&target.token, key, &target.appid).map_err(PushError::Settings)?)
@@ -150,7 +125,7 @@ pub async fn push(
             url.query_pairs_mut()
                 .append_pair("encrypt_type", "aes")
                 .append_pair("msg_signature", &sealed.msg_signature);
-            if mode == PushMode::Safe {
+            if mode == MessageMode::Safe {
                 Envelope::to_xml(&to, &sealed.encrypt)
             } else {
                 let mut both = message.clone();
@@ -199,7 +174,7 @@ pub async fn push(
             )
             .map_err(PushError::ReplyCrypto)?
         }
-        Err(_) if target.mode == PushMode::Safe => return Err(PushError::PlaintextInSafeMode),
+        Err(_) if target.mode == MessageMode::Safe => return Err(PushError::PlaintextInSafeMode),
         Err(_) => trimmed.to_owned(),
     };
     let reply = xml::parse(&reply_xml, DEFAULT_LIMIT)

@@ -15,7 +15,7 @@ use wxgate_proto::signature::verify_server_signature;
 use wxgate_proto::xml::DEFAULT_LIMIT;
 use wxgate_proto::{Envelope, Message, Reply};
 use wxgate_sandbox::messages::{self, KINDS};
-use wxgate_sandbox::pusher::{push, PushError, PushMode, PushOptions, PushTarget};
+use wxgate_sandbox::pusher::{push, MessageMode, PushError, PushOptions, PushTarget};
 
 const TOKEN: &str = "pushtoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -97,7 +97,7 @@ async fn start(behaviour: Behaviour) -> (String, Gw) {
     (format!("http://{addr}/wx/service"), gw)
 }
 
-fn target(url: &str, mode: PushMode) -> PushTarget {
+fn target(url: &str, mode: MessageMode) -> PushTarget {
     PushTarget {
         url: url.into(),
         token: TOKEN.into(),
@@ -111,7 +111,11 @@ fn target(url: &str, mode: PushMode) -> PushTarget {
 async fn every_kind_in_every_mode() {
     let (url, gw) = start(Behaviour::Correct).await;
     let http = reqwest::Client::new();
-    for mode in [PushMode::Plaintext, PushMode::Compatible, PushMode::Safe] {
+    for mode in [
+        MessageMode::Plaintext,
+        MessageMode::Compatible,
+        MessageMode::Safe,
+    ] {
         for (i, kind) in KINDS.iter().enumerate() {
             let msg = messages::sample(kind, "gh_test", "oUser", 1_700_000_000, i as u64 + 1, None)
                 .unwrap();
@@ -121,7 +125,7 @@ async fn every_kind_in_every_mode() {
             assert_eq!(out.status, 200, "{kind} {mode:?}");
             assert_eq!(
                 out.encrypted,
-                mode != PushMode::Plaintext,
+                mode != MessageMode::Plaintext,
                 "{kind} {mode:?}"
             );
             let reply = out.reply.unwrap();
@@ -147,7 +151,7 @@ async fn wrong_replies_are_caught() {
     let (url, _) = start(Behaviour::PlaintextReply).await;
     let e = push(
         &http,
-        &target(&url, PushMode::Safe),
+        &target(&url, MessageMode::Safe),
         &msg,
         &PushOptions::default(),
     )
@@ -157,7 +161,7 @@ async fn wrong_replies_are_caught() {
     let (url, _) = start(Behaviour::BadReplySignature).await;
     let e = push(
         &http,
-        &target(&url, PushMode::Safe),
+        &target(&url, MessageMode::Safe),
         &msg,
         &PushOptions::default(),
     )
@@ -167,14 +171,14 @@ async fn wrong_replies_are_caught() {
     let (url, _) = start(Behaviour::WrongAddress).await;
     let e = push(
         &http,
-        &target(&url, PushMode::Plaintext),
+        &target(&url, MessageMode::Plaintext),
         &msg,
         &PushOptions::default(),
     )
     .await
     .unwrap_err();
     assert!(matches!(e, PushError::ReplyAddress(_)), "{e}");
-    let mut no_key = target(&url, PushMode::Safe);
+    let mut no_key = target(&url, MessageMode::Safe);
     no_key.encoding_aes_key = None;
     assert!(matches!(
         push(&http, &no_key, &msg, &PushOptions::default()).await,

@@ -117,7 +117,7 @@ impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
             replay_window: 300,
-            max_body_bytes: 1 << 20,
+            max_body_bytes: wxgate_proto::xml::DEFAULT_LIMIT,
             dedup_ttl: 60,
             deadline_ms: 4500,
         }
@@ -344,15 +344,9 @@ pub enum AccountKind {
     Miniapp,
 }
 
-/// The account's message encryption mode (消息加解密方式).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageMode {
-    #[default]
-    Plaintext,
-    Compatible,
-    Safe,
-}
+/// The account's message encryption mode (消息加解密方式): one type for the config, the
+/// sandbox's pusher and the push pipeline.
+pub use wxgate_proto::MessageMode;
 
 /// Which WeChat API issues the access_token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -383,7 +377,8 @@ pub struct AccountConfig {
     pub mode: MessageMode,
     #[serde(default)]
     pub token_api: TokenApi,
-    /// Refuse plaintext and compatible-mode pushes.
+    /// Kept so that older files load: `mode` alone decides what a push must be, and
+    /// `true` here is accepted only beside `mode = "safe"`, which it used to approximate.
     #[serde(default)]
     pub require_encryption: bool,
     /// Page hosts allowed for JS-SDK signatures (the JS接口安全域名); any when empty.
@@ -503,8 +498,10 @@ impl Config {
             if a.mode != MessageMode::Plaintext && a.token.is_none() {
                 p.push(format!("{at}: mode {:?} needs token", a.mode));
             }
-            if a.require_encryption && a.encoding_aes_key.is_none() {
-                p.push(format!("{at}: require_encryption needs encoding_aes_key"));
+            if a.require_encryption && a.mode != MessageMode::Safe {
+                p.push(format!(
+                    "{at}: require_encryption is replaced by mode = \"safe\" (only encrypted pushes with a valid msg_signature); set mode = \"safe\" and drop require_encryption"
+                ));
             }
             for (i, r) in a.rules.iter().enumerate() {
                 if let Some(re) = &r.regex {

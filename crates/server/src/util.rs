@@ -47,3 +47,12 @@ where
         }
     })
 }
+
+/// At most `max` characters of `text`, for a log field that may quote a caller's input:
+/// a log line stays bounded whatever a request carries.
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}

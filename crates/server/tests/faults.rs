@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use wxgate::Clock;
-use wxgate_sandbox::pusher::{push, PushMode, PushOptions, PushTarget};
+use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
 
 async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
@@ -263,7 +263,7 @@ async fn a_fleet_of_three_for_a_simulated_day() {
             token: "sandboxtoken".into(),
             appid: OA.into(),
             encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
-            mode: PushMode::Safe,
+            mode: MessageMode::Safe,
         };
         let opts = PushOptions {
             timestamp: Some(clock.now()),

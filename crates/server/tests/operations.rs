@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 use wxgate::store::Store;
-use wxgate_sandbox::pusher::{push, PushMode, PushOptions, PushTarget};
+use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
 
 #[tokio::test]
@@ -355,9 +355,13 @@ secret = "logs-test-webhook-secret"
         encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
         mode,
     };
-    for (i, mode) in [PushMode::Plaintext, PushMode::Compatible, PushMode::Safe]
-        .into_iter()
-        .enumerate()
+    for (i, mode) in [
+        MessageMode::Plaintext,
+        MessageMode::Compatible,
+        MessageMode::Safe,
+    ]
+    .into_iter()
+    .enumerate()
     {
         for (j, text) in ["hello", "to the webhook"].iter().enumerate() {
             let id = (i * 10 + j) as u64 + 1;

@@ -239,12 +239,6 @@ async fn sandbox_push_against_a_running_serve() {
             "Hello from wxgate, oSandboxUser000000000000001",
         ),
         ("compatible", "subscribe", "", "Welcome!"),
-        (
-            "plaintext",
-            "text",
-            "hello",
-            "Hello from wxgate, oSandboxUser000000000000001",
-        ),
     ] {
         let mut args = vec![
             "sandbox", "push", "--url", &url, "--mode", mode, "--kind", kind,
@@ -256,19 +250,19 @@ async fn sandbox_push_against_a_running_serve() {
         assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["status"], 200);
-        assert_eq!(v["encrypted"], mode == "safe");
+        assert_eq!(
+            v["encrypted"], true,
+            "an encrypted push is answered encrypted"
+        );
         assert_eq!(v["reply"]["Content"], expected, "{mode}");
     }
+    // The account is in safe mode: a plaintext push, however well signed, is refused.
+    let out = wxgate(&["sandbox", "push", "--url", &url, "--mode", "plaintext"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
     // A wrong token: the gateway refuses it, and the command says so.
     let out = wxgate(&[
-        "sandbox",
-        "push",
-        "--url",
-        &url,
-        "--token",
-        "wrong",
-        "--mode",
-        "plaintext",
+        "sandbox", "push", "--url", &url, "--token", "wrong", "--mode", "safe",
     ]);
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));

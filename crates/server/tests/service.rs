@@ -21,14 +21,18 @@ use wxgate_proto::signature::{msg_signature, server_signature};
 use wxgate_proto::xml::Fields;
 use wxgate_proto::{Envelope, Message};
 use wxgate_sandbox::messages::{self, KINDS};
-use wxgate_sandbox::pusher::{push, PushMode, PushOptions, PushOutcome, PushTarget};
+use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushOutcome, PushTarget};
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 const TOKEN: &str = "sandboxtoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 const GH: &str = "gh_sandbox00001";
 const USER: &str = "oSandboxUser000000000000001";
-const MODES: [PushMode; 3] = [PushMode::Plaintext, PushMode::Compatible, PushMode::Safe];
+const MODES: [MessageMode; 3] = [
+    MessageMode::Plaintext,
+    MessageMode::Compatible,
+    MessageMode::Safe,
+];
 
 /// Records every message it sees and lets it pass.
 #[derive(Default)]
@@ -46,7 +50,8 @@ impl Handler for Recorder {
     }
 }
 
-const RULES: &str = r#"
+/// The reply rules, written for `default` and copied to its other-mode twins.
+const DEFAULT_RULES: &str = r#"
 [[accounts.default.rules]]
 keyword = "hello"
 reply = { type = "text", content = "Hi {openid}, you said {content}" }
@@ -80,22 +85,37 @@ event = "CLICK"
 event_key = "V1001"
 reply = { type = "text", content = "clicked V1001" }
 
-[accounts.plain]
-appid = "wxsandbox0000001"
-secret = "sandbox-secret-official-0001"
-token = "sandboxtoken"
-encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-
-[accounts.strict]
-appid = "wxsandbox0000001"
-secret = "sandbox-secret-official-0001"
-token = "sandboxtoken"
-encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
-mode = "safe"
-require_encryption = true
-[[accounts.strict.rules]]
-reply = { type = "text", content = "strict default" }
 "#;
+
+/// The accounts: `default` (safe mode, from `gateway_toml`) with the rules, and
+/// `plain` (safe mode) with no rule, each with a twin per other mode (`-compatible`,
+/// `-plaintext`): an account's mode decides which pushes it accepts.
+fn rules() -> String {
+    let mut out = String::new();
+    for twin in ["default", "default-compatible", "default-plaintext"] {
+        out.push_str(&DEFAULT_RULES.replace("accounts.default.", &format!("accounts.{twin}.")));
+    }
+    for (name, mode) in [
+        ("default-compatible", "compatible"),
+        ("default-plaintext", "plaintext"),
+        ("plain", "safe"),
+        ("plain-compatible", "compatible"),
+        ("plain-plaintext", "plaintext"),
+    ] {
+        out.push_str(&format!(
+            "\n[accounts.{name}]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\"\nmode = \"{mode}\"\n"
+        ));
+    }
+    out
+}
+
+/// The account that takes `mode`'s pushes for `account`.
+fn twin(account: &str, mode: MessageMode) -> String {
+    match mode {
+        MessageMode::Safe => account.to_owned(),
+        other => format!("{account}-{other}"),
+    }
+}
 
 struct Env {
     sb: Sandbox,
@@ -114,9 +134,12 @@ async fn env(extra: &str, top: &str) -> Env {
     let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
     let recorder = Arc::new(Recorder::default());
     let mut handlers: HashMap<String, Vec<Arc<dyn Handler>>> = HashMap::new();
-    for account in ["plain", "default"] {
-        if config.accounts.contains_key(account) {
-            handlers.insert(account.into(), vec![recorder.clone()]);
+    for account in MODES
+        .iter()
+        .flat_map(|m| [twin("plain", *m), twin("default", *m)])
+    {
+        if config.accounts.contains_key(&account) {
+            handlers.insert(account, vec![recorder.clone()]);
         }
     }
     let state = wxgate::gateway::build_with(config, Clock::system(), handlers)
@@ -134,7 +157,13 @@ async fn env(extra: &str, top: &str) -> Env {
 }
 
 impl Env {
-    fn target(&self, account: &str, mode: PushMode) -> PushTarget {
+    /// Where `mode`'s pushes for `account` go: the twin in that mode.
+    fn target(&self, account: &str, mode: MessageMode) -> PushTarget {
+        self.target_exact(&twin(account, mode), mode)
+    }
+
+    /// Pushes in `mode` to exactly that account, whatever its own mode.
+    fn target_exact(&self, account: &str, mode: MessageMode) -> PushTarget {
         let path = if account == "default" {
             "/wx/service".to_owned()
         } else {
@@ -149,7 +178,7 @@ impl Env {
         }
     }
 
-    async fn push(&self, account: &str, mode: PushMode, msg: &Fields) -> PushOutcome {
+    async fn push(&self, account: &str, mode: MessageMode, msg: &Fields) -> PushOutcome {
         push(
             &self.http,
             &self.target(account, mode),
@@ -178,7 +207,7 @@ fn text(content: &str, id: u64) -> Fields {
 
 #[tokio::test]
 async fn url_verification() {
-    let e = env(RULES, "").await;
+    let e = env(&rules(), "").await;
     let sig = server_signature(TOKEN, "1714036504", "1514711492");
     let url = |q: String| format!("{}/wx/service?{q}", e.gw.url());
     let r = e
@@ -244,7 +273,7 @@ async fn url_verification() {
 
 #[tokio::test]
 async fn every_type_reaches_the_handlers_parsed_in_every_mode() {
-    let e = env(RULES, "").await;
+    let e = env(&rules(), "").await;
     let base = now();
     for (m, mode) in MODES.iter().enumerate() {
         for (i, kind) in KINDS.iter().enumerate() {
@@ -279,7 +308,7 @@ fn reply_of(out: &PushOutcome) -> &Fields {
 
 #[tokio::test]
 async fn every_reply_type_arrives_in_every_mode() {
-    let e = env(RULES, "").await;
+    let e = env(&rules(), "").await;
     let mut id: u64 = 1000;
     for mode in MODES {
         let mut ask = |content: &str| {
@@ -289,8 +318,8 @@ async fn every_reply_type_arrives_in_every_mode() {
         let out = e.push("default", mode, &ask("hello")).await;
         assert_eq!(
             out.encrypted,
-            mode == PushMode::Safe,
-            "{mode:?}: compatible mode replies in plaintext"
+            mode.is_encrypted(),
+            "{mode:?}: an encrypted push (encrypt_type=aes) is answered encrypted"
         );
         let r = reply_of(&out);
         assert_eq!(r.text("MsgType"), Some("text"));
@@ -379,8 +408,9 @@ fn safe_query(ts: i64, nonce: &str, encrypt: &str) -> String {
 
 #[tokio::test]
 async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
-    let e = env(RULES, "").await;
-    let p = "/wx/plain/service";
+    let e = env(&rules(), "").await;
+    let p = "/wx/plain-plaintext/service";
+    let safe = "/wx/plain/service";
     let ts = now();
     let xml = wxgate_proto::message::write_fields(&text("x", 1));
     let crypt = MsgCrypt::new(TOKEN, KEY, OA).unwrap();
@@ -401,14 +431,14 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
         sign_query(ts, "n2"),
         "1".repeat(40)
     );
-    assert_eq!(raw_push(&e, p, &q, env_xml.clone()).await, 403);
+    assert_eq!(raw_push(&e, safe, &q, env_xml.clone()).await, 403);
     // Wrong appid inside a correctly signed message.
     let other = MsgCrypt::new(TOKEN, KEY, "wxsomeoneelse").unwrap();
     let sealed = other.seal(&xml, &ts.to_string(), "n3");
     assert_eq!(
         raw_push(
             &e,
-            p,
+            safe,
             &safe_query(ts, "n3", &sealed.encrypt),
             Envelope::to_xml(GH, &sealed.encrypt)
         )
@@ -422,7 +452,13 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
         &sealed.encrypt[..sealed.encrypt.len() - 8],
     ] {
         assert_eq!(
-            raw_push(&e, p, &safe_query(ts, "n4", bad), Envelope::to_xml(GH, bad)).await,
+            raw_push(
+                &e,
+                safe,
+                &safe_query(ts, "n4", bad),
+                Envelope::to_xml(GH, bad)
+            )
+            .await,
             400,
             "{bad}"
         );
@@ -464,64 +500,76 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
     );
     assert_eq!(e.seen(), 1);
     let store = e.gw.state.central.store();
+    let digest = |xml: &str| Message::parse(xml, 1 << 16).unwrap().dedup_key();
     assert!(store
-        .delete(&wxgate::store::keys::dedup("plain", "id:3"))
+        .delete(&wxgate::store::keys::dedup(
+            "plain-plaintext",
+            &digest(&same)
+        ))
         .await
         .unwrap());
     assert_eq!(raw_push(&e, p, &sign_query(ts, "n8"), same).await, 403);
     assert_eq!(e.seen(), 1, "the late replay reached no handler");
 
-    // Safe mode: msg_signature covers the body, so the only replay is the exact push,
-    // which gets the dedup answer (kept until the window closes) and runs nothing; no
-    // nonce is remembered for it.
+    // Safe mode: the exact push again gets the dedup answer and runs nothing; its
+    // nonce is remembered too, so once that answer is gone the replay is refused.
     let xml = wxgate_proto::message::write_fields(&text("sealed", 5));
     let sealed = crypt.seal(&xml, &ts.to_string(), "s1");
     let (q, body) = (
         safe_query(ts, "s1", &sealed.encrypt),
         Envelope::to_xml(GH, &sealed.encrypt),
     );
-    assert_eq!(raw_push(&e, p, &q, body.clone()).await, 200);
+    assert_eq!(raw_push(&e, safe, &q, body.clone()).await, 200);
     assert_eq!(e.seen(), 2);
-    assert_eq!(raw_push(&e, p, &q, body).await, 200, "the cached answer");
+    assert_eq!(
+        raw_push(&e, safe, &q, body.clone()).await,
+        200,
+        "the cached answer"
+    );
     assert_eq!(e.seen(), 2, "the exact replay reached no handler");
     assert!(store
         .get(&wxgate::store::keys::nonce("plain", &ts.to_string(), "s1"))
         .await
         .unwrap()
-        .is_none());
+        .is_some());
+    let key = wxgate::store::keys::dedup("plain", &digest(&xml));
     assert!(store
-        .get(&wxgate::store::keys::dedup("plain", "id:5"))
+        .get(&key)
         .await
         .unwrap()
         .is_some_and(|v| v.starts_with("done:")));
+    assert!(store.delete(&key).await.unwrap());
+    assert_eq!(raw_push(&e, safe, &q, body).await, 403);
+    assert_eq!(e.seen(), 2, "the late replay reached no handler");
 }
 
 #[tokio::test]
-async fn require_encryption_refuses_plaintext_and_compatible() {
-    let e = env(RULES, "").await;
-    let msg = text("hi", 77);
+async fn an_account_takes_only_its_own_modes_pushes() {
+    let e = env(&rules(), "").await;
     let http = reqwest::Client::new();
-    for mode in [PushMode::Plaintext, PushMode::Compatible] {
-        let out = push(
-            &http,
-            &e.target("strict", mode),
-            &msg,
-            &PushOptions::default(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(out.status, 403, "{mode:?}");
+    let mut id = 770;
+    for account_mode in MODES {
+        for push_mode in MODES {
+            id += 1;
+            let account = twin("default", account_mode);
+            let target = e.target_exact(&account, push_mode);
+            let out = push(&http, &target, &text("hello", id), &PushOptions::default())
+                .await
+                .unwrap();
+            if push_mode == account_mode {
+                assert_eq!(out.status, 200, "{account}: {push_mode} {}", out.body);
+                assert!(reply_of(&out).text("Content").unwrap().starts_with("Hi "));
+                assert_eq!(out.encrypted, account_mode.is_encrypted());
+            } else if push_mode.is_encrypted() && account_mode.is_encrypted() {
+                // Compatible and safe pushes differ only in the plaintext copy, which is
+                // never read: either is a valid encrypted push, answered encrypted.
+                assert_eq!(out.status, 200, "{account}: {push_mode} {}", out.body);
+                assert!(out.encrypted);
+            } else {
+                assert_eq!(out.status, 403, "{account}: {push_mode} {}", out.body);
+            }
+        }
     }
-    let out = push(
-        &http,
-        &e.target("strict", PushMode::Safe),
-        &msg,
-        &PushOptions::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(out.status, 200);
-    assert_eq!(reply_of(&out).text("Content"), Some("strict default"));
 }
 
 /// A webhook server for tests: checks the signature, counts calls, answers after a delay.
@@ -547,7 +595,7 @@ async fn webhook(delay: Duration, secret: &'static str) -> Hook {
                     b.fetch_add(1, Ordering::SeqCst);
                 }
                 let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-                assert_eq!(v["account"], "default");
+                assert!(v["account"].as_str().unwrap().starts_with("default"));
                 assert!(v["xml"].as_str().unwrap().starts_with("<xml>"));
                 tokio::time::sleep(delay).await;
                 let content = v["message"]["raw"]["Content"].as_str().unwrap_or("").to_owned();
@@ -572,7 +620,11 @@ async fn webhook(delay: Duration, secret: &'static str) -> Hook {
 }
 
 fn webhook_toml(url: &str) -> String {
-    format!("{RULES}\n[accounts.default.webhook]\nurl = \"{url}\"\nsecret = \"hook-secret\"\ntimeout_ms = 20000\n")
+    let mut toml = rules();
+    for twin in ["default", "default-compatible", "default-plaintext"] {
+        toml.push_str(&format!("\n[accounts.{twin}.webhook]\nurl = \"{url}\"\nsecret = \"hook-secret\"\ntimeout_ms = 20000\n"));
+    }
+    toml
 }
 
 #[tokio::test]
@@ -580,7 +632,7 @@ async fn a_retried_push_gets_the_same_reply_and_the_webhook_is_called_once() {
     let hook = webhook(Duration::from_millis(50), "hook-secret").await;
     let e = env(&webhook_toml(&hook.url), "").await;
     let msg = text("from the webhook please", 555);
-    for mode in [PushMode::Safe, PushMode::Plaintext] {
+    for mode in [MessageMode::Safe, MessageMode::Plaintext] {
         let a = e.push("default", mode, &msg).await;
         let b = e.push("default", mode, &msg).await;
         assert_eq!(
@@ -594,17 +646,27 @@ async fn a_retried_push_gets_the_same_reply_and_the_webhook_is_called_once() {
         timestamp: Some(now()),
         nonce: Some("retry-nonce".into()),
     };
-    let c = push(&e.http, &e.target("default", PushMode::Safe), &msg, &opts)
-        .await
-        .unwrap();
-    let d = push(&e.http, &e.target("default", PushMode::Safe), &msg, &opts)
-        .await
-        .unwrap();
+    let c = push(
+        &e.http,
+        &e.target("default", MessageMode::Safe),
+        &msg,
+        &opts,
+    )
+    .await
+    .unwrap();
+    let d = push(
+        &e.http,
+        &e.target("default", MessageMode::Safe),
+        &msg,
+        &opts,
+    )
+    .await
+    .unwrap();
     assert_eq!(reply_of(&c).text("Content"), reply_of(&d).text("Content"));
     assert_eq!(
         hook.calls.load(Ordering::SeqCst),
-        1,
-        "one webhook call for one message"
+        2,
+        "one webhook call for one message, on each of the two accounts it was pushed to"
     );
     assert_eq!(
         hook.bad_signatures.load(Ordering::SeqCst),
@@ -612,12 +674,16 @@ async fn a_retried_push_gets_the_same_reply_and_the_webhook_is_called_once() {
         "the webhook signature verifies"
     );
     // 204: no reply.
-    let quiet = e.push("default", PushMode::Safe, &text("quiet", 556)).await;
+    let quiet = e
+        .push("default", MessageMode::Safe, &text("quiet", 556))
+        .await;
     assert_eq!(quiet.body, "success");
     // Rules come before the webhook.
-    let ruled = e.push("default", PushMode::Safe, &text("hello", 557)).await;
+    let ruled = e
+        .push("default", MessageMode::Safe, &text("hello", 557))
+        .await;
     assert!(reply_of(&ruled).text("Content").unwrap().starts_with("Hi "));
-    assert_eq!(hook.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
@@ -626,7 +692,7 @@ async fn a_late_webhook_reply_goes_out_as_a_customer_service_message() {
     let e = env(&webhook_toml(&hook.url), "").await;
     let started = Instant::now();
     let out = e
-        .push("default", PushMode::Safe, &text("slow one", 900))
+        .push("default", MessageMode::Safe, &text("slow one", 900))
         .await;
     let answered = started.elapsed();
     assert_eq!(out.status, 200);
@@ -659,7 +725,7 @@ async fn a_late_webhook_reply_goes_out_as_a_customer_service_message() {
 async fn a_dead_webhook_is_counted_and_wechat_gets_success() {
     let e = env(&webhook_toml("http://127.0.0.1:9/nothing-listens"), "").await;
     let out = e
-        .push("default", PushMode::Safe, &text("anyone?", 901))
+        .push("default", MessageMode::Safe, &text("anyone?", 901))
         .await;
     assert_eq!(out.body, "success");
     let stats = &e.gw.state.service.webhook_stats["default"];
@@ -668,7 +734,7 @@ async fn a_dead_webhook_is_counted_and_wechat_gets_success() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wechatpy_encrypts_a_push_and_reads_the_reply() {
-    let e = env(RULES, "").await;
+    let e = env(&rules(), "").await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/interop/wechatpy_push.py"

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{param, Params, Shared};
 use crate::faults::Fault;
 use crate::messages;
-use crate::pusher::{self, PushMode, PushOptions, PushTarget};
+use crate::pusher::{self, MessageMode, PushOptions, PushTarget};
 
 fn bad(msg: impl Into<String>) -> Response {
     (
@@ -174,7 +174,7 @@ pub struct PushRequest {
     /// The gateway's push URL.
     url: String,
     appid: String,
-    mode: PushMode,
+    mode: MessageMode,
     /// A sample kind (`text`, `CLICK`, ... see `messages::KINDS`) ...
     #[serde(default)]
     kind: Option<String>,

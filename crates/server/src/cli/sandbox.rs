@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use wxgate_sandbox::messages;
-use wxgate_sandbox::pusher::{self, PushMode, PushOptions, PushTarget};
+use wxgate_sandbox::pusher::{self, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 use super::Failure;
@@ -36,7 +36,7 @@ pub struct PushArgs {
     pub url: String,
     /// plaintext, compatible or safe.
     #[arg(long, default_value = "safe")]
-    pub mode: PushMode,
+    pub mode: MessageMode,
     /// What to push: text, image, voice, video, shortvideo, location, link, file,
     /// subscribe, subscribe_qrscene, unsubscribe, SCAN, LOCATION, CLICK, VIEW,
     /// scancode_push, scancode_waitmsg, pic_sysphoto, pic_photo_or_album, pic_weixin,

@@ -1,10 +1,15 @@
 //! `/wx/service` (and `/wx/{account}/service`): WeChat's URL verification and the push
 //! endpoint for messages and events, in plaintext, compatible and safe mode.
 //!
-//! A push goes through, in order: signature (and, encrypted, `msg_signature`, decryption
-//! and the appid), parsing, dedup (a retry of a push already seen gets the first
-//! answer and runs nothing), the replay checks (timestamp window, nonce memory), then the
-//! handlers under WeChat's deadline. Every refusal is a 4xx that changes nothing.
+//! The account's configured [`MessageMode`] alone decides what a push must be: in safe and
+//! compatible mode only an encrypted push with a valid `msg_signature` (whatever else
+//! the document carries), in plaintext mode only a plaintext one. A push goes through,
+//! in order: the timestamp window (before the body is read), the signatures (for an
+//! encrypted push, `msg_signature` over the `Encrypt` read from a streaming scan that
+//! builds nothing else), decryption and the appid, parsing, dedup (a retry, the same
+//! message field for field, gets the first answer and runs nothing), the nonce memory
+//! (another message under a used timestamp and nonce is a replay, in every mode), then
+//! the handlers under WeChat's deadline. Every refusal is a 4xx that changes nothing.
 
 pub mod handler;
 pub mod rules;
@@ -21,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::reply::{encrypted_reply_xml, SUCCESS};
 use wxgate_proto::signature::verify_server_signature;
-use wxgate_proto::{Envelope, Error as ProtoError, Message, Reply};
+use wxgate_proto::{Envelope, Error as ProtoError, Message, MessageMode, Reply};
 
 use crate::config::{Config, ServiceConfig};
 use crate::credentials::CentralControl;
@@ -38,7 +43,7 @@ pub struct ServiceAccount {
     pub appid: String,
     token: Option<String>,
     crypt: Option<MsgCrypt>,
-    require_encryption: bool,
+    mode: MessageMode,
     handlers: Vec<Arc<dyn Handler>>,
 }
 
@@ -82,7 +87,7 @@ impl Service {
                     appid: a.appid.clone(),
                     token: a.token.as_ref().map(|t| t.expose().to_owned()),
                     crypt,
-                    require_encryption: a.require_encryption,
+                    mode: a.mode,
                     handlers,
                 },
             );
@@ -108,7 +113,14 @@ query_struct! {
 type Q = PushQuery;
 
 fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
-    tracing::warn!(account, status = status.as_u16(), reason, "push refused");
+    // A reason can quote the caller's input (an XML error): bounded in the log line.
+    let logged = crate::util::truncate_chars(reason, 200);
+    tracing::warn!(
+        account,
+        status = status.as_u16(),
+        reason = logged,
+        "push refused"
+    );
     metrics::counter!("wxgate_push_refused_total", "account" => account.to_owned(), "status" => status.as_str().to_owned())
         .increment(1);
     envelope::error(status, reason)
@@ -210,6 +222,43 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, name, &e),
     };
+    // 1. The window, from the query alone, before the body is read.
+    let Ok(ts) = timestamp.parse::<i64>() else {
+        return refuse(StatusCode::BAD_REQUEST, name, "timestamp is not a number");
+    };
+    let now = s.central.clock().now();
+    if now.abs_diff(ts) > cfg.replay_window.unsigned_abs() {
+        let reason = format!(
+            "timestamp {ts} is outside the {} s window",
+            cfg.replay_window
+        );
+        return refuse(StatusCode::FORBIDDEN, name, &reason);
+    }
+    // 2. What the account's mode allows, from the query alone.
+    let encrypted = match q.encrypt_type.as_deref() {
+        None | Some("raw") => false,
+        Some("aes") => true,
+        Some(_) => return refuse(StatusCode::BAD_REQUEST, name, "encrypt_type is aes or raw"),
+    };
+    if encrypted != acc.mode.is_encrypted() {
+        let reason = if encrypted {
+            "encrypted push refused: the account is in plaintext mode"
+        } else {
+            "plaintext push refused: the account is in safe or compatible mode, which sends encrypt_type=aes and msg_signature"
+        };
+        return refuse(StatusCode::FORBIDDEN, name, reason);
+    }
+    // 3. The URL signature: required in plaintext mode, checked when present otherwise.
+    match q.signature.as_deref() {
+        Some(sig) if !verify_server_signature(token, timestamp, nonce, sig) => {
+            return refuse(StatusCode::FORBIDDEN, name, "signature mismatch")
+        }
+        None if !encrypted => {
+            let missing = "missing query parameter signature";
+            return refuse(StatusCode::BAD_REQUEST, name, missing);
+        }
+        _ => {}
+    }
     let body = match to_bytes(body, cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -223,61 +272,30 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
     let Ok(body) = std::str::from_utf8(&body) else {
         return refuse(StatusCode::BAD_REQUEST, name, "body is not UTF-8");
     };
-    let signature = q.signature.as_deref();
-    if let Some(sig) = signature {
-        if !verify_server_signature(token, timestamp, nonce, sig) {
-            return refuse(StatusCode::FORBIDDEN, name, "signature mismatch");
-        }
-    }
-    let encrypted = q.encrypt_type.as_deref() == Some("aes");
-    let (plain, encrypt_reply) = if encrypted {
+    // 4. Encrypted: msg_signature over Encrypt, then decryption and the appid. Only the
+    //    decrypted message is used: a compatible push's plaintext copy is unsigned.
+    let plain = if encrypted {
         let Some(crypt) = &acc.crypt else {
             return refuse(
-                StatusCode::BAD_REQUEST,
+                StatusCode::NOT_FOUND,
                 name,
                 "encrypted push, but no encoding_aes_key is configured",
             );
         };
         let Some(msg_signature) = q.msg_signature.as_deref() else {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                name,
-                "missing query parameter msg_signature",
-            );
+            let missing = "missing query parameter msg_signature";
+            return refuse(StatusCode::BAD_REQUEST, name, missing);
         };
         let env = match Envelope::parse(body, cfg.max_body_bytes) {
             Ok(e) => e,
             Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
         };
-        // Compatible mode: the plaintext fields travel beside Encrypt.
-        let compatible = env.fields.get("MsgType").is_some();
-        if compatible && acc.require_encryption {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                name,
-                "compatible-mode push refused: require_encryption is set",
-            );
-        }
         match crypt.open(msg_signature, timestamp, nonce, &env.encrypt) {
-            Ok(plain) => (plain, !compatible),
+            Ok(plain) => plain,
             Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
         }
     } else {
-        if acc.require_encryption {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                name,
-                "plaintext push refused: require_encryption is set",
-            );
-        }
-        if signature.is_none() {
-            return refuse(
-                StatusCode::BAD_REQUEST,
-                name,
-                "missing query parameter signature",
-            );
-        }
-        (body.to_owned(), false)
+        body.to_owned()
     };
     let message = match Message::parse(&plain, cfg.max_body_bytes) {
         Ok(m) => m,
@@ -289,30 +307,30 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
         message,
         xml: plain,
     };
-    // In safe and compatible mode msg_signature covers the body; in plaintext mode the
-    // signature covers only token, timestamp and nonce.
-    let body_signed = encrypted;
     // Boxed: inline, its 800 bytes made this future 1.6 KiB, past the allocator's
     // per-thread cache (1 KiB), and every push paid for a slow allocation.
-    let answer = match Box::pin(answer_once(s, acc, &ctx, timestamp, nonce, body_signed)).await {
+    let answer = match Box::pin(answer_once(s, acc, &ctx, ts, nonce, now)).await {
         Ok(a) => a,
         Err((status, reason)) => return refuse(status, name, &reason),
     };
-    respond(s, acc, &ctx, &answer, encrypt_reply)
+    respond(s, acc, &ctx, &answer, encrypted)
 }
 
-/// The plaintext answer (reply XML or `success`) for this push: the cached one for a
-/// retry, else the handlers' after the replay checks.
+/// The plaintext answer (reply XML or `success`) for this push, whose window and
+/// signatures were checked: the cached one for a retry, else the handlers' after the
+/// nonce check.
 async fn answer_once(
     s: &AppState,
     acc: &ServiceAccount,
     ctx: &MessageContext,
-    timestamp: &str,
+    ts: i64,
     nonce: &str,
-    body_signed: bool,
+    now: i64,
 ) -> std::result::Result<Answer, (StatusCode, String)> {
     let store = s.central.store();
     let cfg = &s.service.cfg;
+    // Keyed on a digest of the whole (decrypted) message: a cached answer goes only to
+    // the same message, never to another push that names its MsgId.
     let dedup_key = keys::dedup(&acc.name, &ctx.message.dedup_key());
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
     // 1. A retry of a push already answered (or being answered) gets that answer.
@@ -325,25 +343,8 @@ async fn answer_once(
         Ok(None) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 2. An old (or future) timestamp.
-    let ts: i64 = timestamp.parse().map_err(|_| {
-        (
-            StatusCode::BAD_REQUEST,
-            "timestamp is not a number".to_owned(),
-        )
-    })?;
-    let now = s.central.clock().now();
-    if (now - ts).abs() > cfg.replay_window {
-        return Err((
-            StatusCode::FORBIDDEN,
-            format!(
-                "timestamp {ts} is outside the {} s window",
-                cfg.replay_window
-            ),
-        ));
-    }
-    // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
-    let ttl = dedup_ttl(cfg, ts, now, body_signed);
+    // 2. Claim the message; a concurrent duplicate waits for the claimant's answer.
+    let ttl = dedup_ttl(cfg);
     match store.set_if_absent(&dedup_key, PENDING, ttl).await {
         Ok(false) => {
             let v = store
@@ -357,29 +358,26 @@ async fn answer_once(
         Ok(true) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 4. Plaintext only: a message seen for the first time with a (timestamp, nonce)
-    //    already used is a replay: another body under a captured signature, or the same
-    //    push after its dedup answer expired. Genuine retries never get here (they hit
-    //    the dedup answer, kept longer than WeChat retries). The nonce is remembered
-    //    until its timestamp leaves the window. A signed body needs no nonce: its only
-    //    replay is the exact push, which hits the dedup answer (kept until the window
-    //    closes, see `dedup_ttl`) and runs nothing; that halves the memory of a push.
-    if !body_signed {
-        let nonce_key = keys::nonce(&acc.name, timestamp, nonce);
-        match store
-            .set_if_absent(&nonce_key, "1", window_left(cfg, ts, now))
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                let _ = store.compare_and_delete(&dedup_key, PENDING).await;
-                return Err((
-                    StatusCode::FORBIDDEN,
-                    "replay: timestamp and nonce already used".into(),
-                ));
-            }
-            Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
+    // 3. A message seen for the first time under a (timestamp, nonce) already used is a
+    //    replay: another body under a captured signature, or the same push after its
+    //    dedup answer expired. Genuine retries never get here (they hit the dedup
+    //    answer, kept longer than WeChat retries). Every mode: a captured safe-mode push
+    //    replayed after its dedup answer expired is refused here too. The nonce is
+    //    remembered until its timestamp leaves the window.
+    let nonce_key = keys::nonce(&acc.name, &ts.to_string(), nonce);
+    match store
+        .set_if_absent(&nonce_key, "1", window_left(cfg, ts, now))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let _ = store.compare_and_delete(&dedup_key, PENDING).await;
+            return Err((
+                StatusCode::FORBIDDEN,
+                "replay: timestamp and nonce already used".into(),
+            ));
         }
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
     }
     let answer = run_handlers(acc, ctx, deadline, now).await;
     if let Err(e) = store
@@ -393,19 +391,13 @@ async fn answer_once(
 
 /// How long a push with timestamp `ts` can still pass the window check.
 fn window_left(cfg: &ServiceConfig, ts: i64, now: i64) -> Duration {
-    Duration::from_secs((ts + cfg.replay_window - now + 1).max(1) as u64)
+    Duration::from_secs((ts.saturating_add(cfg.replay_window) - now + 1).max(1) as u64)
 }
 
-/// How long a dedup answer is kept: longer than WeChat retries (`dedup_ttl`, at least
-/// 30 s), and for a signed body until its timestamp leaves the window, because then the
-/// dedup answer is what stops a replay of it.
-fn dedup_ttl(cfg: &ServiceConfig, ts: i64, now: i64, body_signed: bool) -> Duration {
-    let retries = Duration::from_secs(cfg.dedup_ttl.max(30) as u64);
-    if body_signed {
-        retries.max(window_left(cfg, ts, now))
-    } else {
-        retries
-    }
+/// How long a dedup answer is kept: longer than WeChat retries (3 tries in 15 s), at
+/// least 30 s. The nonce memory, not this answer, stops replays after it.
+fn dedup_ttl(cfg: &ServiceConfig) -> Duration {
+    Duration::from_secs(cfg.dedup_ttl.max(30) as u64)
 }
 
 /// A push's answer: a reply made at a time, or `None` for `success`.
@@ -537,21 +529,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_signed_body_keeps_its_dedup_answer_until_the_window_closes() {
+    fn the_nonce_is_kept_until_its_timestamp_leaves_the_window() {
         let cfg = ServiceConfig::default();
         assert_eq!(cfg.replay_window, 300);
         let now = 1_700_000_000;
         let secs = |d: Duration| d.as_secs() as i64;
-        // Plaintext: the retry span only (the nonce covers the window).
-        assert_eq!(secs(dedup_ttl(&cfg, now, now, false)), cfg.dedup_ttl);
-        // Signed: until ts + window, the last moment a replay passes the window check.
-        assert_eq!(secs(dedup_ttl(&cfg, now, now, true)), 301);
-        assert_eq!(secs(dedup_ttl(&cfg, now + 300, now, true)), 601);
-        assert_eq!(secs(dedup_ttl(&cfg, now - 300, now, true)), cfg.dedup_ttl);
-        let long = ServiceConfig {
-            dedup_ttl: 900,
-            ..ServiceConfig::default()
-        };
-        assert_eq!(secs(dedup_ttl(&long, now, now, true)), 900);
+        assert_eq!(secs(window_left(&cfg, now, now)), 301);
+        assert_eq!(secs(window_left(&cfg, now + 300, now)), 601);
+        assert_eq!(secs(window_left(&cfg, now - 300, now)), 1);
+        assert_eq!(secs(window_left(&cfg, i64::MAX, now)), i64::MAX - now + 1);
+        assert_eq!(secs(dedup_ttl(&cfg)), cfg.dedup_ttl);
     }
 }
