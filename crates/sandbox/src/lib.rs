@@ -3,9 +3,10 @@
 //! This crate owns the stand-in for WeChat that every gateway test and every offline
 //! developer talks to. It serves WeChat's upstream APIs (`/cgi-bin/token`,
 //! `/cgi-bin/stable_token`, tickets, web authorization, `jscode2session`, followers,
-//! customer-service and template messages) with WeChat's documented semantics and
-//! errcodes, and adds what WeChat cannot give a developer: a controllable clock, fault
-//! injection, call counters, a message pusher and a JS-SDK signature check.
+//! customer-service and template messages, temporary media, Mini Program codes) with
+//! WeChat's documented semantics and errcodes, and adds what WeChat cannot give a
+//! developer: a controllable clock, fault injection, call counters, a message pusher
+//! and a JS-SDK signature check.
 //!
 //! - [`platform`]: the state and every WeChat rule the sandbox plays.
 //! - [`routes`]: the HTTP surface (WeChat's endpoints and `/admin/...`).
@@ -17,6 +18,7 @@ pub mod config;
 pub mod faults;
 pub mod messages;
 pub mod platform;
+mod png;
 pub mod pusher;
 pub mod routes;
 
@@ -31,7 +33,7 @@ pub use platform::Platform;
 
 /// The sandbox's HTTP application.
 pub fn router(platform: Arc<Platform>) -> Router {
-    use routes::{admin, api, jssdk, oauth};
+    use routes::{admin, api, jssdk, media, oauth};
     let wechat = Router::new()
         .route("/cgi-bin/token", get(api::token))
         .route("/cgi-bin/stable_token", post(api::stable_token))
@@ -42,6 +44,13 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))
         .route("/cgi-bin/message/custom/send", post(api::custom_send))
         .route("/cgi-bin/message/template/send", post(api::template_send))
+        .route(
+            "/cgi-bin/media/upload",
+            // WeChat's limits are per media type (10 MB at most), checked by the route.
+            post(media::upload).layer(axum::extract::DefaultBodyLimit::max(12 << 20)),
+        )
+        .route("/cgi-bin/media/get", get(media::get))
+        .route("/wxa/getwxacodeunlimit", post(media::getwxacodeunlimit))
         .route("/sns/jscode2session", get(api::jscode2session))
         .route("/sns/oauth2/access_token", get(oauth::access_token))
         .route("/sns/oauth2/refresh_token", get(oauth::refresh_token))

@@ -170,6 +170,8 @@ pub struct Platform {
     pub faults: Mutex<Faults>,
     state: Mutex<State>,
     followers: HashMap<String, Vec<String>>,
+    /// Temporary media uploaded through `/cgi-bin/media/upload`.
+    pub media: crate::routes::media::MediaStore,
 }
 
 /// A freshly issued access token or ticket.
@@ -211,6 +213,7 @@ impl Platform {
                 ..State::default()
             }),
             followers,
+            media: Default::default(),
         }
     }
 

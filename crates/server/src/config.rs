@@ -317,12 +317,23 @@ impl Default for CredentialsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Keys of the business's servers for `/api/v1/...` (bearer tokens).
-    #[serde(default)]
     pub keys: Vec<ApiKeyConfig>,
+    /// The largest request body the proxy forwards (read only after the key is
+    /// checked). WeChat's largest uploads are 10 MB media files, plus multipart framing.
+    pub proxy_max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            keys: Vec::new(),
+            proxy_max_body_bytes: 16 << 20,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

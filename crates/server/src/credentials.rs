@@ -617,7 +617,7 @@ impl CentralControl {
         }
         tracing::info!(
             account,
-            endpoint = path,
+            endpoint = crate::upstream::endpoint_label(path),
             "access_token rejected; refreshing and retrying once"
         );
         let fresh = self

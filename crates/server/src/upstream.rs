@@ -15,17 +15,138 @@ use crate::error::{Error, Result};
 #[derive(Clone)]
 pub struct Upstream {
     http: reqwest::Client,
-    api_base: String,
+    /// Parsed once; every call's URL is built from it segment by segment.
+    api_base: url::Url,
     open_base: String,
     retries: u32,
     backoff: Duration,
 }
 
-/// A raw answer, for the proxy: status, content type and body, unchanged.
+/// A raw answer, for the proxy: status, content type, content disposition (a
+/// downloaded file's name) and body, unchanged.
 pub struct RawAnswer {
     pub status: u16,
     pub content_type: Option<String>,
+    pub content_disposition: Option<String>,
     pub body: bytes::Bytes,
+}
+
+/// The WeChat endpoints wxgate knows by name: the only values the `endpoint` label of
+/// the upstream metrics takes (anything else is `other`), so that a caller of the proxy
+/// cannot grow the metrics or a log line with made-up paths.
+const KNOWN_ENDPOINTS: &[&str] = &[
+    "/cgi-bin/token",
+    "/cgi-bin/stable_token",
+    "/cgi-bin/clear_quota",
+    "/cgi-bin/ticket/getticket",
+    "/cgi-bin/get_api_domain_ip",
+    "/cgi-bin/callback/check",
+    "/cgi-bin/openapi/quota/get",
+    "/cgi-bin/openapi/rid/get",
+    "/cgi-bin/user/get",
+    "/cgi-bin/user/info",
+    "/cgi-bin/user/info/batchget",
+    "/cgi-bin/message/custom/send",
+    "/cgi-bin/message/custom/typing",
+    "/cgi-bin/message/template/send",
+    "/cgi-bin/message/subscribe/send",
+    "/cgi-bin/message/subscribe/bizsend",
+    "/cgi-bin/menu/create",
+    "/cgi-bin/menu/get",
+    "/cgi-bin/menu/delete",
+    "/cgi-bin/get_current_selfmenu_info",
+    "/cgi-bin/qrcode/create",
+    "/cgi-bin/media/upload",
+    "/cgi-bin/media/uploadimg",
+    "/cgi-bin/media/get",
+    "/cgi-bin/material/add_material",
+    "/cgi-bin/material/get_material",
+    "/cgi-bin/material/del_material",
+    "/cgi-bin/material/batchget_material",
+    "/cgi-bin/tags/get",
+    "/cgi-bin/tags/create",
+    "/cgi-bin/tags/members/batchtagging",
+    "/sns/oauth2/access_token",
+    "/sns/oauth2/refresh_token",
+    "/sns/userinfo",
+    "/sns/auth",
+    "/sns/jscode2session",
+    "/wxa/checksession",
+    "/wxa/resetusersessionkey",
+    "/wxa/business/getuserphonenumber",
+    "/wxa/getwxacodeunlimit",
+    "/wxa/getwxacode",
+    "/wxa/generatescheme",
+    "/wxa/generate_urllink",
+    "/wxa/generate_shorklink",
+    "/wxa/msg_sec_check",
+    "/wxa/media_check_async",
+    "/wxa/getpaidunionid",
+];
+
+/// The metric label (and log field) of an upstream path: the path itself when wxgate
+/// knows it, else `other`.
+pub fn endpoint_label(path: &str) -> &'static str {
+    KNOWN_ENDPOINTS
+        .iter()
+        .find(|known| **known == path)
+        .copied()
+        .unwrap_or("other")
+}
+
+/// The metric label of an answer's errcode: the number when wxgate names it (a few
+/// dozen), else `other`; `transport` and `http_5xx` for failures without one.
+fn errcode_label(code: i64) -> String {
+    match ErrCode::from_code(code) {
+        ErrCode::Other(_) => "other".to_owned(),
+        known => known.code().to_string(),
+    }
+}
+
+/// Why a path cannot be called under `api_base`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PathError {
+    #[error("the path must be WeChat API segments of letters, digits, _, - and . (no . or .. segment, no encoding)")]
+    Segment,
+    #[error("the path leaves api_base")]
+    Escapes,
+}
+
+/// `base` with `path`'s segments appended one by one. Each segment must be a plain
+/// WeChat API name (letters, digits, `_`, `-`, `.`; not `.` or `..`): a percent sign
+/// (a second encoding: `%2e%2e` is `..` to a URL parser), a backslash or anything else
+/// is refused, and the result is checked to lie under `base`'s path.
+pub fn url_under(base: &url::Url, path: &str) -> std::result::Result<url::Url, PathError> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let plain = |seg: &&str| {
+        !seg.is_empty()
+            && *seg != "."
+            && *seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    if !segments.iter().all(plain) {
+        return Err(PathError::Segment);
+    }
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.path_segments_mut()
+        .map_err(|()| PathError::Escapes)?
+        .pop_if_empty()
+        .extend(&segments);
+    let prefix = base.path().trim_end_matches('/');
+    let under = url
+        .path()
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.starts_with('/'));
+    let same_origin = url.origin() == base.origin();
+    if under && same_origin {
+        Ok(url)
+    } else {
+        Err(PathError::Escapes)
+    }
 }
 
 fn transport(endpoint: &str, e: reqwest::Error) -> Error {
@@ -63,9 +184,11 @@ impl Upstream {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| Error::Config(format!("upstream client: {e}")))?;
+        let api_base = url::Url::parse(&cfg.api_base)
+            .map_err(|e| Error::Config(format!("upstream.api_base: {e}")))?;
         Ok(Upstream {
             http,
-            api_base: cfg.api_base.trim_end_matches('/').to_owned(),
+            api_base,
             open_base: cfg.open_base.trim_end_matches('/').to_owned(),
             retries: cfg.retries,
             backoff: Duration::from_millis(cfg.backoff_ms),
@@ -76,7 +199,14 @@ impl Upstream {
         &self.open_base
     }
 
+    /// Whether `path` can be called under `api_base` (see [`url_under`]).
+    pub fn check_path(&self, path: &str) -> std::result::Result<(), PathError> {
+        url_under(&self.api_base, path).map(drop)
+    }
+
     /// Sends once and returns the raw answer (no retry, no errcode interpretation).
+    /// `path` is made of plain segments ([`url_under`]); anything else is refused
+    /// before a connection is made.
     pub async fn send_raw(
         &self,
         method: Method,
@@ -84,7 +214,11 @@ impl Upstream {
         query: &[(String, String)],
         body: Option<(bytes::Bytes, Option<String>)>,
     ) -> Result<RawAnswer> {
-        let url = format!("{}{}", self.api_base, path);
+        let label = endpoint_label(path);
+        let url = url_under(&self.api_base, path).map_err(|e| Error::Transport {
+            endpoint: label.to_owned(),
+            reason: e.to_string(),
+        })?;
         let mut req = self.http.request(method, url).query(query);
         if let Some((bytes, content_type)) = body {
             if let Some(ct) = content_type {
@@ -92,39 +226,48 @@ impl Upstream {
             }
             req = req.body(bytes);
         }
+        let count = |errcode: String| {
+            metrics::counter!("wxgate_upstream_calls_total", "endpoint" => label, "errcode" => errcode)
+                .increment(1)
+        };
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
-                metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => "transport").increment(1);
-                return Err(transport(path, e));
+                count("transport".into());
+                return Err(transport(label, e));
             }
         };
         let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let content_disposition = header(reqwest::header::CONTENT_DISPOSITION);
         let body = match resp.bytes().await {
             Ok(b) => b,
             Err(e) => {
-                metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => "transport").increment(1);
-                return Err(transport(path, e));
+                count("transport".into());
+                return Err(transport(label, e));
             }
         };
         let errcode = if status >= 500 {
             "http_5xx".to_owned()
         } else {
-            serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("errcode").and_then(Value::as_i64))
-                .unwrap_or(0)
-                .to_string()
+            errcode_label(
+                serde_json::from_slice::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("errcode").and_then(Value::as_i64))
+                    .unwrap_or(0),
+            )
         };
-        metrics::counter!("wxgate_upstream_calls_total", "endpoint" => path.to_owned(), "errcode" => errcode).increment(1);
+        count(errcode);
         Ok(RawAnswer {
             status,
             content_type,
+            content_disposition,
             body,
         })
     }
@@ -148,7 +291,7 @@ impl Upstream {
             });
             let result = match self.send_raw(method.clone(), path, query, body).await {
                 Ok(raw) if raw.status >= 500 => Err(Error::Transport {
-                    endpoint: path.to_owned(),
+                    endpoint: endpoint_label(path).to_owned(),
                     reason: format!("HTTP {}", raw.status),
                 }),
                 Ok(raw) => check_answer(path, &raw.body),
@@ -156,12 +299,52 @@ impl Upstream {
             };
             match result {
                 Err(e) if e.is_transient() && attempt < self.retries => {
-                    tracing::warn!(endpoint = path, attempt, error = %e, "upstream call failed; retrying");
+                    tracing::warn!(endpoint = endpoint_label(path), attempt, error = %e, "upstream call failed; retrying");
                     tokio::time::sleep(self.backoff * 2u32.pow(attempt)).await;
                     attempt += 1;
                 }
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxied_path_stays_under_api_base() {
+        let base = url::Url::parse("http://host:8080/wechat").unwrap();
+        let ok = url_under(&base, "/cgi-bin/user/get").unwrap();
+        assert_eq!(ok.as_str(), "http://host:8080/wechat/cgi-bin/user/get");
+        let root = url::Url::parse("https://api.weixin.qq.com").unwrap();
+        assert_eq!(
+            url_under(&root, "/wxa/getwxacodeunlimit").unwrap().as_str(),
+            "https://api.weixin.qq.com/wxa/getwxacodeunlimit"
+        );
+        for bad in [
+            "/../x",
+            "/%2e%2e/x",
+            "/%252e%252e/x",
+            "/cgi-bin/./token",
+            "/cgi-bin//token",
+            "/a\\..\\x",
+            "/a/%2F/b",
+            "/x?y",
+            "/x#y",
+            "/@evil.example/x",
+            "",
+        ] {
+            assert_eq!(url_under(&base, bad), Err(PathError::Segment), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_come_from_a_fixed_set() {
+        assert_eq!(endpoint_label("/cgi-bin/token"), "/cgi-bin/token");
+        assert_eq!(endpoint_label("/made/up/\r\n"), "other");
+        assert_eq!(errcode_label(40001), "40001");
+        assert_eq!(errcode_label(123456789), "other");
     }
 }

@@ -1,9 +1,10 @@
-//! The sandbox's HTTP surface: WeChat's endpoints ([`api`], [`oauth`]), the JS-SDK check
-//! ([`jssdk`]) and the admin API that makes it a sandbox ([`admin`]).
+//! The sandbox's HTTP surface: WeChat's endpoints ([`api`], [`oauth`], [`media`]), the
+//! JS-SDK check ([`jssdk`]) and the admin API that makes it a sandbox ([`admin`]).
 
 pub mod admin;
 pub mod api;
 pub mod jssdk;
+pub mod media;
 pub mod oauth;
 
 use std::collections::HashMap;

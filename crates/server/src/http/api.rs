@@ -2,7 +2,7 @@
 //! status and the token-injecting proxy. Every call needs an API key from the config as
 //! `Authorization: Bearer KEY`; a missing or wrong key is a 401 and nothing else happens.
 
-use axum::body::Bytes;
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -125,21 +125,33 @@ pub async fn status(
 
 /// `ANY /api/v1/{account}/proxy/{*path}`: forwards method, query and body to `api_base`
 /// with the account's access_token, retries once on a token error, and returns WeChat's
-/// answer unchanged.
+/// answer unchanged: JSON, or a file (an image from `/wxa/getwxacodeunlimit`, a
+/// download from `/cgi-bin/media/get`) with its content type and disposition.
+///
+/// The body is read only after the key is checked, up to `api.proxy_max_body_bytes`
+/// (WeChat's largest uploads are 10 MB media files, multipart, passed through as
+/// sent); the path must be plain WeChat API segments and stay under `api_base`.
 pub async fn proxy(
     State(s): State<AppState>,
     headers: HeaderMap,
     method: Method,
     Path((account, path)): Path<(String, String)>,
     RawQuery(query): RawQuery,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
-    if path.split('/').any(|seg| seg == ".." || seg == ".") || path.contains('\\') {
-        return Err(ApiError::bad_request(
-            "the proxied path may not contain . or .. segments",
-        ));
+    let path = format!("/{path}");
+    if let Err(e) = s.central.upstream().check_path(&path) {
+        return Err(ApiError::bad_request(e.to_string()));
     }
+    let limit = s.config.api.proxy_max_body_bytes;
+    let body = to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over api.proxy_max_body_bytes ({limit} bytes)"),
+        )
+    })?;
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
@@ -151,15 +163,20 @@ pub async fn proxy(
     let body = (!body.is_empty() || method != Method::GET).then_some((body, content_type));
     let answer = s
         .central
-        .call_with_token(&account, method, &format!("/{path}"), &query, body)
+        .call_with_token(&account, method, &path, &query, body)
         .await?;
     let mut resp = (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
         answer.body,
     )
         .into_response();
-    if let Some(ct) = answer.content_type.and_then(|c| c.parse().ok()) {
-        resp.headers_mut().insert(header::CONTENT_TYPE, ct);
+    for (name, value) in [
+        (header::CONTENT_TYPE, answer.content_type),
+        (header::CONTENT_DISPOSITION, answer.content_disposition),
+    ] {
+        if let Some(v) = value.and_then(|v| v.parse().ok()) {
+            resp.headers_mut().insert(name, v);
+        }
     }
     Ok(resp)
 }
