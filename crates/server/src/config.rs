@@ -398,7 +398,9 @@ pub struct AccountConfig {
     /// Origins allowed to call `/wx/config` with CORS (`https://h5.example.com`).
     #[serde(default)]
     pub cors_origins: Vec<String>,
-    /// Hosts `/wx/auth` may send a user back to; only public_url's host when empty.
+    /// Origins `/wx/auth` may send a user back to (`https://h5.example.com`,
+    /// `http://127.0.0.1:8080`); a bare host is that host on its default ports (https,
+    /// and http unless public_url is https); public_url's origin when empty.
     #[serde(default)]
     pub auth_dest_hosts: Vec<String>,
     /// Reply rules, tried in order before the webhook.
@@ -514,6 +516,15 @@ impl Config {
                     "{at}: require_encryption is replaced by mode = \"safe\" (only encrypted pushes with a valid msg_signature); set mode = \"safe\" and drop require_encryption"
                 ));
             }
+            let public_https = self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"));
+            p.extend(crate::origin::problems(
+                &a.auth_dest_hosts,
+                public_https,
+                &at,
+            ));
             for (i, r) in a.rules.iter().enumerate() {
                 if let Some(re) = &r.regex {
                     if let Err(e) = regex::Regex::new(re) {

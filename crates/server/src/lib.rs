@@ -4,6 +4,7 @@
 //! not the stand-in for WeChat (that is `wxgate-sandbox`):
 //!
 //! - [`config`]: the TOML configuration with environment overrides, and its validation.
+//! - [`origin`]: web origins in allow-lists (where `/wx/auth` may send a user).
 //! - [`store`]: the store trait and its embedded (redb) and Redis implementations.
 //! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
 //! - [`credentials`]: the central control of `access_token` and tickets.
@@ -25,6 +26,7 @@ pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod miniapp;
+pub mod origin;
 pub mod service;
 pub mod store;
 pub mod upstream;

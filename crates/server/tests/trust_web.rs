@@ -254,3 +254,324 @@ async fn the_proxy_carries_a_10_mb_upload_and_binary_answers() {
     assert_eq!(r.status(), 401);
     assert_eq!(sandbox_calls(&sb, "/cgi-bin/media/upload", OA), uploads);
 }
+
+// 6 and 7. OAuth: a leaked code does not log the attacker in; dests are origins.
+
+const AUTH_SECRET: &str = "trust-test-auth-secret-0123456789";
+
+/// A gateway with web authorization on, whose public_url is its own address.
+async fn auth_gateway(
+    sb: &Sandbox,
+    dir: &TempDir,
+    account_extra: &str,
+) -> (wxgate::gateway::Running, u16) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let toml = gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        embedded(),
+        "",
+        &format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"),
+    )
+    .replace(
+        "public_url = \"http://127.0.0.1:18340\"",
+        &format!("public_url = \"http://127.0.0.1:{port}\""),
+    )
+    .replace(
+        "mode = \"safe\"\n",
+        &format!(
+            "mode = \"safe\"\n{}\n",
+            account_extra.replace("{port}", &port.to_string())
+        ),
+    );
+    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
+    let state = wxgate::gateway::build(config, Clock::system())
+        .await
+        .unwrap();
+    (
+        wxgate::gateway::start_on(listener, state).await.unwrap(),
+        port,
+    )
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The `name=value` of every Set-Cookie of an answer.
+fn set_cookies(r: &reqwest::Response) -> Vec<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect()
+}
+
+/// One browser's start of a flow: the binding cookie it got, and the callback URL
+/// WeChat sends it back to (the code and state in it).
+async fn start_flow(http: &reqwest::Client, gw: &str, dest: &str) -> (String, String) {
+    let r = http
+        .get(format!("{gw}/wx/auth?dest={}&scope=snsapi_base", enc(dest)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let binding = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("wxgate_oauth_"))
+        .expect("the start binds the flow to the browser");
+    let authorize = location(&r);
+    let r = http
+        .get(authorize.split('#').next().unwrap())
+        .send()
+        .await
+        .unwrap();
+    (binding, location(&r))
+}
+
+fn param(url: &str, name: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("oauth-replay");
+    let (gw, _) = auth_gateway(&sb, &dir, "").await;
+    let http = no_redirects();
+    let dest = format!("{}/demo/oauth.html", gw.url());
+
+    // The victim logs in.
+    let (victim_binding, victim_callback) = start_flow(&http, &gw.url(), &dest).await;
+    let r = http
+        .get(&victim_callback)
+        .header("cookie", &victim_binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let victim_info = param(&location(&r), "userinfo");
+    assert!(victim_info.contains("openid"), "{victim_info}");
+    assert!(set_cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("wechat_jssdk_server_openid=")));
+    let exchanges = sandbox_calls(&sb, "/sns/oauth2/access_token", OA);
+
+    // The attacker has the victim's code (a log, a Referer) and starts a flow of their
+    // own for a fresh state, then presents the victim's code with it.
+    let (attacker_binding, attacker_callback) = start_flow(&http, &gw.url(), &dest).await;
+    let victim_code = param(&victim_callback, "code");
+    let mut forged = url::Url::parse(&attacker_callback).unwrap();
+    let pairs: Vec<(String, String)> = forged
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "code" {
+                victim_code.clone()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    forged.query_pairs_mut().clear().extend_pairs(pairs);
+    let r = http
+        .get(forged.as_str())
+        .header("cookie", &attacker_binding)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let back = location(&r);
+    assert!(
+        !back.contains("userinfo="),
+        "the attacker got a userinfo: {back}"
+    );
+    assert!(back.contains("error="), "{back}");
+    assert!(
+        !set_cookies(&r)
+            .iter()
+            .any(|c| c.starts_with("wechat_jssdk_server_openid=")),
+        "the attacker's browser got a login cookie"
+    );
+    // WeChat was asked, and refused the used code.
+    assert_eq!(
+        sandbox_calls(&sb, "/sns/oauth2/access_token", OA),
+        exchanges + 1
+    );
+
+    // A reload of the victim's own callback URL by another browser (no binding): the
+    // first result, but no login cookie. The victim's own reload: the cookie again.
+    let r = http.get(&victim_callback).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert!(set_cookies(&r)
+        .iter()
+        .all(|c| !c.starts_with("wechat_jssdk_server_openid=")));
+    let forged_binding = format!(
+        "{}=forged-binding-value",
+        victim_binding.split('=').next().unwrap()
+    );
+    let r = http
+        .get(&victim_callback)
+        .header("cookie", &forged_binding)
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&r)
+        .iter()
+        .all(|c| !c.starts_with("wechat_jssdk_server_openid=")));
+    let r = http
+        .get(&victim_callback)
+        .header("cookie", &victim_binding)
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&r)
+        .iter()
+        .any(|c| c.starts_with("wechat_jssdk_server_openid=")));
+    assert_eq!(param(&location(&r), "userinfo"), victim_info);
+    assert_eq!(
+        sandbox_calls(&sb, "/sns/oauth2/access_token", OA),
+        exchanges + 1,
+        "reloads are answered from the cache"
+    );
+}
+
+#[tokio::test]
+async fn dests_are_origins_not_hosts() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("oauth-origins");
+    let (gw, port) = auth_gateway(&sb, &dir, "auth_dest_hosts = [\"127.0.0.1\"]").await;
+    let http = no_redirects();
+    // A remembered user (a valid cookie) asking for a dest on the allowed host's other
+    // ports: refused; a bare host means its default ports only.
+    let own = format!("http://127.0.0.1:{port}/demo/oauth.html");
+    let (binding, callback) = start_flow(&http, &gw.url(), "http://127.0.0.1/page").await;
+    let r = http
+        .get(&callback)
+        .header("cookie", &binding)
+        .send()
+        .await
+        .unwrap();
+    let cookie = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("wechat_jssdk_server_openid="))
+        .unwrap();
+    for dest in [
+        "http://127.0.0.1:9999/steal",
+        own.as_str(),
+        "https://127.0.0.1:8443/",
+    ] {
+        let r = http
+            .get(format!(
+                "{}/wx/auth?dest={}&scope=snsapi_base",
+                gw.url(),
+                enc(dest)
+            ))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{dest}");
+        assert!(!r.text().await.unwrap().contains("openid"));
+    }
+    for dest in ["http://127.0.0.1/page", "https://127.0.0.1/page"] {
+        let r = http
+            .get(format!(
+                "{}/wx/auth?dest={}&scope=snsapi_base",
+                gw.url(),
+                enc(dest)
+            ))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302, "{dest}");
+        assert!(
+            location(&r).starts_with(dest),
+            "straight back: {}",
+            location(&r)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_https_public_url_sends_users_back_over_https_only() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("oauth-https");
+    let toml = gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        embedded(),
+        "",
+        &format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"),
+    )
+    .replace(
+        "public_url = \"http://127.0.0.1:18340\"",
+        "public_url = \"https://wx.example.com\"",
+    )
+    .replace(
+        "mode = \"safe\"\n",
+        "mode = \"safe\"\nauth_dest_hosts = [\"wx.example.com\"]\n",
+    );
+    let gw = start_gateway(&toml, Clock::system()).await;
+    let http = no_redirects();
+    let r = http
+        .get(format!(
+            "{}/wx/auth?dest={}",
+            gw.url(),
+            enc("http://wx.example.com/page")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http
+        .get(format!(
+            "{}/wx/auth?dest={}",
+            gw.url(),
+            enc("https://wx.example.com/page")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    // The binding cookie is Secure under an https public_url.
+    let raw: Vec<_> = r.headers().get_all("set-cookie").iter().collect();
+    assert!(raw.iter().any(|v| v.to_str().unwrap().contains("; Secure")));
+
+    // `wxgate check` refuses an explicit http origin beside an https public_url.
+    let unsafe_toml = toml.replace(
+        "auth_dest_hosts = [\"wx.example.com\"]",
+        "auth_dest_hosts = [\"http://wx.example.com\"]",
+    );
+    let path = dir.path().join("unsafe.toml");
+    std::fs::write(&path, unsafe_toml).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"))
+        .args(["check", "--config", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("auth_dest_hosts") && said.contains("plain-http"),
+        "{said}"
+    );
+}

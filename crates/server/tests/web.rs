@@ -54,7 +54,10 @@ async fn start_web(
         )
         .replace(
             "mode = \"safe\"\n",
-            &format!("mode = \"safe\"\n{account_extra}\n"),
+            &format!(
+                "mode = \"safe\"\n{}\n",
+                account_extra.replace("{port}", &port.to_string())
+            ),
         );
     let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
     let state = wxgate::gateway::build(config, clock.clone()).await.unwrap();
@@ -716,7 +719,7 @@ async fn oauth_dead_refresh_token_sends_the_user_through_consent() {
 
 #[tokio::test]
 async fn oauth_refusals() {
-    let w = web("auth_dest_hosts = [\"127.0.0.1\"]").await;
+    let w = web("auth_dest_hosts = [\"http://127.0.0.1:{port}\"]").await;
     let dest = format!("{}/demo/oauth.html", w.gw.url());
     for bad in [
         "https://evil.example.net/",

@@ -6,10 +6,18 @@
 //!   anyone else goes to WeChat's authorize page with a signed, expiring, single-use
 //!   `state` and the dest in the redirect_uri's query (covered by the state's MAC), so it
 //!   works without cookies, which WeChat's webview loses.
-//! - Callback: the state is checked, the code exchanged (a reload replaying the same code
-//!   gets the first result from a short cache), the user stored, the cookie set, and the
-//!   user sent to `dest` with `userinfo` (or with `error`, a JSON object, when the user
-//!   denied consent or WeChat failed).
+//! - Callback: the state is checked, the code exchanged, the user stored, the cookie set,
+//!   and the user sent to `dest` with `userinfo` (or with `error`, a JSON object, when
+//!   the user denied consent or WeChat failed). Only a reload of the same callback (the
+//!   same state and the same code) gets the first result again, from a short cache
+//!   keyed by both: a leaked code under another state is exchanged with WeChat, which
+//!   refuses a used code.
+//! - Binding: the start sets a short-lived cookie with a random binding whose MAC is the
+//!   state's nonce. A reload sets the remembered-user cookie only in the browser that
+//!   holds the binding. What remains: a browser that keeps no cookies (some WeChat
+//!   webviews) cannot prove it started the flow, so the first load of a fresh callback
+//!   URL logs in whoever loads it; a reload without the binding still gets the
+//!   userinfo in its redirect (the dest page sees it), never the cookie.
 
 pub mod signed;
 pub mod users;
@@ -27,6 +35,7 @@ use sha1::{Digest, Sha1};
 use crate::config::{AccountConfig, AccountKind, Config};
 use crate::http::envelope::{self, Reject};
 use crate::http::AppState;
+use crate::origin::Origin;
 use crate::store::keys;
 use signed::{Scope, StateError, COOKIE};
 use users::UserRecord;
@@ -59,24 +68,38 @@ fn route_prefix(account: &str) -> String {
     }
 }
 
-/// `dest` if it is an absolute http(s) URL on a host this account may send users to.
+/// The origins this account may send users to (see [`crate::origin`]): its
+/// `auth_dest_hosts`, or public_url's origin when there are none.
+fn dest_origins(config: &Config, acc: &AccountConfig) -> Vec<Origin> {
+    if acc.auth_dest_hosts.is_empty() {
+        return url::Url::parse(&public_url(config))
+            .ok()
+            .as_ref()
+            .and_then(Origin::of)
+            .into_iter()
+            .collect();
+    }
+    let https = public_url(config).starts_with("https://");
+    acc.auth_dest_hosts
+        .iter()
+        .filter_map(|e| crate::origin::parse_entry(e, https).ok())
+        .flatten()
+        .collect()
+}
+
+/// `dest` if it is an absolute http(s) URL on an origin (scheme, host and port) this
+/// account may send users to.
 fn checked_dest(config: &Config, acc: &AccountConfig, dest: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(dest)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https"))
         .ok_or_else(|| "Parameter Error: dest must be an absolute http(s) URL".to_owned())?;
-    let host = url.host_str().unwrap_or_default();
-    let allowed = if acc.auth_dest_hosts.is_empty() {
-        url::Url::parse(&public_url(config))
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .into_iter()
-            .collect()
-    } else {
-        acc.auth_dest_hosts.clone()
-    };
-    if !allowed.iter().any(|h| h == host) {
-        return Err(format!("Parameter Error: dest host {host} is not allowed"));
+    if !dest_origins(config, acc).iter().any(|o| o.allows(&url)) {
+        let origin = url.origin().ascii_serialization();
+        let shown = crate::util::truncate_chars(&origin, 200);
+        return Err(format!(
+            "Parameter Error: dest origin {shown} is not allowed"
+        ));
     }
     Ok(url)
 }
@@ -212,7 +235,9 @@ pub async fn start(
         }
     }
     let expiry = now + s.config.auth.state_ttl;
-    let state = signed::make_state(c.secret, &c.account, scope, dest.as_str(), expiry);
+    let binding = crate::util::random_id();
+    let nonce = signed::binding_nonce(c.secret, &binding);
+    let state = signed::make_state(c.secret, &c.account, scope, &nonce, dest.as_str(), expiry);
     let mut redirect_uri = match url::Url::parse(&format!(
         "{}{}/auth/callback",
         public_url(&s.config),
@@ -234,7 +259,34 @@ pub async fn start(
         enc(redirect_uri.as_str()),
         scope.as_str(),
     );
-    redirect(&location)
+    let mut r = redirect(&location);
+    set_binding(&c, &mut r, &nonce, &binding);
+    r
+}
+
+/// The binding cookie's name: one per flow, so that two flows in two tabs do not
+/// overwrite each other's.
+fn binding_cookie(nonce: &str) -> String {
+    format!("wxgate_oauth_{nonce}")
+}
+
+/// Sets the browser's binding to the flow with this nonce, for as long as its state
+/// lives, sent only to the callback.
+fn set_binding(c: &Ctx<'_>, r: &mut Response, nonce: &str, binding: &str) {
+    let secure = if public_url(&c.s.config).starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{}={binding}; Path={}/auth/callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        binding_cookie(nonce),
+        route_prefix(&c.account),
+        c.s.config.auth.state_ttl
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
 }
 
 /// The stored user for a valid cookie, with a usable token and the asked scope.
@@ -253,17 +305,24 @@ async fn returning_user(c: &Ctx<'_>, openid: &str, scope: Scope) -> Option<UserR
     }
 }
 
-pub async fn callback_default(state: State<AppState>, q: Q) -> Response {
-    callback(state, Path("default".into()), q).await
+pub async fn callback_default(state: State<AppState>, headers: HeaderMap, q: Q) -> Response {
+    callback(state, headers, Path("default".into()), q).await
 }
 
-fn code_digest(code: &str) -> String {
-    wxgate_proto::signature::hex(&Sha1::digest(code.as_bytes()))
+/// The code cache's key: the state's nonce and the code together, so that only a
+/// reload of the same callback finds the first result.
+fn code_digest(nonce: &str, code: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(nonce.as_bytes());
+    h.update(b"\0");
+    h.update(code.as_bytes());
+    wxgate_proto::signature::hex(&h.finalize())
 }
 
 /// `GET /wx/{account}/auth/callback?dest=&code=&state=`: where WeChat sends the user back.
 pub async fn callback(
     State(s): State<AppState>,
+    headers: HeaderMap,
     Path(account): Path<String>,
     Query(q): Q,
 ) -> Response {
@@ -294,11 +353,18 @@ pub async fn callback(
         );
     };
     let store = s.central.store();
-    let code_key = keys::oauth_code(&c.account, &code_digest(code));
-    // A reload replays the same code: answer it from the first exchange.
+    let code_key = keys::oauth_code(&c.account, &code_digest(&state.nonce, code));
+    // A reload of this very callback (same state, same code): the first exchange's
+    // result; the remembered-user cookie only for the browser that started the flow.
     if let Ok(Some(openid)) = store.get(&code_key).await {
         if let Ok(Some(user)) = s.users.load(&c.account, &openid).await {
-            return back_with_user(&c, dest, &user);
+            let bound = read_cookie(&headers, &binding_cookie(&state.nonce))
+                .is_some_and(|b| signed::binding_matches(c.secret, &b, &state.nonce));
+            if bound {
+                return back_with_user(&c, dest, &user);
+            }
+            tracing::info!(account = %c.account, "callback reloaded without the flow's binding: no cookie set");
+            return dest_with(dest, "userinfo", &user.userinfo);
         }
     }
     let state_ttl = Duration::from_secs(s.config.auth.state_ttl.max(1) as u64);

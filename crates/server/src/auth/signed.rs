@@ -87,13 +87,35 @@ fn state_mac(
     mac
 }
 
-/// A new state for a consent round trip to `dest`.
-pub fn make_state(secret: &[u8], account: &str, scope: Scope, dest: &str, expiry: i64) -> String {
-    let nonce = wxgate_proto::jssdk::nonce_str(16);
+/// The state nonce of a browser binding: the first 16 hex digits of the binding's MAC.
+/// The binding itself (a random value) travels only in the starting browser's cookie;
+/// the nonce, in the state, can be read by anyone who sees the callback URL but does
+/// not give the binding back.
+pub fn binding_nonce(secret: &[u8], binding: &str) -> String {
+    let mut mac = hmac_hex(secret, &[b"bind\0", binding.as_bytes()]);
+    mac.truncate(16);
+    mac
+}
+
+/// Whether `binding` (from a cookie) is the one whose nonce is `nonce`.
+pub fn binding_matches(secret: &[u8], binding: &str, nonce: &str) -> bool {
+    ct_eq(&binding_nonce(secret, binding), nonce)
+}
+
+/// A new state for a consent round trip to `dest`, with its nonce (see
+/// [`binding_nonce`]).
+pub fn make_state(
+    secret: &[u8],
+    account: &str,
+    scope: Scope,
+    nonce: &str,
+    dest: &str,
+    expiry: i64,
+) -> String {
     format!(
         "{}{nonce}{expiry:010}{}",
         scope.letter(),
-        state_mac(secret, account, scope, &nonce, expiry, dest)
+        state_mac(secret, account, scope, nonce, expiry, dest)
     )
 }
 
@@ -183,10 +205,15 @@ mod tests {
 
     #[test]
     fn state_fits_wechats_rule_and_round_trips() {
+        let nonce = binding_nonce(K, "a-random-binding");
+        assert!(binding_matches(K, "a-random-binding", &nonce));
+        assert!(!binding_matches(K, "another-binding", &nonce));
+        assert!(!binding_matches(K, &nonce, &nonce));
         let s = make_state(
             K,
             "default",
             Scope::UserInfo,
+            &nonce,
             "https://a.example.com/x?y=1#z",
             2_000_000_000,
         );

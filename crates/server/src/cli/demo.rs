@@ -60,7 +60,7 @@ secret = "sandbox-secret-official-0001"
 token = "sandboxtoken"
 encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 mode = "safe"
-auth_dest_hosts = ["{host}", "localhost", "127.0.0.1"]
+auth_dest_hosts = ["http://{host}:{port}", "http://localhost:{port}", "http://127.0.0.1:{port}"]
 cors_origins = ["http://{host}:{port}"]
 
 [[accounts.default.rules]]
