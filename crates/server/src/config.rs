@@ -80,6 +80,10 @@ pub struct Config {
     #[serde(default)]
     pub log_format: LogFormat,
     #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
     pub upstream: UpstreamConfig,
@@ -97,6 +101,68 @@ pub struct Config {
     pub miniapp: MiniappConfig,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+}
+
+/// The HTTP server: what one client may hold, and where its address comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A request's header must arrive within this (also: a keep-alive connection idle
+    /// this long is closed).
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this, from its header (a 408 otherwise).
+    pub body_read_timeout_ms: u64,
+    /// Behind a reverse proxy: the header it writes the client's address into
+    /// (`x-forwarded-for`, `x-real-ip`), believed only from `trusted_proxies`. Its last
+    /// address is taken (the one the trusted proxy appended).
+    pub client_ip_header: Option<String>,
+    /// The addresses of the reverse proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Limits on the routes that spend a WeChat call for an anonymous caller (`/wx/mp/login`,
+/// `/wx/auth/callback`): per client address and per account, so that a script cannot
+/// burn the app's WeChat API limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Calls a client address (an IPv6 /64) may make a minute, and its burst.
+    pub per_client_per_minute: u32,
+    pub per_client_burst: u32,
+    /// Calls all clients together may make a minute for one account, and its burst.
+    pub per_account_per_minute: u32,
+    pub per_account_burst: u32,
+    /// Client addresses remembered at most; past that, unknown addresses share the
+    /// account's limit only (memory stays bounded whatever addresses an attacker uses).
+    pub max_clients: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_client_per_minute: 60,
+            per_client_burst: 20,
+            per_account_per_minute: 3000,
+            per_account_burst: 300,
+            max_clients: 100_000,
+        }
+    }
 }
 
 /// The push endpoint `/wx/service`.
@@ -476,6 +542,27 @@ impl Config {
             if url::Url::parse(base).is_err() {
                 p.push(format!("upstream.{field}: {base:?} is not a URL"));
             }
+        }
+        for (name, v) in [
+            (
+                "per_client_per_minute",
+                self.rate_limit.per_client_per_minute,
+            ),
+            ("per_client_burst", self.rate_limit.per_client_burst),
+            (
+                "per_account_per_minute",
+                self.rate_limit.per_account_per_minute,
+            ),
+            ("per_account_burst", self.rate_limit.per_account_burst),
+        ] {
+            if v == 0 {
+                p.push(format!(
+                    "rate_limit.{name} must be at least 1 (set rate_limit.enabled = false to turn the limits off)"
+                ));
+            }
+        }
+        if self.server.client_ip_header.is_some() && self.server.trusted_proxies.is_empty() {
+            p.push("server.client_ip_header needs server.trusted_proxies: a header from anyone else is anyone's to forge".into());
         }
         if self.credentials.refresh_margin < 60 {
             p.push("credentials.refresh_margin must be at least 60 seconds".into());

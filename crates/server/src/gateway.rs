@@ -45,7 +45,9 @@ pub async fn build_with(
     ));
     let service = Arc::new(Service::new(&config, &central, handlers)?);
     let users = Arc::new(Users::new(central.clone(), config.auth.clone()));
+    let limits = http::limit::Limits::new(&config.rate_limit);
     Ok(AppState::new(Shared {
+        limits,
         config: Arc::new(config),
         central,
         service,
@@ -109,22 +111,21 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
         state.central.spawn_refresher(stop.clone()),
         state
             .users
-            .spawn_sweeper(crate::auth::sweep_accounts(&state.config), stop),
-    ];
-    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(http::hot::App::new(
-        state.clone(),
-    ));
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
+            .spawn_sweeper(crate::auth::sweep_accounts(&state.config), stop.clone()),
+        {
+            let s = state.clone();
+            crate::util::spawn_periodic(std::time::Duration::from_secs(60), stop, move || {
+                let s = s.clone();
+                async move { s.limits.forget_idle() }
             })
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
+        },
+    ];
+    let app = http::hot::App::new(state.clone());
+    let limits = state.config.server.clone();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve::serve(listener, app, limits, async {
+        let _ = rx.await;
+    }));
     Ok(Running {
         addr,
         state,

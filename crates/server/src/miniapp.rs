@@ -30,6 +30,7 @@ use wxgate_proto::{miniprogram, ErrCode};
 use crate::config::{AccountConfig, AccountKind};
 use crate::error::Error;
 use crate::http::envelope::{self, Reject};
+use crate::http::limit::Client;
 use crate::http::AppState;
 use crate::store::keys;
 
@@ -146,9 +147,18 @@ fn account_name(p: &P) -> String {
 }
 
 /// `POST /wx/{account}/mp/login {"code"}`
-pub async fn login(State(s): State<AppState>, p: P, body: Bytes) -> Result<Response, Reject> {
+pub async fn login(
+    State(s): State<AppState>,
+    Client(client): Client,
+    p: P,
+    body: Bytes,
+) -> Result<Response, Reject> {
     let name = account_name(&p);
     let acc = account(&s, &name)?;
+    // Each login spends a jscode2session call: limited per client and per account.
+    if let Err(refused) = s.limits.admit("/wx/mp/login", &name, client) {
+        return Ok(refused.into_response());
+    }
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
     let q: Vec<(String, String)> = [

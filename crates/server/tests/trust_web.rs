@@ -575,3 +575,283 @@ async fn an_https_public_url_sends_users_back_over_https_only() {
         "{said}"
     );
 }
+
+// 11. Slow clients and connection floods.
+
+const SLOW: &str =
+    "[server]\nheader_read_timeout_ms = 1000\nbody_read_timeout_ms = 1000\nmax_connections = 50\n";
+
+/// Reads until the server closes the connection (or `within` passes): how long it took,
+/// and what it said.
+fn read_until_closed(
+    stream: &mut std::net::TcpStream,
+    within: std::time::Duration,
+) -> (std::time::Duration, String) {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let mut said = Vec::new();
+    let mut buf = [0u8; 1024];
+    while started.elapsed() < within {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => said.extend_from_slice(&buf[..n]),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => break,
+        }
+    }
+    (
+        started.elapsed(),
+        String::from_utf8_lossy(&said).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_header_or_body_is_cut_off() {
+    use std::io::Write;
+    let sb = sandbox().await;
+    let dir = TempDir::new("slowloris");
+    let gw = gateway(&sb.base_url(), &dir, SLOW, "").await;
+    let addr = gw.addr;
+    tokio::task::spawn_blocking(move || {
+        // One header line every 300 ms, for ever: closed after the 1 s header deadline.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+        let started = std::time::Instant::now();
+        let mut closed = false;
+        for i in 0..40 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            if s.write_all(format!("X-Slow-{i}: 1\r\n").as_bytes()).is_err() {
+                closed = true;
+                break;
+            }
+            let (_, said) = read_until_closed(&mut s, std::time::Duration::from_millis(1));
+            if !said.is_empty() {
+                closed = true;
+                break;
+            }
+        }
+        let held = started.elapsed();
+        assert!(closed, "a trickled header held the connection for {held:?}");
+        assert!(held < std::time::Duration::from_secs(5), "held {held:?}");
+
+        // A body trickled a byte at a time: 408 within the body deadline.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST /wx/service?signature=x&timestamp=1&nonce=n HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n<xml>").unwrap();
+        let (took, said) = read_until_closed(&mut s, std::time::Duration::from_secs(5));
+        // (the push is refused on its window before its body is read: that is a 403)
+        assert!(said.starts_with("HTTP/1.1 4"), "{said}");
+        assert!(took < std::time::Duration::from_secs(3), "{took:?}");
+    })
+    .await
+    .unwrap();
+
+    // A proxied upload trickled: 408, not a connection held for ever.
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    s.write_all(format!("POST /api/v1/default/proxy/cgi-bin/media/upload?type=image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: 100000\r\n\r\nabc").as_bytes())
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut said = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), s.read(&mut said))
+        .await
+        .expect("answered within the body deadline")
+        .unwrap();
+    let said = String::from_utf8_lossy(&said[..n]).to_string();
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_half_sent_requests_are_bounded_and_closed() {
+    use std::io::Write;
+    let sb = sandbox().await;
+    let dir = TempDir::new("halfsent");
+    let gw = gateway(&sb.base_url(), &dir, SLOW, "").await;
+    let addr = gw.addr;
+    let url = format!("{}/healthz", gw.url());
+    let mut held: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    // A genuine request still gets through once the deadline frees the slots.
+    let started = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+    // Every half-sent request is closed by the server within a few deadlines.
+    let closed = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+        held.iter_mut()
+            .map(|s| {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let (took, _) = read_until_closed(s, left.max(std::time::Duration::from_millis(1)));
+                took < left
+            })
+            .filter(|closed| *closed)
+            .count()
+    })
+    .await
+    .unwrap();
+    assert_eq!(closed, 200, "half-sent connections left open");
+    let metrics = reqwest::get(format!("{}/metrics", gw.url()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wxgate_connections_limited_total"),
+        "the limit was reached and counted"
+    );
+}
+
+// 12. Anonymous requests that spend WeChat calls are rate-limited.
+
+#[tokio::test]
+async fn bogus_logins_cannot_burn_the_apps_wechat_calls() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("ratelimit");
+    let limits = "[rate_limit]\nper_client_per_minute = 5\nper_client_burst = 5\nper_account_per_minute = 8\nper_account_burst = 8\n\n[server]\nclient_ip_header = \"x-forwarded-for\"\ntrusted_proxies = [\"10.9.9.9\"]\n";
+    let gw = gateway(&sb.base_url(), &dir, limits, "").await;
+    let http = reqwest::Client::new();
+    let login = |forwarded: Option<String>| {
+        let mut req = http
+            .post(format!("{}/wx/mini/mp/login", gw.url()))
+            .json(&json!({"code": "bogus-code"}));
+        if let Some(f) = forwarded {
+            req = req.header("x-forwarded-for", f);
+        }
+        req.send()
+    };
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        // A forged X-Forwarded-For from a peer that is not a trusted proxy changes nothing.
+        let r = login(Some(format!("203.0.113.{i}"))).await.unwrap();
+        if r.status() == 429 {
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=61).contains(&retry), "{retry}");
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+    assert_eq!(sandbox_calls(&sb, "/sns/jscode2session", MINI), 5);
+    let metrics = http
+        .get(format!("{}/metrics", gw.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("wxgate_rate_limited_total{route=\"/wx/mp/login\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_and_the_account_are_limited() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("ratelimit-proxy");
+    let limits = "[rate_limit]\nper_client_per_minute = 2\nper_client_burst = 2\nper_account_per_minute = 8\nper_account_burst = 8\n\n[server]\nclient_ip_header = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1\"]\n";
+    let gw = gateway(&sb.base_url(), &dir, limits, "").await;
+    let http = reqwest::Client::new();
+    let login = |ip: &str| {
+        http.post(format!("{}/wx/mini/mp/login", gw.url()))
+            .header("x-forwarded-for", format!("6.6.6.6, {ip}"))
+            .json(&json!({"code": "bogus-code"}))
+            .send()
+    };
+    // One client: its own limit (2), whatever it writes before the proxy's entry.
+    let mut one = Vec::new();
+    for _ in 0..4 {
+        one.push(login("198.51.100.1").await.unwrap().status().as_u16());
+    }
+    assert_eq!(one, [400, 400, 429, 429]);
+    // Many clients (a botnet): the account's limit (8 in all) holds.
+    let mut many = Vec::new();
+    for i in 2..22 {
+        many.push(
+            login(&format!("198.51.100.{i}"))
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(many.iter().filter(|s| **s == 400).count(), 6, "{many:?}");
+    assert_eq!(sandbox_calls(&sb, "/sns/jscode2session", MINI), 8);
+}
+
+#[tokio::test]
+async fn oauth_callbacks_with_bogus_codes_are_limited() {
+    let sb = sandbox().await;
+    let dir = TempDir::new("ratelimit-oauth");
+    let (gw, _) = auth_gateway(&sb, &dir, "").await;
+    let http = no_redirects();
+    let dest = format!("{}/demo/oauth.html", gw.url());
+    // The default limit: a burst of 20 a client.
+    let mut statuses = Vec::new();
+    for _ in 0..24 {
+        let (binding, callback) = start_flow(&http, &gw.url(), &dest).await;
+        let mut forged = url::Url::parse(&callback).unwrap();
+        let pairs: Vec<(String, String)> = forged
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "code" {
+                    "bogus".to_owned()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        forged.query_pairs_mut().clear().extend_pairs(pairs);
+        let r = http
+            .get(forged.as_str())
+            .header("cookie", binding)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 302).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(sandbox_calls(&sb, "/sns/oauth2/access_token", OA), 20);
+}

@@ -34,6 +34,7 @@ use sha1::{Digest, Sha1};
 
 use crate::config::{AccountConfig, AccountKind, Config};
 use crate::http::envelope::{self, Reject};
+use crate::http::limit::Client;
 use crate::http::AppState;
 use crate::origin::Origin;
 use crate::store::keys;
@@ -305,8 +306,13 @@ async fn returning_user(c: &Ctx<'_>, openid: &str, scope: Scope) -> Option<UserR
     }
 }
 
-pub async fn callback_default(state: State<AppState>, headers: HeaderMap, q: Q) -> Response {
-    callback(state, headers, Path("default".into()), q).await
+pub async fn callback_default(
+    state: State<AppState>,
+    client: Client,
+    headers: HeaderMap,
+    q: Q,
+) -> Response {
+    callback(state, client, headers, Path("default".into()), q).await
 }
 
 /// The code cache's key: the state's nonce and the code together, so that only a
@@ -322,6 +328,7 @@ fn code_digest(nonce: &str, code: &str) -> String {
 /// `GET /wx/{account}/auth/callback?dest=&code=&state=`: where WeChat sends the user back.
 pub async fn callback(
     State(s): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     Path(account): Path<String>,
     Query(q): Q,
@@ -366,6 +373,10 @@ pub async fn callback(
             tracing::info!(account = %c.account, "callback reloaded without the flow's binding: no cookie set");
             return dest_with(dest, "userinfo", &user.userinfo);
         }
+    }
+    // The exchange below spends a WeChat call: limited per client and per account.
+    if let Err(refused) = s.limits.admit("/wx/auth/callback", &c.account, client) {
+        return refused.into_response();
     }
     let state_ttl = Duration::from_secs(s.config.auth.state_ttl.max(1) as u64);
     match store

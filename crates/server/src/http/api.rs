@@ -145,13 +145,17 @@ pub async fn proxy(
         return Err(ApiError::bad_request(e.to_string()));
     }
     let limit = s.config.api.proxy_max_body_bytes;
-    let body = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is over api.proxy_max_body_bytes ({limit} bytes)"),
-        )
-    })?;
+    let body =
+        to_bytes(body, limit)
+            .await
+            .map_err(|e| match super::serve::body_error_status(&e) {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("the body is over api.proxy_max_body_bytes ({limit} bytes)"),
+                ),
+                status => ApiError::new(status, "timeout", "the body did not arrive in time"),
+            })?;
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()

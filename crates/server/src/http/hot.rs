@@ -35,6 +35,8 @@ use crate::service::{self, PushQuery};
 pub struct App {
     state: AppState,
     router: Router,
+    /// The connection's peer, given to the router's requests as `ConnectInfo`.
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl App {
@@ -42,7 +44,14 @@ impl App {
         App {
             router: super::router(state.clone()),
             state,
+            peer: None,
         }
+    }
+
+    /// The app for one connection from `peer`.
+    pub fn with_peer(mut self, peer: std::net::SocketAddr) -> Self {
+        self.peer = Some(peer);
+        self
     }
 }
 
@@ -150,7 +159,14 @@ impl Service<Request> for App {
                 let answer = observed(req, route, move |req| answer(s, lane, req));
                 Either::Left(Box::pin(async move { Ok(answer.await) }))
             }
-            None => Either::Right(self.router.call(req)),
+            None => {
+                let mut req = req;
+                if let Some(peer) = self.peer {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                }
+                Either::Right(self.router.call(req))
+            }
         }
     }
 }

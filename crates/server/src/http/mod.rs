@@ -5,9 +5,11 @@ pub mod api;
 pub mod envelope;
 pub mod hot;
 pub mod jssdk;
+pub mod limit;
 pub mod observe;
 pub mod ops;
 pub mod query;
+pub mod serve;
 
 use std::sync::Arc;
 
@@ -34,6 +36,8 @@ pub struct Shared {
     pub central: Arc<CentralControl>,
     pub service: Arc<crate::service::Service>,
     pub users: crate::auth::SharedUsers,
+    /// The rate limits of the routes that spend WeChat calls.
+    pub limits: limit::Limits,
 }
 
 impl AppState {

@@ -261,12 +261,14 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
     }
     let body = match to_bytes(body, cfg.max_body_bytes).await {
         Ok(b) => b,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                name,
-                &format!("body over {} bytes", cfg.max_body_bytes),
-            )
+        Err(e) => {
+            let status = crate::http::serve::body_error_status(&e);
+            let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("body over {} bytes", cfg.max_body_bytes)
+            } else {
+                "the body did not arrive in time".to_owned()
+            };
+            return refuse(status, name, &reason);
         }
     };
     let Ok(body) = std::str::from_utf8(&body) else {

@@ -1,0 +1,258 @@
+//! Rate limits on the routes that spend a WeChat call for an anonymous caller
+//! (`/wx/mp/login` spends a `jscode2session`, `/wx/auth/callback` an OAuth code
+//! exchange): without them a script can burn the app's WeChat API limits.
+//!
+//! Two GCRA limiters (governor): one per client address (an IPv4 address, an IPv6 /64,
+//! since one host holds a whole /64), one per account as the backstop a botnet meets.
+//! The client table is bounded (`rate_limit.max_clients`): when full, idle entries are
+//! dropped, and if it is still full a client is held to one of 4096 shared buckets
+//! (by a keyed hash of its address) with the same quota, so memory stays bounded
+//! whatever addresses an attacker uses and a client stays limited. A refusal is a 429 with `Retry-After`, counted by route, logged once a minute
+//! at most.
+//!
+//! The client address is the connection's peer, or, from a peer in
+//! `server.trusted_proxies`, the last address of `server.client_ip_header`.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use axum::extract::ConnectInfo;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::{RateLimitConfig, ServerConfig};
+
+/// The limiters of a gateway.
+pub struct Limits {
+    enabled: bool,
+    clients: DefaultKeyedRateLimiter<IpAddr>,
+    /// When `clients` is full: shared buckets by a keyed hash of the address.
+    overflow: DefaultKeyedRateLimiter<u16>,
+    overflow_hasher: std::collections::hash_map::RandomState,
+    accounts: DefaultKeyedRateLimiter<String>,
+    max_clients: usize,
+    clock: DefaultClock,
+    last_logged: AtomicI64,
+}
+
+/// The shared buckets of clients past `max_clients`.
+const OVERFLOW_BUCKETS: u64 = 4096;
+
+fn quota(per_minute: u32, burst: u32) -> Quota {
+    let one = NonZeroU32::MIN;
+    Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(one))
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(one))
+}
+
+/// The key of a client address: IPv4 as it is, IPv6 cut to its /64.
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// The client's address: the peer, or a trusted proxy's word for it.
+pub fn client_addr(server: &ServerConfig, peer: Option<SocketAddr>, headers: &HeaderMap) -> IpAddr {
+    let peer_ip = peer.map_or(IpAddr::from([127, 0, 0, 1]), |p| p.ip());
+    let Some(name) = &server.client_ip_header else {
+        return peer_ip;
+    };
+    if !server.trusted_proxies.contains(&peer_ip) {
+        return peer_ip;
+    }
+    headers
+        .get_all(name.as_str())
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|a| a.trim().parse().ok())
+        .unwrap_or(peer_ip)
+}
+
+impl Limits {
+    pub fn new(cfg: &RateLimitConfig) -> Self {
+        Limits {
+            enabled: cfg.enabled,
+            clients: RateLimiter::keyed(quota(cfg.per_client_per_minute, cfg.per_client_burst)),
+            overflow: RateLimiter::keyed(quota(cfg.per_client_per_minute, cfg.per_client_burst)),
+            overflow_hasher: Default::default(),
+            accounts: RateLimiter::keyed(quota(cfg.per_account_per_minute, cfg.per_account_burst)),
+            max_clients: cfg.max_clients.max(1),
+            clock: DefaultClock::default(),
+            last_logged: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Drops the clients whose limit has fully recovered (the upkeep calls it).
+    pub fn forget_idle(&self) {
+        self.clients.retain_recent();
+        self.clients.shrink_to_fit();
+    }
+
+    /// Client addresses remembered now.
+    pub fn clients_tracked(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Admits one call of `route` for `account` from `client`, or answers the 429.
+    pub fn admit(&self, route: &'static str, account: &str, client: IpAddr) -> Result<(), Limited> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let key = client_key(client);
+        let now = self.clock.now();
+        let mut room = self.clients.len() < self.max_clients;
+        if !room {
+            self.forget_idle();
+            room = self.clients.len() < self.max_clients;
+        }
+        let client_verdict = if room {
+            self.clients.check_key(&key)
+        } else {
+            use std::hash::BuildHasher;
+            let bucket = (self.overflow_hasher.hash_one(key) % OVERFLOW_BUCKETS) as u16;
+            self.overflow.check_key(&bucket)
+        }
+        .map_err(|n| n.wait_time_from(now));
+        let verdict = client_verdict.and_then(|()| {
+            self.accounts
+                .check_key(&account.to_owned())
+                .map_err(|n| n.wait_time_from(now))
+        });
+        match verdict {
+            Ok(()) => Ok(()),
+            Err(wait) => {
+                metrics::counter!("wxgate_rate_limited_total", "route" => route).increment(1);
+                self.log_once_a_minute(route);
+                Err(Limited {
+                    retry_after: wait.as_secs() + 1,
+                })
+            }
+        }
+    }
+
+    fn log_once_a_minute(&self, route: &'static str) {
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64 / 60);
+        if self.last_logged.swap(minute, Ordering::Relaxed) != minute {
+            tracing::warn!(
+                route,
+                "rate limit reached: answering 429 (counted in wxgate_rate_limited_total)"
+            );
+        }
+    }
+}
+
+/// A refusal: answered 429 with `Retry-After` (whole seconds).
+#[derive(Debug)]
+pub struct Limited {
+    pub retry_after: u64,
+}
+
+impl IntoResponse for Limited {
+    fn into_response(self) -> Response {
+        let mut r = crate::http::envelope::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests: retry later",
+        );
+        if let Ok(v) = HeaderValue::from_str(&self.retry_after.to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+/// The client address of a request, as a handler's argument: the connection's peer
+/// (`ConnectInfo`, which the accept loop gives the router's requests) read through
+/// `server`'s trusted-proxy rule.
+pub struct Client(pub IpAddr);
+
+impl axum::extract::FromRequestParts<crate::http::AppState> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &crate::http::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(Client(client_addr(&s.config.server, peer, &parts.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(client_key(mapped), "10.1.2.3".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_from_trusted_proxies_only() {
+        let mut server = ServerConfig {
+            client_ip_header: Some("x-forwarded-for".into()),
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..ServerConfig::default()
+        };
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        let proxy = Some("10.0.0.1:5000".parse().unwrap());
+        let stranger = Some("198.51.100.9:5000".parse().unwrap());
+        assert_eq!(
+            client_addr(&server, proxy, &h),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_addr(&server, stranger, &h),
+            "198.51.100.9".parse::<IpAddr>().unwrap()
+        );
+        server.client_ip_header = None;
+        assert_eq!(
+            client_addr(&server, proxy, &h),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_client_table_is_bounded() {
+        let limits = Limits::new(&RateLimitConfig {
+            per_client_per_minute: 1,
+            per_client_burst: 1,
+            max_clients: 10,
+            ..RateLimitConfig::default()
+        });
+        for i in 0..1000u32 {
+            let ip = IpAddr::from(i.to_be_bytes());
+            let _ = limits.admit("test", "default", ip);
+            assert!(limits.clients_tracked() <= 10);
+        }
+        // Past the table, a client is still held to a limit (its shared bucket).
+        let late = IpAddr::from(5000u32.to_be_bytes());
+        let answers: Vec<bool> = (0..3)
+            .map(|_| limits.admit("test", "default", late).is_ok())
+            .collect();
+        assert!(answers.iter().filter(|ok| **ok).count() <= 1, "{answers:?}");
+    }
+}

@@ -1,0 +1,205 @@
+//! The accept loop: what a stranger's connection may cost. `axum::serve` has no limit
+//! on connections and no deadline on a request's header or body, so a client sending
+//! one header line a second held a connection for as long as it liked, and two
+//! thousand half-sent requests all stayed open. Here:
+//!
+//! - at most `server.max_connections` connections are served at once; past that,
+//!   new ones wait in the kernel's backlog until one closes;
+//! - a request's header must arrive within `server.header_read_timeout_ms` (hyper's
+//!   header timeout, which also closes a keep-alive connection idle that long);
+//! - a request's body must arrive within `server.body_read_timeout_ms` of the first
+//!   read ([`DeadlineBody`]), however slowly it trickles;
+//! - a graceful stop lets requests in flight finish, then closes the rest.
+//!
+//! Each connection's peer address is given to the router's requests as
+//! `ConnectInfo<SocketAddr>` (the rate limits read it); the hot lane does not need it.
+
+use std::convert::Infallible;
+use std::future::Future;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::response::Response;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+use super::hot::App;
+use crate::config::ServerConfig;
+
+/// Serves `app` on `listener` under `limits` until `shutdown` resolves, then waits (at
+/// most 30 s) for the connections in flight.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    limits: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms.max(1)))
+        .keep_alive(true);
+    let body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
+    let mut full_logged = false;
+    tokio::pin!(shutdown);
+    loop {
+        let permit = if let Ok(p) = permits.clone().try_acquire_owned() {
+            full_logged = false;
+            p
+        } else {
+            if !full_logged {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "connection limit reached: new connections wait"
+                );
+                metrics::counter!("wxgate_connections_limited_total").increment(1);
+                full_logged = true;
+            }
+            tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            }
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = Connection {
+            app: app.clone().with_peer(peer),
+            body_timeout,
+        };
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that vanishes or times out ends here; nothing to report.
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open 30 s after the stop: closing them");
+    }
+}
+
+/// One connection's service: hyper's request, its body under a deadline, to the app.
+#[derive(Clone)]
+struct Connection {
+    app: App,
+    body_timeout: Duration,
+}
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = <App as Service<Request>>::Future;
+
+    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        // A request without a body (every GET of the hot lane) pays no timer.
+        let req = if hyper::body::Body::is_end_stream(req.body()) {
+            req.map(Body::new)
+        } else {
+            let timeout = self.body_timeout;
+            req.map(|b| Body::new(DeadlineBody::new(b, timeout)))
+        };
+        self.app.clone().call(req)
+    }
+}
+
+/// A body that fails once its deadline passes, counted from the request's head: a slow
+/// client cannot hold a handler (and its connection) by trickling bytes. The timer is
+/// made only if a read has to wait, so a body that is already there costs none.
+pub struct DeadlineBody<B> {
+    inner: B,
+    timeout: Duration,
+    started: Instant,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl<B> DeadlineBody<B> {
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            timeout,
+            started: Instant::now(),
+            deadline: None,
+        }
+    }
+}
+
+/// The status for a body that could not be read: 408 when it missed its deadline, else
+/// 413 (over the route's limit).
+pub fn body_error_status(e: &axum::Error) -> axum::http::StatusCode {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<BodyTimeout>() {
+            return axum::http::StatusCode::REQUEST_TIMEOUT;
+        }
+        source = err.source();
+    }
+    axum::http::StatusCode::PAYLOAD_TOO_LARGE
+}
+
+/// The error of a body that missed its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimeout(Duration);
+
+impl<B> hyper::body::Body for DeadlineBody<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let at = this.started + this.timeout;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(this.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
