@@ -121,8 +121,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   done
   echo
   echo "Peak RSS (VmHWM): wxgate ${gw_rss_before_push} MiB after config, verify and token; ${gw_rss} MiB"
-  echo "after the push flood (about ${pushed} distinct pushes, each with its dedup answer held until its"
-  echo "timestamp leaves the window); limit ${limit_rss} MiB."
+  echo "after the push flood (about ${pushed} distinct pushes, each with its nonce held until its"
+  echo "timestamp leaves the window and its dedup answer for dedup_ttl); limit ${limit_rss} MiB."
   echo
   echo "| target | measured | |"
   echo "|---|---:|---|"
