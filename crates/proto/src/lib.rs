@@ -15,11 +15,14 @@
 //! - [`jssdk`]: the JS-SDK `wx.config` signature and the nonce generator.
 //! - [`miniprogram`]: `rawData` signature checks and `encryptedData` decryption.
 //! - [`errcode`]: WeChat's `errcode`s as a typed enum with their documented meanings.
+//! - [`api`]: WeChat's server API as types: each endpoint's path, method, request and
+//!   answer, shared by the gateway and the sandbox.
 //!
 //! Functions that need randomness take it as an argument (`random16`, a nonce) and have a
 //! convenience twin that draws it from the operating system, so every output can be
 //! reproduced byte for byte in tests against WeChat's published examples.
 
+pub mod api;
 pub mod crypto;
 pub mod errcode;
 mod error;

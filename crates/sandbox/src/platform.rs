@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
+use wxgate_proto::api::sns::MiniProgramSession;
 use wxgate_proto::ErrCode;
 
 use crate::clock::Clock;
@@ -181,17 +182,9 @@ pub struct Grant {
     pub expires_in: i64,
 }
 
-/// What `/sns/oauth2/access_token` answers.
-#[derive(Debug, Clone, Serialize)]
-pub struct UserGrant {
-    pub access_token: String,
-    pub expires_in: i64,
-    pub refresh_token: String,
-    pub openid: String,
-    pub scope: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unionid: Option<String>,
-}
+/// What `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token` answer: the type the
+/// gateway reads.
+pub type UserGrant = wxgate_proto::api::sns::UserToken;
 
 impl Platform {
     pub fn new(config: SandboxConfig) -> Self {
@@ -756,7 +749,7 @@ impl Platform {
         secret: &str,
         js_code: &str,
         grant_type: &str,
-    ) -> WxResult<serde_json::Value> {
+    ) -> WxResult<MiniProgramSession> {
         self.authenticate(appid, secret, ErrCode::InvalidAppSecret)?;
         if grant_type != "authorization_code" {
             return Err(WxError::new(ErrCode::InvalidGrantType));
@@ -782,11 +775,12 @@ impl Platform {
             .session_keys
             .insert(openid.clone(), session_key.clone());
         drop(s);
-        let mut v = serde_json::json!({ "openid": openid, "session_key": session_key });
-        if let Some(unionid) = self.user(appid, &openid).and_then(|u| u.unionid) {
-            v["unionid"] = unionid.into();
-        }
-        Ok(v)
+        let unionid = self.user(appid, &openid).and_then(|u| u.unionid);
+        Ok(MiniProgramSession {
+            openid,
+            session_key,
+            unionid,
+        })
     }
 
     /// The user's current session_key (after a jscode2session).

@@ -19,7 +19,9 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use wxgate_proto::api::ticket::GetTicket;
+use wxgate_proto::api::token::{ClassicToken, StableToken};
+use wxgate_proto::api::Endpoint;
 
 use crate::clock::Clock;
 use crate::config::{AccountConfig, CredentialsConfig, TokenApi};
@@ -490,98 +492,55 @@ impl CentralControl {
 
     async fn fetch_access_token(&self, acc: &AccountState, want: &Want) -> Result<(String, i64)> {
         let c = &acc.config;
-        let parse = |v: Value| -> Result<(String, i64)> {
-            let token = v
-                .get("access_token")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let expires_in = v.get("expires_in").and_then(Value::as_i64).unwrap_or(7200);
-            if token.is_empty() {
-                return Err(Error::Transport {
-                    endpoint: "access_token".into(),
-                    reason: "answer without access_token".into(),
-                });
-            }
-            Ok((token.to_owned(), expires_in))
-        };
-        match c.token_api {
-            TokenApi::Classic => {
-                let q = vec![
-                    ("grant_type".to_owned(), "client_credential".to_owned()),
-                    ("appid".to_owned(), c.appid.clone()),
-                    ("secret".to_owned(), c.secret.expose().to_owned()),
-                ];
-                parse(
-                    self.upstream
-                        .call(Method::GET, "/cgi-bin/token", &q, None)
-                        .await?,
-                )
-            }
+        let (appid, secret) = (c.appid.as_str(), c.secret.expose());
+        let up = &self.upstream;
+        let answer = match c.token_api {
+            TokenApi::Classic => up.call_api(&ClassicToken::new(appid, secret), None).await?,
             TokenApi::Stable => {
-                let body = |force: bool| json!({"grant_type": "client_credential", "appid": c.appid, "secret": c.secret.expose(), "force_refresh": force});
-                let normal = parse(
-                    self.upstream
-                        .call(
-                            Method::POST,
-                            "/cgi-bin/stable_token",
-                            &[],
-                            Some(&body(false)),
-                        )
-                        .await?,
-                )?;
+                let normal = up
+                    .call_api(&StableToken::new(appid, secret, false), None)
+                    .await?;
                 match want {
                     // Forced refreshes are rationed (20 a day): only when WeChat still
                     // hands back the token that was rejected.
-                    Want::NotThis(stale) if &normal.0 == stale => {
+                    Want::NotThis(stale) if &normal.access_token == stale => {
                         tracing::info!(account = %acc.name, "stable token still the rejected one; forcing a refresh");
-                        parse(
-                            self.upstream
-                                .call(
-                                    Method::POST,
-                                    "/cgi-bin/stable_token",
-                                    &[],
-                                    Some(&body(true)),
-                                )
-                                .await?,
-                        )
+                        up.call_api(&StableToken::new(appid, secret, true), None)
+                            .await?
                     }
-                    _ => Ok(normal),
+                    _ => normal,
                 }
             }
-        }
+        };
+        Ok((answer.access_token, answer.expires_in))
     }
 
     async fn fetch_ticket(&self, acc: &AccountState, ticket_type: &str) -> Result<(String, i64)> {
-        let call = |token: String| async move {
-            let q = vec![
-                ("access_token".to_owned(), token),
-                ("type".to_owned(), ticket_type.to_owned()),
-            ];
-            self.upstream
-                .call(Method::GET, "/cgi-bin/ticket/getticket", &q, None)
-                .await
+        let req = GetTicket {
+            ticket_type: ticket_type.to_owned(),
         };
-        let token = Box::pin(self.get(&acc.name, Kind::AccessToken)).await?;
-        let v = match call(token.value.clone()).await {
+        let t = Box::pin(self.call_api(&acc.name, &req)).await?;
+        Ok((t.ticket, t.expires_in))
+    }
+
+    /// Calls a WeChat endpoint that needs the app's access_token, with the account's;
+    /// on a token error (40001, 40014, 42001) refreshes compare-and-set style and
+    /// retries once.
+    pub async fn call_api<E: Endpoint>(&self, account: &str, req: &E) -> Result<E::Answer> {
+        let token = Box::pin(self.get(account, Kind::AccessToken)).await?;
+        match self.upstream.call_api(req, Some(&token.value)).await {
             Err(e) if e.errcode().is_some_and(|c| c.is_access_token_invalid()) => {
+                tracing::info!(
+                    account,
+                    endpoint = E::PATH,
+                    "access_token rejected; refreshing and retrying once"
+                );
                 let fresh =
-                    Box::pin(self.refresh_stale(&acc.name, Kind::AccessToken, &token.value))
-                        .await?;
-                call(fresh.value).await?
+                    Box::pin(self.refresh_stale(account, Kind::AccessToken, &token.value)).await?;
+                self.upstream.call_api(req, Some(&fresh.value)).await
             }
-            other => other?,
-        };
-        let ticket = v.get("ticket").and_then(Value::as_str).unwrap_or_default();
-        if ticket.is_empty() {
-            return Err(Error::Transport {
-                endpoint: "/cgi-bin/ticket/getticket".into(),
-                reason: "answer without ticket".into(),
-            });
+            other => other,
         }
-        Ok((
-            ticket.to_owned(),
-            v.get("expires_in").and_then(Value::as_i64).unwrap_or(7200),
-        ))
     }
 
     /// Calls a WeChat API with the account's access_token; on a token error (40001,
@@ -608,10 +567,8 @@ impl CentralControl {
             .upstream
             .send_raw(method.clone(), path, &with(&token.value), body.clone())
             .await?;
-        let rejected = crate::upstream::check_answer(path, &first.body)
-            .err()
-            .and_then(|e| e.errcode())
-            .is_some_and(|c| c.is_access_token_invalid());
+        let rejected =
+            wxgate_proto::api::errcode_of(&first.body).is_some_and(|c| c.is_access_token_invalid());
         if !rejected {
             return Ok(first);
         }

@@ -21,10 +21,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::Engine;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use wxgate_proto::api::sns::JsCode2Session;
 use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
@@ -161,19 +161,13 @@ pub async fn login(
     }
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
-    let q: Vec<(String, String)> = [
-        ("appid", acc.appid.as_str()),
-        ("secret", acc.secret.expose()),
-        ("js_code", code),
-        ("grant_type", "authorization_code"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     let answer = match s
         .central
         .upstream()
-        .call(Method::GET, "/sns/jscode2session", &q, None)
+        .call_api(
+            &JsCode2Session::new(&acc.appid, acc.secret.expose(), code),
+            None,
+        )
         .await
     {
         Ok(a) => a,
@@ -195,17 +189,11 @@ pub async fn login(
             ))
         }
     };
-    let text = |k: &str| answer.get(k).and_then(Value::as_str).map(str::to_owned);
-    let (Some(openid), Some(session_key)) = (text("openid"), text("session_key")) else {
-        return Err(Reject::new(
-            StatusCode::BAD_GATEWAY,
-            "jscode2session answered without openid or session_key",
-        ));
-    };
+    let openid = answer.openid;
     let sess = Session {
         openid: openid.clone(),
-        unionid: text("unionid"),
-        session_key,
+        unionid: answer.unionid,
+        session_key: answer.session_key,
         created_at: s.central.clock().now(),
     };
     let id = new_session_id();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
+use wxgate_proto::api::{self, ApiError, Endpoint};
 use wxgate_proto::ErrCode;
 
 use crate::config::UpstreamConfig;
@@ -31,63 +32,10 @@ pub struct RawAnswer {
     pub body: bytes::Bytes,
 }
 
-/// The WeChat endpoints wxgate knows by name: the only values the `endpoint` label of
-/// the upstream metrics takes (anything else is `other`), so that a caller of the proxy
-/// cannot grow the metrics or a log line with made-up paths.
-const KNOWN_ENDPOINTS: &[&str] = &[
-    "/cgi-bin/token",
-    "/cgi-bin/stable_token",
-    "/cgi-bin/clear_quota",
-    "/cgi-bin/ticket/getticket",
-    "/cgi-bin/get_api_domain_ip",
-    "/cgi-bin/callback/check",
-    "/cgi-bin/openapi/quota/get",
-    "/cgi-bin/openapi/rid/get",
-    "/cgi-bin/user/get",
-    "/cgi-bin/user/info",
-    "/cgi-bin/user/info/batchget",
-    "/cgi-bin/message/custom/send",
-    "/cgi-bin/message/custom/typing",
-    "/cgi-bin/message/template/send",
-    "/cgi-bin/message/subscribe/send",
-    "/cgi-bin/message/subscribe/bizsend",
-    "/cgi-bin/menu/create",
-    "/cgi-bin/menu/get",
-    "/cgi-bin/menu/delete",
-    "/cgi-bin/get_current_selfmenu_info",
-    "/cgi-bin/qrcode/create",
-    "/cgi-bin/media/upload",
-    "/cgi-bin/media/uploadimg",
-    "/cgi-bin/media/get",
-    "/cgi-bin/material/add_material",
-    "/cgi-bin/material/get_material",
-    "/cgi-bin/material/del_material",
-    "/cgi-bin/material/batchget_material",
-    "/cgi-bin/tags/get",
-    "/cgi-bin/tags/create",
-    "/cgi-bin/tags/members/batchtagging",
-    "/sns/oauth2/access_token",
-    "/sns/oauth2/refresh_token",
-    "/sns/userinfo",
-    "/sns/auth",
-    "/sns/jscode2session",
-    "/wxa/checksession",
-    "/wxa/resetusersessionkey",
-    "/wxa/business/getuserphonenumber",
-    "/wxa/getwxacodeunlimit",
-    "/wxa/getwxacode",
-    "/wxa/generatescheme",
-    "/wxa/generate_urllink",
-    "/wxa/generate_shorklink",
-    "/wxa/msg_sec_check",
-    "/wxa/media_check_async",
-    "/wxa/getpaidunionid",
-];
-
 /// The metric label (and log field) of an upstream path: the path itself when wxgate
 /// knows it, else `other`.
 pub fn endpoint_label(path: &str) -> &'static str {
-    KNOWN_ENDPOINTS
+    api::KNOWN_PATHS
         .iter()
         .find(|known| **known == path)
         .copied()
@@ -156,24 +104,39 @@ fn transport(endpoint: &str, e: reqwest::Error) -> Error {
     }
 }
 
-/// Reads WeChat's JSON answer: a non-zero errcode is an error.
-pub fn check_answer(endpoint: &str, body: &[u8]) -> Result<Value> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| Error::Transport {
-        endpoint: endpoint.to_owned(),
-        reason: "the answer is not JSON".into(),
-    })?;
-    match v.get("errcode").and_then(Value::as_i64) {
-        Some(code) if code != 0 => Err(Error::WeChat {
+/// A WeChat answer that is not the endpoint's success, as the gateway's error.
+fn api_error(endpoint: &'static str, e: ApiError) -> Error {
+    match e {
+        ApiError::WeChat { code, errmsg } => Error::WeChat {
             endpoint: endpoint.to_owned(),
-            code: ErrCode::from_code(code),
-            errmsg: v
-                .get("errmsg")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        }),
-        _ => Ok(v),
+            code,
+            errmsg,
+        },
+        ApiError::NotJson => Error::Transport {
+            endpoint: endpoint.to_owned(),
+            reason: "the answer is not JSON".into(),
+        },
+        ApiError::Shape(why) => Error::Transport {
+            endpoint: endpoint.to_owned(),
+            reason: format!("unexpected answer: {why}"),
+        },
     }
+}
+
+/// A request's fields as query pairs (the request types are flat: strings, numbers,
+/// booleans).
+fn query_of<E: Endpoint>(req: &E) -> Vec<(String, String)> {
+    let Ok(Value::Object(fields)) = serde_json::to_value(req) else {
+        return Vec::new();
+    };
+    fields
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            Value::Null => None,
+            other => Some((k, other.to_string())),
+        })
+        .collect()
 }
 
 impl Upstream {
@@ -272,34 +235,45 @@ impl Upstream {
         })
     }
 
-    /// Calls a JSON API of `api_base`, retrying busy answers (-1), HTTP 5xx and transport
-    /// errors up to `retries` times with doubling backoff.
-    pub async fn call(
+    /// Calls a WeChat endpoint (with `access_token` when it needs the app's) and reads
+    /// its typed answer, retrying busy answers (-1), HTTP 5xx and transport errors up to
+    /// `retries` times with doubling backoff.
+    pub async fn call_api<E: Endpoint>(
         &self,
-        method: Method,
-        path: &str,
-        query: &[(String, String)],
-        json: Option<&Value>,
-    ) -> Result<Value> {
+        req: &E,
+        access_token: Option<&str>,
+    ) -> Result<E::Answer> {
+        let (method, mut query, body) = match E::METHOD {
+            api::Method::Get => (Method::GET, query_of(req), None),
+            api::Method::Post => (
+                Method::POST,
+                Vec::new(),
+                Some(bytes::Bytes::from(
+                    serde_json::to_vec(req).unwrap_or_default(),
+                )),
+            ),
+        };
+        if let Some(token) = access_token {
+            query.push(("access_token".to_owned(), token.to_owned()));
+        }
         let mut attempt = 0;
         loop {
-            let body = json.map(|j| {
-                (
-                    bytes::Bytes::from(serde_json::to_vec(j).unwrap_or_default()),
-                    Some("application/json".to_owned()),
-                )
-            });
-            let result = match self.send_raw(method.clone(), path, query, body).await {
+            let body = body
+                .clone()
+                .map(|b| (b, Some("application/json".to_owned())));
+            let result = match self.send_raw(method.clone(), E::PATH, &query, body).await {
                 Ok(raw) if raw.status >= 500 => Err(Error::Transport {
-                    endpoint: endpoint_label(path).to_owned(),
+                    endpoint: E::PATH.to_owned(),
                     reason: format!("HTTP {}", raw.status),
                 }),
-                Ok(raw) => check_answer(path, &raw.body),
+                Ok(raw) => {
+                    api::read_answer::<E::Answer>(&raw.body).map_err(|e| api_error(E::PATH, e))
+                }
                 Err(e) => Err(e),
             };
             match result {
                 Err(e) if e.is_transient() && attempt < self.retries => {
-                    tracing::warn!(endpoint = endpoint_label(path), attempt, error = %e, "upstream call failed; retrying");
+                    tracing::warn!(endpoint = E::PATH, attempt, error = %e, "upstream call failed; retrying");
                     tokio::time::sleep(self.backoff * 2u32.pow(attempt)).await;
                     attempt += 1;
                 }

@@ -6,7 +6,11 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use wxgate_proto::ErrCode;
 
-use super::{json_body, param, wx, Params, Shared};
+use wxgate_proto::api::ticket::Ticket;
+use wxgate_proto::api::token::AccessToken;
+use wxgate_proto::api::Ack;
+
+use super::{answer, json_body, param, wx, Params, Shared};
 use crate::platform::{WxError, WxResult};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
@@ -17,7 +21,12 @@ pub async fn token(State(p): State<Shared>, Query(q): Query<Params>) -> Response
         param(&q, "appid"),
         param(&q, "secret"),
     )
-    .map(|g| json!({ "access_token": g.value, "expires_in": g.expires_in })))
+    .map(|g| {
+        answer(AccessToken {
+            access_token: g.value,
+            expires_in: g.expires_in,
+        })
+    }))
 }
 
 /// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
@@ -31,7 +40,10 @@ pub async fn stable_token(State(p): State<Shared>, body: Bytes) -> Response {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let g = p.stable_token(&s("grant_type"), &s("appid"), &s("secret"), force)?;
-        Ok(json!({ "access_token": g.value, "expires_in": g.expires_in }))
+        Ok(answer(AccessToken {
+            access_token: g.value,
+            expires_in: g.expires_in,
+        }))
     })())
 }
 
@@ -47,7 +59,7 @@ pub async fn clear_quota(
         let appid = b.get("appid").and_then(Value::as_str).unwrap_or("");
         p.count_call("/cgi-bin/clear_quota", Some(appid));
         p.clear_quota(&token_app, appid)?;
-        Ok(json!({ "errcode": 0, "errmsg": "ok" }))
+        Ok(answer(Ack::ok()))
     })())
 }
 
@@ -57,9 +69,14 @@ pub async fn getticket(State(p): State<Shared>, Query(q): Query<Params>) -> Resp
     if let Ok(app) = p.check_token(token) {
         p.count_call("/cgi-bin/ticket/getticket", Some(&app));
     }
-    wx(p.ticket(token, param(&q, "type")).map(
-        |g| json!({ "errcode": 0, "errmsg": "ok", "ticket": g.value, "expires_in": g.expires_in }),
-    ))
+    wx(p.ticket(token, param(&q, "type")).map(|g| {
+        answer(Ticket {
+            errcode: 0,
+            errmsg: "ok".into(),
+            ticket: g.value,
+            expires_in: g.expires_in,
+        })
+    }))
 }
 
 /// `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code`
@@ -70,7 +87,8 @@ pub async fn jscode2session(State(p): State<Shared>, Query(q): Query<Params>) ->
         param(&q, "secret"),
         param(&q, "js_code"),
         param(&q, "grant_type"),
-    ))
+    )
+    .map(answer))
 }
 
 /// `GET /cgi-bin/user/get?access_token=&next_openid=`

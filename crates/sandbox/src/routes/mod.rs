@@ -28,6 +28,11 @@ pub fn param<'a>(q: &'a Params, name: &str) -> &'a str {
     q.get(name).map(String::as_str).unwrap_or("")
 }
 
+/// A typed answer (`wxgate_proto::api`) as the JSON WeChat sends.
+pub fn answer<T: serde::Serialize>(typed: T) -> Value {
+    serde_json::to_value(typed).unwrap_or_default()
+}
+
 /// WeChat's answer shape: HTTP 200 with the JSON, or with `{errcode, errmsg}`.
 pub fn wx(result: WxResult<Value>) -> Response {
     match result {

@@ -4,10 +4,10 @@
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use serde_json::json;
+use wxgate_proto::api::Ack;
 use wxgate_proto::ErrCode;
 
-use super::{param, wx, Params, Shared};
+use super::{answer, param, wx, Params, Shared};
 
 /// WeChat's rule for `state`: a-z, A-Z, 0-9, at most 128 bytes.
 pub fn state_is_valid(state: &str) -> bool {
@@ -211,7 +211,7 @@ pub async fn access_token(State(p): State<Shared>, Query(q): Query<Params>) -> R
         param(&q, "code"),
         param(&q, "grant_type"),
     )
-    .map(|g| json!(g)))
+    .map(answer))
 }
 
 /// `GET /sns/oauth2/refresh_token?appid&grant_type=refresh_token&refresh_token`
@@ -222,7 +222,7 @@ pub async fn refresh_token(State(p): State<Shared>, Query(q): Query<Params>) -> 
         param(&q, "grant_type"),
         param(&q, "refresh_token"),
     )
-    .map(|g| json!(g)))
+    .map(answer))
 }
 
 /// `GET /sns/userinfo?access_token&openid&lang`
@@ -233,5 +233,5 @@ pub async fn userinfo(State(p): State<Shared>, Query(q): Query<Params>) -> Respo
 /// `GET /sns/auth?access_token&openid`
 pub async fn sns_auth(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx(p.sns_auth(param(&q, "access_token"), param(&q, "openid"))
-        .map(|_| json!({ "errcode": 0, "errmsg": "ok" })))
+        .map(|_| answer(Ack::ok())))
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use wxgate_proto::api::sns::{OauthAccessToken, OauthRefreshToken, UserInfoRequest};
 
 use crate::config::{AccountConfig, AuthConfig};
 use crate::credentials::CentralControl;
@@ -41,45 +41,6 @@ pub struct Users {
     pub refreshes: AtomicU64,
 }
 
-/// WeChat's answer to a code exchange or a refresh.
-struct Grant {
-    access_token: String,
-    refresh_token: String,
-    openid: String,
-    scope: String,
-    expires_in: i64,
-}
-
-fn grant(v: &Value) -> Result<Grant> {
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let g = Grant {
-        access_token: s("access_token"),
-        refresh_token: s("refresh_token"),
-        openid: s("openid"),
-        scope: s("scope"),
-        expires_in: v.get("expires_in").and_then(Value::as_i64).unwrap_or(7200),
-    };
-    if g.access_token.is_empty() || g.openid.is_empty() {
-        return Err(Error::Transport {
-            endpoint: "/sns/oauth2".into(),
-            reason: "answer without access_token or openid".into(),
-        });
-    }
-    Ok(g)
-}
-
-fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 impl Users {
     pub fn new(central: Arc<CentralControl>, cfg: AuthConfig) -> Self {
         Users {
@@ -101,23 +62,15 @@ impl Users {
         acc: &AccountConfig,
         code: &str,
     ) -> Result<UserRecord> {
-        let v = self
+        let g = self
             .central
             .upstream()
-            .call(
-                Method::GET,
-                "/sns/oauth2/access_token",
-                &q(&[
-                    ("appid", &acc.appid),
-                    ("secret", acc.secret.expose()),
-                    ("code", code),
-                    ("grant_type", "authorization_code"),
-                ]),
+            .call_api(
+                &OauthAccessToken::new(&acc.appid, acc.secret.expose(), code),
                 None,
             )
             .await?;
-        let g = grant(&v)?;
-        let userinfo = self.userinfo(&g).await?;
+        let userinfo = self.userinfo(&g.access_token, &g.openid, &g.scope).await?;
         let now = self.now();
         let record = UserRecord {
             openid: g.openid,
@@ -132,23 +85,18 @@ impl Users {
         Ok(record)
     }
 
-    async fn userinfo(&self, g: &Grant) -> Result<Value> {
-        if g.scope.split(',').any(|s| s == "snsapi_userinfo") {
-            self.central
-                .upstream()
-                .call(
-                    Method::GET,
-                    "/sns/userinfo",
-                    &q(&[
-                        ("access_token", &g.access_token),
-                        ("openid", &g.openid),
-                        ("lang", "zh_CN"),
-                    ]),
-                    None,
-                )
-                .await
+    /// `/sns/userinfo` with the user's token for snsapi_userinfo, else `{"openid"}`.
+    async fn userinfo(&self, access_token: &str, openid: &str, scope: &str) -> Result<Value> {
+        if scope.split(',').any(|s| s == "snsapi_userinfo") {
+            let req = UserInfoRequest {
+                access_token: access_token.to_owned(),
+                openid: openid.to_owned(),
+                lang: "zh_CN".into(),
+            };
+            let info = self.central.upstream().call_api(&req, None).await?;
+            Ok(serde_json::to_value(info).unwrap_or_default())
         } else {
-            Ok(serde_json::json!({ "openid": g.openid }))
+            Ok(serde_json::json!({ "openid": openid }))
         }
     }
 
@@ -248,20 +196,11 @@ impl Users {
         let answer = self
             .central
             .upstream()
-            .call(
-                Method::GET,
-                "/sns/oauth2/refresh_token",
-                &q(&[
-                    ("appid", &acc.appid),
-                    ("grant_type", "refresh_token"),
-                    ("refresh_token", &r.refresh_token),
-                ]),
-                None,
-            )
+            .call_api(&OauthRefreshToken::new(&acc.appid, &r.refresh_token), None)
             .await;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let g = match answer {
-            Ok(v) => grant(&v)?,
+            Ok(g) => g,
             Err(e) if e.errcode().is_some() && !e.is_transient() => {
                 // 42002 / 40030 / 40001: the refresh token is dead; consent again.
                 tracing::info!(account, error = %e, "user refresh token no longer valid; forgetting the user");
@@ -276,14 +215,7 @@ impl Users {
         }
         r.expires_at = self.now() + g.expires_in;
         if r.scope.split(',').any(|s| s == "snsapi_userinfo") {
-            let probe = Grant {
-                access_token: r.access_token.clone(),
-                refresh_token: String::new(),
-                openid: r.openid.clone(),
-                scope: r.scope.clone(),
-                expires_in: 0,
-            };
-            if let Ok(info) = self.userinfo(&probe).await {
+            if let Ok(info) = self.userinfo(&r.access_token, &r.openid, &r.scope).await {
                 r.userinfo = info;
             }
         }

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use reqwest::Method;
 use serde_json::{json, Value};
+use wxgate_proto::api::openapi::ClearQuota;
+use wxgate_proto::api::Endpoint;
 
 use super::Failure;
 use crate::clock::Clock;
@@ -275,7 +277,7 @@ pub async fn quota(cmd: QuotaCommand) -> Result<(), Failure> {
             remote_json(
                 &r,
                 Method::POST,
-                &format!("/api/v1/{}/proxy/cgi-bin/clear_quota", args.account),
+                &format!("/api/v1/{}/proxy{}", args.account, ClearQuota::PATH),
                 Some(body),
             )
             .await?
@@ -284,22 +286,16 @@ pub async fn quota(cmd: QuotaCommand) -> Result<(), Failure> {
             let state = gateway::build(config, Clock::system())
                 .await
                 .map_err(|e| Failure::new(e.to_string()))?;
-            let raw = state
-                .central
-                .call_with_token(
-                    &args.account,
-                    Method::POST,
-                    "/cgi-bin/clear_quota",
-                    &[],
-                    Some((
-                        serde_json::to_vec(&body).unwrap_or_default().into(),
-                        Some("application/json".into()),
-                    )),
-                )
-                .await
-                .map_err(|e| Failure::new(e.to_string()))?;
-            serde_json::from_slice(&raw.body)
-                .map_err(|_| Failure::new("WeChat's answer is not JSON"))?
+            let req = ClearQuota {
+                appid: appid.clone(),
+            };
+            match state.central.call_api(&args.account, &req).await {
+                Ok(ack) => serde_json::to_value(ack).unwrap_or_default(),
+                Err(crate::error::Error::WeChat { code, errmsg, .. }) => {
+                    json!({"errcode": code.code(), "errmsg": errmsg})
+                }
+                Err(e) => return Err(Failure::new(e.to_string())),
+            }
         }
     };
     match answer["errcode"].as_i64() {

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use reqwest::Method;
 use serde_json::json;
+use wxgate_proto::api::message::CustomSend;
 use wxgate_proto::Reply;
 
 use super::handler::{Handled, Handler, MessageContext};
@@ -201,15 +201,6 @@ pub async fn deliver_late(
     openid: &str,
     reply: &Reply,
 ) -> Result<()> {
-    let body = serde_json::to_vec(&reply.to_custom_message(openid)?).unwrap_or_default();
-    let answer = central
-        .call_with_token(
-            account,
-            Method::POST,
-            "/cgi-bin/message/custom/send",
-            &[],
-            Some((body.into(), Some("application/json".into()))),
-        )
-        .await?;
-    crate::upstream::check_answer("/cgi-bin/message/custom/send", &answer.body).map(|_| ())
+    let message = CustomSend(reply.to_custom_message(openid)?);
+    central.call_api(account, &message).await.map(drop)
 }
