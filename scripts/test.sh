@@ -11,4 +11,6 @@ scripts/install-deps.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The gateway library builds without the sandbox (the `sandbox` feature is the binary's).
+cargo check -q -p wxgate --no-default-features
 cargo test --workspace

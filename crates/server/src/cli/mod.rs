@@ -1,9 +1,11 @@
 //! The `wxgate` command line. Each subcommand prints its result on stdout and a clear
 //! error on stderr with a non-zero exit code, so it can be used from scripts.
 
+#[cfg(feature = "sandbox")]
 mod demo;
 mod ops;
 mod protocol;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 
 use std::io::Read;
@@ -31,8 +33,10 @@ pub enum Command {
     #[command(subcommand)]
     Miniapp(protocol::MiniappCommand),
     /// Run the local WeChat sandbox, or push messages to a gateway as WeChat does.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
     /// Run the sandbox and a gateway wired to it, with the demo pages: the way to try wxgate.
+    #[cfg(feature = "sandbox")]
     Demo(demo::DemoArgs),
     /// Run the gateway.
     Serve(ops::ServeArgs),
@@ -94,7 +98,9 @@ pub fn main() -> ExitCode {
         Command::Sign(c) => protocol::sign(c),
         Command::Crypto(c) => protocol::crypto(c),
         Command::Miniapp(c) => protocol::miniapp(c),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(sandbox::run(args)),
+        #[cfg(feature = "sandbox")]
         Command::Demo(args) => block_on(demo::run(args)),
         Command::Serve(args) => block_on(ops::serve(args)),
         Command::Check(arg) => ops::check(arg),
