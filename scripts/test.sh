@@ -11,6 +11,8 @@ scripts/install-deps.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# No import cycle between the gateway's modules (features never import `http`).
+python3 scripts/module_cycles.py crates/server/src
 # The gateway library builds without the sandbox (the `sandbox` feature is the binary's).
 cargo check -q -p wxgate --no-default-features
 cargo test --workspace

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use crate::http::AppState;
+use crate::web::Ctx;
 
 const FILES: &[(&str, &str, &str)] = &[
     (
@@ -46,7 +46,7 @@ fn file(name: &str) -> Response {
 }
 
 /// `GET /demo/`
-pub async fn index(State(s): State<AppState>) -> Response {
+pub async fn index(State(s): State<Ctx>) -> Response {
     if !s.config.demo.enabled {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -54,7 +54,7 @@ pub async fn index(State(s): State<AppState>) -> Response {
 }
 
 /// `GET /demo/{file}`; `env.json` tells the pages where the sandbox is.
-pub async fn asset(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+pub async fn asset(State(s): State<Ctx>, Path(name): Path<String>) -> Response {
     if !s.config.demo.enabled {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -64,7 +64,7 @@ pub async fn asset(State(s): State<AppState>, Path(name): Path<String>) -> Respo
             .demo
             .sandbox_url
             .clone()
-            .unwrap_or_else(|| s.central.upstream().open_base().to_owned());
+            .unwrap_or_else(|| s.upstream.open_base().to_owned());
         return Json(json!({ "sandbox": sandbox })).into_response();
     }
     file(&name)

@@ -19,6 +19,9 @@ use crate::service::handler::Handler;
 use crate::service::Service;
 use crate::store;
 use crate::upstream::Upstream;
+use crate::web::context::Context;
+use crate::web::limit::Limits;
+use crate::web::Ctx;
 
 /// Builds the shared state of a gateway (opens the store).
 pub async fn build(config: Config, clock: Clock) -> Result<AppState> {
@@ -36,20 +39,25 @@ pub async fn build_with(
     metrics::gauge!("wxgate_credential_daily_quota").set(config.credentials.daily_quota as f64);
     let store = store::open(&config.store, &config.data_dir).await?;
     let upstream = Upstream::new(&config.upstream)?;
-    let central = Arc::new(CentralControl::new(
-        store,
-        upstream,
-        clock,
+    let credentials = Arc::new(CentralControl::new(
+        store.clone(),
+        upstream.clone(),
+        clock.clone(),
         config.credentials.clone(),
         &config.accounts,
     ));
-    let service = Arc::new(Service::new(&config, &central, handlers)?);
-    let users = Arc::new(Users::new(central.clone(), config.auth.clone()));
-    let limits = http::limit::Limits::new(&config.rate_limit);
-    Ok(AppState::new(Shared {
-        limits,
+    let service = Arc::new(Service::new(&config, &credentials, handlers)?);
+    let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
+    let ctx = Ctx::new(Context {
+        limits: Limits::new(&config.rate_limit),
         config: Arc::new(config),
-        central,
+        store,
+        clock,
+        upstream,
+        credentials,
+    });
+    Ok(AppState::new(Shared {
+        ctx,
         service,
         users,
     }))
@@ -108,20 +116,20 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
     let (stop_tasks, stop) = watch::channel(false);
     let tasks = vec![
         crate::metrics::spawn_upkeep(stop.clone()),
-        state.central.spawn_refresher(stop.clone()),
+        state.ctx.credentials.spawn_refresher(stop.clone()),
         state
             .users
-            .spawn_sweeper(crate::auth::sweep_accounts(&state.config), stop.clone()),
+            .spawn_sweeper(crate::auth::sweep_accounts(&state.ctx.config), stop.clone()),
         {
             let s = state.clone();
             crate::util::spawn_periodic(std::time::Duration::from_secs(60), stop, move || {
                 let s = s.clone();
-                async move { s.limits.forget_idle() }
+                async move { s.ctx.limits.forget_idle() }
             })
         },
     ];
     let app = http::hot::App::new(state.clone());
-    let limits = state.config.server.clone();
+    let limits = state.ctx.config.server.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(http::serve::serve(listener, app, limits, async {
         let _ = rx.await;

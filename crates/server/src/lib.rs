@@ -11,7 +11,11 @@
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
 //! - [`miniapp`]: `/wx/mp/...`, Mini Program login sessions and open data.
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
-//! - [`http`]: the routes; [`gateway`]: assembling and running a server.
+//! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
+//! - [`web`]: what every feature's handlers share: the request context, the account a
+//!   route names, the envelope, query reading, rate limits, body deadlines.
+//! - [`http`]: the routes, the hot lane and the accept loop; [`gateway`]: assembling and
+//!   running a server.
 //! - [`demo`]: the demo pages and `wxgate demo`.
 //! - [`cli`]: the `wxgate` command line.
 
@@ -24,6 +28,7 @@ pub mod demo;
 pub mod error;
 pub mod gateway;
 pub mod http;
+pub mod jssdk;
 pub mod metrics;
 pub mod miniapp;
 pub mod origin;
@@ -31,6 +36,7 @@ pub mod service;
 pub mod store;
 pub mod upstream;
 pub mod util;
+pub mod web;
 
 pub use clock::Clock;
 pub use config::Config;

@@ -12,11 +12,10 @@
 //! Sessions live in the configured store (a fleet shares them), under the SHA-256 of the
 //! id, and slide: each use extends them by `miniapp.session_ttl`.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,10 +28,10 @@ use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
 use crate::error::Error;
-use crate::http::envelope::{self, Reject};
-use crate::http::limit::Client;
-use crate::http::AppState;
 use crate::store::keys;
+use crate::web::envelope::{self, Reject};
+use crate::web::limit::Client;
+use crate::web::{Account, Ctx};
 
 /// The header that carries the session id.
 pub const SESSION_HEADER: &str = "x-wxgate-session";
@@ -59,9 +58,8 @@ fn ok(data: Value) -> Response {
     Json(envelope::ok_value(data)).into_response()
 }
 
-fn account<'a>(s: &'a AppState, name: &str) -> Result<&'a AccountConfig, Reject> {
-    s.central
-        .account(name)
+fn account<'a>(s: &'a Ctx, name: &str) -> Result<&'a AccountConfig, Reject> {
+    s.account(name)
         .ok()
         .filter(|a| a.kind == AccountKind::Miniapp)
         .ok_or_else(|| {
@@ -94,11 +92,7 @@ fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Reject> {
 }
 
 /// The session named by the header, extended by a use; the refusal otherwise.
-async fn session(
-    s: &AppState,
-    account: &str,
-    headers: &HeaderMap,
-) -> Result<(String, Session), Reject> {
+async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String, Session), Reject> {
     let unauthorized = |why: &str| {
         Reject::new(
             StatusCode::UNAUTHORIZED,
@@ -113,7 +107,7 @@ async fn session(
         return Err(unauthorized("no X-Wxgate-Session header"));
     };
     let key = keys::mp_session(account, &digest(id));
-    let store = s.central.store();
+    let store = &s.store;
     let raw = store.get(&key).await.map_err(|e| store_down(&e))?;
     let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
         return Err(unauthorized("no valid session"));
@@ -137,23 +131,13 @@ fn store_down(e: &Error) -> Reject {
     Reject::new(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
 }
 
-type P = Option<Path<HashMap<String, String>>>;
-
-/// The `{account}` of the route; `default` for the routes without one.
-fn account_name(p: &P) -> String {
-    p.as_ref()
-        .and_then(|Path(m)| m.get("account").cloned())
-        .unwrap_or_else(|| "default".into())
-}
-
 /// `POST /wx/{account}/mp/login {"code"}`
 pub async fn login(
-    State(s): State<AppState>,
+    State(s): State<Ctx>,
     Client(client): Client,
-    p: P,
+    Account(name): Account,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let name = account_name(&p);
     let acc = account(&s, &name)?;
     // Each login spends a jscode2session call: limited per client and per account.
     if let Err(refused) = s.limits.admit("/wx/mp/login", &name, client) {
@@ -162,8 +146,7 @@ pub async fn login(
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
     let answer = match s
-        .central
-        .upstream()
+        .upstream
         .call_api(
             &JsCode2Session::new(&acc.appid, acc.secret.expose(), code),
             None,
@@ -194,13 +177,13 @@ pub async fn login(
         openid: openid.clone(),
         unionid: answer.unionid,
         session_key: answer.session_key,
-        created_at: s.central.clock().now(),
+        created_at: s.now(),
     };
     let id = new_session_id();
     let key = keys::mp_session(&name, &digest(&id));
     let ttl_secs = s.config.miniapp.session_ttl.max(1);
     let ttl = Duration::from_secs(ttl_secs as u64);
-    let store = s.central.store();
+    let store = &s.store;
     let user_key = keys::mp_user(&name, &openid);
     // WeChat rotated the session_key: the user's previous session is over.
     if let Ok(Some(previous)) = store.get(&user_key).await {
@@ -226,12 +209,11 @@ pub async fn login(
 
 /// `POST /wx/{account}/mp/verify {"rawData","signature"}`
 pub async fn verify(
-    State(s): State<AppState>,
-    p: P,
+    State(s): State<Ctx>,
+    Account(name): Account,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let name = account_name(&p);
     account(&s, &name)?;
     let v = body_json(&body)?;
     let (raw, signature) = (field(&v, "rawData")?, field(&v, "signature")?);
@@ -256,12 +238,11 @@ fn decrypt_reason(e: &wxgate_proto::Error, appid: &str) -> String {
 
 /// `POST /wx/{account}/mp/decrypt {"encryptedData","iv"}`
 pub async fn decrypt(
-    State(s): State<AppState>,
-    p: P,
+    State(s): State<Ctx>,
+    Account(name): Account,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let name = account_name(&p);
     let acc = account(&s, &name)?;
     let v = body_json(&body)?;
     let (data, iv) = (field(&v, "encryptedData")?, field(&v, "iv")?);
@@ -280,11 +261,10 @@ pub async fn decrypt(
 
 /// `GET /wx/{account}/mp/session`: whether the session is valid, and for whom.
 pub async fn get_session(
-    State(s): State<AppState>,
-    p: P,
+    State(s): State<Ctx>,
+    Account(name): Account,
     headers: HeaderMap,
 ) -> Result<Response, Reject> {
-    let name = account_name(&p);
     account(&s, &name)?;
     let (_, sess) = session(&s, &name, &headers).await?;
     let mut data =
@@ -297,14 +277,13 @@ pub async fn get_session(
 
 /// `DELETE /wx/{account}/mp/session`: log out.
 pub async fn delete_session(
-    State(s): State<AppState>,
-    p: P,
+    State(s): State<Ctx>,
+    Account(name): Account,
     headers: HeaderMap,
 ) -> Result<Response, Reject> {
-    let name = account_name(&p);
     account(&s, &name)?;
     let (key, sess) = session(&s, &name, &headers).await?;
-    let store = s.central.store();
+    let store = &s.store;
     let _ = store.delete(&key).await;
     let _ = store
         .compare_and_delete(&keys::mp_user(&name, &sess.openid), &key)

@@ -248,7 +248,7 @@ async fn a_simulated_day_refreshes_ahead_and_never_serves_an_expired_token() {
         .replace("check_interval_ms = 100", "check_interval_ms = 3600000");
     let clock = Clock::system();
     let g = start_gateway(&toml, clock.clone()).await;
-    let central = g.state.central.clone();
+    let central = g.state.ctx.credentials.clone();
     let http = reqwest::Client::new();
     let mut served = std::collections::HashSet::new();
     for minute in 0..(24 * 60) {
@@ -305,7 +305,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
             .lock()
             .unwrap()
             .add(serde_json::from_value(fault).unwrap());
-        g.state.central.refresh_due().await;
+        g.state.ctx.credentials.refresh_due().await;
         let (status, v) = get(&http, token_url.clone()).await;
         assert_eq!(status, 200);
         assert_eq!(
@@ -346,7 +346,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
     assert_eq!(status, 200);
     assert_ne!(v["access_token"], first.as_str());
     // The other account's token expired too; the refresher renews it.
-    g.state.central.refresh_due().await;
+    g.state.ctx.credentials.refresh_due().await;
     let ready = http
         .get(format!("{}/readyz", g.url()))
         .send()

@@ -162,7 +162,7 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
     drop(sb);
     tokio::time::sleep(Duration::from_millis(200)).await;
     clock.advance(7000);
-    g.state.central.refresh_due().await;
+    g.state.ctx.credentials.refresh_due().await;
     let (status, v) = get(&http, token_url.clone()).await;
     assert_eq!(
         (status, v["access_token"].clone()),
@@ -242,9 +242,9 @@ async fn a_fleet_of_three_for_a_simulated_day() {
         }
         let (a, b, c) = (&fleet[0], &fleet[1], &fleet[2]);
         tokio::join!(
-            a.state.central.refresh_due(),
-            b.state.central.refresh_due(),
-            c.state.central.refresh_due()
+            a.state.ctx.credentials.refresh_due(),
+            b.state.ctx.credentials.refresh_due(),
+            c.state.ctx.credentials.refresh_due()
         );
         let g = &fleet[minute % 3];
         let h = &fleet[(minute + 1) % 3];

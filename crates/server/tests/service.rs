@@ -499,7 +499,7 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
         "a retry gets the cached answer"
     );
     assert_eq!(e.seen(), 1);
-    let store = e.gw.state.central.store();
+    let store = e.gw.state.ctx.store.clone();
     let digest = |xml: &str| Message::parse(xml, 1 << 16).unwrap().dedup_key();
     assert!(store
         .delete(&wxgate::store::keys::dedup(

@@ -424,6 +424,24 @@ async fn the_hot_lane_answers_as_the_router_does() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.headers().get("x-request-id").is_some());
+    // Both name their routes alike: the router's nested `/wx/{account}` routes and the
+    // lane's names are the same patterns, and nothing else appears.
+    let metrics = w.get(&w.page("/metrics"), None).await.text().await.unwrap();
+    for route in [
+        "/wx/config",
+        "/wx/{account}/config",
+        "/wx/service",
+        "/wx/{account}/service",
+    ] {
+        assert!(metrics.contains(&format!("route=\"{route}\"")), "{route}");
+    }
+    for nested_only in [
+        "route=\"/config\"",
+        "route=\"/service\"",
+        "route=\"/wx/d%65fault",
+    ] {
+        assert!(!metrics.contains(nested_only), "{nested_only}");
+    }
 }
 
 fn unix_now() -> i64 {
@@ -901,7 +919,13 @@ async fn the_sweep_refreshes_only_what_is_due_once_across_two_instances() {
     log_in(&a, &dest, "snsapi_userinfo", USER1).await;
     a.advance(3000);
     log_in(&a, &dest, "snsapi_userinfo", USER2).await;
-    let acc = a.gw.state.central.account("default").unwrap().clone();
+    let acc =
+        a.gw.state
+            .ctx
+            .credentials
+            .account("default")
+            .unwrap()
+            .clone();
     let sweep_both = || async {
         let (x, y) = tokio::join!(
             a.gw.state.users.sweep("default", &acc),
@@ -948,8 +972,8 @@ async fn the_sweep_refreshes_only_what_is_due_once_across_two_instances() {
         .is_none());
     assert_eq!(
         a.gw.state
-            .central
-            .store()
+            .ctx
+            .store
             .index_due("wxgate:default:users_by_expiry", i64::MAX, 10)
             .await
             .unwrap()

@@ -26,26 +26,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 
 use crate::config::{AccountConfig, AccountKind, Config};
-use crate::http::envelope::{self, Reject};
-use crate::http::limit::Client;
-use crate::http::AppState;
 use crate::origin::Origin;
 use crate::store::keys;
+use crate::web::envelope::{self, Reject};
+use crate::web::limit::Client;
+use crate::web::{Account, Ctx, DEFAULT_ACCOUNT};
 use signed::{Scope, StateError, COOKIE};
-use users::UserRecord;
+use users::{UserRecord, Users};
 
 type Q = Query<HashMap<String, String>>;
 
 /// The cookie of an account: the seed server's name for `default`.
 pub fn cookie_name(account: &str) -> String {
-    if account == "default" {
+    if account == DEFAULT_ACCOUNT {
         COOKIE.to_owned()
     } else {
         format!("{COOKIE}_{account}")
@@ -62,7 +62,7 @@ fn public_url(config: &Config) -> String {
 }
 
 fn route_prefix(account: &str) -> String {
-    if account == "default" {
+    if account == DEFAULT_ACCOUNT {
         "/wx".into()
     } else {
         format!("/wx/{account}")
@@ -137,21 +137,24 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-struct Ctx<'a> {
-    s: &'a AppState,
+/// One request's web authorization: the context, the users, the account and its key.
+struct Flow<'a> {
+    s: &'a Ctx,
+    users: &'a Users,
     account: String,
     acc: &'a AccountConfig,
     secret: &'a [u8],
 }
 
-/// The account's context, or the refusal.
-fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Reject> {
+/// The account's flow, or the refusal.
+fn flow<'a>(s: &'a Ctx, users: &'a Users, account: String) -> Result<Flow<'a>, Reject> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
         let off = "web authorization is off: set auth.secret";
         return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, off));
     };
-    let Ok(acc) = s.central.account(&account) else {
-        let unknown = format!("unknown account {account:?}");
+    let Ok(acc) = s.account(&account) else {
+        let shown = crate::util::truncate_chars(&account, 64);
+        let unknown = format!("unknown account {shown:?}");
         return Err(Reject::new(StatusCode::NOT_FOUND, unknown));
     };
     if acc.kind != AccountKind::Official {
@@ -160,22 +163,18 @@ fn ctx<'a>(s: &'a AppState, account: String) -> Result<Ctx<'a>, Reject> {
             "web authorization is for official accounts",
         ));
     }
-    Ok(Ctx {
+    Ok(Flow {
         s,
+        users,
         account,
         acc,
         secret: secret.expose().as_bytes(),
     })
 }
 
-fn set_cookie(c: &Ctx<'_>, r: &mut Response, openid: &str) {
+fn set_cookie(c: &Flow<'_>, r: &mut Response, openid: &str) {
     let ttl = c.s.config.auth.user_ttl;
-    let value = signed::make_cookie(
-        c.secret,
-        &c.account,
-        openid,
-        c.s.central.clock().now() + ttl,
-    );
+    let value = signed::make_cookie(c.secret, &c.account, openid, c.s.now() + ttl);
     let secure = if public_url(&c.s.config).starts_with("https://") {
         "; Secure"
     } else {
@@ -190,24 +189,21 @@ fn set_cookie(c: &Ctx<'_>, r: &mut Response, openid: &str) {
     }
 }
 
-fn back_with_user(c: &Ctx<'_>, dest: url::Url, user: &UserRecord) -> Response {
+fn back_with_user(c: &Flow<'_>, dest: url::Url, user: &UserRecord) -> Response {
     let mut r = dest_with(dest, "userinfo", &user.userinfo);
     set_cookie(c, &mut r, &user.openid);
     r
 }
 
-pub async fn start_default(state: State<AppState>, headers: HeaderMap, q: Q) -> Response {
-    start(state, headers, Path("default".into()), q).await
-}
-
 /// `GET /wx/{account}/auth?dest=&scope=snsapi_userinfo|snsapi_base`
 pub async fn start(
-    State(s): State<AppState>,
+    State(s): State<Ctx>,
+    State(users): State<SharedUsers>,
+    Account(account): Account,
     headers: HeaderMap,
-    Path(account): Path<String>,
     Query(q): Q,
 ) -> Response {
-    let c = match ctx(&s, account) {
+    let c = match flow(&s, &users, account) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -226,7 +222,7 @@ pub async fn start(
         return bad("Parameter Error: scope is snsapi_userinfo or snsapi_base");
     };
     // A returning user skips consent.
-    let now = s.central.clock().now();
+    let now = s.now();
     if let Some(openid) = read_cookie(&headers, &cookie_name(&c.account))
         .and_then(|v| signed::verify_cookie(c.secret, &c.account, &v, now))
     {
@@ -255,7 +251,7 @@ pub async fn start(
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let location = format!(
         "{}/connect/oauth2/authorize?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}#wechat_redirect",
-        s.central.upstream().open_base(),
+        s.upstream.open_base(),
         enc(&c.acc.appid),
         enc(redirect_uri.as_str()),
         scope.as_str(),
@@ -273,7 +269,7 @@ fn binding_cookie(nonce: &str) -> String {
 
 /// Sets the browser's binding to the flow with this nonce, for as long as its state
 /// lives, sent only to the callback.
-fn set_binding(c: &Ctx<'_>, r: &mut Response, nonce: &str, binding: &str) {
+fn set_binding(c: &Flow<'_>, r: &mut Response, nonce: &str, binding: &str) {
     let secure = if public_url(&c.s.config).starts_with("https://") {
         "; Secure"
     } else {
@@ -291,8 +287,8 @@ fn set_binding(c: &Ctx<'_>, r: &mut Response, nonce: &str, binding: &str) {
 }
 
 /// The stored user for a valid cookie, with a usable token and the asked scope.
-async fn returning_user(c: &Ctx<'_>, openid: &str, scope: Scope) -> Option<UserRecord> {
-    let users = &c.s.users;
+async fn returning_user(c: &Flow<'_>, openid: &str, scope: Scope) -> Option<UserRecord> {
+    let users = &c.users;
     let record = users.load(&c.account, openid).await.ok().flatten()?;
     if scope == Scope::UserInfo && !record.scope.split(',').any(|s| s == "snsapi_userinfo") {
         return None;
@@ -304,15 +300,6 @@ async fn returning_user(c: &Ctx<'_>, openid: &str, scope: Scope) -> Option<UserR
             None
         }
     }
-}
-
-pub async fn callback_default(
-    state: State<AppState>,
-    client: Client,
-    headers: HeaderMap,
-    q: Q,
-) -> Response {
-    callback(state, client, headers, Path("default".into()), q).await
 }
 
 /// The code cache's key: the state's nonce and the code together, so that only a
@@ -327,13 +314,14 @@ fn code_digest(nonce: &str, code: &str) -> String {
 
 /// `GET /wx/{account}/auth/callback?dest=&code=&state=`: where WeChat sends the user back.
 pub async fn callback(
-    State(s): State<AppState>,
+    State(s): State<Ctx>,
+    State(users): State<SharedUsers>,
+    Account(account): Account,
     Client(client): Client,
     headers: HeaderMap,
-    Path(account): Path<String>,
     Query(q): Q,
 ) -> Response {
-    let c = match ctx(&s, account) {
+    let c = match flow(&s, &users, account) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
@@ -343,7 +331,7 @@ pub async fn callback(
         Err(e) => return bad(e),
     };
     let raw_state = q.get("state").map(String::as_str).unwrap_or("");
-    let now = s.central.clock().now();
+    let now = s.now();
     let state = match signed::verify_state(c.secret, &c.account, raw_state, dest.as_str(), now) {
         Ok(st) => st,
         Err(StateError::Expired) => {
@@ -359,12 +347,12 @@ pub async fn callback(
             &json!({ "error": "access_denied", "errmsg": "the user did not allow authorization" }),
         );
     };
-    let store = s.central.store();
+    let store = &s.store;
     let code_key = keys::oauth_code(&c.account, &code_digest(&state.nonce, code));
     // A reload of this very callback (same state, same code): the first exchange's
     // result; the remembered-user cookie only for the browser that started the flow.
     if let Ok(Some(openid)) = store.get(&code_key).await {
-        if let Ok(Some(user)) = s.users.load(&c.account, &openid).await {
+        if let Ok(Some(user)) = users.load(&c.account, &openid).await {
             let bound = read_cookie(&headers, &binding_cookie(&state.nonce))
                 .is_some_and(|b| signed::binding_matches(c.secret, &b, &state.nonce));
             if bound {
@@ -394,7 +382,7 @@ pub async fn callback(
             return envelope::error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
         }
     }
-    match s.users.login(&c.account, c.acc, code).await {
+    match users.login(&c.account, c.acc, code).await {
         Ok(user) => {
             let ttl = Duration::from_secs(s.config.auth.code_cache_ttl.max(1) as u64);
             if let Err(e) = store.set(&code_key, &user.openid, Some(ttl)).await {

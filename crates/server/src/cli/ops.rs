@@ -88,7 +88,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let running = gateway::start(config, Clock::system())
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
-    tracing::info!(addr = %running.addr, accounts = ?accounts, store = running.state.central.store().kind(), "wxgate listening");
+    tracing::info!(addr = %running.addr, accounts = ?accounts, store = running.state.ctx.store.kind(), "wxgate listening");
     shutdown_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     running.stop().await;
@@ -198,7 +198,8 @@ pub async fn token(args: AccountArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
     let c = state
-        .central
+        .ctx
+        .credentials
         .get(&args.account, Kind::AccessToken)
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -246,13 +247,14 @@ pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
                 }
                 let state = local.as_ref().expect("built above");
                 let credentials = state
-                    .central
+                    .ctx
+                    .credentials
                     .status(account)
                     .await
                     .map_err(|e| Failure::new(e.to_string()))?;
                 json!({
                     "appid": config.accounts[account].appid,
-                    "daily_quota": state.central.daily_quota(),
+                    "daily_quota": state.ctx.credentials.daily_quota(),
                     "credentials": credentials,
                 })
             }
@@ -289,7 +291,7 @@ pub async fn quota(cmd: QuotaCommand) -> Result<(), Failure> {
             let req = ClearQuota {
                 appid: appid.clone(),
             };
-            match state.central.call_api(&args.account, &req).await {
+            match state.ctx.credentials.call_api(&args.account, &req).await {
                 Ok(ack) => serde_json::to_value(ack).unwrap_or_default(),
                 Err(crate::error::Error::WeChat { code, errmsg, .. }) => {
                     json!({"errcode": code.code(), "errmsg": errmsg})

@@ -23,7 +23,7 @@ fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(),
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let mut matched = None;
-    for k in &state.config.api.keys {
+    for k in &state.ctx.config.api.keys {
         let key = k.key.expose().as_bytes();
         let same = key.len() == presented.len() && bool::from(key.ct_eq(presented.as_bytes()));
         if same {
@@ -45,7 +45,7 @@ fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(),
             format!("this API key may not use account {account:?}"),
         ));
     }
-    state.central.account(account)?;
+    state.ctx.credentials.account(account)?;
     Ok(())
 }
 
@@ -56,8 +56,8 @@ pub async fn token(
     Path(account): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
-    let c = s.central.get(&account, Kind::AccessToken).await?;
-    let now = s.central.clock().now();
+    let c = s.ctx.credentials.get(&account, Kind::AccessToken).await?;
+    let now = s.ctx.now();
     Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
 }
 
@@ -79,10 +79,11 @@ pub async fn refresh(
         ApiError::bad_request("the body must be {\"stale\": \"<the token that was rejected>\"}")
     })?;
     let c = s
-        .central
+        .ctx
+        .credentials
         .refresh_stale(&account, Kind::AccessToken, &b.stale)
         .await?;
-    let now = s.central.clock().now();
+    let now = s.ctx.now();
     Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
 }
 
@@ -100,8 +101,8 @@ pub async fn ticket(
             "ticket type is jsapi or wx_card",
         )
     })?;
-    let c = s.central.get(&account, kind).await?;
-    let now = s.central.clock().now();
+    let c = s.ctx.credentials.get(&account, kind).await?;
+    let now = s.ctx.now();
     Ok(Json(json!({ "ticket": c.value, "expires_in": c.expires_in(now) })).into_response())
 }
 
@@ -112,12 +113,12 @@ pub async fn status(
     Path(account): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
-    let credentials = s.central.status(&account).await?;
-    let appid = s.central.account(&account)?.appid.clone();
+    let credentials = s.ctx.credentials.status(&account).await?;
+    let appid = s.ctx.credentials.account(&account)?.appid.clone();
     Ok(Json(json!({
         "account": account,
         "appid": appid,
-        "daily_quota": s.central.daily_quota(),
+        "daily_quota": s.ctx.credentials.daily_quota(),
         "credentials": credentials,
     }))
     .into_response())
@@ -141,14 +142,14 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
     let path = format!("/{path}");
-    if let Err(e) = s.central.upstream().check_path(&path) {
+    if let Err(e) = s.ctx.upstream.check_path(&path) {
         return Err(ApiError::bad_request(e.to_string()));
     }
-    let limit = s.config.api.proxy_max_body_bytes;
+    let limit = s.ctx.config.api.proxy_max_body_bytes;
     let body =
         to_bytes(body, limit)
             .await
-            .map_err(|e| match super::serve::body_error_status(&e) {
+            .map_err(|e| match crate::web::body::body_error_status(&e) {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "too_large",
@@ -166,7 +167,8 @@ pub async fn proxy(
         .map(str::to_owned);
     let body = (!body.is_empty() || method != Method::GET).then_some((body, content_type));
     let answer = s
-        .central
+        .ctx
+        .credentials
         .call_with_token(&account, method, &path, &query, body)
         .await?;
     let mut resp = (

@@ -24,11 +24,12 @@ use axum::Router;
 use futures_util::future::{BoxFuture, Either};
 use tower_service::Service;
 
-use super::jssdk::{self, ConfigQuery, Origin};
 use super::observe::{observed, Route};
-use super::query::QuerySlots;
 use super::AppState;
+use crate::jssdk::{self, ConfigQuery, Origin};
 use crate::service::{self, PushQuery};
+use crate::web::query::QuerySlots;
+use crate::web::DEFAULT_ACCOUNT;
 
 /// The whole HTTP surface: the hot lane in front of the router.
 #[derive(Clone)]
@@ -55,11 +56,23 @@ impl App {
     }
 }
 
-/// The lane's route patterns, shared with `http::router`.
-pub(super) const CONFIG: &str = "/wx/config";
-pub(super) const ACCOUNT_CONFIG: &str = "/wx/{account}/config";
-pub(super) const SERVICE: &str = "/wx/service";
-pub(super) const ACCOUNT_SERVICE: &str = "/wx/{account}/service";
+/// The route table the lane shares with `http::router`: the two prefixes the `/wx`
+/// routes are mounted under, and the lane's routes under them. The lane's route names
+/// (for metrics and logs) are made from the same pieces the router mounts.
+pub(super) const WX: &str = "/wx";
+pub(super) const ACCOUNT_WX: &str = "/wx/{account}";
+pub(super) const CONFIG: &str = "/config";
+pub(super) const SERVICE: &str = "/service";
+
+/// `[WX + CONFIG, ACCOUNT_WX + CONFIG, WX + SERVICE, ACCOUNT_WX + SERVICE]`.
+static ROUTE_NAMES: std::sync::LazyLock<[String; 4]> = std::sync::LazyLock::new(|| {
+    [
+        format!("{WX}{CONFIG}"),
+        format!("{ACCOUNT_WX}{CONFIG}"),
+        format!("{WX}{SERVICE}"),
+        format!("{ACCOUNT_WX}{SERVICE}"),
+    ]
+});
 
 /// The hot-lane routes.
 #[derive(Clone, Copy)]
@@ -82,16 +95,17 @@ impl Lane {
     /// taken only when its path segment needs no percent-decoding: axum decodes one, and
     /// the router keeps that rule in one place.
     fn of(req: &Request) -> Option<Lane> {
-        let rest = req.uri().path().strip_prefix("/wx/")?;
+        let rest = req.uri().path().strip_prefix(WX)?.strip_prefix('/')?;
         let (account, tail) = match rest.split_once('/') {
             None => (None, rest),
             Some((name, tail)) if !name.is_empty() && !name.contains('%') => (Some(name), tail),
             Some(_) => return None,
         };
-        let hot = match (req.method(), tail) {
-            (&Method::GET, "config") => Hot::Config,
-            (&Method::GET, "service") => Hot::Verify,
-            (&Method::POST, "service") => Hot::Push,
+        let tail = tail.as_bytes();
+        let hot = match *req.method() {
+            Method::GET if tail == &CONFIG.as_bytes()[1..] => Hot::Config,
+            Method::GET if tail == &SERVICE.as_bytes()[1..] => Hot::Verify,
+            Method::POST if tail == &SERVICE.as_bytes()[1..] => Hot::Push,
             _ => return None,
         };
         Some(Lane {
@@ -102,12 +116,14 @@ impl Lane {
 
     /// The route name: the router's pattern for the same request.
     fn route(&self) -> &'static str {
-        match (self.hot, self.account.is_some()) {
-            (Hot::Config, false) => CONFIG,
-            (Hot::Config, true) => ACCOUNT_CONFIG,
-            (Hot::Verify | Hot::Push, false) => SERVICE,
-            (Hot::Verify | Hot::Push, true) => ACCOUNT_SERVICE,
-        }
+        let names: &'static [String; 4] = &ROUTE_NAMES;
+        let i = match (self.hot, self.account.is_some()) {
+            (Hot::Config, false) => 0,
+            (Hot::Config, true) => 1,
+            (Hot::Verify | Hot::Push, false) => 2,
+            (Hot::Verify | Hot::Push, true) => 3,
+        };
+        &names[i]
     }
 }
 
@@ -117,26 +133,32 @@ impl Lane {
 fn answer(s: AppState, lane: Lane, req: Request) -> BoxFuture<'static, Response> {
     let (parts, body): (_, Body) = req.into_parts();
     let query = parts.uri.query();
-    let account: Cow<'static, str> = lane.account.map_or(Cow::Borrowed("default"), Cow::Owned);
+    let account: Cow<'static, str> = lane
+        .account
+        .map_or(Cow::Borrowed(DEFAULT_ACCOUNT), Cow::Owned);
     match lane.hot {
         Hot::Config => match ConfigQuery::parse(query) {
             Ok(q) => {
                 let origin = Origin::of(&parts.headers);
-                Box::pin(async move { jssdk::config_for(&s, origin, &account, q).await })
+                Box::pin(async move { jssdk::config_for(&s.ctx, origin, &account, q).await })
             }
             Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
         },
         Hot::Verify => {
             let answer = match PushQuery::parse(query) {
-                Ok(q) => service::verify_for(&s, &account, q),
+                Ok(q) => service::verify_for(&s.service, &account, q),
                 Err(refusal) => refusal.into_response(),
             };
             Box::pin(std::future::ready(answer))
         }
-        Hot::Push => match PushQuery::parse(query) {
-            Ok(q) => Box::pin(async move { service::push_for(&s, &account, q, body).await }),
-            Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
-        },
+        Hot::Push => {
+            match PushQuery::parse(query) {
+                Ok(q) => Box::pin(async move {
+                    service::push_for(&s.ctx, &s.service, &account, q, body).await
+                }),
+                Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
+            }
+        }
     }
 }
 

@@ -2,42 +2,39 @@
 //! error answers. Each group of routes has its own module.
 
 pub mod api;
-pub mod envelope;
 pub mod hot;
-pub mod jssdk;
-pub mod limit;
 pub mod observe;
 pub mod ops;
-pub mod query;
 pub mod serve;
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use crate::config::Config;
-use crate::credentials::CentralControl;
+use crate::auth::SharedUsers;
 use crate::error::Error;
-use crate::{auth, miniapp, service};
+use crate::service::Service;
+use crate::web::Ctx;
+use crate::{auth, jssdk, miniapp, service};
 
-/// What every handler can reach, behind one `Arc`: axum clones the state twice a
-/// request (the route's handler service and the `State` extractor), and on two busy
-/// cores every shared reference count is a cache line passed between them.
+/// Everything the routes reach: the shared request context and each feature's own
+/// state, which its handlers take through `FromRef` (`State<Ctx>`,
+/// `State<Arc<Service>>`, `State<SharedUsers>`). One `Arc`: axum clones the state
+/// twice a request, and on two busy cores every shared reference count is a cache line
+/// passed between them.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
 /// The parts of [`AppState`].
 pub struct Shared {
-    pub config: Arc<Config>,
-    pub central: Arc<CentralControl>,
-    pub service: Arc<crate::service::Service>,
-    pub users: crate::auth::SharedUsers,
-    /// The rate limits of the routes that spend WeChat calls.
-    pub limits: limit::Limits,
+    pub ctx: Ctx,
+    pub service: Arc<Service>,
+    pub users: SharedUsers,
 }
 
 impl AppState {
@@ -51,6 +48,24 @@ impl std::ops::Deref for AppState {
 
     fn deref(&self) -> &Shared {
         &self.0
+    }
+}
+
+impl FromRef<AppState> for Ctx {
+    fn from_ref(s: &AppState) -> Ctx {
+        s.ctx.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Service> {
+    fn from_ref(s: &AppState) -> Arc<Service> {
+        s.service.clone()
+    }
+}
+
+impl FromRef<AppState> for SharedUsers {
+    fn from_ref(s: &AppState) -> SharedUsers {
+        s.users.clone()
     }
 }
 
@@ -107,49 +122,34 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The `/wx` routes, written once: mounted under `/wx` for the `default` account and
+/// under `/wx/{account}` for a named one (`web::Account` tells them apart).
+fn wx_routes() -> Router<AppState> {
+    Router::new()
+        .route(hot::CONFIG, get(jssdk::config).options(jssdk::preflight))
+        .route(hot::SERVICE, get(service::verify).post(service::push))
+        .route("/auth", get(auth::start))
+        .route("/auth/callback", get(auth::callback))
+        .route("/mp/login", post(miniapp::login))
+        .route("/mp/verify", post(miniapp::verify))
+        .route("/mp/decrypt", post(miniapp::decrypt))
+        .route(
+            "/mp/session",
+            get(miniapp::get_session).delete(miniapp::delete_session),
+        )
+}
+
 /// Every route, each observed (`observe`). The server answers through [`hot::App`],
 /// which takes the hottest requests off this router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(
-            hot::CONFIG,
-            get(jssdk::config_default).options(jssdk::preflight_default),
-        )
-        .route(
-            hot::ACCOUNT_CONFIG,
-            get(jssdk::config).options(jssdk::preflight),
-        )
-        .route("/wx/auth", get(auth::start_default))
-        .route("/wx/{account}/auth", get(auth::start))
-        .route("/wx/auth/callback", get(auth::callback_default))
-        .route("/wx/{account}/auth/callback", get(auth::callback))
-        .route(
-            hot::SERVICE,
-            get(service::verify_default).post(service::push_default),
-        )
-        .route(
-            hot::ACCOUNT_SERVICE,
-            get(service::verify).post(service::push),
-        )
+        .nest(hot::WX, wx_routes())
+        .nest(hot::ACCOUNT_WX, wx_routes())
         .route("/api/v1/{account}/token", get(api::token))
         .route("/api/v1/{account}/token/refresh", post(api::refresh))
         .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
         .route("/api/v1/{account}/status", get(api::status))
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
-        .route("/wx/mp/login", post(miniapp::login))
-        .route("/wx/{account}/mp/login", post(miniapp::login))
-        .route("/wx/mp/verify", post(miniapp::verify))
-        .route("/wx/{account}/mp/verify", post(miniapp::verify))
-        .route("/wx/mp/decrypt", post(miniapp::decrypt))
-        .route("/wx/{account}/mp/decrypt", post(miniapp::decrypt))
-        .route(
-            "/wx/mp/session",
-            get(miniapp::get_session).delete(miniapp::delete_session),
-        )
-        .route(
-            "/wx/{account}/mp/session",
-            get(miniapp::get_session).delete(miniapp::delete_session),
-        )
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
         .route("/healthz", get(ops::healthz))

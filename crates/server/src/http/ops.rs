@@ -16,14 +16,14 @@ pub async fn healthz() -> &'static str {
 /// `GET /readyz`: the store answers and every account has a usable access_token (else
 /// the last fetch error). 503 when not ready.
 pub async fn readyz(State(s): State<AppState>) -> Response {
-    let store = s.central.store();
+    let store = &s.ctx.store;
     let store_state = match store.ping().await {
         Ok(()) => json!({ "kind": store.kind(), "ok": true }),
         Err(e) => json!({ "kind": store.kind(), "ok": false, "error": e.to_string() }),
     };
     let mut ready = store_state["ok"] == true;
     let mut accounts = serde_json::Map::new();
-    for (name, state) in s.central.readiness() {
+    for (name, state) in s.ctx.credentials.readiness() {
         let v = match state {
             Ok(expires_in) => json!({ "ok": true, "access_token_expires_in": expires_in }),
             Err(e) => {

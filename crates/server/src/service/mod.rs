@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use wxgate_proto::crypto::MsgCrypt;
@@ -31,10 +31,11 @@ use wxgate_proto::{Envelope, Error as ProtoError, Message, MessageMode, Reply};
 use crate::config::{Config, ServiceConfig};
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
-use crate::http::envelope;
-use crate::http::query::query_struct;
-use crate::http::AppState;
 use crate::store::keys;
+use crate::web::account::unknown_account;
+use crate::web::envelope;
+use crate::web::query::query_struct;
+use crate::web::{Account, Ctx};
 use handler::{Handled, Handler, MessageContext};
 
 /// One account's push settings and handlers, prepared once.
@@ -126,10 +127,6 @@ fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     envelope::error(status, reason)
 }
 
-fn unknown_account(name: &str) -> Response {
-    envelope::error(StatusCode::NOT_FOUND, format!("unknown account {name:?}"))
-}
-
 /// The named parameters, or a refusal naming the first one missing.
 fn required<'a, const N: usize>(
     values: [(&'static str, &'a Option<String>); N],
@@ -143,18 +140,15 @@ fn required<'a, const N: usize>(
     Ok(out)
 }
 
-pub async fn verify_default(State(s): State<AppState>, q: Q) -> Response {
-    verify_for(&s, "default", q)
-}
-
-pub async fn verify(State(s): State<AppState>, Path(name): Path<String>, q: Q) -> Response {
-    verify_for(&s, &name, q)
+/// `GET /wx/service`, `GET /wx/{account}/service`
+pub async fn verify(State(svc): State<Arc<Service>>, Account(name): Account, q: Q) -> Response {
+    verify_for(&svc, &name, q)
 }
 
 /// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
 /// nonce; the answer is `echostr` exactly as received.
-pub(crate) fn verify_for(s: &AppState, name: &str, q: Q) -> Response {
-    let Some(acc) = s.service.accounts.get(name) else {
+pub fn verify_for(svc: &Service, name: &str, q: Q) -> Response {
+    let Some(acc) = svc.accounts.get(name) else {
         return unknown_account(name);
     };
     let Some(token) = &acc.token else {
@@ -183,17 +177,15 @@ pub(crate) fn verify_for(s: &AppState, name: &str, q: Q) -> Response {
         .into_response()
 }
 
-pub async fn push_default(State(s): State<AppState>, q: Q, body: Body) -> Response {
-    push_for(&s, "default", q, body).await
-}
-
+/// `POST /wx/service`, `POST /wx/{account}/service`
 pub async fn push(
-    State(s): State<AppState>,
-    Path(name): Path<String>,
+    State(ctx): State<Ctx>,
+    State(svc): State<Arc<Service>>,
+    Account(name): Account,
     q: Q,
     body: Body,
 ) -> Response {
-    push_for(&s, &name, q, body).await
+    push_for(&ctx, &svc, &name, q, body).await
 }
 
 /// A refusal's status for a protocol error: forged or foreign is 403, malformed 400.
@@ -206,8 +198,8 @@ fn proto_status(e: &ProtoError) -> StatusCode {
 }
 
 /// `POST /wx/{account}/service`: a pushed message or event.
-pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Response {
-    let Some(acc) = s.service.accounts.get(name) else {
+pub async fn push_for(ctx: &Ctx, svc: &Service, name: &str, q: Q, body: Body) -> Response {
+    let Some(acc) = svc.accounts.get(name) else {
         return unknown_account(name);
     };
     let Some(token) = &acc.token else {
@@ -217,7 +209,7 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
             "this account has no push token configured",
         );
     };
-    let cfg = &s.service.cfg;
+    let cfg = &svc.cfg;
     let [timestamp, nonce] = match required([("timestamp", &q.timestamp), ("nonce", &q.nonce)]) {
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, name, &e),
@@ -226,7 +218,7 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
     let Ok(ts) = timestamp.parse::<i64>() else {
         return refuse(StatusCode::BAD_REQUEST, name, "timestamp is not a number");
     };
-    let now = s.central.clock().now();
+    let now = ctx.now();
     if now.abs_diff(ts) > cfg.replay_window.unsigned_abs() {
         let reason = format!(
             "timestamp {ts} is outside the {} s window",
@@ -262,7 +254,7 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
     let body = match to_bytes(body, cfg.max_body_bytes).await {
         Ok(b) => b,
         Err(e) => {
-            let status = crate::http::serve::body_error_status(&e);
+            let status = crate::web::body::body_error_status(&e);
             let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
                 format!("body over {} bytes", cfg.max_body_bytes)
             } else {
@@ -303,7 +295,7 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
         Ok(m) => m,
         Err(e) => return refuse(proto_status(&e), name, &e.to_string()),
     };
-    let ctx = MessageContext {
+    let message = MessageContext {
         account: name.to_owned(),
         appid: acc.appid.clone(),
         message,
@@ -311,36 +303,37 @@ pub(crate) async fn push_for(s: &AppState, name: &str, q: Q, body: Body) -> Resp
     };
     // Boxed: inline, its 800 bytes made this future 1.6 KiB, past the allocator's
     // per-thread cache (1 KiB), and every push paid for a slow allocation.
-    let answer = match Box::pin(answer_once(s, acc, &ctx, ts, nonce, now)).await {
+    let answer = match Box::pin(answer_once(ctx, svc, acc, &message, ts, nonce, now)).await {
         Ok(a) => a,
         Err((status, reason)) => return refuse(status, name, &reason),
     };
-    respond(s, acc, &ctx, &answer, encrypted)
+    respond(ctx, acc, &message, &answer, encrypted)
 }
 
 /// The plaintext answer (reply XML or `success`) for this push, whose window and
 /// signatures were checked: the cached one for a retry, else the handlers' after the
 /// nonce check.
 async fn answer_once(
-    s: &AppState,
+    ctx: &Ctx,
+    svc: &Service,
     acc: &ServiceAccount,
-    ctx: &MessageContext,
+    pushed: &MessageContext,
     ts: i64,
     nonce: &str,
     now: i64,
 ) -> std::result::Result<Answer, (StatusCode, String)> {
-    let store = s.central.store();
-    let cfg = &s.service.cfg;
+    let store = &ctx.store;
+    let cfg = &svc.cfg;
     // Keyed on a digest of the whole (decrypted) message: a cached answer goes only to
     // the same message, never to another push that names its MsgId.
-    let dedup_key = keys::dedup(&acc.name, &ctx.message.dedup_key());
+    let dedup_key = keys::dedup(&acc.name, &pushed.message.dedup_key());
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
     // 1. A retry of a push already answered (or being answered) gets that answer.
     match store.get(&dedup_key).await {
         Ok(Some(v)) => {
             metrics::counter!("wxgate_dedup_hits_total", "account" => acc.name.clone())
                 .increment(1);
-            return Ok(wait_for_answer(s, &dedup_key, v, deadline).await);
+            return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
@@ -355,7 +348,7 @@ async fn answer_once(
                 .ok()
                 .flatten()
                 .unwrap_or_else(|| PENDING.into());
-            return Ok(wait_for_answer(s, &dedup_key, v, deadline).await);
+            return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
         }
         Ok(true) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
@@ -381,7 +374,7 @@ async fn answer_once(
         }
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
     }
-    let answer = run_handlers(acc, ctx, deadline, now).await;
+    let answer = run_handlers(acc, pushed, deadline, now).await;
     if let Err(e) = store
         .set(&dedup_key, &encode_answer(&answer), Some(ttl))
         .await
@@ -428,7 +421,7 @@ fn decode_answer(v: &str) -> Option<Answer> {
 }
 
 async fn wait_for_answer(
-    s: &AppState,
+    ctx: &Ctx,
     key: &str,
     mut value: String,
     deadline: tokio::time::Instant,
@@ -441,9 +434,8 @@ async fn wait_for_answer(
             return None;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        value = s
-            .central
-            .store()
+        value = ctx
+            .store
             .get(key)
             .await
             .ok()
@@ -491,13 +483,13 @@ async fn run_handlers(
 }
 
 fn respond(
-    s: &AppState,
+    ctx: &Ctx,
     acc: &ServiceAccount,
-    ctx: &MessageContext,
+    pushed: &MessageContext,
     answer: &Answer,
     encrypt: bool,
 ) -> Response {
-    let m = &ctx.message;
+    let m = &pushed.message;
     let xml = match answer
         .as_ref()
         .map(|(t, r)| r.to_xml(&m.from_user_name, &m.to_user_name, *t))
@@ -513,7 +505,7 @@ fn respond(
     };
     let body = match (&acc.crypt, encrypt) {
         (Some(crypt), true) => {
-            let timestamp = s.central.clock().now().to_string();
+            let timestamp = ctx.now().to_string();
             let nonce = wxgate_proto::jssdk::nonce_str(16);
             encrypted_reply_xml(&crypt.seal(&xml, &timestamp, &nonce))
         }

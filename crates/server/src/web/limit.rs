@@ -163,7 +163,7 @@ pub struct Limited {
 
 impl IntoResponse for Limited {
     fn into_response(self) -> Response {
-        let mut r = crate::http::envelope::error(
+        let mut r = super::envelope::error(
             StatusCode::TOO_MANY_REQUESTS,
             "too many requests: retry later",
         );
@@ -179,18 +179,27 @@ impl IntoResponse for Limited {
 /// `server`'s trusted-proxy rule.
 pub struct Client(pub IpAddr);
 
-impl axum::extract::FromRequestParts<crate::http::AppState> for Client {
+impl<S> axum::extract::FromRequestParts<S> for Client
+where
+    S: Send + Sync,
+    super::Ctx: axum::extract::FromRef<S>,
+{
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        s: &crate::http::AppState,
+        s: &S,
     ) -> Result<Self, Self::Rejection> {
+        let ctx = <super::Ctx as axum::extract::FromRef<S>>::from_ref(s);
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0);
-        Ok(Client(client_addr(&s.config.server, peer, &parts.headers)))
+        Ok(Client(client_addr(
+            &ctx.config.server,
+            peer,
+            &parts.headers,
+        )))
     }
 }
 

@@ -97,7 +97,7 @@ macro_rules! query_struct {
             $(pub $field: Option<String>,)+
         }
 
-        impl $crate::http::query::QuerySlots for $name {
+        impl $crate::web::query::QuerySlots for $name {
             fn slot(&mut self, name: &str) -> Option<&mut Option<String>> {
                 match name {
                     $(stringify!($field) => Some(&mut self.$field),)+
@@ -107,13 +107,13 @@ macro_rules! query_struct {
         }
 
         impl<S: Send + Sync> axum::extract::FromRequestParts<S> for $name {
-            type Rejection = $crate::http::envelope::Reject;
+            type Rejection = $crate::web::envelope::Reject;
 
             async fn from_request_parts(
                 parts: &mut axum::http::request::Parts,
                 _: &S,
             ) -> Result<Self, Self::Rejection> {
-                <Self as $crate::http::query::QuerySlots>::parse(parts.uri.query())
+                <Self as $crate::web::query::QuerySlots>::parse(parts.uri.query())
             }
         }
     };

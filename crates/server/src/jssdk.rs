@@ -7,17 +7,17 @@
 //! names the host, because that is the usual cause of `config:invalid signature`.
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, State as Extract};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use wxgate_proto::jssdk;
 
-use super::envelope;
-use super::query::query_struct;
-use super::AppState;
 use crate::credentials::Kind;
+use crate::web::envelope;
+use crate::web::query::query_struct;
+use crate::web::{Account, Ctx};
 
 /// JSONP callback names: a plain identifier path, nothing that could close the call.
 pub fn callback_is_valid(name: &str) -> bool {
@@ -192,30 +192,17 @@ fn answer_text(status: StatusCode, body: String, callback: Option<&str>) -> Resp
     }
 }
 
-pub async fn config_default(
-    Extract(s): Extract<AppState>,
-    origin: Origin,
-    q: ConfigQuery,
-) -> Response {
-    config_for(&s, origin, "default", q).await
-}
-
-/// `GET /wx/{account}/config?url=&callback=&debug=1`
+/// `GET /wx/config`, `GET /wx/{account}/config?url=&callback=&debug=1`
 pub async fn config(
-    Extract(s): Extract<AppState>,
+    State(s): State<Ctx>,
     origin: Origin,
-    Path(account): Path<String>,
+    Account(account): Account,
     q: ConfigQuery,
 ) -> Response {
     config_for(&s, origin, &account, q).await
 }
 
-pub(crate) async fn config_for(
-    s: &AppState,
-    origin: Origin,
-    account: &str,
-    q: ConfigQuery,
-) -> Response {
+pub async fn config_for(s: &Ctx, origin: Origin, account: &str, q: ConfigQuery) -> Response {
     let callback = q.callback.as_deref();
     if let Some(cb) = callback {
         if !callback_is_valid(cb) {
@@ -225,7 +212,7 @@ pub(crate) async fn config_for(
             );
         }
     }
-    let Ok(acc) = s.central.account(account) else {
+    let Ok(acc) = s.account(account) else {
         let body = envelope::error_value(StatusCode::NOT_FOUND, "unknown account");
         return answer(StatusCode::NOT_FOUND, body, callback);
     };
@@ -249,7 +236,7 @@ pub(crate) async fn config_for(
             "Parameter Error: {host} is not a JS-safe domain of this account (JS接口安全域名); WeChat would answer config:invalid signature"
         ));
     }
-    let ticket = match s.central.get(account, Kind::JsapiTicket).await {
+    let ticket = match s.credentials.get(account, Kind::JsapiTicket).await {
         Ok(t) => t,
         Err(e) => {
             let msg = match e.errcode() {
@@ -264,7 +251,7 @@ pub(crate) async fn config_for(
             return answer(StatusCode::SERVICE_UNAVAILABLE, body, callback);
         }
     };
-    let timestamp = s.central.clock().now().to_string();
+    let timestamp = s.now().to_string();
     let nonce = jssdk::nonce_str(16);
     let signature = jssdk::signature(&ticket.value, &nonce, &timestamp, raw_url);
     let signed = (q.debug.as_deref() == Some("1")).then(|| {
@@ -285,18 +272,15 @@ pub(crate) async fn config_for(
     r
 }
 
-pub async fn preflight_default(state: Extract<AppState>, origin: Origin) -> Response {
-    preflight(state, origin, Path("default".into())).await
-}
-
-/// `OPTIONS /wx/{account}/config`: CORS preflight for the configured origins.
+/// `OPTIONS /wx/config`, `OPTIONS /wx/{account}/config`: CORS preflight for the
+/// configured origins.
 pub async fn preflight(
-    Extract(s): Extract<AppState>,
+    State(s): State<Ctx>,
     origin: Origin,
-    Path(account): Path<String>,
+    Account(account): Account,
 ) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
-    if let Ok(acc) = s.central.account(&account) {
+    if let Ok(acc) = s.account(&account) {
         cors(&origin, &acc.cors_origins, &mut r);
     }
     r
@@ -332,7 +316,7 @@ mod tests {
             if let Some(s) = signed {
                 data["signed"] = s.into();
             }
-            let theirs = super::envelope::ok_value(data);
+            let theirs = crate::web::envelope::ok_value(data);
             assert_eq!(
                 serde_json::from_str::<serde_json::Value>(&ours).unwrap(),
                 theirs,
