@@ -1,0 +1,75 @@
+//! The Mini Program's login: the js_code `wx.login()` gives, its exchange
+//! (`/sns/jscode2session`) for the openid and a new session_key.
+
+use wxgate_proto::api::sns::MiniProgramSession;
+use wxgate_proto::ErrCode;
+
+use crate::config::AppKind;
+
+use super::{Platform, WxError, WxResult};
+
+impl Platform {
+    /// What `wx.login()` gives the Mini Program: a js_code for the user.
+    pub fn issue_js_code(&self, appid: &str, openid: &str) -> WxResult<String> {
+        let app = self.app(appid)?;
+        if app.kind != AppKind::Miniapp {
+            return Err(WxError::with(
+                ErrCode::InvalidAppId,
+                "not a mini program appid",
+            ));
+        }
+        if self.user(appid, openid).is_none() {
+            return Err(WxError::new(ErrCode::InvalidOpenid));
+        }
+        let now = self.now();
+        let mut s = self.lock();
+        Ok(s.js_codes.issue("SBXJC", 24, appid, openid, "", now))
+    }
+
+    /// `GET /sns/jscode2session`: the user's openid, unionid and a new session_key (a new
+    /// login replaces the previous session_key). Codes work once, for 5 minutes.
+    pub fn jscode2session(
+        &self,
+        appid: &str,
+        secret: &str,
+        js_code: &str,
+        grant_type: &str,
+    ) -> WxResult<MiniProgramSession> {
+        self.authenticate(appid, secret, ErrCode::InvalidAppSecret)?;
+        if grant_type != "authorization_code" {
+            return Err(WxError::new(ErrCode::InvalidGrantType));
+        }
+        if js_code.is_empty() {
+            return Err(WxError::new(ErrCode::CodeMissing));
+        }
+        let now = self.now();
+        let session_key = wxgate_proto::crypto::base64_encode(&rand::random::<[u8; 16]>());
+        let mut s = self.lock();
+        let openid = s
+            .js_codes
+            .redeem(js_code, appid, now, self.config.limits.code_ttl)?
+            .openid;
+        s.apps
+            .entry(appid.to_owned())
+            .or_default()
+            .session_keys
+            .insert(openid.clone(), session_key.clone());
+        drop(s);
+        let unionid = self.user(appid, &openid).and_then(|u| u.unionid);
+        Ok(MiniProgramSession {
+            openid,
+            session_key,
+            unionid,
+        })
+    }
+
+    /// The user's current session_key (after a jscode2session).
+    pub fn session_key(&self, appid: &str, openid: &str) -> Option<String> {
+        self.lock()
+            .apps
+            .get(appid)?
+            .session_keys
+            .get(openid)
+            .cloned()
+    }
+}

@@ -1,0 +1,279 @@
+//! The platform's state and rules: tokens, tickets, codes, users, quotas and what was
+//! sent. The HTTP routes are thin over this; every WeChat rule the sandbox plays lives
+//! here, with the document it comes from, one file per WeChat API family:
+//! [`tokens`] (access_token, stable_token, quota), [`tickets`], [`oauth`] (web
+//! authorization), [`miniprogram`] (jscode2session), [`followers`] (users and sent
+//! messages); [`codes`] is the one-time code both kinds of login use.
+
+mod codes;
+mod followers;
+mod miniprogram;
+mod oauth;
+mod tickets;
+mod tokens;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+use wxgate_proto::ErrCode;
+
+use crate::clock::Clock;
+use crate::config::{AppConfig, SandboxConfig, TestUser};
+use crate::faults::Faults;
+use codes::OneTimeCodes;
+
+/// A WeChat error answer: errcode plus errmsg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WxError {
+    pub code: ErrCode,
+    pub msg: String,
+}
+
+impl WxError {
+    pub fn new(code: ErrCode) -> Self {
+        WxError {
+            code,
+            msg: code.meaning().to_owned(),
+        }
+    }
+
+    pub fn with(code: ErrCode, msg: impl Into<String>) -> Self {
+        WxError {
+            code,
+            msg: msg.into(),
+        }
+    }
+}
+
+pub type WxResult<T> = Result<T, WxError>;
+
+/// An opaque random credential, with a prefix that makes sandbox values easy to spot
+/// (and to grep for in logs that must not contain them).
+pub fn random_value(prefix: &str, len: usize) -> String {
+    let body: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+#[derive(Debug, Clone)]
+struct Issued {
+    appid: String,
+    expires_at: i64,
+    /// Set when a newer credential superseded this one: valid until then.
+    revoked_at: Option<i64>,
+}
+
+impl Issued {
+    fn valid_until(&self) -> i64 {
+        self.revoked_at
+            .map_or(self.expires_at, |r| r.min(self.expires_at))
+    }
+}
+
+/// A user's access_token or refresh_token from web authorization: for whom, for what.
+#[derive(Debug, Clone)]
+struct UserCredential {
+    appid: String,
+    openid: String,
+    scope: String,
+    expires_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Counter {
+    window: i64,
+    count: u64,
+}
+
+impl Counter {
+    /// Counts a call in the window; false when the limit was already reached.
+    fn take(&mut self, window: i64, limit: u64) -> bool {
+        if self.window != window {
+            self.window = window;
+            self.count = 0;
+        }
+        if self.count >= limit {
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+}
+
+#[derive(Debug, Default)]
+struct AppState {
+    classic: Option<String>,
+    stable: Option<String>,
+    tickets: HashMap<String, (String, i64)>,
+    classic_daily: Counter,
+    stable_daily: Counter,
+    stable_minute: Counter,
+    force_daily: Counter,
+    last_force: Option<i64>,
+    clear_quota_monthly: Counter,
+    session_keys: HashMap<String, String>,
+}
+
+/// A message the app sent through the platform, kept for tests to read back.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sent {
+    pub appid: String,
+    /// `custom` (customer-service message) or `template`.
+    pub kind: String,
+    pub at: i64,
+    pub body: serde_json::Value,
+}
+
+/// A call count: every call, and those that named an app.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallCount {
+    pub total: u64,
+    pub by_app: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+struct State {
+    apps: HashMap<String, AppState>,
+    tokens: HashMap<String, Issued>,
+    oauth_codes: OneTimeCodes,
+    user_tokens: HashMap<String, UserCredential>,
+    refresh_tokens: HashMap<String, UserCredential>,
+    js_codes: OneTimeCodes,
+    sent: Vec<Sent>,
+    next_msgid: u64,
+    calls: BTreeMap<String, CallCount>,
+}
+
+/// The sandbox platform.
+pub struct Platform {
+    pub config: SandboxConfig,
+    pub clock: Clock,
+    pub faults: Mutex<Faults>,
+    state: Mutex<State>,
+    followers: HashMap<String, Vec<String>>,
+    /// Temporary media uploaded through `/cgi-bin/media/upload`.
+    pub media: crate::routes::media::MediaStore,
+}
+
+/// A freshly issued access token or ticket.
+#[derive(Debug, Clone, Serialize)]
+pub struct Grant {
+    pub value: String,
+    pub expires_in: i64,
+}
+
+/// What `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token` answer: the type the
+/// gateway reads.
+pub type UserGrant = wxgate_proto::api::sns::UserToken;
+
+impl Platform {
+    pub fn new(config: SandboxConfig) -> Self {
+        let followers = config
+            .apps
+            .iter()
+            .map(|app| {
+                let mut list: Vec<String> = app.users.iter().map(|u| u.openid.clone()).collect();
+                list.extend((0..app.extra_followers).map(|i| format!("oFollower{:018}", i)));
+                (app.appid.clone(), list)
+            })
+            .collect();
+        Platform {
+            config,
+            clock: Clock::default(),
+            faults: Mutex::new(Faults::default()),
+            state: Mutex::new(State {
+                next_msgid: 200_000_000,
+                ..State::default()
+            }),
+            followers,
+            media: Default::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that
+        // matters to a test double; keep serving.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn app(&self, appid: &str) -> WxResult<&AppConfig> {
+        if appid.is_empty() {
+            return Err(WxError::new(ErrCode::AppIdMissing));
+        }
+        self.config
+            .apps
+            .iter()
+            .find(|a| a.appid == appid)
+            .ok_or_else(|| WxError::with(ErrCode::InvalidAppId, format!("invalid appid {appid}")))
+    }
+
+    /// The app, if `secret` is its secret.
+    pub fn authenticate(&self, appid: &str, secret: &str, wrong: ErrCode) -> WxResult<&AppConfig> {
+        let app = self.app(appid)?;
+        if secret.is_empty() {
+            return Err(WxError::new(ErrCode::SecretMissing));
+        }
+        if app.secret != secret {
+            return Err(WxError::with(wrong, "invalid appsecret"));
+        }
+        Ok(app)
+    }
+
+    pub fn user(&self, appid: &str, openid: &str) -> Option<TestUser> {
+        let app = self.app(appid).ok()?;
+        if let Some(u) = app.users.iter().find(|u| u.openid == openid) {
+            return Some(u.clone());
+        }
+        self.followers
+            .get(appid)?
+            .iter()
+            .find(|o| *o == openid)
+            .map(|o| TestUser {
+                openid: o.clone(),
+                unionid: None,
+                nickname: format!("follower {o}"),
+                sex: 0,
+                province: String::new(),
+                city: String::new(),
+                country: "CN".into(),
+                headimgurl: String::new(),
+                privilege: vec![],
+                phone: None,
+            })
+    }
+
+    // ---- call counters ------------------------------------------------------------
+
+    /// Counts a call: the middleware counts every call (`appid` None, into `total`),
+    /// and a handler that can tell the app adds it to `by_app`.
+    pub fn count_call(&self, path: &str, appid: Option<&str>) {
+        let mut s = self.lock();
+        let c = s.calls.entry(path.to_owned()).or_default();
+        match appid {
+            None => c.total += 1,
+            Some(a) => *c.by_app.entry(a.to_owned()).or_default() += 1,
+        }
+    }
+
+    pub fn calls(&self) -> BTreeMap<String, CallCount> {
+        self.lock().calls.clone()
+    }
+
+    pub fn reset_calls(&self) {
+        self.lock().calls.clear();
+    }
+}
+
+fn st_last_force(s: &State, appid: &str) -> Option<i64> {
+    s.apps.get(appid).and_then(|a| a.last_force)
+}
