@@ -1,0 +1,116 @@
+//! The WeChat calls of the central control, through the typed API
+//! (`wxgate_proto::api`): the access_token (classic or stable, forcing a stable refresh
+//! only when WeChat still hands back the rejected token), tickets, and any endpoint
+//! that needs the app's token, retried once after a token error.
+
+use reqwest::Method;
+use wxgate_proto::api::ticket::GetTicket;
+use wxgate_proto::api::token::{ClassicToken, StableToken};
+use wxgate_proto::api::Endpoint;
+
+use super::*;
+
+impl CentralControl {
+    pub(super) async fn fetch_access_token(
+        &self,
+        acc: &AccountState,
+        want: &Want,
+    ) -> Result<(String, i64)> {
+        let c = &acc.config;
+        let (appid, secret) = (c.appid.as_str(), c.secret.expose());
+        let up = &self.upstream;
+        let answer = match c.token_api {
+            TokenApi::Classic => up.call_api(&ClassicToken::new(appid, secret), None).await?,
+            TokenApi::Stable => {
+                let normal = up
+                    .call_api(&StableToken::new(appid, secret, false), None)
+                    .await?;
+                match want {
+                    // Forced refreshes are rationed (20 a day): only when WeChat still
+                    // hands back the token that was rejected.
+                    Want::NotThis(stale) if &normal.access_token == stale => {
+                        tracing::info!(account = %acc.name, "stable token still the rejected one; forcing a refresh");
+                        up.call_api(&StableToken::new(appid, secret, true), None)
+                            .await?
+                    }
+                    _ => normal,
+                }
+            }
+        };
+        Ok((answer.access_token, answer.expires_in))
+    }
+
+    pub(super) async fn fetch_ticket(
+        &self,
+        acc: &AccountState,
+        ticket_type: &str,
+    ) -> Result<(String, i64)> {
+        let req = GetTicket {
+            ticket_type: ticket_type.to_owned(),
+        };
+        let t = Box::pin(self.call_api(&acc.name, &req)).await?;
+        Ok((t.ticket, t.expires_in))
+    }
+
+    /// Calls a WeChat endpoint that needs the app's access_token, with the account's;
+    /// on a token error (40001, 40014, 42001) refreshes compare-and-set style and
+    /// retries once.
+    pub async fn call_api<E: Endpoint>(&self, account: &str, req: &E) -> Result<E::Answer> {
+        let token = Box::pin(self.get(account, Kind::AccessToken)).await?;
+        match self.upstream.call_api(req, Some(&token.value)).await {
+            Err(e) if e.errcode().is_some_and(|c| c.is_access_token_invalid()) => {
+                tracing::info!(
+                    account,
+                    endpoint = E::PATH,
+                    "access_token rejected; refreshing and retrying once"
+                );
+                let fresh =
+                    Box::pin(self.refresh_stale(account, Kind::AccessToken, &token.value)).await?;
+                self.upstream.call_api(req, Some(&fresh.value)).await
+            }
+            other => other,
+        }
+    }
+
+    /// Calls a WeChat API with the account's access_token; on a token error (40001,
+    /// 40014, 42001) refreshes compare-and-set style and retries once.
+    pub async fn call_with_token(
+        &self,
+        account: &str,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<(bytes::Bytes, Option<String>)>,
+    ) -> Result<crate::upstream::RawAnswer> {
+        let token = self.get(account, Kind::AccessToken).await?;
+        let with = |t: &str| {
+            let mut q: Vec<(String, String)> = query
+                .iter()
+                .filter(|(k, _)| k != "access_token")
+                .cloned()
+                .collect();
+            q.push(("access_token".into(), t.to_owned()));
+            q
+        };
+        let first = self
+            .upstream
+            .send_raw(method.clone(), path, &with(&token.value), body.clone())
+            .await?;
+        let rejected =
+            wxgate_proto::api::errcode_of(&first.body).is_some_and(|c| c.is_access_token_invalid());
+        if !rejected {
+            return Ok(first);
+        }
+        tracing::info!(
+            account,
+            endpoint = crate::upstream::endpoint_label(path),
+            "access_token rejected; refreshing and retrying once"
+        );
+        let fresh = self
+            .refresh_stale(account, Kind::AccessToken, &token.value)
+            .await?;
+        self.upstream
+            .send_raw(method, path, &with(&fresh.value), body)
+            .await
+    }
+}

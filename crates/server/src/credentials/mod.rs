@@ -1,0 +1,313 @@
+//! The central control (中控): the one place that owns each account's `access_token`,
+//! `jsapi_ticket` and `wx_card` ticket.
+//!
+//! Read path: memory, then the store, then WeChat. Whoever fetches holds two locks: a
+//! mutex in the process (single flight: one fetch however many requests wait) and a
+//! lock in the store (one fetch however many instances wait), the latter with a lease so
+//! a crashed holder cannot block refreshes for ever. Waiters poll the store until the new
+//! value is there. A background task refreshes each credential `refresh_margin` before
+//! it expires. A forced refresh names the `stale` value the caller saw rejected and only
+//! fetches while the store still holds that value (compare-and-refresh), so a storm of
+//! 40001s across a fleet costs one fetch. If WeChat fails, a credential that has not
+//! expired keeps being served.
+//!
+//! Here: the types and the read path. [`flight`]: the single flight and the fleet lock
+//! around a fetch. [`fetch`]: the WeChat calls, through `wxgate_proto::api`. [`status`]:
+//! what operators see.
+
+mod fetch;
+mod flight;
+mod status;
+
+pub use status::CredentialStatus;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::config::{AccountConfig, CredentialsConfig, TokenApi};
+use crate::error::{Error, Result};
+use crate::store::{keys, SharedStore};
+use crate::upstream::Upstream;
+
+/// A credential is not handed out in its last seconds: a caller needs time to use it.
+pub const MIN_VALIDITY: i64 = 10;
+
+/// WeChat issues a new stable token (and, in the sandbox, ticket) only in the last 5
+/// minutes of the current one, so those refresh inside that window.
+const LATE_WINDOW_MARGIN: i64 = 280;
+
+/// What is being controlled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Kind {
+    AccessToken,
+    JsapiTicket,
+    WxCardTicket,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::AccessToken, Kind::JsapiTicket, Kind::WxCardTicket];
+
+    /// The store key suffix and the name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::AccessToken => "access_token",
+            Kind::JsapiTicket => "ticket:jsapi",
+            Kind::WxCardTicket => "ticket:wx_card",
+        }
+    }
+
+    /// The ticket `type` of `getticket`.
+    pub fn ticket_type(self) -> Option<&'static str> {
+        match self {
+            Kind::AccessToken => None,
+            Kind::JsapiTicket => Some("jsapi"),
+            Kind::WxCardTicket => Some("wx_card"),
+        }
+    }
+
+    pub fn from_ticket_type(t: &str) -> Option<Kind> {
+        match t {
+            "jsapi" => Some(Kind::JsapiTicket),
+            "wx_card" => Some(Kind::WxCardTicket),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A credential as stored (JSON) and served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub value: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+    pub fetched_at: i64,
+    /// When the background task refreshes it.
+    pub refresh_at: i64,
+}
+
+impl Credential {
+    pub fn usable(&self, now: i64) -> bool {
+        self.expires_at - now > MIN_VALIDITY
+    }
+
+    pub fn expires_in(&self, now: i64) -> i64 {
+        (self.expires_at - now).max(0)
+    }
+}
+
+/// Why a credential is being obtained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Want {
+    /// Any usable value.
+    Usable,
+    /// A usable value that is not yet due for refresh.
+    Fresh,
+    /// A usable value other than this one (it was rejected).
+    NotThis(String),
+}
+
+impl Want {
+    fn satisfied_by(&self, c: &Credential, now: i64) -> bool {
+        c.usable(now)
+            && match self {
+                Want::Usable => true,
+                Want::Fresh => c.refresh_at > now,
+                Want::NotThis(stale) => &c.value != stale,
+            }
+    }
+}
+
+#[derive(Default)]
+struct Slot {
+    /// Read on every `/wx/config` and token request. An `ArcSwapOption` rather than a
+    /// `RwLock`: a read writes nothing shared, where a lock's reader count is a cache
+    /// line passed between cores on every read.
+    cached: ArcSwapOption<Credential>,
+    flight: tokio::sync::Mutex<()>,
+    /// Tickets are refreshed in the background once someone asked for them.
+    active: AtomicBool,
+    last_error: RwLock<Option<String>>,
+}
+
+struct AccountState {
+    name: String,
+    config: AccountConfig,
+    slots: [Slot; 3],
+}
+
+pub struct CentralControl {
+    store: SharedStore,
+    upstream: Upstream,
+    clock: Clock,
+    cfg: CredentialsConfig,
+    accounts: BTreeMap<String, AccountState>,
+    /// Identifies this instance's locks.
+    owner: String,
+}
+
+impl CentralControl {
+    pub fn new(
+        store: SharedStore,
+        upstream: Upstream,
+        clock: Clock,
+        cfg: CredentialsConfig,
+        accounts: &BTreeMap<String, AccountConfig>,
+    ) -> Self {
+        let accounts = accounts
+            .iter()
+            .map(|(name, config)| {
+                let state = AccountState {
+                    name: name.clone(),
+                    config: config.clone(),
+                    slots: Default::default(),
+                };
+                state.slots[Kind::AccessToken.index()]
+                    .active
+                    .store(true, Ordering::Relaxed);
+                (name.clone(), state)
+            })
+            .collect();
+        CentralControl {
+            store,
+            upstream,
+            clock,
+            cfg,
+            accounts,
+            owner: crate::util::random_id(),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    pub fn account_names(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(String::as_str)
+    }
+
+    pub fn account(&self, name: &str) -> Result<&AccountConfig> {
+        self.state(name).map(|a| &a.config)
+    }
+
+    fn state(&self, name: &str) -> Result<&AccountState> {
+        self.accounts
+            .get(name)
+            .ok_or_else(|| Error::UnknownAccount(name.to_owned()))
+    }
+
+    fn margin(&self, acc: &AccountState, kind: Kind) -> i64 {
+        match (kind, acc.config.token_api) {
+            (Kind::AccessToken, TokenApi::Classic) => self.cfg.refresh_margin,
+            _ => self.cfg.refresh_margin.min(LATE_WINDOW_MARGIN),
+        }
+    }
+
+    /// A usable credential: from memory when possible, else from the store or WeChat.
+    pub async fn get(&self, account: &str, kind: Kind) -> Result<Credential> {
+        let acc = self.state(account)?;
+        let slot = &acc.slots[kind.index()];
+        // Read first: a store on every request would pass the line between cores.
+        if !slot.active.load(Ordering::Relaxed) {
+            slot.active.store(true, Ordering::Relaxed);
+        }
+        if let Some(c) = self.cached(slot) {
+            if c.usable(self.clock.now()) {
+                return Ok(c);
+            }
+        }
+        self.obtain(acc, kind, Want::Usable).await
+    }
+
+    /// Compare-and-refresh: a credential other than `stale`, fetching a new one only if
+    /// `stale` is still the current one.
+    pub async fn refresh_stale(
+        &self,
+        account: &str,
+        kind: Kind,
+        stale: &str,
+    ) -> Result<Credential> {
+        let acc = self.state(account)?;
+        let slot = &acc.slots[kind.index()];
+        if let Some(c) = self.cached(slot) {
+            if c.value != stale && c.usable(self.clock.now()) {
+                return Ok(c);
+            }
+        }
+        self.obtain(acc, kind, Want::NotThis(stale.to_owned()))
+            .await
+    }
+
+    /// Refreshes every active credential that is missing or due. The background task
+    /// calls this every `check_interval_ms`; tests call it to step through time.
+    pub async fn refresh_due(&self) {
+        for acc in self.accounts.values() {
+            for kind in Kind::ALL {
+                let slot = &acc.slots[kind.index()];
+                if !slot.active.load(Ordering::Relaxed) {
+                    continue;
+                }
+                let now = self.clock.now();
+                let due = self
+                    .cached(slot)
+                    .is_none_or(|c| !Want::Fresh.satisfied_by(&c, now));
+                if due {
+                    if let Err(e) = self.obtain(acc, kind, Want::Fresh).await {
+                        tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "refresh failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs [`CentralControl::refresh_due`] every `check_interval_ms` until `stop`.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        let period = Duration::from_millis(self.cfg.check_interval_ms);
+        crate::util::spawn_periodic(period, stop, move || {
+            let me = me.clone();
+            async move { me.refresh_due().await }
+        })
+    }
+
+    fn cached(&self, slot: &Slot) -> Option<Credential> {
+        slot.cached.load().as_deref().cloned()
+    }
+
+    fn remember(&self, slot: &Slot, c: &Credential) {
+        slot.cached.store(Some(Arc::new(c.clone())));
+    }
+
+    fn observe(acc: &AccountState, kind: Kind, c: &Credential) {
+        metrics::gauge!("wxgate_credential_expires_at", "account" => acc.name.clone(), "kind" => kind.name())
+            .set(c.expires_at as f64);
+    }
+
+    async fn stored(&self, acc: &AccountState, kind: Kind) -> Result<Option<Credential>> {
+        let raw = self
+            .store
+            .get(&keys::credential(&acc.name, kind.name()))
+            .await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+}
