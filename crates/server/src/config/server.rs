@@ -1,0 +1,142 @@
+//! The HTTP server's sections: `[server]` (connections, deadlines, the client address
+//! behind a proxy), `[rate_limit]` and `[api]` (the internal API's keys and the proxy's
+//! body limit).
+
+use serde::Deserialize;
+
+use super::Secret;
+
+/// The HTTP server: what one client may hold, and where its address comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A request's header must arrive within this (also: a keep-alive connection idle
+    /// this long is closed).
+    pub header_read_timeout_ms: u64,
+    /// A request's body must arrive within this, from its header (a 408 otherwise).
+    pub body_read_timeout_ms: u64,
+    /// Behind a reverse proxy: the header it writes the client's address into
+    /// (`x-forwarded-for`, `x-real-ip`), believed only from `trusted_proxies`. Its last
+    /// address is taken (the one the trusted proxy appended).
+    pub client_ip_header: Option<String>,
+    /// The addresses of the reverse proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            client_ip_header: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Limits on the routes that spend a WeChat call for an anonymous caller (`/wx/mp/login`,
+/// `/wx/auth/callback`): per client address and per account, so that a script cannot
+/// burn the app's WeChat API limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Calls a client address (an IPv6 /64) may make a minute, and its burst.
+    pub per_client_per_minute: u32,
+    pub per_client_burst: u32,
+    /// Calls all clients together may make a minute for one account, and its burst.
+    pub per_account_per_minute: u32,
+    pub per_account_burst: u32,
+    /// Client addresses remembered at most; past that, unknown addresses share the
+    /// account's limit only (memory stays bounded whatever addresses an attacker uses).
+    pub max_clients: usize,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            enabled: true,
+            per_client_per_minute: 60,
+            per_client_burst: 20,
+            per_account_per_minute: 3000,
+            per_account_burst: 300,
+            max_clients: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Keys of the business's servers for `/api/v1/...` (bearer tokens).
+    pub keys: Vec<ApiKeyConfig>,
+    /// The largest request body the proxy forwards (read only after the key is
+    /// checked). WeChat's largest uploads are 10 MB media files, plus multipart framing.
+    pub proxy_max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            keys: Vec::new(),
+            proxy_max_body_bytes: 16 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who holds the key (for logs; never the key itself).
+    pub name: String,
+    pub key: Secret,
+    /// Accounts the key may use; all when empty.
+    #[serde(default)]
+    pub accounts: Vec<String>,
+}
+
+impl ServerConfig {
+    pub(super) fn problems(&self, p: &mut Vec<String>) {
+        if self.client_ip_header.is_some() && self.trusted_proxies.is_empty() {
+            p.push("server.client_ip_header needs server.trusted_proxies: a header from anyone else is anyone's to forge".into());
+        }
+    }
+}
+
+impl RateLimitConfig {
+    pub(super) fn problems(&self, p: &mut Vec<String>) {
+        for (name, v) in [
+            ("per_client_per_minute", self.per_client_per_minute),
+            ("per_client_burst", self.per_client_burst),
+            ("per_account_per_minute", self.per_account_per_minute),
+            ("per_account_burst", self.per_account_burst),
+        ] {
+            if v == 0 {
+                p.push(format!(
+                    "rate_limit.{name} must be at least 1 (set rate_limit.enabled = false to turn the limits off)"
+                ));
+            }
+        }
+    }
+}
+
+impl ApiConfig {
+    pub(super) fn problems(&self, accounts: &[&str], p: &mut Vec<String>) {
+        for k in &self.keys {
+            if k.key.expose().len() < 16 {
+                p.push(format!(
+                    "api.keys {:?}: a key needs at least 16 characters",
+                    k.name
+                ));
+            }
+            for acc in &k.accounts {
+                if !accounts.contains(&acc.as_str()) {
+                    p.push(format!("api.keys {:?}: unknown account {acc:?}", k.name));
+                }
+            }
+        }
+    }
+}

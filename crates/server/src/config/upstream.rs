@@ -1,0 +1,110 @@
+//! Where state and WeChat are: `[store]`, `[upstream]` and `[credentials]` (the central
+//! control's timing and quota).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Embedded,
+    Redis,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default)]
+    pub kind: StoreKind,
+    /// For `redis`: `redis://127.0.0.1:6379/0`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// For `embedded`: the file (default `data_dir/wxgate.redb`).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// WeChat's API host (`/cgi-bin/...`, `/sns/...`); the sandbox's URL in development.
+    pub api_base: String,
+    /// WeChat's web authorization host (`/connect/oauth2/authorize`).
+    pub open_base: String,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Retries after a busy (-1) answer or a transport error.
+    pub retries: u32,
+    /// The first retry's delay; each next one doubles it.
+    pub backoff_ms: u64,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            api_base: "https://api.weixin.qq.com".into(),
+            open_base: "https://open.weixin.qq.com".into(),
+            timeout_ms: 5000,
+            connect_timeout_ms: 2000,
+            retries: 2,
+            backoff_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialsConfig {
+    /// Refresh this many seconds before expiry (stable tokens: at most 280, because
+    /// WeChat hands out a new stable token only in the last 5 minutes).
+    pub refresh_margin: i64,
+    /// How often the background task looks for credentials due for refresh.
+    pub check_interval_ms: u64,
+    /// How long a refresh lock is held at most, so a crashed holder does not block
+    /// refreshes for ever.
+    pub lock_lease_ms: u64,
+    /// How long a request waits for another instance's refresh before giving up.
+    pub wait_timeout_ms: u64,
+    /// WeChat's daily quota for token fetches, shown against the daily counter.
+    pub daily_quota: i64,
+}
+
+impl Default for CredentialsConfig {
+    fn default() -> Self {
+        CredentialsConfig {
+            refresh_margin: 600,
+            check_interval_ms: 15_000,
+            lock_lease_ms: 30_000,
+            wait_timeout_ms: 10_000,
+            daily_quota: 2000,
+        }
+    }
+}
+
+impl StoreConfig {
+    pub(super) fn problems(&self, p: &mut Vec<String>) {
+        if self.kind == StoreKind::Redis && self.redis_url.is_none() {
+            p.push("store.redis_url is required when store.kind = \"redis\"".into());
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub(super) fn problems(&self, p: &mut Vec<String>) {
+        for (field, base) in [("api_base", &self.api_base), ("open_base", &self.open_base)] {
+            if url::Url::parse(base).is_err() {
+                p.push(format!("upstream.{field}: {base:?} is not a URL"));
+            }
+        }
+    }
+}
+
+impl CredentialsConfig {
+    pub(super) fn problems(&self, p: &mut Vec<String>) {
+        if self.refresh_margin < 60 {
+            p.push("credentials.refresh_margin must be at least 60 seconds".into());
+        }
+    }
+}
