@@ -10,6 +10,8 @@
 //! - [`xml`]: a small, safe reader for WeChat's flat `<xml>` documents (no DTD, no entity
 //!   expansion, size-limited) and the CDATA writer.
 //! - [`message`]: the typed model of every message and event an Official Account receives.
+//! - [`push`]: a push on the wire: the account's encryption mode and the encrypted
+//!   envelope.
 //! - [`reply`]: passive replies (text, image, voice, video, music, news, `success`) and the
 //!   encrypted reply envelope.
 //! - [`jssdk`]: the JS-SDK `wx.config` signature and the nonce generator.
@@ -29,6 +31,7 @@ mod error;
 pub mod jssdk;
 pub mod message;
 pub mod miniprogram;
+pub mod push;
 pub mod reply;
 pub mod signature;
 pub mod xml;
@@ -36,7 +39,8 @@ pub mod xml;
 pub use crypto::{EncodingAesKey, MsgCrypt};
 pub use errcode::ErrCode;
 pub use error::Error;
-pub use message::{Envelope, Event, Message, MessageKind, MessageMode};
+pub use message::{Event, Message, MessageKind};
+pub use push::{Envelope, MessageMode};
 pub use reply::{Article, Reply};
 
 /// The result type of this crate.

@@ -18,6 +18,12 @@ use serde::Serialize;
 
 use crate::{Error, Result};
 
+mod stream;
+mod write;
+
+pub use stream::root_texts;
+pub use write::{push_cdata, push_cdata_field, push_plain_field};
+
 /// The default size limit for one pushed document. WeChat's pushes are a few KiB; a
 /// compatible-mode push carries its fields twice, once as ciphertext (about 3x); the
 /// largest documented events (`MASSSENDJOBFINISH` with its copyright check list) stay
@@ -153,7 +159,7 @@ impl Open {
     }
 }
 
-fn xml_err(e: impl std::fmt::Display) -> Error {
+pub(crate) fn xml_err(e: impl std::fmt::Display) -> Error {
     Error::Xml(e.to_string())
 }
 
@@ -283,180 +289,13 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
     }
 }
 
-fn too_many_elements() -> Error {
+pub(crate) fn too_many_elements() -> Error {
     Error::Xml(format!("more than {MAX_ELEMENTS} elements"))
-}
-
-/// The text of the root's direct children named in `wanted`, read without building the
-/// document: what the encrypted envelope needs before its `msg_signature` is checked.
-/// Every other element is skipped as it streams by and costs no memory; the same
-/// refusals as [`parse`] apply (DTD, unknown entities, size, depth, element count). A
-/// name given twice keeps its first text.
-pub fn root_texts<const N: usize>(
-    input: &str,
-    limit: usize,
-    wanted: [&str; N],
-) -> Result<[Option<String>; N]> {
-    if input.len() > limit {
-        return Err(Error::TooLarge {
-            size: input.len(),
-            limit,
-        });
-    }
-    let mut reader = Reader::from_str(input);
-    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
-    // Depth 0: outside the root; 1: in the root; 2: in one of its children.
-    let mut depth = 0usize;
-    let mut roots = 0usize;
-    let mut elements = 0usize;
-    // The wanted child being read, by index, and its text so far.
-    let mut current: Option<(usize, String)> = None;
-    loop {
-        match reader.read_event().map_err(xml_err)? {
-            Event::DocType(_) => return Err(Error::Dtd),
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
-                return Err(too_many_elements())
-            }
-            Event::Start(start) => {
-                elements += 1;
-                if depth >= MAX_DEPTH {
-                    return Err(Error::Xml("nesting too deep".into()));
-                }
-                if depth == 0 {
-                    roots += 1;
-                    if roots > 1 {
-                        return Err(Error::Xml("more than one root element".into()));
-                    }
-                } else if depth == 1 {
-                    let name = start.name();
-                    current = wanted
-                        .iter()
-                        .position(|w| w.as_bytes() == name.as_ref())
-                        .filter(|&i| out[i].is_none())
-                        .map(|i| (i, String::new()));
-                }
-                depth += 1;
-            }
-            Event::Empty(start) => {
-                elements += 1;
-                if depth == 0 {
-                    roots += 1;
-                } else if depth == 1 {
-                    let name = start.name();
-                    if let Some(i) = wanted.iter().position(|w| w.as_bytes() == name.as_ref()) {
-                        out[i].get_or_insert_with(String::new);
-                    }
-                }
-            }
-            Event::End(_) => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| Error::Xml("unexpected end tag".into()))?;
-                if depth == 1 {
-                    if let Some((i, text)) = current.take() {
-                        out[i] = Some(text);
-                    }
-                }
-            }
-            Event::Text(text) => {
-                // Unescaped everywhere, so an unknown entity is refused as `parse` does;
-                // borrowed (no allocation) when there is no entity.
-                let text = text.unescape().map_err(xml_err)?;
-                if depth == 0 {
-                    if !text.trim().is_empty() {
-                        return Err(Error::Xml("text outside the root element".into()));
-                    }
-                } else if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
-                    t.push_str(&text);
-                }
-            }
-            Event::CData(cdata) => {
-                if depth == 0 {
-                    return Err(Error::Xml("CDATA outside the root element".into()));
-                }
-                if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
-                    t.push_str(std::str::from_utf8(&cdata.into_inner()).map_err(xml_err)?);
-                }
-            }
-            Event::Eof => break,
-        }
-    }
-    match (depth, roots) {
-        (0, 1) => Ok(out),
-        (0, 0) => Err(Error::Xml("no root element".into())),
-        (0, _) => Err(Error::Xml("more than one root element".into())),
-        _ => Err(Error::Xml("unclosed element".into())),
-    }
-}
-
-/// Appends `text` as CDATA. A `]]>` inside the text is split across two sections, the only
-/// way CDATA can carry it.
-pub fn push_cdata(out: &mut String, text: &str) {
-    out.push_str("<![CDATA[");
-    let mut rest = text;
-    while let Some(i) = cdata_end(rest) {
-        out.push_str(&rest[..i]);
-        out.push_str("]]]]><![CDATA[>");
-        rest = &rest[i + 3..];
-    }
-    out.push_str(rest);
-    out.push_str("]]>");
-}
-
-/// Where `]]>` starts in `text`. A SIMD scan for `>`, which reply text and base64 rarely
-/// hold (`str::find` with a pattern set up a searcher per call: a tenth of a safe-mode
-/// reply's instructions).
-fn cdata_end(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'>', &bytes[from..]) {
-        let at = from + i;
-        if at >= 2 && &bytes[at - 2..at] == b"]]" {
-            return Some(at - 2);
-        }
-        from = at + 1;
-    }
-    None
-}
-
-/// Appends `<name><![CDATA[text]]></name>`.
-pub fn push_cdata_field(out: &mut String, name: &str, text: &str) {
-    out.push('<');
-    out.push_str(name);
-    out.push('>');
-    push_cdata(out, text);
-    out.push_str("</");
-    out.push_str(name);
-    out.push('>');
-}
-
-/// Appends `<name>value</name>` for a value that needs no escaping (numbers).
-pub fn push_plain_field(out: &mut String, name: &str, value: impl std::fmt::Display) {
-    use std::fmt::Write;
-    let _ = write!(out, "<{name}>{value}</{name}>");
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn finds_the_cdata_end_as_str_find_does() {
-        for t in [
-            "",
-            ">",
-            "]>",
-            "]]>",
-            "a]]>b]]>",
-            "]]]>",
-            "x>y]]z>]]>",
-            "中]]>文",
-            "]] >",
-        ] {
-            assert_eq!(cdata_end(t), t.find("]]>"), "{t}");
-        }
-    }
 
     #[test]
     fn wechat_field_names_are_not_copied() {
@@ -521,43 +360,8 @@ mod tests {
     }
 
     #[test]
-    fn root_texts_reads_what_parse_reads() {
-        let doc = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Other><Encrypt>no</Encrypt></Other><Encrypt>a&amp;b<![CDATA[c]]></Encrypt><Encrypt>second</Encrypt><E/></xml>";
-        let [to, enc, e, missing] =
-            root_texts(doc, DEFAULT_LIMIT, ["ToUserName", "Encrypt", "E", "Nope"]).unwrap();
-        assert_eq!(to.as_deref(), Some("gh_1"));
-        assert_eq!(enc.as_deref(), Some("a&bc"));
-        assert_eq!(e.as_deref(), Some(""));
-        assert_eq!(missing, None);
-        let parsed = parse(doc, DEFAULT_LIMIT).unwrap();
-        assert_eq!(parsed.fields.text("Encrypt"), enc.as_deref());
-        for bad in [
-            "",
-            "<xml>",
-            "<xml><A></B></xml>",
-            "</xml>",
-            "<xml></xml><xml></xml>",
-            "text",
-            "<xml><A>&xxe;</A></xml>",
-            "<!DOCTYPE xml><xml/>",
-            "<xml><a><b><c><d><e><f><g><h><i>x</i></h></g></f></e></d></c></b></a></xml>",
-        ] {
-            assert!(root_texts(bad, DEFAULT_LIMIT, ["A"]).is_err(), "{bad:?}");
-            assert!(parse(bad, DEFAULT_LIMIT).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn refuses_oversized() {
         let doc = format!("<xml><A>{}</A></xml>", "a".repeat(100));
         assert!(matches!(parse(&doc, 50), Err(Error::TooLarge { .. })));
-    }
-
-    #[test]
-    fn cdata_escapes_terminator() {
-        let mut s = String::new();
-        push_cdata_field(&mut s, "Content", "a]]>b");
-        let doc = parse(&format!("<xml>{s}</xml>"), DEFAULT_LIMIT).unwrap();
-        assert_eq!(doc.fields.text("Content"), Some("a]]>b"));
     }
 }
