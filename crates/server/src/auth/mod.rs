@@ -19,40 +19,36 @@
 //!   URL logs in whoever loads it; a reload without the binding still gets the
 //!   userinfo in its redirect (the dest page sees it), never the cookie.
 
+mod cookies;
+mod dest;
 pub mod signed;
 pub mod users;
+
+pub use cookies::cookie_name;
+use cookies::{binding_cookie, read_cookie, set_binding, set_cookie};
+use dest::{checked_dest, dest_with, redirect};
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use crate::config::{AccountConfig, AccountKind, Config};
-use crate::origin::Origin;
 use crate::store::keys;
 use crate::web::envelope::{self, Reject};
 use crate::web::limit::Client;
 use crate::web::{Account, Ctx, DEFAULT_ACCOUNT};
-use signed::{Scope, StateError, COOKIE};
+use signed::{Scope, StateError};
 use users::{UserRecord, Users};
 
 type Q = Query<HashMap<String, String>>;
 
-/// The cookie of an account: the seed server's name for `default`.
-pub fn cookie_name(account: &str) -> String {
-    if account == DEFAULT_ACCOUNT {
-        COOKIE.to_owned()
-    } else {
-        format!("{COOKIE}_{account}")
-    }
-}
-
-fn public_url(config: &Config) -> String {
+pub(crate) fn public_url(config: &Config) -> String {
     config
         .public_url
         .clone()
@@ -61,7 +57,7 @@ fn public_url(config: &Config) -> String {
         .to_owned()
 }
 
-fn route_prefix(account: &str) -> String {
+pub(crate) fn route_prefix(account: &str) -> String {
     if account == DEFAULT_ACCOUNT {
         "/wx".into()
     } else {
@@ -69,76 +65,13 @@ fn route_prefix(account: &str) -> String {
     }
 }
 
-/// The origins this account may send users to (see [`crate::origin`]): its
-/// `auth_dest_hosts`, or public_url's origin when there are none.
-fn dest_origins(config: &Config, acc: &AccountConfig) -> Vec<Origin> {
-    if acc.auth_dest_hosts.is_empty() {
-        return url::Url::parse(&public_url(config))
-            .ok()
-            .as_ref()
-            .and_then(Origin::of)
-            .into_iter()
-            .collect();
-    }
-    let https = public_url(config).starts_with("https://");
-    acc.auth_dest_hosts
-        .iter()
-        .filter_map(|e| crate::origin::parse_entry(e, https).ok())
-        .flatten()
-        .collect()
-}
-
-/// `dest` if it is an absolute http(s) URL on an origin (scheme, host and port) this
-/// account may send users to.
-fn checked_dest(config: &Config, acc: &AccountConfig, dest: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(dest)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .ok_or_else(|| "Parameter Error: dest must be an absolute http(s) URL".to_owned())?;
-    if !dest_origins(config, acc).iter().any(|o| o.allows(&url)) {
-        let origin = url.origin().ascii_serialization();
-        let shown = crate::util::truncate_chars(&origin, 200);
-        return Err(format!(
-            "Parameter Error: dest origin {shown} is not allowed"
-        ));
-    }
-    Ok(url)
-}
-
-/// `dest` with one more query parameter; its own query and fragment are kept.
-fn dest_with(mut dest: url::Url, name: &str, value: &Value) -> Response {
-    dest.query_pairs_mut().append_pair(name, &value.to_string());
-    redirect(dest.as_str())
-}
-
-fn redirect(location: &str) -> Response {
-    let mut r = StatusCode::FOUND.into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
 fn bad(msg: impl AsRef<str>) -> Response {
     tracing::warn!(reason = msg.as_ref(), "auth request refused");
     envelope::error(StatusCode::BAD_REQUEST, msg)
 }
 
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
 /// One request's web authorization: the context, the users, the account and its key.
-struct Flow<'a> {
+pub(crate) struct Flow<'a> {
     s: &'a Ctx,
     users: &'a Users,
     account: String,
@@ -170,23 +103,6 @@ fn flow<'a>(s: &'a Ctx, users: &'a Users, account: String) -> Result<Flow<'a>, R
         acc,
         secret: secret.expose().as_bytes(),
     })
-}
-
-fn set_cookie(c: &Flow<'_>, r: &mut Response, openid: &str) {
-    let ttl = c.s.config.auth.user_ttl;
-    let value = signed::make_cookie(c.secret, &c.account, openid, c.s.now() + ttl);
-    let secure = if public_url(&c.s.config).starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={value}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(&c.account)
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
 }
 
 fn back_with_user(c: &Flow<'_>, dest: url::Url, user: &UserRecord) -> Response {
@@ -259,31 +175,6 @@ pub async fn start(
     let mut r = redirect(&location);
     set_binding(&c, &mut r, &nonce, &binding);
     r
-}
-
-/// The binding cookie's name: one per flow, so that two flows in two tabs do not
-/// overwrite each other's.
-fn binding_cookie(nonce: &str) -> String {
-    format!("wxgate_oauth_{nonce}")
-}
-
-/// Sets the browser's binding to the flow with this nonce, for as long as its state
-/// lives, sent only to the callback.
-fn set_binding(c: &Flow<'_>, r: &mut Response, nonce: &str, binding: &str) {
-    let secure = if public_url(&c.s.config).starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{}={binding}; Path={}/auth/callback; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-        binding_cookie(nonce),
-        route_prefix(&c.account),
-        c.s.config.auth.state_ttl
-    );
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
 }
 
 /// The stored user for a valid cookie, with a usable token and the asked scope.
