@@ -10,6 +10,10 @@
 //! dedup answers, nonces, OAuth states) live in memory only, packed small ([`short`]):
 //! a crash or restart forgets them, which costs at most a repeated handler for a push
 //! retried across the restart.
+//!
+//! Here: the memory and the `Store` operations. [`shard`]: one shard's entries.
+//! [`disk`]: loading at open and the write-behind to redb. [`short`]: the packed
+//! short-lived entries.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -21,8 +25,11 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 
 use super::Store;
 use crate::error::{Error, Result};
+use disk::flush;
 use short::{Digest, Digester, ShortEntries};
 
+mod disk;
+mod shard;
 mod short;
 
 /// key -> expiry (unix ms, 0 = never, 8 bytes big endian) ++ value.
@@ -171,145 +178,9 @@ impl Mem {
     }
 }
 
-impl Shard {
-    /// The live value and its expiry (unix ms, 0 = never).
-    fn live(&self, key: &Key<'_>, now: i64) -> Option<(&str, i64)> {
-        if let Some(found) = self.short.get(key.digest, now) {
-            return Some(found);
-        }
-        let e = self.kv.get(key.text).filter(|e| e.live(now))?;
-        Some((e.value.as_str(), e.expires))
-    }
-
-    fn put(&mut self, key: &Key<'_>, value: &str, ttl: Option<Duration>) {
-        let expires = ttl.map_or(0, |t| now_ms() + (t.as_millis() as i64).max(1));
-        self.put_entry(
-            key,
-            value,
-            expires,
-            ttl.is_none_or(|t| t >= PERSIST_MIN_TTL),
-        );
-    }
-
-    /// Puts the entry into the tier `persist` names, taking it out of the other.
-    fn put_entry(&mut self, key: &Key<'_>, value: &str, expires: i64, persist: bool) {
-        if !persist {
-            self.remove_long(key.text);
-            self.short.put(key.digest, value, expires);
-            return;
-        }
-        self.short.remove(key.digest);
-        let entry = Entry {
-            value: value.to_owned(),
-            expires,
-        };
-        let k: Arc<str> = match self.kv.get_key_value(key.text) {
-            Some((k, old)) => {
-                let k = k.clone();
-                if old.expires != 0 {
-                    self.expiry.remove(&(old.expires, k.clone()));
-                }
-                k
-            }
-            None => Arc::from(key.text),
-        };
-        if entry.expires != 0 {
-            self.expiry.insert((entry.expires, k.clone()));
-        }
-        self.pending.push(Change::Put(k.clone(), entry.encode()));
-        self.kv.insert(k, entry);
-    }
-
-    /// Removes a long-lived entry and its durable copy; the entry, if there was one.
-    fn remove_long(&mut self, key: &str) -> Option<Entry> {
-        let (k, old) = self.kv.remove_entry(key)?;
-        if old.expires != 0 {
-            self.expiry.remove(&(old.expires, k.clone()));
-        }
-        self.pending.push(Change::Delete(k));
-        Some(old)
-    }
-
-    /// Removes the key; true if it held a live value.
-    fn remove(&mut self, key: &Key<'_>) -> bool {
-        let now = now_ms();
-        if let Some(expires) = self.short.remove(key.digest) {
-            return expires > now;
-        }
-        self.remove_long(key.text).is_some_and(|e| e.live(now))
-    }
-
-    /// Drops what expired: long-lived entries oldest first, at most `limit`; every
-    /// expired short-lived one.
-    fn purge(&mut self, now: i64, limit: usize) -> usize {
-        let due: Vec<(i64, Arc<str>)> = self
-            .expiry
-            .range(..(now, Arc::from("")))
-            .take(limit)
-            .cloned()
-            .collect();
-        for (expires, key) in &due {
-            self.expiry.remove(&(*expires, key.clone()));
-            if self.kv.get(key).is_some_and(|e| e.expires == *expires) {
-                self.kv.remove(key);
-                self.pending.push(Change::Delete(key.clone()));
-            }
-        }
-        due.len() + self.short.purge(now)
-    }
-}
-
 pub struct EmbeddedStore {
     mem: Arc<Mem>,
     db: Arc<Database>,
-}
-
-fn write_pending(db: &Database, changes: Vec<Change>) -> Result<(), redb::Error> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut tx = db.begin_write()?;
-    tx.set_durability(Durability::Immediate)?;
-    {
-        let mut kv = tx.open_table(KV)?;
-        let mut members = tx.open_table(INDEX_MEMBERS)?;
-        for c in changes {
-            match c {
-                Change::Put(k, raw) => {
-                    kv.insert(&*k, raw.as_slice())?;
-                }
-                Change::Delete(k) => {
-                    kv.remove(&*k)?;
-                }
-                Change::IndexPut(i, m, score) => {
-                    members.insert((&*i, &*m), score)?;
-                }
-                Change::IndexDelete(i, m) => {
-                    members.remove((&*i, &*m))?;
-                }
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// Writes what is pending to redb, durably, in one commit. Changes of one key stay in
-/// order (they come from one shard); on failure they are lost from the queue and the
-/// next write of those keys persists them again.
-fn flush(mem: &Mem, db: &Database) -> Result<(), redb::Error> {
-    let mut changes = Vec::new();
-    for shard in &mem.shards {
-        changes.append(&mut lock(shard).pending);
-    }
-    changes.append(&mut lock(&mem.indexes).pending);
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let n = changes.len();
-    write_pending(db, changes).inspect_err(|e| {
-        tracing::warn!(error = %e, changes = n, "embedded store: flush failed");
-    })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -319,68 +190,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the file, loads what it holds, and starts the flusher. The
-    /// directory is created when missing.
-    pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("{}: {e}", dir.display())))?;
-        }
-        let db = Database::builder()
-            .set_cache_size(8 << 20)
-            .create(path)
-            .map_err(|e| err(format!("{}: {e}", path.display())))?;
-        let mem = Mem::default();
-        {
-            let tx = db.begin_write().map_err(err)?;
-            tx.open_table(KV).map_err(err)?;
-            tx.open_table(INDEX_MEMBERS).map_err(err)?;
-            tx.commit().map_err(err)?;
-            let now = now_ms();
-            let tx = db.begin_read().map_err(err)?;
-            let kv = tx.open_table(KV).map_err(err)?;
-            for row in kv.iter().map_err(err)? {
-                let (k, v) = row.map_err(err)?;
-                if let Some(entry) = Entry::decode(v.value()).filter(|e| e.live(now)) {
-                    let key: Arc<str> = Arc::from(k.value());
-                    let mut shard = lock(mem.shard(&mem.key(&key)));
-                    if entry.expires != 0 {
-                        shard.expiry.insert((entry.expires, key.clone()));
-                    }
-                    shard.kv.insert(key, entry);
-                }
-            }
-            let members = tx.open_table(INDEX_MEMBERS).map_err(err)?;
-            for row in members.iter().map_err(err)? {
-                let (k, score) = row.map_err(err)?;
-                let (index, member) = k.value();
-                let mut indexes = lock(&mem.indexes);
-                let ix = indexes.by_name.entry(Arc::from(index)).or_default();
-                let member: Arc<str> = Arc::from(member);
-                ix.by_score.insert((score.value(), member.clone()));
-                ix.members.insert(member, score.value());
-            }
-        }
-        let mem = Arc::new(mem);
-        let db = Arc::new(db);
-        // The flusher holds weak references: it ends when the store is dropped.
-        let (weak_mem, weak_db) = (Arc::downgrade(&mem), Arc::downgrade(&db));
-        std::thread::Builder::new()
-            .name("wxgate-store-flush".into())
-            .spawn(move || loop {
-                std::thread::sleep(FLUSH_EVERY);
-                let (Some(mem), Some(db)) = (weak_mem.upgrade(), weak_db.upgrade()) else {
-                    return;
-                };
-                let now = now_ms();
-                for shard in &mem.shards {
-                    lock(shard).purge(now, 1_000);
-                }
-                let _ = flush(&mem, &db);
-            })
-            .map_err(err)?;
-        Ok(EmbeddedStore { mem, db })
-    }
-
     /// Runs `f` on the shard that holds `key`.
     fn with<T>(&self, key: &str, f: impl FnOnce(&mut Shard, &Key<'_>) -> T) -> T {
         let key = self.mem.key(key);
@@ -553,61 +362,4 @@ impl Store for EmbeddedStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn short_lived_entries_stay_in_memory_and_long_lived_ones_reach_the_file() {
-        let dir = std::env::temp_dir().join(format!("wxgate-embedded-{}", std::process::id()));
-        let path = dir.join("t.redb");
-        {
-            let s = EmbeddedStore::open(&path).unwrap();
-            s.set("token", "kept", Some(Duration::from_secs(7200)))
-                .await
-                .unwrap();
-            s.set("forever", "kept", None).await.unwrap();
-            s.set("dedup", "memory only", Some(Duration::from_secs(60)))
-                .await
-                .unwrap();
-            s.set("was-long", "x", None).await.unwrap();
-            s.set("was-long", "now short", Some(Duration::from_secs(5)))
-                .await
-                .unwrap();
-            s.index_put("idx", "a", 5).await.unwrap();
-            for i in 0..50 {
-                s.set(&format!("short{i}"), "x", Some(Duration::from_millis(20)))
-                    .await
-                    .unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            for shard in &s.mem.shards {
-                lock(shard).purge(now_ms(), usize::MAX);
-            }
-            let short: usize = s.mem.shards.iter().map(|sh| lock(sh).short.len()).sum();
-            assert_eq!(
-                short, 2,
-                "the 50 expired entries are gone; dedup and was-long stay"
-            );
-            assert!(s.mem.shards.iter().all(|sh| lock(sh).kv.len() <= 2));
-            assert_eq!(
-                s.get("dedup").await.unwrap().as_deref(),
-                Some("memory only")
-            );
-        }
-        let s = EmbeddedStore::open(&path).unwrap();
-        assert_eq!(s.get("token").await.unwrap().as_deref(), Some("kept"));
-        assert_eq!(s.get("forever").await.unwrap().as_deref(), Some("kept"));
-        assert_eq!(s.get("dedup").await.unwrap(), None, "not persisted");
-        assert_eq!(
-            s.get("was-long").await.unwrap(),
-            None,
-            "its durable copy was deleted"
-        );
-        assert_eq!(
-            s.index_due("idx", 10, 10).await.unwrap(),
-            vec![("a".to_string(), 5)]
-        );
-        drop(s);
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;
