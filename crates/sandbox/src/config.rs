@@ -69,7 +69,9 @@ impl Default for Limits {
 pub enum AppKind {
     #[default]
     Official,
-    Miniapp,
+    /// 小程序; the older name `miniapp` is accepted too.
+    #[serde(rename = "miniprogram", alias = "miniapp")]
+    MiniProgram,
 }
 
 /// One app of the platform.

@@ -75,9 +75,19 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/admin/sent", get(admin::sent))
         .route("/admin/token/check", get(admin::token_check))
         .route("/admin/oauth/code", post(admin::oauth_code))
-        .route("/admin/miniapp/login", post(admin::miniapp_login))
-        .route("/admin/miniapp/userinfo", post(admin::miniapp_userinfo))
-        .route("/admin/miniapp/phonenumber", post(admin::miniapp_phone))
+        .route("/admin/miniprogram/login", post(admin::miniprogram_login))
+        .route(
+            "/admin/miniprogram/userinfo",
+            post(admin::miniprogram_userinfo),
+        )
+        .route(
+            "/admin/miniprogram/phonenumber",
+            post(admin::miniprogram_phone),
+        )
+        // The older names of the three routes above, still answered.
+        .route("/admin/miniapp/login", post(admin::miniprogram_login))
+        .route("/admin/miniapp/userinfo", post(admin::miniprogram_userinfo))
+        .route("/admin/miniapp/phonenumber", post(admin::miniprogram_phone))
         .route("/admin/push", post(admin::push))
         .route(
             "/jssdk/check",

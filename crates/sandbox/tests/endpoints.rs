@@ -470,7 +470,7 @@ async fn jscode2session_and_open_data() {
     let t = T::new().await;
     let code = t
         .post(
-            "/admin/miniapp/login",
+            "/admin/miniprogram/login",
             json!({"appid": MINI, "openid": MINI_USER}),
         )
         .await["code"]
@@ -495,7 +495,7 @@ async fn jscode2session_and_open_data() {
     // getUserInfo data under the current session_key, verifiable with the protocol core.
     let ui = t
         .post(
-            "/admin/miniapp/userinfo",
+            "/admin/miniprogram/userinfo",
             json!({"appid": MINI, "openid": MINI_USER}),
         )
         .await;
@@ -516,7 +516,7 @@ async fn jscode2session_and_open_data() {
     assert_eq!(data.value["watermark"]["appid"], MINI);
     let phone = t
         .post(
-            "/admin/miniapp/phonenumber",
+            "/admin/miniprogram/phonenumber",
             json!({"appid": MINI, "openid": MINI_USER}),
         )
         .await;
@@ -531,7 +531,7 @@ async fn jscode2session_and_open_data() {
     // A new login rotates the session_key.
     let code2 = t
         .post(
-            "/admin/miniapp/login",
+            "/admin/miniprogram/login",
             json!({"appid": MINI, "openid": MINI_USER}),
         )
         .await["code"]
@@ -546,7 +546,7 @@ async fn jscode2session_and_open_data() {
     // Expired codes and wrong secrets.
     let code3 = t
         .post(
-            "/admin/miniapp/login",
+            "/admin/miniprogram/login",
             json!({"appid": MINI, "openid": MINI_USER}),
         )
         .await["code"]

@@ -9,7 +9,7 @@
 //! - [`upstream`]: the HTTP client for WeChat's APIs, with retries and typed errcodes.
 //! - [`credentials`]: the central control of `access_token` and tickets.
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
-//! - [`miniapp`]: `/wx/mp/...`, Mini Program login sessions and open data.
+//! - [`miniprogram`]: `/wx/mp/...`, Mini Program login sessions and open data.
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
 //! - [`web`]: what every feature's handlers share: the request context, the account a
@@ -30,7 +30,7 @@ pub mod gateway;
 pub mod http;
 pub mod jssdk;
 pub mod metrics;
-pub mod miniapp;
+pub mod miniprogram;
 pub mod origin;
 pub mod service;
 pub mod store;

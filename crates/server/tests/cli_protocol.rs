@@ -228,13 +228,13 @@ fn crypto_encrypt_then_decrypt() {
 }
 
 #[test]
-fn miniapp_decrypt_and_verify_the_demo() {
+fn miniprogram_decrypt_and_verify_the_demo() {
     let v = vectors();
     let d = &v["miniprogram_decrypt"][0];
     let s = |k: &str| d[k].as_str().unwrap().to_owned();
     let o = wxgate(
         &[
-            "miniapp",
+            "miniapp", // the older name, still accepted
             "decrypt",
             "--session-key",
             &s("session_key"),
@@ -249,7 +249,7 @@ fn miniapp_decrypt_and_verify_the_demo() {
     assert_eq!(o.stdout.trim_end(), s("expected_plaintext"));
     let o = wxgate(
         &[
-            "miniapp",
+            "miniprogram",
             "decrypt",
             "--session-key",
             "HyVFkGl5F5OQWJZZaNzBBg==",
@@ -264,7 +264,7 @@ fn miniapp_decrypt_and_verify_the_demo() {
     assert!(o.stderr.contains("session_key"), "{}", o.stderr);
     let o = wxgate(
         &[
-            "miniapp",
+            "miniprogram",
             "decrypt",
             "--session-key",
             &s("session_key"),
@@ -282,7 +282,7 @@ fn miniapp_decrypt_and_verify_the_demo() {
     let raw = format!("{}\n", r["raw_data"].as_str().unwrap());
     let o = wxgate(
         &[
-            "miniapp",
+            "miniprogram",
             "verify",
             "--session-key",
             r["session_key"].as_str().unwrap(),
@@ -295,7 +295,7 @@ fn miniapp_decrypt_and_verify_the_demo() {
     assert_eq!(o.stdout, "valid\n");
     let o = wxgate(
         &[
-            "miniapp",
+            "miniprogram",
             "verify",
             "--session-key",
             r["session_key"].as_str().unwrap(),

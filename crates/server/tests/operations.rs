@@ -326,7 +326,7 @@ secret = "logs-test-webhook-secret"
     let session = login["data"]["session"].as_str().unwrap().to_owned();
     seen.push(session.clone());
     let ui: Value = http
-        .post(format!("{}/admin/miniapp/userinfo", sb.base_url()))
+        .post(format!("{}/admin/miniprogram/userinfo", sb.base_url()))
         .json(&json!({"appid": MINI, "openid": "oMiniUser00000000000000001"}))
         .send()
         .await

@@ -12,7 +12,7 @@ impl Platform {
     /// What `wx.login()` gives the Mini Program: a js_code for the user.
     pub fn issue_js_code(&self, appid: &str, openid: &str) -> WxResult<String> {
         let app = self.app(appid)?;
-        if app.kind != AppKind::Miniapp {
+        if app.kind != AppKind::MiniProgram {
             return Err(WxError::with(
                 ErrCode::InvalidAppId,
                 "not a mini program appid",

@@ -101,8 +101,8 @@ pub async fn oauth_code(State(p): State<Shared>, Json(u): Json<UserRef>) -> Resp
     }
 }
 
-/// `POST /admin/miniapp/login {appid, openid}`: what `wx.login()` gives the client.
-pub async fn miniapp_login(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+/// `POST /admin/miniprogram/login {appid, openid}`: what `wx.login()` gives the client.
+pub async fn miniprogram_login(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
     match p.issue_js_code(&u.appid, &u.openid) {
         Ok(code) => Json(json!({ "code": code })).into_response(),
         Err(e) => bad(e.msg),
@@ -113,9 +113,9 @@ fn watermark(p: &Shared, appid: &str) -> Value {
     json!({ "timestamp": p.now(), "appid": appid })
 }
 
-/// `POST /admin/miniapp/userinfo {appid, openid}`: what `wx.getUserInfo()` gives the
+/// `POST /admin/miniprogram/userinfo {appid, openid}`: what `wx.getUserInfo()` gives the
 /// client: rawData, signature, encryptedData and iv under the current session_key.
-pub async fn miniapp_userinfo(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+pub async fn miniprogram_userinfo(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
     let Some(session_key) = p.session_key(&u.appid, &u.openid) else {
         return bad("no session: call jscode2session for this user first");
     };
@@ -138,9 +138,9 @@ pub async fn miniapp_userinfo(State(p): State<Shared>, Json(u): Json<UserRef>) -
     sealed_open_data(&session_key, Some(raw.to_string()), &full.to_string())
 }
 
-/// `POST /admin/miniapp/phonenumber {appid, openid}`: what the old `getPhoneNumber`
+/// `POST /admin/miniprogram/phonenumber {appid, openid}`: what the old `getPhoneNumber`
 /// button gave the client: encryptedData and iv.
-pub async fn miniapp_phone(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+pub async fn miniprogram_phone(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
     let Some(session_key) = p.session_key(&u.appid, &u.openid) else {
         return bad("no session: call jscode2session for this user first");
     };

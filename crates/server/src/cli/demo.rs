@@ -76,7 +76,7 @@ keyword = "news"
 reply = {{ type = "news", articles = [{{ title = "wxgate", description = "WeChat plumbing, done once", url = "http://{host}:{port}/demo/" }}] }}
 
 [accounts.mini]
-kind = "miniapp"
+kind = "miniprogram"
 appid = "wxsandboxmini001"
 secret = "sandbox-secret-miniapp-0001"
 "#,

@@ -30,8 +30,8 @@ pub enum Command {
     #[command(subcommand)]
     Crypto(protocol::CryptoCommand),
     /// Decrypt and verify Mini Program open data.
-    #[command(subcommand)]
-    Miniapp(protocol::MiniappCommand),
+    #[command(subcommand, name = "miniprogram", alias = "miniapp")]
+    MiniProgram(protocol::MiniProgramCommand),
     /// Run the local WeChat sandbox, or push messages to a gateway as WeChat does.
     #[cfg(feature = "sandbox")]
     Sandbox(sandbox::SandboxArgs),
@@ -97,7 +97,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(c) => protocol::sign(c),
         Command::Crypto(c) => protocol::crypto(c),
-        Command::Miniapp(c) => protocol::miniapp(c),
+        Command::MiniProgram(c) => protocol::miniprogram(c),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => block_on(sandbox::run(args)),
         #[cfg(feature = "sandbox")]

@@ -1,4 +1,4 @@
-//! `wxgate sign`, `wxgate crypto` and `wxgate miniapp`: the protocol core on the command
+//! `wxgate sign`, `wxgate crypto` and `wxgate miniprogram`: the protocol core on the command
 //! line, for the developer staring at "invalid signature".
 
 use clap::Subcommand;
@@ -78,7 +78,7 @@ pub enum CryptoCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum MiniappCommand {
+pub enum MiniProgramCommand {
     /// Read encryptedData on stdin and print the decrypted JSON (watermark appid checked).
     Decrypt {
         #[arg(long)]
@@ -201,9 +201,9 @@ pub fn crypto(cmd: CryptoCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn miniapp(cmd: MiniappCommand) -> Result<(), Failure> {
+pub fn miniprogram(cmd: MiniProgramCommand) -> Result<(), Failure> {
     match cmd {
-        MiniappCommand::Decrypt {
+        MiniProgramCommand::Decrypt {
             session_key,
             iv,
             app_id,
@@ -217,7 +217,7 @@ pub fn miniapp(cmd: MiniappCommand) -> Result<(), Failure> {
             })?;
             println!("{}", open.text);
         }
-        MiniappCommand::Verify {
+        MiniProgramCommand::Verify {
             session_key,
             signature,
         } => {

@@ -10,7 +10,9 @@ use super::{RuleConfig, Secret, WebhookConfig};
 pub enum AccountKind {
     #[default]
     Official,
-    Miniapp,
+    /// 小程序; the older name `miniapp` is accepted too.
+    #[serde(rename = "miniprogram", alias = "miniapp")]
+    MiniProgram,
 }
 
 /// The account's message encryption mode (消息加解密方式): one type for the config, the

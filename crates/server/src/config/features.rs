@@ -1,5 +1,5 @@
 //! The features' sections: `[service]` (pushes), `[auth]` (web authorization),
-//! `[miniapp]`, `[demo]`, and an account's reply rules and webhook.
+//! `[miniprogram]`, `[demo]`, and an account's reply rules and webhook.
 
 use serde::Deserialize;
 
@@ -64,14 +64,14 @@ impl Default for AuthConfig {
 /// Mini Program login sessions (`/wx/mp/...`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MiniappConfig {
+pub struct MiniProgramConfig {
     /// A session lives this long after its last use (seconds): 7 days.
     pub session_ttl: i64,
 }
 
-impl Default for MiniappConfig {
+impl Default for MiniProgramConfig {
     fn default() -> Self {
-        MiniappConfig {
+        MiniProgramConfig {
             session_ttl: 7 * 86400,
         }
     }

@@ -21,7 +21,7 @@ mod upstream;
 
 pub use account::{AccountConfig, AccountKind, MessageMode, TokenApi};
 pub use features::{
-    AuthConfig, DemoConfig, MiniappConfig, RuleConfig, ServiceConfig, WebhookConfig,
+    AuthConfig, DemoConfig, MiniProgramConfig, RuleConfig, ServiceConfig, WebhookConfig,
 };
 pub use server::{ApiConfig, ApiKeyConfig, RateLimitConfig, ServerConfig};
 pub use upstream::{CredentialsConfig, StoreConfig, StoreKind, UpstreamConfig};
@@ -109,8 +109,9 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub demo: DemoConfig,
-    #[serde(default)]
-    pub miniapp: MiniappConfig,
+    /// `[miniprogram]` (the older `[miniapp]` is accepted too).
+    #[serde(default, alias = "miniapp")]
+    pub miniprogram: MiniProgramConfig,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
 }
@@ -248,6 +249,17 @@ secret = "s"
             text,
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
+    }
+
+    #[test]
+    fn the_older_miniapp_names_are_accepted() {
+        let c = load(
+            &format!("{MIN}\n[miniapp]\nsession_ttl = 60\n[accounts.mp]\nkind = \"miniapp\"\nappid = \"wx2\"\nsecret = \"s\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.miniprogram.session_ttl, 60);
+        assert_eq!(c.accounts["mp"].kind, AccountKind::MiniProgram);
     }
 
     #[test]

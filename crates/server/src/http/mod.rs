@@ -20,7 +20,7 @@ use crate::auth::SharedUsers;
 use crate::error::Error;
 use crate::service::Service;
 use crate::web::Ctx;
-use crate::{auth, jssdk, miniapp, service};
+use crate::{auth, jssdk, miniprogram, service};
 
 /// Everything the routes reach: the shared request context and each feature's own
 /// state, which its handlers take through `FromRef` (`State<Ctx>`,
@@ -130,12 +130,12 @@ fn wx_routes() -> Router<AppState> {
         .route(hot::SERVICE, get(service::verify).post(service::push))
         .route("/auth", get(auth::start))
         .route("/auth/callback", get(auth::callback))
-        .route("/mp/login", post(miniapp::login))
-        .route("/mp/verify", post(miniapp::verify))
-        .route("/mp/decrypt", post(miniapp::decrypt))
+        .route("/mp/login", post(miniprogram::login))
+        .route("/mp/verify", post(miniprogram::verify))
+        .route("/mp/decrypt", post(miniprogram::decrypt))
         .route(
             "/mp/session",
-            get(miniapp::get_session).delete(miniapp::delete_session),
+            get(miniprogram::get_session).delete(miniprogram::delete_session),
         )
 }
 

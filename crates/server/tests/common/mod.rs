@@ -196,7 +196,7 @@ encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 mode = "safe"
 
 [accounts.mini]
-kind = "miniapp"
+kind = "miniprogram"
 appid = "{MINI}"
 secret = "sandbox-secret-miniapp-0001"
 

@@ -24,7 +24,7 @@ async fn start(sb: std::sync::Arc<Sandbox>, store: &str, dir: &TempDir, top: &st
         dir.path(),
         store,
         "",
-        &format!("[miniapp]\n{top}\n"),
+        &format!("[miniprogram]\n{top}\n"),
     );
     let gw = start_gateway(&toml, Clock::system()).await;
     Mp {
@@ -69,7 +69,7 @@ impl Mp {
 
     async fn admin(&self, what: &str) -> Value {
         self.http
-            .post(format!("{}/admin/miniapp/{what}", self.sb.base_url()))
+            .post(format!("{}/admin/miniprogram/{what}", self.sb.base_url()))
             .json(&json!({"appid": MINI, "openid": MINI_USER}))
             .send()
             .await

@@ -10,7 +10,7 @@
 //! - `GET session` / `DELETE session`: the checkSession counterpart, and logout.
 //!
 //! Sessions live in the configured store (a fleet shares them), under the SHA-256 of the
-//! id, and slide: each use extends them by `miniapp.session_ttl`.
+//! id, and slide: each use extends them by `miniprogram.session_ttl`.
 
 use std::time::Duration;
 
@@ -61,7 +61,7 @@ fn ok(data: Value) -> Response {
 fn account<'a>(s: &'a Ctx, name: &str) -> Result<&'a AccountConfig, Reject> {
     s.account(name)
         .ok()
-        .filter(|a| a.kind == AccountKind::Miniapp)
+        .filter(|a| a.kind == AccountKind::MiniProgram)
         .ok_or_else(|| {
             Reject::new(
                 StatusCode::NOT_FOUND,
@@ -112,7 +112,7 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
     let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
         return Err(unauthorized("no valid session"));
     };
-    let ttl = Duration::from_secs(s.config.miniapp.session_ttl.max(1) as u64);
+    let ttl = Duration::from_secs(s.config.miniprogram.session_ttl.max(1) as u64);
     if let Err(e) = store
         .set(
             &key,
@@ -181,7 +181,7 @@ pub async fn login(
     };
     let id = new_session_id();
     let key = keys::mp_session(&name, &digest(&id));
-    let ttl_secs = s.config.miniapp.session_ttl.max(1);
+    let ttl_secs = s.config.miniprogram.session_ttl.max(1);
     let ttl = Duration::from_secs(ttl_secs as u64);
     let store = &s.store;
     let user_key = keys::mp_user(&name, &openid);
@@ -267,8 +267,7 @@ pub async fn get_session(
 ) -> Result<Response, Reject> {
     account(&s, &name)?;
     let (_, sess) = session(&s, &name, &headers).await?;
-    let mut data =
-        json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniapp.session_ttl });
+    let mut data = json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniprogram.session_ttl });
     if let Some(u) = sess.unionid {
         data["unionid"] = u.into();
     }
