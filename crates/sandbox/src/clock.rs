@@ -28,7 +28,8 @@ impl Clock {
     }
 }
 
-fn real_now() -> i64 {
+/// Unix seconds, the system clock's.
+pub fn real_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -71,12 +71,7 @@ pub enum PushError {
     ReplyAddress(String),
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use crate::clock::real_now as now;
 
 /// Pushes `message` to the gateway and checks its reply.
 pub async fn push(

@@ -15,8 +15,6 @@ mod tokens;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use rand::distributions::Alphanumeric;
-use rand::Rng;
 use serde::Serialize;
 use wxgate_proto::ErrCode;
 
@@ -53,12 +51,7 @@ pub type WxResult<T> = Result<T, WxError>;
 /// An opaque random credential, with a prefix that makes sandbox values easy to spot
 /// (and to grep for in logs that must not contain them).
 pub fn random_value(prefix: &str, len: usize) -> String {
-    let body: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect();
-    format!("{prefix}{body}")
+    format!("{prefix}{}", wxgate_proto::jssdk::nonce_str(len))
 }
 
 #[derive(Debug, Clone)]

@@ -99,11 +99,7 @@ pub enum MiniProgramCommand {
 }
 
 fn now() -> String {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-        .to_string()
+    crate::clock::Clock::system().now().to_string()
 }
 
 pub fn sign(cmd: SignCommand) -> Result<(), Failure> {
