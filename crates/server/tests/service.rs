@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,14 +14,12 @@ use axum::http::HeaderMap;
 use common::*;
 use futures_util::future::BoxFuture;
 use wxgate::service::handler::{Handled, Handler, MessageContext};
-use wxgate::Clock;
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::signature::{msg_signature, server_signature};
 use wxgate_proto::xml::Fields;
 use wxgate_proto::{Envelope, Message};
 use wxgate_sandbox::messages::{self, KINDS};
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushOutcome, PushTarget};
-use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 const TOKEN: &str = "sandboxtoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -118,41 +115,32 @@ fn twin(account: &str, mode: MessageMode) -> String {
 }
 
 struct Env {
-    sb: Sandbox,
-    _dir: TempDir,
-    gw: wxgate::gateway::Running,
+    h: Harness,
     recorder: Arc<Recorder>,
-    http: reqwest::Client,
 }
 
+impl std::ops::Deref for Env {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
+}
+
+/// A gateway with `extra` (the accounts of `rules()`, at least) and `top`, every
+/// `plain` and `default` twin recorded.
 async fn env(extra: &str, top: &str) -> Env {
-    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
-        .await
-        .unwrap();
-    let dir = TempDir::new("service");
-    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), top, extra);
-    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
     let recorder = Arc::new(Recorder::default());
-    let mut handlers: HashMap<String, Vec<Arc<dyn Handler>>> = HashMap::new();
+    let mut setup = Setup::new().tag("service").top(top).extra(extra);
     for account in MODES
         .iter()
         .flat_map(|m| [twin("plain", *m), twin("default", *m)])
     {
-        if config.accounts.contains_key(&account) {
-            handlers.insert(account, vec![recorder.clone()]);
-        }
+        setup = setup.handler(&account, recorder.clone());
     }
-    let state = wxgate::gateway::build_with(config, Clock::system(), handlers)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = wxgate::gateway::start_on(listener, state).await.unwrap();
     Env {
-        sb,
-        _dir: dir,
-        gw,
+        h: setup.start().await,
         recorder,
-        http: reqwest::Client::new(),
     }
 }
 

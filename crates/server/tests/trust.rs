@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use common::*;
 use futures_util::future::BoxFuture;
 use wxgate::service::handler::{Handled, Handler, MessageContext};
-use wxgate::Clock;
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::message::write_fields;
 use wxgate_proto::reply::parse_encrypted_reply;
@@ -19,7 +17,6 @@ use wxgate_proto::xml::{Fields, Value};
 use wxgate_proto::{Envelope, Message};
 use wxgate_sandbox::messages;
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
-use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 const TOKEN: &str = "sandboxtoken";
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -50,45 +47,31 @@ impl Handler for Recorder {
 }
 
 struct Env {
-    _sb: Sandbox,
-    _dir: TempDir,
-    gw: wxgate::gateway::Running,
+    h: Harness,
     recorder: Arc<Recorder>,
-    http: reqwest::Client,
 }
 
 /// `default` is in safe mode (see `gateway_toml`); `clear` is the same account in
 /// plaintext mode, `compat` in compatible mode.
 async fn env(top: &str, extra: &str) -> Env {
-    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
-        .await
-        .unwrap();
-    let dir = TempDir::new("trust");
     let mut accounts = String::new();
     for (name, mode) in [("clear", "plaintext"), ("compat", "compatible")] {
         accounts.push_str(&format!(
             "[accounts.{name}]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\"\nmode = \"{mode}\"\n\n"
         ));
     }
-    accounts.push_str(extra);
-    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), top, &accounts);
-    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
     let recorder = Arc::new(Recorder::default());
-    let handlers: HashMap<String, Vec<Arc<dyn Handler>>> = ["default", "clear", "compat"]
-        .into_iter()
-        .map(|a| (a.to_owned(), vec![recorder.clone() as Arc<dyn Handler>]))
-        .collect();
-    let state = wxgate::gateway::build_with(config, Clock::system(), handlers)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw = wxgate::gateway::start_on(listener, state).await.unwrap();
+    let mut setup = Setup::new()
+        .tag("trust")
+        .top(top)
+        .extra(&accounts)
+        .extra(extra);
+    for account in ["default", "clear", "compat"] {
+        setup = setup.handler(account, recorder.clone());
+    }
     Env {
-        _sb: sb,
-        _dir: dir,
-        gw,
+        h: setup.start().await,
         recorder,
-        http: reqwest::Client::new(),
     }
 }
 
@@ -101,6 +84,14 @@ fn now() -> i64 {
 
 fn text_from(from: &str, content: &str, id: u64, at: i64) -> Fields {
     messages::sample("text", GH, from, at, id, Some(content)).unwrap()
+}
+
+impl std::ops::Deref for Env {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.h
+    }
 }
 
 impl Env {

@@ -13,20 +13,6 @@ use serde_json::{json, Value};
 use wxgate::Clock;
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
-async fn sandbox() -> Sandbox {
-    Sandbox::start_ephemeral(SandboxConfig::example())
-        .await
-        .unwrap()
-}
-
-async fn gateway(sb_url: &str, dir: &TempDir, top: &str, extra: &str) -> wxgate::gateway::Running {
-    start_gateway(
-        &gateway_toml(sb_url, dir.path(), embedded(), top, extra),
-        Clock::system(),
-    )
-    .await
-}
-
 // 8. Double encoding does not escape api_base's path.
 
 /// A stand-in WeChat under a path prefix that records every path it is asked for and
@@ -55,8 +41,8 @@ async fn recording_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
 #[tokio::test]
 async fn the_proxy_stays_under_api_base_whatever_the_encoding() {
     let (base, seen) = recording_upstream().await;
-    let dir = TempDir::new("proxy-path");
-    let gw = gateway(&base, &dir, "", "").await;
+    let h = Setup::new().tag("proxy-path").upstream(&base).start().await;
+    let gw = &h.gw;
     let http = reqwest::Client::new();
     let call = |path: &str| {
         http.get(format!("{}/api/v1/default/proxy/{path}", gw.url()))
@@ -99,9 +85,8 @@ async fn the_proxy_stays_under_api_base_whatever_the_encoding() {
 
 #[tokio::test]
 async fn made_up_proxy_paths_do_not_grow_the_metrics() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("metrics");
-    let gw = gateway(&sb.base_url(), &dir, "", "").await;
+    let h = Setup::new().tag("metrics").start().await;
+    let gw = &h.gw;
     let http = reqwest::Client::new();
     let scrape = || async {
         http.get(format!("{}/metrics", gw.url()))
@@ -164,9 +149,8 @@ fn multipart(boundary: &str, filename: &str, content_type: &str, data: &[u8]) ->
 
 #[tokio::test]
 async fn the_proxy_carries_a_10_mb_upload_and_binary_answers() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("proxy-binary");
-    let gw = gateway(&sb.base_url(), &dir, "", "").await;
+    let h = Setup::new().tag("proxy-binary").start().await;
+    let (sb, gw) = (&h.sb, &h.gw);
     let http = reqwest::Client::new();
     let api = |path: &str| format!("{}/api/v1/default/proxy/{path}", gw.url());
 
@@ -231,7 +215,7 @@ async fn the_proxy_carries_a_10_mb_upload_and_binary_answers() {
     assert_eq!(v["errcode"], 40169);
 
     // Over the configured limit: 413, and nothing reaches WeChat.
-    let uploads = sandbox_calls(&sb, "/cgi-bin/media/upload", OA);
+    let uploads = sandbox_calls(sb, "/cgi-bin/media/upload", OA);
     let r = http
         .post(api("cgi-bin/media/upload?type=image"))
         .bearer_auth(API_KEY)
@@ -252,48 +236,12 @@ async fn the_proxy_carries_a_10_mb_upload_and_binary_answers() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(sandbox_calls(&sb, "/cgi-bin/media/upload", OA), uploads);
+    assert_eq!(sandbox_calls(sb, "/cgi-bin/media/upload", OA), uploads);
 }
 
 // 6 and 7. OAuth: a leaked code does not log the attacker in; dests are origins.
 
 const AUTH_SECRET: &str = "trust-test-auth-secret-0123456789";
-
-/// A gateway with web authorization on, whose public_url is its own address.
-async fn auth_gateway(
-    sb: &Sandbox,
-    dir: &TempDir,
-    account_extra: &str,
-) -> (wxgate::gateway::Running, u16) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let toml = gateway_toml(
-        &sb.base_url(),
-        dir.path(),
-        embedded(),
-        "",
-        &format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"),
-    )
-    .replace(
-        "public_url = \"http://127.0.0.1:18340\"",
-        &format!("public_url = \"http://127.0.0.1:{port}\""),
-    )
-    .replace(
-        "mode = \"safe\"\n",
-        &format!(
-            "mode = \"safe\"\n{}\n",
-            account_extra.replace("{port}", &port.to_string())
-        ),
-    );
-    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
-    let state = wxgate::gateway::build(config, Clock::system())
-        .await
-        .unwrap();
-    (
-        wxgate::gateway::start_on(listener, state).await.unwrap(),
-        port,
-    )
-}
 
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -352,9 +300,12 @@ fn param(url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("oauth-replay");
-    let (gw, _) = auth_gateway(&sb, &dir, "").await;
+    let h = Setup::new()
+        .tag("oauth-replay")
+        .extra(&format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"))
+        .start()
+        .await;
+    let (sb, gw) = (&h.sb, &h.gw);
     let http = no_redirects();
     let dest = format!("{}/demo/oauth.html", gw.url());
 
@@ -372,7 +323,7 @@ async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
     assert!(set_cookies(&r)
         .iter()
         .any(|c| c.starts_with("wechat_jssdk_server_openid=")));
-    let exchanges = sandbox_calls(&sb, "/sns/oauth2/access_token", OA);
+    let exchanges = sandbox_calls(sb, "/sns/oauth2/access_token", OA);
 
     // The attacker has the victim's code (a log, a Referer) and starts a flow of their
     // own for a fresh state, then presents the victim's code with it.
@@ -412,7 +363,7 @@ async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
     );
     // WeChat was asked, and refused the used code.
     assert_eq!(
-        sandbox_calls(&sb, "/sns/oauth2/access_token", OA),
+        sandbox_calls(sb, "/sns/oauth2/access_token", OA),
         exchanges + 1
     );
 
@@ -447,7 +398,7 @@ async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
         .any(|c| c.starts_with("wechat_jssdk_server_openid=")));
     assert_eq!(param(&location(&r), "userinfo"), victim_info);
     assert_eq!(
-        sandbox_calls(&sb, "/sns/oauth2/access_token", OA),
+        sandbox_calls(sb, "/sns/oauth2/access_token", OA),
         exchanges + 1,
         "reloads are answered from the cache"
     );
@@ -455,9 +406,14 @@ async fn a_leaked_code_does_not_log_the_attacker_in_as_the_victim() {
 
 #[tokio::test]
 async fn dests_are_origins_not_hosts() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("oauth-origins");
-    let (gw, port) = auth_gateway(&sb, &dir, "auth_dest_hosts = [\"127.0.0.1\"]").await;
+    let h = Setup::new()
+        .tag("oauth-origins")
+        .extra(&format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"))
+        .default_account("auth_dest_hosts = [\"127.0.0.1\"]")
+        .start()
+        .await;
+    let gw = &h.gw;
+    let port = h.port;
     let http = no_redirects();
     // A remembered user (a valid cookie) asking for a dest on the allowed host's other
     // ports: refused; a bare host means its default ports only.
@@ -513,7 +469,9 @@ async fn dests_are_origins_not_hosts() {
 
 #[tokio::test]
 async fn an_https_public_url_sends_users_back_over_https_only() {
-    let sb = sandbox().await;
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
     let dir = TempDir::new("oauth-https");
     let toml = gateway_toml(
         &sb.base_url(),
@@ -613,9 +571,8 @@ fn read_until_closed(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_header_or_body_is_cut_off() {
     use std::io::Write;
-    let sb = sandbox().await;
-    let dir = TempDir::new("slowloris");
-    let gw = gateway(&sb.base_url(), &dir, SLOW, "").await;
+    let h = Setup::new().tag("slowloris").top(SLOW).start().await;
+    let gw = &h.gw;
     let addr = gw.addr;
     tokio::task::spawn_blocking(move || {
         // One header line every 300 ms, for ever: closed after the 1 s header deadline.
@@ -670,9 +627,8 @@ async fn a_slow_header_or_body_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_half_sent_requests_are_bounded_and_closed() {
     use std::io::Write;
-    let sb = sandbox().await;
-    let dir = TempDir::new("halfsent");
-    let gw = gateway(&sb.base_url(), &dir, SLOW, "").await;
+    let h = Setup::new().tag("halfsent").top(SLOW).start().await;
+    let gw = &h.gw;
     let addr = gw.addr;
     let url = format!("{}/healthz", gw.url());
     let mut held: Vec<std::net::TcpStream> = (0..200)
@@ -724,10 +680,9 @@ async fn two_hundred_half_sent_requests_are_bounded_and_closed() {
 
 #[tokio::test]
 async fn bogus_logins_cannot_burn_the_apps_wechat_calls() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("ratelimit");
     let limits = "[rate_limit]\nper_client_per_minute = 5\nper_client_burst = 5\nper_account_per_minute = 8\nper_account_burst = 8\n\n[server]\nclient_ip_header = \"x-forwarded-for\"\ntrusted_proxies = [\"10.9.9.9\"]\n";
-    let gw = gateway(&sb.base_url(), &dir, limits, "").await;
+    let h = Setup::new().tag("ratelimit").top(limits).start().await;
+    let (sb, gw) = (&h.sb, &h.gw);
     let http = reqwest::Client::new();
     let login = |forwarded: Option<String>| {
         let mut req = http
@@ -762,7 +717,7 @@ async fn bogus_logins_cannot_burn_the_apps_wechat_calls() {
         15,
         "{statuses:?}"
     );
-    assert_eq!(sandbox_calls(&sb, "/sns/jscode2session", MINI), 5);
+    assert_eq!(sandbox_calls(sb, "/sns/jscode2session", MINI), 5);
     let metrics = http
         .get(format!("{}/metrics", gw.url()))
         .send()
@@ -779,10 +734,13 @@ async fn bogus_logins_cannot_burn_the_apps_wechat_calls() {
 
 #[tokio::test]
 async fn behind_a_trusted_proxy_each_client_and_the_account_are_limited() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("ratelimit-proxy");
     let limits = "[rate_limit]\nper_client_per_minute = 2\nper_client_burst = 2\nper_account_per_minute = 8\nper_account_burst = 8\n\n[server]\nclient_ip_header = \"x-forwarded-for\"\ntrusted_proxies = [\"127.0.0.1\"]\n";
-    let gw = gateway(&sb.base_url(), &dir, limits, "").await;
+    let h = Setup::new()
+        .tag("ratelimit-proxy")
+        .top(limits)
+        .start()
+        .await;
+    let (sb, gw) = (&h.sb, &h.gw);
     let http = reqwest::Client::new();
     let login = |ip: &str| {
         http.post(format!("{}/wx/mini/mp/login", gw.url()))
@@ -808,14 +766,17 @@ async fn behind_a_trusted_proxy_each_client_and_the_account_are_limited() {
         );
     }
     assert_eq!(many.iter().filter(|s| **s == 400).count(), 6, "{many:?}");
-    assert_eq!(sandbox_calls(&sb, "/sns/jscode2session", MINI), 8);
+    assert_eq!(sandbox_calls(sb, "/sns/jscode2session", MINI), 8);
 }
 
 #[tokio::test]
 async fn oauth_callbacks_with_bogus_codes_are_limited() {
-    let sb = sandbox().await;
-    let dir = TempDir::new("ratelimit-oauth");
-    let (gw, _) = auth_gateway(&sb, &dir, "").await;
+    let h = Setup::new()
+        .tag("ratelimit-oauth")
+        .extra(&format!("[auth]\nsecret = \"{AUTH_SECRET}\"\n"))
+        .start()
+        .await;
+    let (sb, gw) = (&h.sb, &h.gw);
     let http = no_redirects();
     let dest = format!("{}/demo/oauth.html", gw.url());
     // The default limit: a burst of 20 a client.
@@ -853,5 +814,5 @@ async fn oauth_callbacks_with_bogus_codes_are_limited() {
         4,
         "{statuses:?}"
     );
-    assert_eq!(sandbox_calls(&sb, "/sns/oauth2/access_token", OA), 20);
+    assert_eq!(sandbox_calls(sb, "/sns/oauth2/access_token", OA), 20);
 }

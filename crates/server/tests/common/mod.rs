@@ -264,3 +264,158 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatu
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// One gateway on a free port, wired to its own sandbox (or one given), with a temp
+/// dir: the harness the integration tests share. Its `public_url` is its own address,
+/// so OAuth redirects come back to it.
+pub struct Harness {
+    pub sb: wxgate_sandbox::Sandbox,
+    pub gw: wxgate::gateway::Running,
+    /// Follows no redirects, so a test sees every hop.
+    pub http: reqwest::Client,
+    pub clock: wxgate::Clock,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Harness {
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gw.url())
+    }
+
+    /// Moves the gateway's and the sandbox's clocks forward together.
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+        self.sb.platform.clock.advance(seconds);
+    }
+}
+
+/// How to start a [`Harness`]: the accounts of [`gateway_toml`] plus what a test adds.
+/// In every piece, `{port}` stands for the gateway's port.
+#[derive(Default)]
+pub struct Setup {
+    top: String,
+    extra: String,
+    default_account: String,
+    store: Option<String>,
+    clock: Option<wxgate::Clock>,
+    sandbox: Option<wxgate_sandbox::Sandbox>,
+    handlers: std::collections::HashMap<
+        String,
+        Vec<std::sync::Arc<dyn wxgate::service::handler::Handler>>,
+    >,
+    tag: Option<&'static str>,
+    upstream: Option<String>,
+}
+
+impl Setup {
+    pub fn new() -> Self {
+        Setup::default()
+    }
+
+    /// Top-level keys and early sections (`[service]`, `[server]`, ...).
+    pub fn top(mut self, toml: &str) -> Self {
+        self.top.push_str(toml);
+        self.top.push('\n');
+        self
+    }
+
+    /// Sections appended at the end (more accounts, `[auth]`, ...).
+    pub fn extra(mut self, toml: &str) -> Self {
+        self.extra.push_str(toml);
+        self.extra.push('\n');
+        self
+    }
+
+    /// Keys added to `[accounts.default]`.
+    pub fn default_account(mut self, toml: &str) -> Self {
+        self.default_account.push_str(toml);
+        self.default_account.push('\n');
+        self
+    }
+
+    /// The `[store]` lines ([`embedded`] by default).
+    pub fn store(mut self, store: &str) -> Self {
+        self.store = Some(store.to_owned());
+        self
+    }
+
+    pub fn clock(mut self, clock: wxgate::Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// A sandbox started by the test (shared, or prepared before the gateway starts).
+    pub fn sandbox(mut self, sb: wxgate_sandbox::Sandbox) -> Self {
+        self.sandbox = Some(sb);
+        self
+    }
+
+    /// A handler of an embedding program for `account`.
+    pub fn handler(
+        mut self,
+        account: &str,
+        h: std::sync::Arc<dyn wxgate::service::handler::Handler>,
+    ) -> Self {
+        self.handlers.entry(account.to_owned()).or_default().push(h);
+        self
+    }
+
+    /// Another WeChat stand-in than the sandbox for `upstream.api_base` and `open_base`.
+    pub fn upstream(mut self, base: &str) -> Self {
+        self.upstream = Some(base.to_owned());
+        self
+    }
+
+    /// The temp dir's name tag.
+    pub fn tag(mut self, tag: &'static str) -> Self {
+        self.tag = Some(tag);
+        self
+    }
+
+    pub async fn start(self) -> Harness {
+        let sb = match self.sandbox {
+            Some(sb) => sb,
+            None => {
+                wxgate_sandbox::Sandbox::start_ephemeral(wxgate_sandbox::SandboxConfig::example())
+                    .await
+                    .unwrap()
+            }
+        };
+        let dir = TempDir::new(self.tag.unwrap_or("harness"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let port_s = port.to_string();
+        let store = self.store.unwrap_or_else(|| embedded().to_owned());
+        let upstream = self.upstream.unwrap_or_else(|| sb.base_url());
+        let toml = gateway_toml(&upstream, dir.path(), &store, &self.top, &self.extra)
+            .replace(
+                "public_url = \"http://127.0.0.1:18340\"",
+                &format!("public_url = \"http://127.0.0.1:{port}\""),
+            )
+            .replace(
+                "mode = \"safe\"\n",
+                &format!("mode = \"safe\"\n{}", self.default_account),
+            )
+            .replace("{port}", &port_s);
+        let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new())
+            .unwrap_or_else(|e| panic!("test config: {e}\n{toml}"));
+        let clock = self.clock.unwrap_or_else(wxgate::Clock::system);
+        let state = wxgate::gateway::build_with(config, clock.clone(), self.handlers)
+            .await
+            .expect("gateway builds");
+        let gw = wxgate::gateway::start_on(listener, state).await.unwrap();
+        Harness {
+            sb,
+            gw,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock,
+            port,
+            dir,
+        }
+    }
+}
