@@ -30,12 +30,15 @@ sweep_interval_ms = 3600000
     .replace("\n[accounts.default.x]\n", "")
 }
 
-struct Web {
-    sb: Sandbox,
-    gw: wxgate::gateway::Running,
-    http: reqwest::Client,
-    clock: Clock,
-    _dir: Option<TempDir>,
+/// The harness, with web authorization on.
+struct Web(Harness);
+
+impl std::ops::Deref for Web {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 async fn start_web(
@@ -45,47 +48,24 @@ async fn start_web(
     account_extra: &str,
     clock: Clock,
 ) -> Web {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let toml = gateway_toml(&sb.base_url(), dir.path(), store, "", &web_extra(""))
-        .replace(
-            "public_url = \"http://127.0.0.1:18340\"",
-            &format!("public_url = \"http://127.0.0.1:{port}\""),
-        )
-        .replace(
-            "mode = \"safe\"\n",
-            &format!(
-                "mode = \"safe\"\n{}\n",
-                account_extra.replace("{port}", &port.to_string())
-            ),
-        );
-    let config = wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
-    let state = wxgate::gateway::build(config, clock.clone()).await.unwrap();
-    let gw = wxgate::gateway::start_on(listener, state).await.unwrap();
-    Web {
-        sb,
-        gw,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        clock,
-        _dir: Some(dir),
-    }
+    Web(Setup::new()
+        .sandbox(sb)
+        .store(store)
+        .dir(dir)
+        .clock(clock)
+        .extra(&web_extra(""))
+        .default_account(account_extra)
+        .start()
+        .await)
 }
 
 async fn web(account_extra: &str) -> Web {
-    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
-        .await
-        .unwrap();
-    start_web(
-        sb,
-        embedded(),
-        TempDir::new("web"),
-        account_extra,
-        Clock::system(),
-    )
-    .await
+    Web(Setup::new()
+        .tag("web")
+        .extra(&web_extra(""))
+        .default_account(account_extra)
+        .start()
+        .await)
 }
 
 fn enc(s: &str) -> String {
@@ -102,7 +82,7 @@ fn query(url: &str) -> HashMap<String, String> {
 
 impl Web {
     fn page(&self, path: &str) -> String {
-        format!("{}{path}", self.gw.url())
+        self.url(path)
     }
 
     async fn config(&self, q: &str) -> (u16, HeaderMapLite, String) {
@@ -131,11 +111,6 @@ impl Web {
             .json()
             .await
             .unwrap()
-    }
-
-    fn advance(&self, seconds: i64) {
-        self.clock.advance(seconds);
-        self.sb.platform.clock.advance(seconds);
     }
 
     async fn get(&self, url: &str, cookie: Option<&str>) -> reqwest::Response {

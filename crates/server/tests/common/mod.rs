@@ -307,6 +307,7 @@ pub struct Setup {
     >,
     tag: Option<&'static str>,
     upstream: Option<String>,
+    dir: Option<TempDir>,
 }
 
 impl Setup {
@@ -368,6 +369,12 @@ impl Setup {
         self
     }
 
+    /// A data dir the test prepared (a store written before the gateway starts).
+    pub fn dir(mut self, dir: TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
     /// The temp dir's name tag.
     pub fn tag(mut self, tag: &'static str) -> Self {
         self.tag = Some(tag);
@@ -383,7 +390,9 @@ impl Setup {
                     .unwrap()
             }
         };
-        let dir = TempDir::new(self.tag.unwrap_or("harness"));
+        let dir = self
+            .dir
+            .unwrap_or_else(|| TempDir::new(self.tag.unwrap_or("harness")));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let port_s = port.to_string();
