@@ -9,13 +9,23 @@ use subtle::ConstantTimeEq;
 
 /// Lowercase hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    out
+}
+
+/// Appends the lowercase hex of bytes (a key built in one allocation).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.extend_from_slice(&[DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]);
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = DIGITS[usize::from(b >> 4)];
+            buf[2 * i + 1] = DIGITS[usize::from(b & 0xf)];
+        }
+        // ASCII digits: always UTF-8; one check a chunk rather than one a char.
+        out.push_str(std::str::from_utf8(&buf[..2 * chunk.len()]).unwrap_or_default());
     }
-    // Bytes, then one check: pushing chars re-checks capacity and width for each.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// sha1 of the parts sorted and concatenated, as lowercase hex: WeChat's signature shape.

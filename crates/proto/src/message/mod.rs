@@ -201,7 +201,12 @@ impl Message {
     /// results differing in `trace_id`, two template-send results in one second), so
     /// nothing less than the whole message tells them apart.
     pub fn dedup_key(&self) -> String {
-        crate::signature::hex(&fields_digest(&self.raw))
+        crate::signature::hex(&self.dedup_digest())
+    }
+
+    /// [`Message::dedup_key`] as its 16 bytes.
+    pub fn dedup_digest(&self) -> [u8; 16] {
+        fields_digest(&self.raw)
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn answer_once(
     let cfg = &svc.cfg;
     // Keyed on a digest of the whole (decrypted) message: a cached answer goes only to
     // the same message, never to another push that names its MsgId.
-    let dedup_key = keys::dedup(&acc.name, &pushed.message.dedup_key());
+    let dedup_key = keys::dedup_digest(&acc.name, &pushed.message.dedup_digest());
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
     // 1. A retry of a push already answered (or being answered) gets that answer.
     match store.get(&dedup_key).await {

@@ -200,7 +200,7 @@ async fn pipeline(
     let now = ctx.now();
     let checked = open::check_query(acc, cfg, q, now)?;
     let body = open::read_body(body, cfg.max_body_bytes).await?;
-    let pushed = open::open(name, acc, cfg, q, &checked, body)?;
+    let pushed = open::open(name, acc, cfg, q, &checked, &body)?;
     // Boxed: inline, its 800 bytes made this future 1.6 KiB, past the allocator's
     // per-thread cache (1 KiB), and every push paid for a slow allocation.
     let answer = Box::pin(dedup::answer_once(

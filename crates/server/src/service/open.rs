@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::http::StatusCode;
 use wxgate_proto::signature::verify_server_signature;
 use wxgate_proto::{Envelope, Error as ProtoError, Message};
@@ -128,9 +128,9 @@ pub fn check_query<'q>(
     })
 }
 
-/// The body, up to the limit and within its deadline (413 or 408 otherwise), as UTF-8.
-pub async fn read_body(body: Body, limit: usize) -> Result<String, Refusal> {
-    let bytes = to_bytes(body, limit).await.map_err(|e| {
+/// The body, up to the limit and within its deadline (413 or 408 otherwise).
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+    to_bytes(body, limit).await.map_err(|e| {
         let status = crate::web::body::body_error_status(&e);
         let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!("body over {limit} bytes")
@@ -138,9 +138,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<String, Refusal> {
             "the body did not arrive in time".to_owned()
         };
         Refusal::new(status, reason)
-    })?;
-    String::from_utf8(bytes.into())
-        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "body is not UTF-8"))
+    })
 }
 
 /// The pushed message: for an encrypted push, `msg_signature` over the `Encrypt` of an
@@ -152,15 +150,17 @@ pub fn open(
     cfg: &ServiceConfig,
     q: &PushQuery,
     checked: &Checked<'_>,
-    body: String,
+    body: &[u8],
 ) -> Result<MessageContext, Refusal> {
+    let body = std::str::from_utf8(body)
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
     let plain = if checked.encrypted {
         let crypt = acc.crypt.as_ref().ok_or_else(|| {
             let none = "encrypted push, but no encoding_aes_key is configured";
             Refusal::new(StatusCode::NOT_FOUND, none)
         })?;
         let [msg_signature] = required([("msg_signature", &q.msg_signature)])?;
-        let env = Envelope::parse(&body, cfg.max_body_bytes)?;
+        let env = Envelope::parse(body, cfg.max_body_bytes)?;
         crypt.open(
             msg_signature,
             checked.timestamp,
@@ -168,7 +168,7 @@ pub fn open(
             &env.encrypt,
         )?
     } else {
-        body
+        body.to_owned()
     };
     let message = Message::parse(&plain, cfg.max_body_bytes)?;
     Ok(MessageContext {

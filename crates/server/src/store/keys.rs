@@ -41,6 +41,14 @@ pub fn dedup(account: &str, message_key: &str) -> String {
     key(account, &["dedup", message_key])
 }
 
+/// [`dedup`] for a message's digest, hex written straight into the key.
+pub fn dedup_digest(account: &str, digest: &[u8; 16]) -> String {
+    let mut k = key(account, &["dedup", ""]);
+    k.reserve(2 * digest.len());
+    wxgate_proto::signature::push_hex(&mut k, digest);
+    k
+}
+
 /// A (timestamp, nonce) pair seen on a push, against replays.
 pub fn nonce(account: &str, timestamp: &str, nonce: &str) -> String {
     key(account, &["nonce", timestamp, nonce])
@@ -94,6 +102,11 @@ mod tests {
             "wxgate:a:lock:access_token"
         );
         assert_eq!(dedup("default", "id:42"), "wxgate:default:dedup:id:42");
+        let digest = [0xab; 16];
+        assert_eq!(
+            dedup_digest("default", &digest),
+            dedup("default", &wxgate_proto::signature::hex(&digest))
+        );
         assert_eq!(
             nonce("a", "1700000000", "n1"),
             "wxgate:a:nonce:1700000000:n1"
