@@ -39,6 +39,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/cgi-bin/stable_token", post(api::stable_token))
         .route("/cgi-bin/clear_quota", post(api::clear_quota))
         .route("/cgi-bin/ticket/getticket", get(api::getticket))
+        .route("/cgi-bin/get_api_domain_ip", get(api::get_api_domain_ip))
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))

@@ -60,12 +60,15 @@ pub async fn build_with(
         ctx,
         service,
         users,
+        compat: Default::default(),
     }))
 }
 
 /// A running gateway. Dropping it stops it (without waiting); [`Running::stop`] waits.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The WeChat-compatible API's own address, when `compat.listen` gives it one.
+    pub compat_addr: Option<SocketAddr>,
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     stop_tasks: watch::Sender<bool>,
@@ -131,11 +134,33 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
     let app = http::hot::App::new(state.clone());
     let limits = state.ctx.config.server.clone();
     let (tx, rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(http::serve::serve(listener, app, limits, async {
+    let server = tokio::spawn(http::serve::serve(listener, app, limits.clone(), async {
         let _ = rx.await;
     }));
+    let mut tasks = tasks;
+    let mut compat_addr = None;
+    if let (true, Some(listen)) = (
+        state.ctx.config.compat.enabled,
+        state.ctx.config.compat.listen.clone(),
+    ) {
+        let compat_listener = TcpListener::bind(&listen)
+            .await
+            .map_err(|e| Error::Config(format!("compat.listen on {listen}: {e}")))?;
+        compat_addr = compat_listener.local_addr().ok();
+        let app = http::hot::App::router_only(state.clone(), http::compat_router(state.clone()));
+        let mut stopped = stop_tasks.subscribe();
+        tasks.push(tokio::spawn(http::serve::serve(
+            compat_listener,
+            app,
+            limits,
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            },
+        )));
+    }
     Ok(Running {
         addr,
+        compat_addr,
         state,
         shutdown: Some(tx),
         stop_tasks,

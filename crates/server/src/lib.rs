@@ -12,6 +12,7 @@
 //! - [`miniprogram`]: `/wx/mp/...`, Mini Program login sessions and open data.
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
+//! - [`compat`]: the WeChat-compatible API (`/cgi-bin/token`, ...) for existing SDKs.
 //! - [`web`]: what every feature's handlers share: the request context, the account a
 //!   route names, the envelope, query reading, rate limits, body deadlines.
 //! - [`http`]: the routes, the hot lane and the accept loop; [`gateway`]: assembling and
@@ -22,6 +23,7 @@
 pub mod auth;
 pub mod cli;
 pub mod clock;
+pub mod compat;
 pub mod config;
 pub mod credentials;
 pub mod demo;

@@ -6,7 +6,7 @@
 //! One module per WeChat API family, as WeChat's documentation groups them:
 //! [`token`] (access_token), [`ticket`] (JS-SDK tickets), [`sns`] (web authorization and
 //! the Mini Program's code exchange), [`message`] (customer-service messages),
-//! [`openapi`] (quota). Adding an endpoint is one request type implementing [`Endpoint`]
+//! [`openapi`] (quota, the API hosts' IPs). Adding an endpoint is one request type implementing [`Endpoint`]
 //! and its answer type.
 //!
 //! An answer is read with [`read_answer`]: a non-zero `errcode` becomes a typed
@@ -186,6 +186,7 @@ mod tests {
             sns::JsCode2Session::PATH,
             message::CustomSend::PATH,
             openapi::ClearQuota::PATH,
+            openapi::GetApiDomainIp::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -17,3 +17,21 @@ impl Endpoint for ClearQuota {
     const NEEDS_ACCESS_TOKEN: bool = true;
     type Answer = Ack;
 }
+
+/// `GET /cgi-bin/get_api_domain_ip?access_token=`: the IPs of WeChat's API hosts. The
+/// cheapest call that needs a valid access_token, so it tells whether one still is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetApiDomainIp {}
+
+impl Endpoint for GetApiDomainIp {
+    const PATH: &'static str = "/cgi-bin/get_api_domain_ip";
+    const METHOD: Method = Method::Get;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = ApiDomainIp;
+}
+
+/// `{"ip_list": ["101.89.47.18", ...]}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiDomainIp {
+    pub ip_list: Vec<String>,
+}

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use wxgate_proto::ErrCode;
 
+use wxgate_proto::api::openapi::ApiDomainIp;
 use wxgate_proto::api::ticket::Ticket;
 use wxgate_proto::api::token::AccessToken;
 use wxgate_proto::api::Ack;
@@ -202,5 +203,17 @@ pub async fn template_send(
         }
         let msgid = p.record_sent(&app, "template", b)?;
         Ok(json!({ "errcode": 0, "errmsg": "ok", "msgid": msgid }))
+    })())
+}
+
+/// `GET /cgi-bin/get_api_domain_ip?access_token=`: WeChat's API host IPs, for a valid
+/// token (the cheapest authenticated call).
+pub async fn get_api_domain_ip(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/get_api_domain_ip", Some(&app));
+        Ok(answer(ApiDomainIp {
+            ip_list: vec!["101.89.47.18".into(), "101.91.34.103".into()],
+        }))
     })())
 }

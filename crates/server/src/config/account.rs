@@ -63,6 +63,10 @@ pub struct AccountConfig {
     /// and http unless public_url is https); public_url's origin when empty.
     #[serde(default)]
     pub auth_dest_hosts: Vec<String>,
+    /// The WeChat-compatible `/cgi-bin/token` also accepts this account's real
+    /// AppSecret, for SDKs that cannot be given a client secret of `[[compat.clients]]`.
+    #[serde(default)]
+    pub compat_accepts_app_secret: bool,
     /// Reply rules, tried in order before the webhook.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,

@@ -15,11 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 mod account;
+mod compat;
 mod features;
 mod server;
 mod upstream;
 
 pub use account::{AccountConfig, AccountKind, MessageMode, TokenApi};
+pub use compat::{CompatClient, CompatConfig};
 pub use features::{
     AuthConfig, DemoConfig, MiniProgramConfig, RuleConfig, ServiceConfig, WebhookConfig,
 };
@@ -95,6 +97,8 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    #[serde(default)]
+    pub compat: CompatConfig,
     #[serde(default)]
     pub store: StoreConfig,
     #[serde(default)]
@@ -195,6 +199,8 @@ impl Config {
         self.auth.problems(&mut p);
         let names: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
         self.api.problems(&names, &mut p);
+        let appids: Vec<&str> = self.accounts.values().map(|a| a.appid.as_str()).collect();
+        self.compat.problems(&appids, &mut p);
         p
     }
 }

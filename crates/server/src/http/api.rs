@@ -2,7 +2,7 @@
 //! status and the token-injecting proxy. Every call needs an API key from the config as
 //! `Authorization: Bearer KEY`; a missing or wrong key is a 401 and nothing else happens.
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::credentials::Kind;
+use crate::web::forward::{forward, ForwardError};
 
 /// Checks the bearer key against every configured key (constant time, no early exit)
 /// and that the key may use the account.
@@ -142,47 +143,28 @@ pub async fn proxy(
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
     let path = format!("/{path}");
-    if let Err(e) = s.ctx.upstream.check_path(&path) {
-        return Err(ApiError::bad_request(e.to_string()));
-    }
-    let limit = s.ctx.config.api.proxy_max_body_bytes;
-    let body =
-        to_bytes(body, limit)
-            .await
-            .map_err(|e| match crate::web::body::body_error_status(&e) {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    format!("the body is over api.proxy_max_body_bytes ({limit} bytes)"),
-                ),
-                status => ApiError::new(status, "timeout", "the body did not arrive in time"),
-            })?;
-    let query: Vec<(String, String)> =
-        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = (!body.is_empty() || method != Method::GET).then_some((body, content_type));
-    let answer = s
-        .ctx
-        .credentials
-        .call_with_token(&account, method, &path, &query, body)
-        .await?;
-    let mut resp = (
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
-        answer.body,
+    forward(
+        &s.ctx,
+        &account,
+        method,
+        &path,
+        query.as_deref(),
+        &headers,
+        body,
     )
-        .into_response();
-    for (name, value) in [
-        (header::CONTENT_TYPE, answer.content_type),
-        (header::CONTENT_DISPOSITION, answer.content_disposition),
-    ] {
-        if let Some(v) = value.and_then(|v| v.parse().ok()) {
-            resp.headers_mut().insert(name, v);
-        }
-    }
-    Ok(resp)
+    .await
+    .map_err(|e| match e {
+        ForwardError::Path(why) => ApiError::bad_request(why),
+        ForwardError::TooLarge(limit) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over api.proxy_max_body_bytes ({limit} bytes)"),
+        ),
+        ForwardError::Timeout => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the body did not arrive in time",
+        ),
+        ForwardError::Upstream(e) => e.into(),
+    })
 }

@@ -38,6 +38,8 @@ pub struct App {
     router: Router,
     /// The connection's peer, given to the router's requests as `ConnectInfo`.
     peer: Option<std::net::SocketAddr>,
+    /// Whether the lane answers (not on a listener that serves another router).
+    lane: bool,
 }
 
 impl App {
@@ -46,6 +48,17 @@ impl App {
             router: super::router(state.clone()),
             state,
             peer: None,
+            lane: true,
+        }
+    }
+
+    /// `router` alone, without the lane (the compatible API's own listener).
+    pub fn router_only(state: AppState, router: Router) -> Self {
+        App {
+            router,
+            state,
+            peer: None,
+            lane: false,
         }
     }
 
@@ -174,7 +187,7 @@ impl Service<Request> for App {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match Lane::of(&req) {
+        match Lane::of(&req).filter(|_| self.lane) {
             Some(lane) => {
                 let s = self.state.clone();
                 let route = Route::Fixed(lane.route());

@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::auth::SharedUsers;
+use crate::compat::SharedCompat;
 use crate::error::Error;
 use crate::service::Service;
 use crate::web::Ctx;
@@ -35,6 +36,7 @@ pub struct Shared {
     pub ctx: Ctx,
     pub service: Arc<Service>,
     pub users: SharedUsers,
+    pub compat: SharedCompat,
 }
 
 impl AppState {
@@ -60,6 +62,12 @@ impl FromRef<AppState> for Ctx {
 impl FromRef<AppState> for Arc<Service> {
     fn from_ref(s: &AppState) -> Arc<Service> {
         s.service.clone()
+    }
+}
+
+impl FromRef<AppState> for SharedCompat {
+    fn from_ref(s: &AppState) -> SharedCompat {
+        s.compat.clone()
     }
 }
 
@@ -142,7 +150,15 @@ fn wx_routes() -> Router<AppState> {
 /// Every route, each observed (`observe`). The server answers through [`hot::App`],
 /// which takes the hottest requests off this router.
 pub fn router(state: AppState) -> Router {
+    // The WeChat-compatible API beside `/wx/...`, unless it has a listener of its own.
+    let compat = &state.ctx.config.compat;
+    let beside = if compat.enabled && compat.listen.is_none() {
+        crate::compat::routes()
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(beside)
         .nest(hot::WX, wx_routes())
         .nest(hot::ACCOUNT_WX, wx_routes())
         .route("/api/v1/{account}/token", get(api::token))
@@ -155,6 +171,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .layer(observe::ObserveLayer)
+        .with_state(state)
+}
+
+/// The WeChat-compatible API alone, for its own listener (`compat.listen`).
+pub fn compat_router(state: AppState) -> Router {
+    crate::compat::routes()
+        .route("/healthz", get(ops::healthz))
         .layer(observe::ObserveLayer)
         .with_state(state)
 }

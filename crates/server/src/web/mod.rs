@@ -2,13 +2,15 @@
 //! the protocol: the request context ([`context::Ctx`]), the account a route names
 //! ([`account`]), the Node server's `{state, data}` envelope ([`envelope`]), query
 //! reading without serde ([`query`]), rate limits and the client address ([`limit`]),
-//! and body deadlines ([`body`]). `http` assembles the features into the server; the
+//! body deadlines ([`body`]), and forwarding to WeChat with the account's token
+//! ([`forward`]). `http` assembles the features into the server; the
 //! features and `web` never import `http`.
 
 pub mod account;
 pub mod body;
 pub mod context;
 pub mod envelope;
+pub mod forward;
 pub mod limit;
 pub mod query;
 

@@ -1,0 +1,400 @@
+//! The WeChat-compatible API: wxgate answering as WeChat's API host, so that a business's
+//! servers keep their SDK (wechatpy, WxJava, EasyWeChat, node wechat-api, ...) and change
+//! one URL. Their tokens, refreshes and quota become the central control's.
+//!
+//! - `GET /cgi-bin/token` and `POST /cgi-bin/stable_token` answer the central
+//!   access_token with its seconds left, never fetching while it is valid. The `secret`
+//!   is a client's own (`[[compat.clients]]`), not the AppSecret, which stays in wxgate
+//!   (unless `compat_accepts_app_secret`). A wrong one gets WeChat's error and costs
+//!   nothing upstream; every ask is rate-limited per client address and account.
+//! - `force_refresh`, or a client asking again for the token it already holds (what an
+//!   SDK does after a 40001), refreshes only if WeChat says the token is dead
+//!   (`/cgi-bin/get_api_domain_ip`, the cheapest authenticated call, at most once per
+//!   token every [`LIVENESS_MEMO`] seconds), then compare-and-refresh as the API does.
+//! - `GET /cgi-bin/ticket/getticket` answers the central ticket.
+//! - Every other `/cgi-bin/`, `/wxa/`, `/datacube/` and `/card/` path is forwarded with
+//!   the central token in place of the caller's, which must be one wxgate handed out
+//!   (else 40001, as WeChat would). A token error upstream heals every client at once.
+//!
+//! Errors are WeChat's: HTTP 200 with `{"errcode", "errmsg"}`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use wxgate_proto::api::openapi::GetApiDomainIp;
+use wxgate_proto::api::ticket::Ticket;
+use wxgate_proto::api::token::AccessToken;
+use wxgate_proto::ErrCode;
+
+use crate::config::Config;
+use crate::credentials::Kind;
+use crate::web::forward::{forward, ForwardError};
+use crate::web::limit::Client;
+use crate::web::Ctx;
+
+/// A liveness check of a token is reused this long (seconds): a storm of clients
+/// asking again costs one check.
+pub const LIVENESS_MEMO: i64 = 10;
+
+/// What the compatible API remembers: which token each client was handed (so that a
+/// repeat ask reads as "my token was rejected"), and the last liveness check per
+/// account. Bounded by clients x accounts.
+#[derive(Default)]
+pub struct Compat {
+    handed: Mutex<HashMap<(String, String), String>>,
+    checked: Mutex<HashMap<String, (String, i64, bool)>>,
+}
+
+pub type SharedCompat = Arc<Compat>;
+
+/// WeChat's error answer.
+fn wx_error(code: ErrCode, errmsg: &str) -> Response {
+    Json(json!({ "errcode": code.code(), "errmsg": errmsg })).into_response()
+}
+
+/// A refusal in WeChat's words, answered as [`wx_error`].
+struct WxRefusal(ErrCode, &'static str);
+
+impl IntoResponse for WxRefusal {
+    fn into_response(self) -> Response {
+        wx_error(self.0, self.1)
+    }
+}
+
+fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The account that has this appid.
+fn account_of<'c>(config: &'c Config, appid: &str) -> Option<&'c str> {
+    config
+        .accounts
+        .iter()
+        .find(|(_, a)| a.appid == appid)
+        .map(|(name, _)| name.as_str())
+}
+
+/// Who is asking, by the secret they present for `appid`: a client's name, or
+/// `appsecret` for the account's own secret where that is allowed.
+fn client_of(
+    config: &Config,
+    account: &str,
+    appid: &str,
+    secret: &str,
+    ip: IpAddr,
+) -> Option<String> {
+    let mut who = None;
+    // Every client is compared (no early exit), in constant time.
+    for c in &config.compat.clients {
+        let may = c.appids.iter().any(|a| a == appid)
+            && (c.allow_ips.is_empty() || c.allow_ips.contains(&ip));
+        if ct_eq(c.secret.expose(), secret) && may {
+            who = Some(c.name.clone());
+        }
+    }
+    let acc = config.accounts.get(account)?;
+    if acc.compat_accepts_app_secret && ct_eq(acc.secret.expose(), secret) {
+        who = who.or_else(|| Some("appsecret".to_owned()));
+    }
+    who
+}
+
+/// The checks both token endpoints make, in WeChat's order and with its errcodes: the
+/// grant type, the appid, the secret; and the rate limit.
+fn authenticate(
+    ctx: &Ctx,
+    grant_type: &str,
+    appid: &str,
+    secret: &str,
+    ip: IpAddr,
+    wrong_secret: ErrCode,
+) -> Result<(String, String), WxRefusal> {
+    if grant_type != "client_credential" {
+        return Err(WxRefusal(ErrCode::InvalidGrantType, "invalid grant_type"));
+    }
+    if appid.is_empty() {
+        return Err(WxRefusal(ErrCode::AppIdMissing, "appid missing"));
+    }
+    let Some(account) = account_of(&ctx.config, appid) else {
+        return Err(WxRefusal(ErrCode::InvalidAppId, "invalid appid"));
+    };
+    if ctx.limits.admit("/cgi-bin/token", account, ip).is_err() {
+        return Err(WxRefusal(
+            ErrCode::ApiMinuteQuota,
+            "api minute-quota reach limit: retry later",
+        ));
+    }
+    if secret.is_empty() {
+        return Err(WxRefusal(ErrCode::SecretMissing, "appsecret missing"));
+    }
+    match client_of(&ctx.config, account, appid, secret, ip) {
+        Some(client) => Ok((account.to_owned(), client)),
+        None => {
+            tracing::warn!(account, "compatible API: wrong client secret");
+            Err(WxRefusal(wrong_secret, "invalid appsecret"))
+        }
+    }
+}
+
+impl Compat {
+    /// Whether WeChat still accepts `token`, asked at most once per [`LIVENESS_MEMO`].
+    /// Only a token error counts as dead: an unreachable WeChat does not burn a fetch.
+    async fn alive(&self, ctx: &Ctx, account: &str, token: &str) -> bool {
+        let now = ctx.now();
+        if let Some((t, at, alive)) = self.checked.lock().unwrap().get(account) {
+            if t == token && now - at < LIVENESS_MEMO {
+                return *alive;
+            }
+        }
+        let alive = match ctx.upstream.call_api(&GetApiDomainIp {}, Some(token)).await {
+            Err(e) => !e.errcode().is_some_and(|c| c.is_access_token_invalid()),
+            Ok(_) => true,
+        };
+        self.checked
+            .lock()
+            .unwrap()
+            .insert(account.to_owned(), (token.to_owned(), now, alive));
+        alive
+    }
+
+    /// The token for `client`: the central one, refreshed first only when the client
+    /// asks for a new one (forced, or again for the token it holds) and WeChat says
+    /// the current one is dead.
+    async fn token_for(&self, ctx: &Ctx, account: &str, client: &str, force: bool) -> Response {
+        let current = match ctx.credentials.get(account, Kind::AccessToken).await {
+            Ok(c) => c,
+            Err(e) => return upstream_error(&e),
+        };
+        let key = (client.to_owned(), account.to_owned());
+        let asks_again = self
+            .handed
+            .lock()
+            .unwrap()
+            .get(&key)
+            .is_some_and(|t| *t == current.value);
+        let mut token = current.clone();
+        if (force || asks_again) && !self.alive(ctx, account, &current.value).await {
+            tracing::info!(
+                account,
+                client,
+                "compatible API: the token is dead; refreshing"
+            );
+            match ctx
+                .credentials
+                .refresh_stale(account, Kind::AccessToken, &current.value)
+                .await
+            {
+                Ok(fresh) => token = fresh,
+                Err(e) => return upstream_error(&e),
+            }
+        }
+        self.handed.lock().unwrap().insert(key, token.value.clone());
+        Json(AccessToken {
+            expires_in: token.expires_in(ctx.now()),
+            access_token: token.value,
+        })
+        .into_response()
+    }
+}
+
+/// A failure of the central control, as WeChat would say "busy".
+fn upstream_error(e: &crate::Error) -> Response {
+    let code = e.errcode().unwrap_or(ErrCode::SystemBusy);
+    wx_error(
+        code,
+        "system error: the central control could not get a token",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    grant_type: String,
+    #[serde(default)]
+    appid: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
+pub async fn token(
+    State(ctx): State<Ctx>,
+    State(compat): State<SharedCompat>,
+    Client(ip): Client,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    match authenticate(
+        &ctx,
+        &q.grant_type,
+        &q.appid,
+        &q.secret,
+        ip,
+        ErrCode::InvalidCredential,
+    ) {
+        Ok((account, client)) => compat.token_for(&ctx, &account, &client, false).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct StableTokenBody {
+    #[serde(default)]
+    grant_type: String,
+    #[serde(default)]
+    appid: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    force_refresh: bool,
+}
+
+/// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
+pub async fn stable_token(
+    State(ctx): State<Ctx>,
+    State(compat): State<SharedCompat>,
+    Client(ip): Client,
+    body: Bytes,
+) -> Response {
+    let Ok(b) = serde_json::from_slice::<StableTokenBody>(&body) else {
+        return wx_error(ErrCode::InvalidJson, "data format error");
+    };
+    match authenticate(
+        &ctx,
+        &b.grant_type,
+        &b.appid,
+        &b.secret,
+        ip,
+        ErrCode::InvalidAppSecret,
+    ) {
+        Ok((account, client)) => {
+            compat
+                .token_for(&ctx, &account, &client, b.force_refresh)
+                .await
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+/// The account whose current central token `token` is, in constant time per account.
+async fn account_by_token(ctx: &Ctx, token: &str) -> Option<String> {
+    let mut found = None;
+    for name in ctx.config.accounts.keys() {
+        if let Ok(c) = ctx.credentials.get(name, Kind::AccessToken).await {
+            if ct_eq(&c.value, token) {
+                found = Some(name.clone());
+            }
+        }
+    }
+    found
+}
+
+fn access_token_param(query: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "access_token")
+        .map(|(_, v)| v.into_owned())
+}
+
+fn not_ours() -> Response {
+    wx_error(
+        ErrCode::InvalidCredential,
+        "invalid credential, access_token is invalid or not latest",
+    )
+}
+
+#[derive(Deserialize)]
+pub struct TicketQuery {
+    #[serde(default)]
+    access_token: String,
+    #[serde(default, rename = "type")]
+    ticket_type: String,
+}
+
+/// `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card`
+pub async fn getticket(State(ctx): State<Ctx>, Query(q): Query<TicketQuery>) -> Response {
+    if q.access_token.is_empty() {
+        return wx_error(ErrCode::AccessTokenMissing, "access_token missing");
+    }
+    let Some(account) = account_by_token(&ctx, &q.access_token).await else {
+        return not_ours();
+    };
+    let Some(kind) = Kind::from_ticket_type(&q.ticket_type) else {
+        return wx_error(
+            ErrCode::InvalidParameter,
+            "invalid args: type is jsapi or wx_card",
+        );
+    };
+    match ctx.credentials.get(&account, kind).await {
+        Ok(t) => Json(Ticket {
+            errcode: 0,
+            errmsg: "ok".into(),
+            expires_in: t.expires_in(ctx.now()),
+            ticket: t.value,
+        })
+        .into_response(),
+        Err(e) => upstream_error(&e),
+    }
+}
+
+/// Any other API path: forwarded with the central token in place of the caller's.
+pub async fn forwarded(
+    State(ctx): State<Ctx>,
+    method: Method,
+    uri: Uri,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(token) = access_token_param(query.as_deref()) else {
+        return wx_error(ErrCode::AccessTokenMissing, "access_token missing");
+    };
+    let Some(account) = account_by_token(&ctx, &token).await else {
+        return not_ours();
+    };
+    let path = uri.path().to_owned();
+    match forward(
+        &ctx,
+        &account,
+        method,
+        &path,
+        query.as_deref(),
+        &headers,
+        body,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(ForwardError::Path(_)) => wx_error(ErrCode::InvalidParameter, "invalid url"),
+        Err(ForwardError::TooLarge(_)) => wx_error(ErrCode::InvalidFileSize, "body too large"),
+        Err(ForwardError::Timeout) => {
+            wx_error(ErrCode::SystemBusy, "the body did not arrive in time")
+        }
+        Err(ForwardError::Upstream(e)) => upstream_error(&e),
+    }
+}
+
+/// The compatible API's routes, for the main router or its own listener.
+pub fn routes<S>() -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Ctx: axum::extract::FromRef<S>,
+    SharedCompat: axum::extract::FromRef<S>,
+{
+    use axum::routing::{any, get, post};
+    axum::Router::new()
+        .route("/cgi-bin/token", get(token))
+        .route("/cgi-bin/stable_token", post(stable_token))
+        .route("/cgi-bin/ticket/getticket", get(getticket))
+        .route("/cgi-bin/{*rest}", any(forwarded))
+        .route("/wxa/{*rest}", any(forwarded))
+        .route("/datacube/{*rest}", any(forwarded))
+        .route("/card/{*rest}", any(forwarded))
+}

@@ -1,0 +1,244 @@
+//! The WeChat-compatible API: an unmodified SDK (wechatpy) pointed at wxgate gets its
+//! tokens from the central control, its calls forwarded with the central token, and a
+//! token invalidated behind wxgate's back healed; strangers get WeChat's errors and cost
+//! nothing upstream.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+const CLIENT_SECRET: &str = "compat-client-secret-0001";
+const USER: &str = "oSandboxUser000000000000001";
+
+fn compat(top: &str) -> Setup {
+    Setup::new().tag("compat").top(top).extra(&format!(
+        "[compat]\nenabled = true\n[[compat.clients]]\nname = \"backend\"\nsecret = \"{CLIENT_SECRET}\"\nappids = [\"{OA}\"]\n"
+    ))
+}
+
+/// wechatpy, unmodified, against `base`; its JSON answer.
+fn wechatpy(base: &str, secret: &str, calls: usize) -> Result<Value, String> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/wechatpy_compat.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, base, OA, secret, USER, &calls.to_string()])
+        .output()
+        .expect("python3 runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+fn token_fetches(h: &Harness) -> u64 {
+    sandbox_calls(&h.sb, "/cgi-bin/stable_token", OA) + sandbox_calls(&h.sb, "/cgi-bin/token", OA)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_wechatpy_processes_share_one_token_fetch_and_heal_an_invalidated_token() {
+    let h = compat("").start().await;
+    let base = h.gw.url();
+    // 3 SDK processes x 200 calls at a cold start: one upstream token fetch.
+    let runs = tokio::task::spawn_blocking(move || {
+        let procs: Vec<_> = (0..3)
+            .map(|_| {
+                let base = base.clone();
+                std::thread::spawn(move || wechatpy(&base, CLIENT_SECRET, 200))
+            })
+            .collect();
+        procs
+            .into_iter()
+            .map(|p| p.join().unwrap())
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let mut tokens = Vec::new();
+    for run in runs {
+        let v = run.unwrap_or_else(|e| {
+            panic!("wechatpy failed (scripts/install-deps.sh installs it):\n{e}")
+        });
+        assert_eq!(v["user"], USER);
+        assert_eq!(v["sent"], 0);
+        assert_eq!(v["calls"], 200);
+        assert!(v["ticket"].as_str().unwrap().len() > 32);
+        tokens.push(v["access_token"].as_str().unwrap().to_owned());
+    }
+    assert!(tokens.iter().all(|t| *t == tokens[0]), "one central token");
+    assert_eq!(token_fetches(&h), 1, "one upstream fetch for 3 x 200 calls");
+    let sent = h.sb.platform.sent(Some(OA));
+    assert_eq!(
+        sent.len(),
+        3,
+        "the customer-service messages reached WeChat"
+    );
+
+    // The token is invalidated behind wxgate's back (a forced stable token at WeChat).
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/cgi-bin/stable_token", h.sb.base_url()))
+        .json(&json!({"grant_type": "client_credential", "appid": OA, "secret": OA_SECRET, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(r["access_token"], tokens[0].as_str());
+    let fetches = token_fetches(&h);
+    // The SDK's next calls still succeed: the forwarded call meets 40001, wxgate
+    // refreshes once and retries.
+    let base = h.gw.url();
+    let v = tokio::task::spawn_blocking(move || wechatpy(&base, CLIENT_SECRET, 5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(v["calls"], 5);
+    assert!(
+        token_fetches(&h) <= fetches + 1,
+        "the heal cost at most one fetch"
+    );
+}
+
+#[tokio::test]
+async fn strangers_get_wechats_errors_and_cost_nothing_upstream() {
+    let h = compat("").start().await;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = h.url(&path);
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    // Warm: the central token exists (the refresher may already have fetched it).
+    let ok = get(format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={OA}&secret={CLIENT_SECRET}"
+    ))
+    .await;
+    let token = ok["access_token"].as_str().unwrap().to_owned();
+    assert!(ok["expires_in"].as_i64().unwrap() > 7000, "{ok}");
+    let before = (
+        token_fetches(&h),
+        sandbox_calls(&h.sb, "/cgi-bin/user/get", OA),
+    );
+
+    let bad = get(format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={OA}&secret=wrong-secret"
+    ))
+    .await;
+    assert_eq!(bad["errcode"], 40001, "{bad}");
+    // The real AppSecret is refused unless the account allows it.
+    let real = get(format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={OA}&secret={OA_SECRET}"
+    ))
+    .await;
+    assert_eq!(real["errcode"], 40001, "{real}");
+    let unknown = get(format!(
+        "/cgi-bin/token?grant_type=client_credential&appid=wxnobody&secret={CLIENT_SECRET}"
+    ))
+    .await;
+    assert_eq!(unknown["errcode"], 40013, "{unknown}");
+    let grant = get(format!(
+        "/cgi-bin/token?grant_type=password&appid={OA}&secret={CLIENT_SECRET}"
+    ))
+    .await;
+    assert_eq!(grant["errcode"], 40002, "{grant}");
+    let stable: Value = http
+        .post(h.url("/cgi-bin/stable_token"))
+        .json(&json!({"grant_type": "client_credential", "appid": OA, "secret": "wrong", "force_refresh": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stable["errcode"], 40125, "{stable}");
+    // A forged token, a missing one, a path outside WeChat's API.
+    let forged = get("/cgi-bin/user/get?access_token=forged-token".into()).await;
+    assert_eq!(forged["errcode"], 40001, "{forged}");
+    let missing = get("/cgi-bin/user/get".into()).await;
+    assert_eq!(missing["errcode"], 41001, "{missing}");
+    let outside = get(format!(
+        "/cgi-bin/%252e%252e/admin/clock?access_token={token}"
+    ))
+    .await;
+    assert_ne!(outside["errcode"], 0, "{outside}");
+    let ticket = get("/cgi-bin/ticket/getticket?access_token=forged&type=jsapi".into()).await;
+    assert_eq!(ticket["errcode"], 40001, "{ticket}");
+    assert_eq!(
+        (
+            token_fetches(&h),
+            sandbox_calls(&h.sb, "/cgi-bin/user/get", OA)
+        ),
+        before,
+        "nothing reached WeChat"
+    );
+
+    // force_refresh with a live token: checked, not fetched.
+    let forced: Value = http
+        .post(h.url("/cgi-bin/stable_token"))
+        .json(&json!({"grant_type": "client_credential", "appid": OA, "secret": CLIENT_SECRET, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(forced["access_token"], token.as_str());
+    assert_eq!(token_fetches(&h), before.0, "a live token is not refetched");
+    assert_eq!(sandbox_calls(&h.sb, "/cgi-bin/get_api_domain_ip", OA), 1);
+
+    // Wrong secrets are rate-limited: past the client burst, 45011.
+    let mut codes = Vec::new();
+    for _ in 0..30 {
+        let v = get(format!(
+            "/cgi-bin/token?grant_type=client_credential&appid={OA}&secret=wrong"
+        ))
+        .await;
+        codes.push(v["errcode"].as_i64().unwrap());
+    }
+    assert!(codes.contains(&45011), "{codes:?}");
+}
+
+#[tokio::test]
+async fn the_compatible_api_can_have_its_own_listener() {
+    let port = free_port();
+    let h = Setup::new()
+        .tag("compat-listen")
+        .extra(&format!(
+            "[compat]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\n[[compat.clients]]\nname = \"backend\"\nsecret = \"{CLIENT_SECRET}\"\nappids = [\"{OA}\"]\n"
+        ))
+        .start()
+        .await;
+    assert_eq!(h.gw.compat_addr.map(|a| a.port()), Some(port));
+    let on_own = reqwest::get(format!(
+        "http://127.0.0.1:{port}/cgi-bin/token?grant_type=client_credential&appid={OA}&secret={CLIENT_SECRET}"
+    ))
+    .await
+    .unwrap()
+    .json::<Value>()
+    .await
+    .unwrap();
+    assert!(on_own["access_token"].is_string(), "{on_own}");
+    // Not beside /wx/... on the public listener.
+    let public = reqwest::get(h.url(&format!(
+        "/cgi-bin/token?grant_type=client_credential&appid={OA}&secret={CLIENT_SECRET}"
+    )))
+    .await
+    .unwrap();
+    assert_eq!(public.status(), 404);
+    // And the compatible listener serves no /wx routes.
+    let wx = reqwest::get(format!("http://127.0.0.1:{port}/wx/config?url=x"))
+        .await
+        .unwrap();
+    assert_eq!(wx.status(), 404);
+}
