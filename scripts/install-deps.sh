@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the tests need and a fresh machine may lack: redis-server (store tests),
 # chromium + chromedriver (the browser test), Python's wechatpy (interop) and selenium
-# (drives the browser). Idempotent and quiet when everything is there.
+# (drives the browser), node and npm's co-wechat-api (interop, in tests/interop).
+# Idempotent and quiet when everything is there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing (Debian): ${missing[*]}" >&2
   SUDO=""
@@ -19,4 +23,9 @@ fi
 if ! python3 -c "import wechatpy, cryptography, selenium" >/dev/null 2>&1; then
   echo "installing (PyPI): wechatpy cryptography selenium" >&2
   python3 -m pip install --quiet --disable-pip-version-check wechatpy cryptography selenium
+fi
+
+if [ ! -d tests/interop/node_modules/co-wechat-api ]; then
+  echo "installing (npm): co-wechat-api" >&2
+  npm install --silent --no-audit --no-fund --prefix tests/interop >/dev/null
 fi

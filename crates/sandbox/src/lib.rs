@@ -40,6 +40,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/cgi-bin/clear_quota", post(api::clear_quota))
         .route("/cgi-bin/ticket/getticket", get(api::getticket))
         .route("/cgi-bin/get_api_domain_ip", get(api::get_api_domain_ip))
+        .route("/cgi-bin/menu/create", post(api::menu_create))
+        .route("/cgi-bin/menu/get", get(api::menu_get))
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))

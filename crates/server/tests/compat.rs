@@ -242,3 +242,73 @@ async fn the_compatible_api_can_have_its_own_listener() {
         .unwrap();
     assert_eq!(wx.status(), 404);
 }
+
+/// co-wechat-api (npm), unmodified, against `base`; its JSON answer.
+fn co_wechat_api(base: &str, calls: usize) -> Result<Value, String> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop");
+    let out = std::process::Command::new("node")
+        .current_dir(dir)
+        .args([
+            "co_wechat_api.js",
+            base,
+            OA,
+            CLIENT_SECRET,
+            USER,
+            &calls.to_string(),
+        ])
+        .output()
+        .expect("node runs");
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_sdk_and_wechatpy_share_the_central_token() {
+    let h = compat("").start().await;
+    let base = h.gw.url();
+    let (node, python) = tokio::task::spawn_blocking(move || {
+        let b = base.clone();
+        let node = std::thread::spawn(move || co_wechat_api(&b, 200));
+        let python = wechatpy(&base, CLIENT_SECRET, 200);
+        (node.join().unwrap(), python)
+    })
+    .await
+    .unwrap();
+    let node = node.unwrap_or_else(|e| {
+        panic!("co-wechat-api failed (scripts/install-deps.sh installs it):\n{e}")
+    });
+    let python = python.unwrap();
+    assert_eq!(node["user"], USER);
+    assert_eq!(node["sent"], 0);
+    assert_eq!(node["menu_created"], 0);
+    assert_eq!(node["menu_button"], "V1001_TODAY");
+    assert_eq!(node["calls"], 200);
+    assert_eq!(
+        node["access_token"], python["access_token"],
+        "one central token"
+    );
+    assert_eq!(node["ticket"], python["ticket"]);
+    assert_eq!(
+        token_fetches(&h),
+        1,
+        "two SDKs, 400 calls, one upstream fetch"
+    );
+
+    // Invalidated behind wxgate's back: the node SDK's next calls still succeed.
+    reqwest::Client::new()
+        .post(format!("{}/cgi-bin/stable_token", h.sb.base_url()))
+        .json(&json!({"grant_type": "client_credential", "appid": OA, "secret": OA_SECRET, "force_refresh": true}))
+        .send()
+        .await
+        .unwrap();
+    let fetches = token_fetches(&h);
+    let base = h.gw.url();
+    let again = tokio::task::spawn_blocking(move || co_wechat_api(&base, 3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again["calls"], 3);
+    assert_eq!(token_fetches(&h), fetches + 1, "healed with one fetch");
+}

@@ -12,6 +12,7 @@
 //! An answer is read with [`read_answer`]: a non-zero `errcode` becomes a typed
 //! [`ApiError::WeChat`], anything else is parsed into the answer type.
 
+pub mod menu;
 pub mod message;
 pub mod openapi;
 pub mod sns;
@@ -187,6 +188,8 @@ mod tests {
             message::CustomSend::PATH,
             openapi::ClearQuota::PATH,
             openapi::GetApiDomainIp::PATH,
+            menu::CreateMenu::PATH,
+            menu::GetMenu::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -152,6 +152,8 @@ pub struct Platform {
     followers: HashMap<String, Vec<String>>,
     /// Temporary media uploaded through `/cgi-bin/media/upload`.
     pub media: crate::routes::media::MediaStore,
+    /// Each app's custom menu (`/cgi-bin/menu/create`).
+    pub menus: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 /// A freshly issued access token or ticket.
@@ -186,6 +188,7 @@ impl Platform {
             }),
             followers,
             media: Default::default(),
+            menus: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use wxgate_proto::ErrCode;
 
+use wxgate_proto::api::menu::Menu;
 use wxgate_proto::api::openapi::ApiDomainIp;
 use wxgate_proto::api::ticket::Ticket;
 use wxgate_proto::api::token::AccessToken;
@@ -215,5 +216,39 @@ pub async fn get_api_domain_ip(State(p): State<Shared>, Query(q): Query<Params>)
         Ok(answer(ApiDomainIp {
             ip_list: vec!["101.89.47.18".into(), "101.91.34.103".into()],
         }))
+    })())
+}
+
+/// `POST /cgi-bin/menu/create?access_token= {"button": [...]}`: 1 to 3 buttons (40016
+/// otherwise), replacing the app's menu.
+pub async fn menu_create(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/menu/create", Some(&app));
+        let menu = json_body(&body)?;
+        let buttons = menu
+            .get("button")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if !(1..=3).contains(&buttons) {
+            return Err(WxError::new(ErrCode::InvalidButtonSize));
+        }
+        p.menus.lock().unwrap().insert(app, menu);
+        Ok(answer(Ack::ok()))
+    })())
+}
+
+/// `GET /cgi-bin/menu/get?access_token=`: the app's menu (46003 when it has none).
+pub async fn menu_get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/menu/get", Some(&app));
+        let menu = p.menus.lock().unwrap().get(&app).cloned();
+        let menu = menu.ok_or_else(|| WxError::new(ErrCode::MenuNotExist))?;
+        Ok(answer(Menu { menu }))
     })())
 }
