@@ -13,6 +13,7 @@
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
 //! - [`compat`]: the WeChat-compatible API (`/cgi-bin/token`, ...) for existing SDKs.
+//! - [`followers`]: every follower of an account, streamed.
 //! - [`web`]: what every feature's handlers share: the request context, the account a
 //!   route names, the envelope, query reading, rate limits, body deadlines.
 //! - [`http`]: the routes, the hot lane and the accept loop; [`gateway`]: assembling and
@@ -28,6 +29,7 @@ pub mod config;
 pub mod credentials;
 pub mod demo;
 pub mod error;
+pub mod followers;
 pub mod gateway;
 pub mod http;
 pub mod jssdk;

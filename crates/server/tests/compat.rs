@@ -312,3 +312,79 @@ async fn a_node_sdk_and_wechatpy_share_the_central_token() {
     assert_eq!(again["calls"], 3);
     assert_eq!(token_fetches(&h), fetches + 1, "healed with one fetch");
 }
+
+/// `/api/v1/{account}/followers` against a sandbox account with `extra` followers.
+async fn followers_harness(extra: usize) -> Harness {
+    let mut cfg = wxgate_sandbox::SandboxConfig::example();
+    let app = cfg.apps.iter_mut().find(|a| a.appid == OA).unwrap();
+    app.extra_followers = extra;
+    let sb = wxgate_sandbox::Sandbox::start_ephemeral(cfg).await.unwrap();
+    Setup::new()
+        .tag("followers")
+        .sandbox(sb)
+        .top("[api]\nfollowers_call_interval_ms = 1\n")
+        .start()
+        .await
+}
+
+async fn export(h: &Harness, query: &str) -> Vec<Value> {
+    let r = reqwest::Client::new()
+        .get(h.url(&format!("/api/v1/default/followers?{query}")))
+        .bearer_auth(API_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/x-ndjson");
+    r.text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn followers_past_ten_thousand_stream_page_by_page_and_resume() {
+    let h = followers_harness(25_000).await;
+    let lines = export(&h, "").await;
+    let openids: Vec<&str> = lines.iter().filter_map(|l| l["openid"].as_str()).collect();
+    let done = lines.last().unwrap();
+    assert_eq!(done["done"], true, "{done}");
+    let total = done["total"].as_u64().unwrap() as usize;
+    assert!(total > 25_000);
+    assert_eq!(openids.len(), total, "every follower once");
+    let mut unique = openids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), total);
+    let checkpoints: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["next_openid"].as_str())
+        .collect();
+    assert_eq!(checkpoints.len(), 3, "one checkpoint a page of 10,000");
+    assert_eq!(sandbox_calls(&h.sb, "/cgi-bin/user/get", OA), 4);
+
+    // Resumed from the second checkpoint: the last page only.
+    let rest = export(&h, &format!("next_openid={}", checkpoints[1])).await;
+    let rest_ids = rest.iter().filter(|l| l["openid"].is_string()).count();
+    assert_eq!(rest_ids, total - 20_000);
+}
+
+#[tokio::test]
+async fn followers_with_profiles_in_batches_of_one_hundred() {
+    let h = followers_harness(248).await;
+    let lines = export(&h, "info=1&lang=en").await;
+    let profiles: Vec<&Value> = lines.iter().filter(|l| l["subscribe"] == 1).collect();
+    let total = lines.last().unwrap()["total"].as_u64().unwrap() as usize;
+    assert_eq!(profiles.len(), total);
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/user/info/batchget", OA) as usize,
+        total.div_ceil(100)
+    );
+    // Without a key: 401, nothing streamed, nothing asked of WeChat.
+    let r = reqwest::get(h.url("/api/v1/default/followers"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

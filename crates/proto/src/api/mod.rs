@@ -18,6 +18,7 @@ pub mod openapi;
 pub mod sns;
 pub mod ticket;
 pub mod token;
+pub mod user;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -190,6 +191,8 @@ mod tests {
             openapi::GetApiDomainIp::PATH,
             menu::CreateMenu::PATH,
             menu::GetMenu::PATH,
+            user::GetFollowers::PATH,
+            user::BatchGetUserInfo::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

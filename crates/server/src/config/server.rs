@@ -76,6 +76,8 @@ pub struct ApiConfig {
     /// The largest request body the proxy forwards (read only after the key is
     /// checked). WeChat's largest uploads are 10 MB media files, plus multipart framing.
     pub proxy_max_body_bytes: usize,
+    /// `/api/v1/{account}/followers` spaces its WeChat calls by this much.
+    pub followers_call_interval_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -83,6 +85,7 @@ impl Default for ApiConfig {
         ApiConfig {
             keys: Vec::new(),
             proxy_max_body_bytes: 16 << 20,
+            followers_call_interval_ms: 20,
         }
     }
 }

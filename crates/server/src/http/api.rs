@@ -168,3 +168,35 @@ pub async fn proxy(
         ForwardError::Upstream(e) => e.into(),
     })
 }
+
+#[derive(Deserialize)]
+pub struct FollowersQuery {
+    #[serde(default)]
+    info: Option<String>,
+    #[serde(default)]
+    lang: Option<String>,
+    #[serde(default)]
+    next_openid: Option<String>,
+}
+
+/// `GET /api/v1/{account}/followers?info=1&lang=zh_CN&next_openid=`: every follower as
+/// JSON lines (see `crate::followers`).
+pub async fn followers(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<FollowersQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let export = crate::followers::Export {
+        account,
+        info: q.info.as_deref().is_some_and(|v| v == "1" || v == "true"),
+        lang: q.lang.unwrap_or_else(|| "zh_CN".into()),
+        next_openid: q.next_openid.unwrap_or_default(),
+    };
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        crate::followers::stream(s.ctx.clone(), export),
+    )
+        .into_response())
+}

@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{account}/token/refresh", post(api::refresh))
         .route("/api/v1/{account}/ticket/{ticket_type}", get(api::ticket))
         .route("/api/v1/{account}/status", get(api::status))
+        .route("/api/v1/{account}/followers", get(api::followers))
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
