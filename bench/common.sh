@@ -9,6 +9,7 @@ token=benchtoken
 aes_key=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG
 appid=wxsandbox0000001
 api_key=bench-api-key-0123456789
+compat_secret=bench-compat-secret-0123
 
 # write_configs SANDBOX_PORT GATEWAY_PORT: $work/sandbox.toml and $work/wxgate.toml.
 write_configs() {
@@ -36,6 +37,15 @@ open_base = "http://127.0.0.1:$sb_port"
 [[api.keys]]
 name = "bench"
 key = "$api_key"
+# The bench asks for tokens at wrk's rate; the per-client limit would answer 45011.
+[rate_limit]
+enabled = false
+[compat]
+enabled = true
+[[compat.clients]]
+name = "bench"
+secret = "$compat_secret"
+appids = ["$appid"]
 [accounts.default]
 appid = "$appid"
 secret = "bench-secret"

@@ -50,7 +50,8 @@ pub const LIVENESS_MEMO: i64 = 10;
 /// account. Bounded by clients x accounts.
 #[derive(Default)]
 pub struct Compat {
-    handed: Mutex<HashMap<(String, String), String>>,
+    /// (client, account, token handed out): a few entries, scanned without allocating.
+    handed: Mutex<Vec<(String, String, String)>>,
     checked: Mutex<HashMap<String, (String, i64, bool)>>,
 }
 
@@ -85,39 +86,39 @@ fn account_of<'c>(config: &'c Config, appid: &str) -> Option<&'c str> {
 
 /// Who is asking, by the secret they present for `appid`: a client's name, or
 /// `appsecret` for the account's own secret where that is allowed.
-fn client_of(
-    config: &Config,
+fn client_of<'c>(
+    config: &'c Config,
     account: &str,
     appid: &str,
     secret: &str,
     ip: IpAddr,
-) -> Option<String> {
+) -> Option<&'c str> {
     let mut who = None;
     // Every client is compared (no early exit), in constant time.
     for c in &config.compat.clients {
         let may = c.appids.iter().any(|a| a == appid)
             && (c.allow_ips.is_empty() || c.allow_ips.contains(&ip));
         if ct_eq(c.secret.expose(), secret) && may {
-            who = Some(c.name.clone());
+            who = Some(c.name.as_str());
         }
     }
     let acc = config.accounts.get(account)?;
     if acc.compat_accepts_app_secret && ct_eq(acc.secret.expose(), secret) {
-        who = who.or_else(|| Some("appsecret".to_owned()));
+        who = who.or(Some("appsecret"));
     }
     who
 }
 
 /// The checks both token endpoints make, in WeChat's order and with its errcodes: the
 /// grant type, the appid, the secret; and the rate limit.
-fn authenticate(
-    ctx: &Ctx,
+fn authenticate<'c>(
+    ctx: &'c Ctx,
     grant_type: &str,
     appid: &str,
     secret: &str,
     ip: IpAddr,
     wrong_secret: ErrCode,
-) -> Result<(String, String), WxRefusal> {
+) -> Result<(&'c str, &'c str), WxRefusal> {
     if grant_type != "client_credential" {
         return Err(WxRefusal(ErrCode::InvalidGrantType, "invalid grant_type"));
     }
@@ -137,7 +138,7 @@ fn authenticate(
         return Err(WxRefusal(ErrCode::SecretMissing, "appsecret missing"));
     }
     match client_of(&ctx.config, account, appid, secret, ip) {
-        Some(client) => Ok((account.to_owned(), client)),
+        Some(client) => Ok((account, client)),
         None => {
             tracing::warn!(account, "compatible API: wrong client secret");
             Err(WxRefusal(wrong_secret, "invalid appsecret"))
@@ -174,13 +175,12 @@ impl Compat {
             Ok(c) => c,
             Err(e) => return upstream_error(&e),
         };
-        let key = (client.to_owned(), account.to_owned());
         let asks_again = self
             .handed
             .lock()
             .unwrap()
-            .get(&key)
-            .is_some_and(|t| *t == current.value);
+            .iter()
+            .any(|(c, a, t)| c == client && a == account && *t == current.value);
         let mut token = current.clone();
         if (force || asks_again) && !self.alive(ctx, account, &current.value).await {
             tracing::info!(
@@ -197,7 +197,16 @@ impl Compat {
                 Err(e) => return upstream_error(&e),
             }
         }
-        self.handed.lock().unwrap().insert(key, token.value.clone());
+        let mut handed = self.handed.lock().unwrap();
+        match handed
+            .iter_mut()
+            .find(|(c, a, _)| c == client && a == account)
+        {
+            Some((_, _, t)) if *t == token.value => {}
+            Some((_, _, t)) => *t = token.value.clone(),
+            None => handed.push((client.to_owned(), account.to_owned(), token.value.clone())),
+        }
+        drop(handed);
         Json(AccessToken {
             expires_in: token.expires_in(ctx.now()),
             access_token: token.value,
@@ -240,7 +249,7 @@ pub async fn token(
         ip,
         ErrCode::InvalidCredential,
     ) {
-        Ok((account, client)) => compat.token_for(&ctx, &account, &client, false).await,
+        Ok((account, client)) => compat.token_for(&ctx, account, client, false).await,
         Err(r) => r.into_response(),
     }
 }
@@ -277,7 +286,7 @@ pub async fn stable_token(
     ) {
         Ok((account, client)) => {
             compat
-                .token_for(&ctx, &account, &client, b.force_refresh)
+                .token_for(&ctx, account, client, b.force_refresh)
                 .await
         }
         Err(r) => r.into_response(),
