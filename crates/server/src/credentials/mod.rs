@@ -290,6 +290,15 @@ impl CentralControl {
         })
     }
 
+    /// The credential this instance holds in memory and may hand out, without asking
+    /// the store or WeChat: for checking a token a caller presents, which must cost
+    /// nothing upstream.
+    pub fn current(&self, account: &str, kind: Kind) -> Option<Credential> {
+        let acc = self.state(account).ok()?;
+        self.cached(&acc.slots[kind.index()])
+            .filter(|c| c.usable(self.clock.now()))
+    }
+
     fn cached(&self, slot: &Slot) -> Option<Credential> {
         slot.cached.load().as_deref().cloned()
     }
