@@ -749,3 +749,81 @@ async fn wechatpy_encrypts_a_push_and_reads_the_reply() {
     assert_eq!(v["source"], GH);
     assert_eq!(v["target"], USER);
 }
+
+#[tokio::test]
+async fn a_full_push_memory_refuses_new_pushes_keeps_its_promises_and_recovers() {
+    let e = env(&rules(), "[service]\nmax_remembered_pushes = 20\n").await;
+    let target = e.target("plain", MessageMode::Safe);
+    let at = |clock: &wxgate::Clock, nonce: &str| PushOptions {
+        timestamp: Some(clock.now()),
+        nonce: Some(nonce.into()),
+    };
+    let mut statuses = Vec::new();
+    for i in 0..30u64 {
+        let out = push(
+            &e.http,
+            &target,
+            &text("flood", 10_000 + i),
+            &at(&e.clock, &format!("f{i}")),
+        )
+        .await
+        .unwrap();
+        statuses.push(out.status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(e.seen(), 20, "refused pushes reach no handler");
+    assert_eq!(
+        e.gw.state.service.memory.remembered(e.clock.now()),
+        20,
+        "memory stays at the ceiling"
+    );
+
+    // A retry of an accepted push still gets its answer, and runs nothing again.
+    let retry = push(
+        &e.http,
+        &target,
+        &text("flood", 10_000),
+        &at(&e.clock, "f0-retry"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retry.status, 200);
+    assert_eq!(e.seen(), 20);
+    // A replay of an accepted push's timestamp and nonce with another message: refused.
+    let replay_ts = e.clock.now();
+    let replay = push(
+        &e.http,
+        &target,
+        &text("forged", 99_999),
+        &PushOptions {
+            timestamp: Some(replay_ts),
+            nonce: Some("f1".into()),
+        },
+    )
+    .await
+    .unwrap();
+    assert_ne!(replay.status, 200);
+    assert_eq!(e.seen(), 20);
+
+    // Once the window has passed, pushes are accepted again.
+    e.clock.advance(301);
+    let later = push(
+        &e.http,
+        &target,
+        &text("after", 20_000),
+        &at(&e.clock, "later"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(later.status, 200);
+    assert_eq!(e.seen(), 21);
+}

@@ -17,6 +17,9 @@ pub struct ServiceConfig {
     pub dedup_ttl: i64,
     /// WeChat gives up after 5 s: answer by then, with `success` if nothing is ready.
     pub deadline_ms: u64,
+    /// Pushes remembered at most (each for `replay_window`: its nonce and its dedup
+    /// answer); past it new pushes get 503, which WeChat retries. 0: no ceiling.
+    pub max_remembered_pushes: u64,
 }
 
 impl Default for ServiceConfig {
@@ -26,6 +29,7 @@ impl Default for ServiceConfig {
             max_body_bytes: wxgate_proto::xml::DEFAULT_LIMIT,
             dedup_ttl: 60,
             deadline_ms: 4500,
+            max_remembered_pushes: 1_000_000,
         }
     }
 }

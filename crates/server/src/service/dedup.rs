@@ -43,7 +43,15 @@ pub async fn answer_once(
         Ok(None) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 2. Claim the message; a concurrent duplicate waits for the claimant's answer.
+    // 2. A new push is remembered only while there is room (retries, above, always
+    //    get their answer): past the ceiling, 503 and WeChat retries later.
+    if !svc.memory.has_room(now) {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "push memory full: retry later",
+        ));
+    }
+    // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
     let ttl = dedup_ttl(cfg);
     match store.set_if_absent(&dedup_key, PENDING, ttl).await {
         Ok(false) => {
@@ -58,7 +66,7 @@ pub async fn answer_once(
         Ok(true) => {}
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
     }
-    // 3. A message seen for the first time under a (timestamp, nonce) already used is a
+    // 4. A message seen for the first time under a (timestamp, nonce) already used is a
     //    replay: another body under a captured signature, or the same push after its
     //    dedup answer expired. Genuine retries never get here (they hit the dedup
     //    answer, kept longer than WeChat retries). Every mode: a captured safe-mode push
@@ -79,6 +87,7 @@ pub async fn answer_once(
         }
         Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
     }
+    svc.memory.remember(now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
     if let Err(e) = store
         .set(&dedup_key, &encode_answer(&answer), Some(ttl))

@@ -14,6 +14,7 @@
 mod dedup;
 mod dispatch;
 pub mod handler;
+pub mod memory;
 mod open;
 pub mod rules;
 pub mod webhook;
@@ -56,6 +57,8 @@ pub struct ServiceAccount {
 pub struct Service {
     accounts: HashMap<String, ServiceAccount>,
     cfg: ServiceConfig,
+    /// The ceiling on remembered pushes.
+    pub memory: memory::PushMemory,
     /// The webhook handlers' counters, by account.
     pub webhook_stats: BTreeMap<String, Arc<webhook::WebhookStats>>,
 }
@@ -104,6 +107,10 @@ impl Service {
         }
         Ok(Service {
             accounts,
+            memory: memory::PushMemory::new(
+                config.service.replay_window,
+                config.service.max_remembered_pushes,
+            ),
             cfg: config.service.clone(),
             webhook_stats,
         })
@@ -120,12 +127,16 @@ type Q = PushQuery;
 fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     // A reason can quote the caller's input (an XML error): bounded in the log line.
     let logged = crate::util::truncate_chars(reason, 200);
-    tracing::warn!(
-        account,
-        status = status.as_u16(),
-        reason = logged,
-        "push refused"
-    );
+    // A full push memory is logged once an episode (`memory`), not once a push.
+    let once_an_episode = status == StatusCode::SERVICE_UNAVAILABLE;
+    if !once_an_episode {
+        tracing::warn!(
+            account,
+            status = status.as_u16(),
+            reason = logged,
+            "push refused"
+        );
+    }
     metrics::counter!("wxgate_push_refused_total", "account" => account.to_owned(), "status" => status.as_str().to_owned())
         .increment(1);
     envelope::error(status, reason)
