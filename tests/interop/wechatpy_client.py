@@ -12,28 +12,15 @@ thing changed is where requests go, never wechatpy's code or calls.
 import json
 import sys
 
-import requests
-from requests.adapters import HTTPAdapter
 from wechatpy.client import WeChatClient
 
-WECHAT = "https://api.weixin.qq.com/"
-
-
-class ToSandbox(HTTPAdapter):
-    def __init__(self, base):
-        super().__init__()
-        self.base = base.rstrip("/") + "/"
-
-    def send(self, request, **kwargs):
-        request.url = self.base + request.url[len(WECHAT):]
-        return super().send(request, **kwargs)
+from to_host import point_at
 
 
 def main():
     base, appid, secret = sys.argv[1:4]
     client = WeChatClient(appid, secret)
-    client.API_BASE_URL = base.rstrip("/") + "/cgi-bin/"
-    client._http.mount(WECHAT, ToSandbox(base))
+    point_at(client, base)
 
     token = client.access_token
     assert isinstance(token, str) and len(token) > 32, token

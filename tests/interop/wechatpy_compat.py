@@ -15,27 +15,15 @@ message, then makes CALLS more follower calls; prints what it saw as JSON.
 import json
 import sys
 
-from requests.adapters import HTTPAdapter
 from wechatpy.client import WeChatClient
 
-WECHAT = "https://api.weixin.qq.com/"
-
-
-class ToGateway(HTTPAdapter):
-    def __init__(self, base):
-        super().__init__()
-        self.base = base.rstrip("/") + "/"
-
-    def send(self, request, **kwargs):
-        request.url = self.base + request.url[len(WECHAT):]
-        return super().send(request, **kwargs)
+from to_host import point_at
 
 
 def main():
     base, appid, secret, openid, calls = sys.argv[1:6]
     client = WeChatClient(appid, secret)
-    client.API_BASE_URL = base.rstrip("/") + "/cgi-bin/"
-    client._http.mount(WECHAT, ToGateway(base))
+    point_at(client, base)
 
     token = client.access_token
     ticket = client.jsapi.get_jsapi_ticket()

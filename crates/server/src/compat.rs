@@ -224,38 +224,10 @@ fn upstream_error(e: &crate::Error) -> Response {
     )
 }
 
+/// What both token endpoints are asked: the query of `/cgi-bin/token`, the body of
+/// `/cgi-bin/stable_token` (only the latter has `force_refresh`).
 #[derive(Deserialize)]
-pub struct TokenQuery {
-    #[serde(default)]
-    grant_type: String,
-    #[serde(default)]
-    appid: String,
-    #[serde(default)]
-    secret: String,
-}
-
-/// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
-pub async fn token(
-    State(ctx): State<Ctx>,
-    State(compat): State<SharedCompat>,
-    Client(ip): Client,
-    Query(q): Query<TokenQuery>,
-) -> Response {
-    match authenticate(
-        &ctx,
-        &q.grant_type,
-        &q.appid,
-        &q.secret,
-        ip,
-        ErrCode::InvalidCredential,
-    ) {
-        Ok((account, client)) => compat.token_for(&ctx, account, client, false).await,
-        Err(r) => r.into_response(),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct StableTokenBody {
+pub struct TokenAsk {
     #[serde(default)]
     grant_type: String,
     #[serde(default)]
@@ -266,6 +238,42 @@ pub struct StableTokenBody {
     force_refresh: bool,
 }
 
+/// The answer to a token ask; `wrong_secret` is the endpoint's errcode for a bad secret.
+async fn answer_ask(
+    ctx: &Ctx,
+    compat: &Compat,
+    ip: IpAddr,
+    ask: &TokenAsk,
+    wrong_secret: ErrCode,
+) -> Response {
+    match authenticate(
+        ctx,
+        &ask.grant_type,
+        &ask.appid,
+        &ask.secret,
+        ip,
+        wrong_secret,
+    ) {
+        Ok((account, client)) => {
+            compat
+                .token_for(ctx, account, client, ask.force_refresh)
+                .await
+        }
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
+pub async fn token(
+    State(ctx): State<Ctx>,
+    State(compat): State<SharedCompat>,
+    Client(ip): Client,
+    Query(mut ask): Query<TokenAsk>,
+) -> Response {
+    ask.force_refresh = false;
+    answer_ask(&ctx, &compat, ip, &ask, ErrCode::InvalidCredential).await
+}
+
 /// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
 pub async fn stable_token(
     State(ctx): State<Ctx>,
@@ -273,24 +281,10 @@ pub async fn stable_token(
     Client(ip): Client,
     body: Bytes,
 ) -> Response {
-    let Ok(b) = serde_json::from_slice::<StableTokenBody>(&body) else {
+    let Ok(ask) = serde_json::from_slice::<TokenAsk>(&body) else {
         return wx_error(ErrCode::InvalidJson, "data format error");
     };
-    match authenticate(
-        &ctx,
-        &b.grant_type,
-        &b.appid,
-        &b.secret,
-        ip,
-        ErrCode::InvalidAppSecret,
-    ) {
-        Ok((account, client)) => {
-            compat
-                .token_for(&ctx, account, client, b.force_refresh)
-                .await
-        }
-        Err(r) => r.into_response(),
-    }
+    answer_ask(&ctx, &compat, ip, &ask, ErrCode::InvalidAppSecret).await
 }
 
 /// The account whose current central token `token` is, in constant time per account.
