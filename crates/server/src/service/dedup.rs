@@ -9,7 +9,7 @@ use wxgate_proto::Reply;
 
 use super::dispatch::run_handlers;
 use super::handler::MessageContext;
-use super::open::Refusal;
+use super::open::{Checked, Refusal};
 use super::{Service, ServiceAccount};
 use crate::config::ServiceConfig;
 use crate::store::keys;
@@ -23,10 +23,10 @@ pub async fn answer_once(
     svc: &Service,
     acc: &ServiceAccount,
     pushed: &MessageContext,
-    ts: i64,
-    nonce: &str,
+    checked: &Checked<'_>,
     now: i64,
 ) -> Result<Answer, Refusal> {
+    let (ts, nonce) = (checked.ts, checked.nonce);
     let store = &ctx.store;
     let cfg = &svc.cfg;
     // Keyed on a digest of the whole (decrypted) message: a cached answer goes only to
@@ -72,7 +72,7 @@ pub async fn answer_once(
     //    answer, kept longer than WeChat retries). Every mode: a captured safe-mode push
     //    replayed after its dedup answer expired is refused here too. The nonce is
     //    remembered until its timestamp leaves the window.
-    let nonce_key = keys::nonce(&acc.name, &ts.to_string(), nonce);
+    let nonce_key = keys::nonce(&acc.name, checked.timestamp, nonce);
     match store
         .set_if_absent(&nonce_key, "1", window_left(cfg, ts, now))
         .await

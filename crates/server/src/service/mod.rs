@@ -214,16 +214,7 @@ async fn pipeline(
     let pushed = open::open(name, acc, cfg, q, &checked, &body)?;
     // Boxed: inline, its 800 bytes made this future 1.6 KiB, past the allocator's
     // per-thread cache (1 KiB), and every push paid for a slow allocation.
-    let answer = Box::pin(dedup::answer_once(
-        ctx,
-        svc,
-        acc,
-        &pushed,
-        checked.ts,
-        checked.nonce,
-        now,
-    ))
-    .await?;
+    let answer = Box::pin(dedup::answer_once(ctx, svc, acc, &pushed, &checked, now)).await?;
     Ok(respond(ctx, acc, &pushed, &answer, checked.encrypted))
 }
 
