@@ -42,6 +42,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/cgi-bin/get_api_domain_ip", get(api::get_api_domain_ip))
         .route("/cgi-bin/menu/create", post(api::menu_create))
         .route("/cgi-bin/menu/get", get(api::menu_get))
+        .route(
+            "/wxa/business/getuserphonenumber",
+            post(api::getuserphonenumber),
+        )
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))
@@ -78,6 +82,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/admin/sent", get(admin::sent))
         .route("/admin/token/check", get(admin::token_check))
         .route("/admin/oauth/code", post(admin::oauth_code))
+        .route(
+            "/admin/miniprogram/phonecode",
+            post(admin::miniprogram_phonecode),
+        )
         .route("/admin/miniprogram/login", post(admin::miniprogram_login))
         .route(
             "/admin/miniprogram/userinfo",

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wxgate_proto::api::sns::JsCode2Session;
+use wxgate_proto::api::wxa::GetUserPhoneNumber;
 use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
@@ -221,6 +222,65 @@ pub async fn verify(
     Ok(ok(
         json!({ "valid": miniprogram::verify_raw_data(raw, &sess.session_key, signature) }),
     ))
+}
+
+/// `POST /wx/{account}/mp/phone {"code"}`: the user's phone number from the code of
+/// `<button open-type="getPhoneNumber">` (`/wxa/business/getuserphonenumber` with the
+/// central token). Needs a session; the code works once; limited per client like a
+/// login, since each call spends a WeChat call.
+pub async fn phone(
+    State(s): State<Ctx>,
+    Account(name): Account,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Reject> {
+    let acc = account(&s, &name)?;
+    let v = body_json(&body)?;
+    let code = field(&v, "code")?;
+    session(&s, &name, &headers).await?;
+    if let Err(refused) = s.limits.admit("/wx/mp/phone", &name, client) {
+        return Ok(refused.into_response());
+    }
+    let req = GetUserPhoneNumber {
+        code: code.to_owned(),
+    };
+    let info = match s.credentials.call_api(&name, &req).await {
+        Ok(answer) => answer.phone_info,
+        Err(Error::WeChat { code, errmsg, .. }) => {
+            let status = match code {
+                ErrCode::InvalidCode | ErrCode::CodeBeenUsed => StatusCode::BAD_REQUEST,
+                ErrCode::SystemBusy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            let hint = match code {
+                ErrCode::InvalidCode | ErrCode::CodeBeenUsed => " (the code of <button open-type=\"getPhoneNumber\">, used once within 5 minutes; not the wx.login code)",
+                _ => "",
+            };
+            let msg = format!("getuserphonenumber: {code} ({errmsg}){hint}");
+            return Err(Reject::new(status, msg).with_errcode(code.code()));
+        }
+        Err(e) => {
+            return Err(Reject::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("getuserphonenumber: {e}"),
+            ))
+        }
+    };
+    if info.watermark.appid != acc.appid {
+        return Err(Reject::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "the number is for another app ({}), not {}",
+                info.watermark.appid, acc.appid
+            ),
+        ));
+    }
+    Ok(ok(json!({ "phone_info": {
+        "phoneNumber": info.phone_number,
+        "purePhoneNumber": info.pure_phone_number,
+        "countryCode": info.country_code,
+    } })))
 }
 
 /// Why decryption failed, in words that send the developer to the cause.

@@ -523,3 +523,67 @@ async fn a_fleet_shares_sessions_through_redis() {
         "logged out everywhere"
     );
 }
+
+#[tokio::test]
+async fn the_phone_number_by_code_needs_a_session_and_a_fresh_button_code() {
+    let sb = std::sync::Arc::new(
+        Sandbox::start_ephemeral(SandboxConfig::example())
+            .await
+            .unwrap(),
+    );
+    let dir = TempDir::new("mp-phone");
+    let m = start(sb.clone(), embedded(), &dir, "").await;
+    let (_, v) = m.login().await;
+    let session = session_of(&v);
+    let code = sb.platform.issue_phone_code(MINI, MINI_USER).unwrap();
+    let post = |session: Option<String>, code: String| {
+        let m = &m;
+        async move {
+            m.call(
+                reqwest::Method::POST,
+                "phone",
+                session.as_deref(),
+                Some(json!({ "code": code })),
+            )
+            .await
+        }
+    };
+    // No session: 401, and nothing asked of WeChat.
+    let (status, _) = post(None, code.clone()).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        sandbox_calls(&sb, "/wxa/business/getuserphonenumber", MINI),
+        0
+    );
+    // The number, with its country code, checked against the app.
+    let (status, v) = post(Some(session.clone()), code.clone()).await;
+    assert_eq!(status, 200, "{v}");
+    let info = &v["data"]["phone_info"];
+    assert_eq!(info["purePhoneNumber"], "13800138000");
+    assert_eq!(info["phoneNumber"], "+8613800138000");
+    assert_eq!(info["countryCode"], 86);
+    assert!(info.get("watermark").is_none());
+    // The code once only: 40163, explained.
+    let (status, v) = post(Some(session.clone()), code).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["state"]["errcode"], 40163, "{v}");
+    assert!(
+        v["state"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("getPhoneNumber"),
+        "{v}"
+    );
+    // A wx.login code where the button's code belongs: 40029, explained the same way.
+    let login_code = sb.platform.issue_js_code(MINI, MINI_USER).unwrap();
+    let (status, v) = post(Some(session), login_code).await;
+    assert_eq!(status, 400);
+    assert_eq!(v["state"]["errcode"], 40029, "{v}");
+    assert!(
+        v["state"]["msg"]
+            .as_str()
+            .unwrap()
+            .contains("not the wx.login code"),
+        "{v}"
+    );
+}

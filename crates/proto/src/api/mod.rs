@@ -19,6 +19,7 @@ pub mod sns;
 pub mod ticket;
 pub mod token;
 pub mod user;
+pub mod wxa;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -193,6 +194,7 @@ mod tests {
             menu::GetMenu::PATH,
             user::GetFollowers::PATH,
             user::BatchGetUserInfo::PATH,
+            wxa::GetUserPhoneNumber::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -138,6 +138,7 @@ struct State {
     user_tokens: HashMap<String, UserCredential>,
     refresh_tokens: HashMap<String, UserCredential>,
     js_codes: OneTimeCodes,
+    phone_codes: OneTimeCodes,
     sent: Vec<Sent>,
     next_msgid: u64,
     calls: BTreeMap<String, CallCount>,

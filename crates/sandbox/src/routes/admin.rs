@@ -249,3 +249,12 @@ pub async fn push(State(p): State<Shared>, Json(r): Json<PushRequest>) -> Respon
             .into_response(),
     }
 }
+
+/// `POST /admin/miniprogram/phonecode {appid, openid}`: what the getPhoneNumber button
+/// gives the client (a code for `/wxa/business/getuserphonenumber`).
+pub async fn miniprogram_phonecode(State(p): State<Shared>, Json(u): Json<UserRef>) -> Response {
+    match p.issue_phone_code(&u.appid, &u.openid) {
+        Ok(code) => Json(json!({ "code": code })).into_response(),
+        Err(e) => bad(&e.msg),
+    }
+}

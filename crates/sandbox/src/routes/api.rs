@@ -252,3 +252,21 @@ pub async fn menu_get(State(p): State<Shared>, Query(q): Query<Params>) -> Respo
         Ok(answer(Menu { menu }))
     })())
 }
+
+/// `POST /wxa/business/getuserphonenumber?access_token= {"code"}`
+pub async fn getuserphonenumber(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/business/getuserphonenumber", Some(&app));
+        let b = json_body(&body)?;
+        let code = b.get("code").and_then(Value::as_str).unwrap_or("");
+        let mut v = answer(p.phone_number(&app, code)?);
+        v["errcode"] = 0.into();
+        v["errmsg"] = "ok".into();
+        Ok(v)
+    })())
+}

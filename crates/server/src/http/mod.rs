@@ -140,6 +140,7 @@ fn wx_routes() -> Router<AppState> {
         .route("/auth/callback", get(auth::callback))
         .route("/mp/login", post(miniprogram::login))
         .route("/mp/verify", post(miniprogram::verify))
+        .route("/mp/phone", post(miniprogram::phone))
         .route("/mp/decrypt", post(miniprogram::decrypt))
         .route(
             "/mp/session",
