@@ -86,6 +86,9 @@ errcodes! {
     ForceRefreshLimit = 45033 => "forced refresh of the stable access_token over its daily limit",
     InvalidJson = 47001 => "data format error: invalid JSON body",
     MenuNotExist = 46003 => "menu no exist",
+    /// checksession / resetusersessionkey: the login-state signature does not match the
+    /// session_key WeChat holds (a newer login replaced it).
+    InvalidSessionSignature = 87009 => "invalid signature: the session_key is not the user's current one",
     ApiUnauthorized = 48001 => "api unauthorized: the account has no permission for this API",
     UserUnauthorized = 50001 => "user unauthorized: the user has not granted this API",
     ClearQuotaLimit = 48006 => "forbid to clear quota because of reaching the limit",

@@ -30,6 +30,17 @@ fn raw_data_digest(raw_data: &str, session_key: &str) -> [u8; 20] {
 
 /// Whether `signature` signs `raw_data` with `session_key` (hex in either case), in
 /// constant time.
+/// The user login-state signature (用户登录态签名) some server APIs take:
+/// `hmac_sha256(post_data, session_key)`, the key being the session_key as written
+/// (base64 text), lowercase hex; a GET signs the empty string.
+pub fn session_signature(session_key: &str, post_data: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(session_key.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(post_data);
+    hex(&mac.finalize().into_bytes())
+}
+
 pub fn verify_raw_data(raw_data: &str, session_key: &str, signature: &str) -> bool {
     digest_matches(&raw_data_digest(raw_data, session_key), signature)
 }

@@ -294,3 +294,16 @@ fn aes_key_of_the_sample_decodes_to_32_bytes() {
     assert_eq!(k.as_bytes().len(), 32);
     assert_eq!(&k.as_bytes()[..3], &[0x69, 0xb7, 0x1d]);
 }
+
+/// 用户登录态签名: WeChat's own example, verbatim.
+#[test]
+fn the_session_signature_of_the_documented_example() {
+    let signature = wxgate_proto::miniprogram::session_signature(
+        "o0q0otL8aEzpcZL/FT9WsQ==",
+        br#"{"foo":"bar"}"#,
+    );
+    assert_eq!(
+        signature,
+        "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"
+    );
+}

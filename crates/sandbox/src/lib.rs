@@ -46,6 +46,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/wxa/business/getuserphonenumber",
             post(api::getuserphonenumber),
         )
+        .route("/wxa/checksession", get(api::checksession))
+        .route("/wxa/resetusersessionkey", get(api::resetusersessionkey))
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))

@@ -12,10 +12,11 @@
 //! Sessions live in the configured store (a fleet shares them), under the SHA-256 of the
 //! id, and slide: each use extends them by `miniprogram.session_ttl`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wxgate_proto::api::sns::JsCode2Session;
-use wxgate_proto::api::wxa::GetUserPhoneNumber;
+use wxgate_proto::api::wxa::{CheckSession, GetUserPhoneNumber, ResetUserSessionKey};
 use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
@@ -324,14 +325,81 @@ pub async fn get_session(
     State(s): State<Ctx>,
     Account(name): Account,
     headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Reject> {
     account(&s, &name)?;
     let (_, sess) = session(&s, &name, &headers).await?;
     let mut data = json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniprogram.session_ttl });
-    if let Some(u) = sess.unionid {
-        data["unionid"] = u.into();
+    if let Some(u) = &sess.unionid {
+        data["unionid"] = u.clone().into();
+    }
+    // `remote=1`: also ask WeChat whether it still holds this session_key (a newer
+    // wx.login elsewhere replaces it), signed with it, never sent.
+    if q.get("remote").is_some_and(|v| v == "1") {
+        let req = CheckSession {
+            openid: sess.openid.clone(),
+            signature: miniprogram::session_signature(&sess.session_key, b""),
+            sig_method: "hmac_sha256".into(),
+        };
+        data["remote_valid"] = match s.credentials.call_api(&name, &req).await {
+            Ok(_) => true,
+            Err(e) if e.errcode() == Some(ErrCode::InvalidSessionSignature) => false,
+            Err(e) => {
+                return Err(Reject::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("checksession: {e}"),
+                ))
+            }
+        }
+        .into();
     }
     Ok(ok(data))
+}
+
+/// `POST /wx/{account}/mp/session/reset`: asks WeChat for a new session_key for the
+/// user (`/wxa/resetusersessionkey`, signed with the current one) and keeps it in the
+/// session. The key itself never leaves the server.
+pub async fn reset_session(
+    State(s): State<Ctx>,
+    Account(name): Account,
+    headers: HeaderMap,
+) -> Result<Response, Reject> {
+    account(&s, &name)?;
+    let (key, mut sess) = session(&s, &name, &headers).await?;
+    let req = ResetUserSessionKey {
+        openid: sess.openid.clone(),
+        signature: miniprogram::session_signature(&sess.session_key, b""),
+        sig_method: "hmac_sha256".into(),
+    };
+    let fresh = match s.credentials.call_api(&name, &req).await {
+        Ok(f) => f,
+        Err(Error::WeChat { code, errmsg, .. }) => {
+            let status = if code == ErrCode::InvalidSessionSignature {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            let msg = format!("resetusersessionkey: {code} ({errmsg}): log in again (wx.login, then /wx/mp/login)");
+            return Err(Reject::new(status, msg).with_errcode(code.code()));
+        }
+        Err(e) => {
+            return Err(Reject::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("resetusersessionkey: {e}"),
+            ))
+        }
+    };
+    sess.session_key = fresh.session_key;
+    let ttl = Duration::from_secs(s.config.miniprogram.session_ttl.max(1) as u64);
+    s.store
+        .set(
+            &key,
+            &serde_json::to_string(&sess).unwrap_or_default(),
+            Some(ttl),
+        )
+        .await
+        .map_err(|e| store_down(&e))?;
+    Ok(ok(json!({ "reset": true, "openid": sess.openid })))
 }
 
 /// `DELETE /wx/{account}/mp/session`: log out.

@@ -587,3 +587,76 @@ async fn the_phone_number_by_code_needs_a_session_and_a_fresh_button_code() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn the_session_key_is_checked_and_reset_with_wechat_and_never_leaves() {
+    let sb = std::sync::Arc::new(
+        Sandbox::start_ephemeral(SandboxConfig::example())
+            .await
+            .unwrap(),
+    );
+    let dir = TempDir::new("mp-remote");
+    let m = start(sb.clone(), embedded(), &dir, "").await;
+    let (_, v) = m.login().await;
+    let session = session_of(&v);
+    let get = |path: &'static str| m.call(reqwest::Method::GET, path, Some(&session), None);
+    let (status, v) = get("session?remote=1").await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["remote_valid"], true);
+    assert_eq!(sandbox_calls(&sb, "/wxa/checksession", MINI), 1);
+    let (_, v) = get("session").await;
+    assert!(
+        v["data"].get("remote_valid").is_none(),
+        "no remote check unless asked"
+    );
+
+    // Reset: a new key at WeChat, kept in the session; data sealed under it decrypts.
+    let (status, v) = m
+        .call(reqwest::Method::POST, "session/reset", Some(&session), None)
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["reset"], true);
+    assert!(
+        !v.to_string().contains("session_key"),
+        "the key never leaves: {v}"
+    );
+    let ui = m.admin("userinfo").await;
+    let (status, v) = m
+        .call(
+            reqwest::Method::POST,
+            "decrypt",
+            Some(&session),
+            Some(json!({"encryptedData": ui["encryptedData"], "iv": ui["iv"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "decrypts under the reset key: {v}");
+    let (_, v) = get("session?remote=1").await;
+    assert_eq!(v["data"]["remote_valid"], true);
+
+    // A login elsewhere replaces the key at WeChat: the remote check says so, and a
+    // reset signed with the stale key is refused (87009), sending the client to log in.
+    let code = sb.platform.issue_js_code(MINI, MINI_USER).unwrap();
+    sb.platform
+        .jscode2session(
+            MINI,
+            "sandbox-secret-miniapp-0001",
+            &code,
+            "authorization_code",
+        )
+        .unwrap();
+    let (status, v) = get("session?remote=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["remote_valid"], false);
+    let (status, v) = m
+        .call(reqwest::Method::POST, "session/reset", Some(&session), None)
+        .await;
+    assert_eq!(status, 401, "{v}");
+    assert_eq!(v["state"]["errcode"], 87009);
+    // Without a session: 401 and nothing asked of WeChat.
+    let checks = sandbox_calls(&sb, "/wxa/checksession", MINI);
+    let (status, _) = m
+        .call(reqwest::Method::GET, "session?remote=1", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(sandbox_calls(&sb, "/wxa/checksession", MINI), checks);
+}

@@ -195,6 +195,8 @@ mod tests {
             user::GetFollowers::PATH,
             user::BatchGetUserInfo::PATH,
             wxa::GetUserPhoneNumber::PATH,
+            wxa::CheckSession::PATH,
+            wxa::ResetUserSessionKey::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

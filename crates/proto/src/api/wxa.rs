@@ -41,3 +41,43 @@ pub struct Watermark {
     pub timestamp: i64,
     pub appid: String,
 }
+
+/// `GET /wxa/checksession?access_token=&openid=&signature=&sig_method=hmac_sha256`:
+/// whether WeChat still holds this session_key for the user; `signature` is
+/// `session_signature(session_key, b"")`. A stale key answers 87009.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSession {
+    pub openid: String,
+    pub signature: String,
+    pub sig_method: String,
+}
+
+impl Endpoint for CheckSession {
+    const PATH: &'static str = "/wxa/checksession";
+    const METHOD: Method = Method::Get;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = super::Ack;
+}
+
+/// `GET /wxa/resetusersessionkey?access_token=&openid=&signature=&sig_method=`: a new
+/// session_key for the user, signed with the current one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetUserSessionKey {
+    pub openid: String,
+    pub signature: String,
+    pub sig_method: String,
+}
+
+impl Endpoint for ResetUserSessionKey {
+    const PATH: &'static str = "/wxa/resetusersessionkey";
+    const METHOD: Method = Method::Get;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = NewSessionKey;
+}
+
+/// `{"errcode":0,"errmsg":"ok","openid":"...","session_key":"..."}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewSessionKey {
+    pub openid: String,
+    pub session_key: String,
+}

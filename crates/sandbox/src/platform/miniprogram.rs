@@ -2,7 +2,7 @@
 //! (`/sns/jscode2session`) for the openid and a new session_key.
 
 use wxgate_proto::api::sns::MiniProgramSession;
-use wxgate_proto::api::wxa::{PhoneInfo, PhoneNumber, Watermark};
+use wxgate_proto::api::wxa::{NewSessionKey, PhoneInfo, PhoneNumber, Watermark};
 use wxgate_proto::ErrCode;
 
 use crate::config::AppKind;
@@ -119,6 +119,65 @@ impl Platform {
                     appid: token_app.to_owned(),
                 },
             },
+        })
+    }
+
+    /// The user's current session_key, if the signature is made with it (87009 else).
+    fn signed_session(
+        &self,
+        appid: &str,
+        openid: &str,
+        signature: &str,
+        method: &str,
+    ) -> WxResult<()> {
+        if method != "hmac_sha256" {
+            return Err(WxError::with(
+                ErrCode::InvalidParameter,
+                "invalid args: sig_method is hmac_sha256",
+            ));
+        }
+        let key = self
+            .session_key(appid, openid)
+            .ok_or_else(|| WxError::new(ErrCode::InvalidSessionSignature))?;
+        let expected = wxgate_proto::miniprogram::session_signature(&key, b"");
+        if expected != signature {
+            return Err(WxError::new(ErrCode::InvalidSessionSignature));
+        }
+        Ok(())
+    }
+
+    /// `GET /wxa/checksession`: whether the signature is made with the user's current
+    /// session_key.
+    pub fn check_session(
+        &self,
+        appid: &str,
+        openid: &str,
+        signature: &str,
+        method: &str,
+    ) -> WxResult<()> {
+        self.signed_session(appid, openid, signature, method)
+    }
+
+    /// `GET /wxa/resetusersessionkey`: a new session_key for the user, replacing the one
+    /// the request is signed with.
+    pub fn reset_session_key(
+        &self,
+        appid: &str,
+        openid: &str,
+        signature: &str,
+        method: &str,
+    ) -> WxResult<NewSessionKey> {
+        self.signed_session(appid, openid, signature, method)?;
+        let session_key = wxgate_proto::crypto::base64_encode(&rand::random::<[u8; 16]>());
+        self.lock()
+            .apps
+            .entry(appid.to_owned())
+            .or_default()
+            .session_keys
+            .insert(openid.to_owned(), session_key.clone());
+        Ok(NewSessionKey {
+            openid: openid.to_owned(),
+            session_key,
         })
     }
 }

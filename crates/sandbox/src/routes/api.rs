@@ -270,3 +270,36 @@ pub async fn getuserphonenumber(
         Ok(v)
     })())
 }
+
+/// `GET /wxa/checksession?access_token=&openid=&signature=&sig_method=hmac_sha256`
+pub async fn checksession(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/checksession", Some(&app));
+        p.check_session(
+            &app,
+            param(&q, "openid"),
+            param(&q, "signature"),
+            param(&q, "sig_method"),
+        )?;
+        Ok(answer(Ack::ok()))
+    })())
+}
+
+/// `GET /wxa/resetusersessionkey?access_token=&openid=&signature=&sig_method=hmac_sha256`
+pub async fn resetusersessionkey(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/resetusersessionkey", Some(&app));
+        let fresh = p.reset_session_key(
+            &app,
+            param(&q, "openid"),
+            param(&q, "signature"),
+            param(&q, "sig_method"),
+        )?;
+        let mut v = answer(fresh);
+        v["errcode"] = 0.into();
+        v["errmsg"] = "ok".into();
+        Ok(v)
+    })())
+}

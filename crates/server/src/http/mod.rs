@@ -146,6 +146,7 @@ fn wx_routes() -> Router<AppState> {
             "/mp/session",
             get(miniprogram::get_session).delete(miniprogram::delete_session),
         )
+        .route("/mp/session/reset", post(miniprogram::reset_session))
 }
 
 /// Every route, each observed (`observe`). The server answers through [`hot::App`],
