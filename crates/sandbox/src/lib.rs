@@ -47,6 +47,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             post(api::getuserphonenumber),
         )
         .route("/wxa/checksession", get(api::checksession))
+        .route("/wxa/msg_sec_check", post(api::msg_sec_check))
         .route("/wxa/resetusersessionkey", get(api::resetusersessionkey))
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use wxgate_proto::api::sns::JsCode2Session;
-use wxgate_proto::api::wxa::{CheckSession, GetUserPhoneNumber, ResetUserSessionKey};
+use wxgate_proto::api::wxa::{
+    CheckSession, GetUserPhoneNumber, MsgSecCheck, ResetUserSessionKey, MSG_SEC_CHECK_MAX_CHARS,
+};
 use wxgate_proto::{miniprogram, ErrCode};
 
 use crate::config::{AccountConfig, AccountKind};
@@ -282,6 +284,60 @@ pub async fn phone(
         "purePhoneNumber": info.pure_phone_number,
         "countryCode": info.country_code,
     } })))
+}
+
+/// `POST /wx/{account}/mp/check/text {"content", "scene"}`: WeChat's verdict on user
+/// text (`/wxa/msg_sec_check` version 2, with the session's openid), so a Mini Program
+/// checks text without holding a token. Limited per client: each is a WeChat call.
+pub async fn check_text(
+    State(s): State<Ctx>,
+    Account(name): Account,
+    Client(client): Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Reject> {
+    account(&s, &name)?;
+    let v = body_json(&body)?;
+    let content = field(&v, "content")?;
+    if content.chars().count() > MSG_SEC_CHECK_MAX_CHARS {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            format!("Parameter Error: content is at most {MSG_SEC_CHECK_MAX_CHARS} characters"),
+        ));
+    }
+    let scene = v.get("scene").and_then(Value::as_u64).unwrap_or(2);
+    if !(1..=4).contains(&scene) {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            "Parameter Error: scene is 1 (profile), 2 (comment), 3 (forum) or 4 (social log)",
+        ));
+    }
+    let (_, sess) = session(&s, &name, &headers).await?;
+    if let Err(refused) = s.limits.admit("/wx/mp/check/text", &name, client) {
+        return Ok(refused.into_response());
+    }
+    let req = MsgSecCheck {
+        content: content.to_owned(),
+        version: 2,
+        scene: scene as u32,
+        openid: sess.openid,
+    };
+    match s.credentials.call_api(&name, &req).await {
+        Ok(verdict) => Ok(ok(json!({
+            "suggest": verdict.result.suggest,
+            "label": verdict.result.label,
+            "trace_id": verdict.trace_id,
+        }))),
+        Err(Error::WeChat { code, errmsg, .. }) => Err(Reject::new(
+            StatusCode::BAD_GATEWAY,
+            format!("msg_sec_check: {code} ({errmsg})"),
+        )
+        .with_errcode(code.code())),
+        Err(e) => Err(Reject::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("msg_sec_check: {e}"),
+        )),
+    }
 }
 
 /// Why decryption failed, in words that send the developer to the cause.

@@ -660,3 +660,53 @@ async fn the_session_key_is_checked_and_reset_with_wechat_and_never_leaves() {
     assert_eq!(status, 401);
     assert_eq!(sandbox_calls(&sb, "/wxa/checksession", MINI), checks);
 }
+
+#[tokio::test]
+async fn user_text_is_checked_by_wechat_for_a_session_without_a_token() {
+    let sb = std::sync::Arc::new(
+        Sandbox::start_ephemeral(SandboxConfig::example())
+            .await
+            .unwrap(),
+    );
+    let dir = TempDir::new("mp-check");
+    let m = start(sb.clone(), embedded(), &dir, "").await;
+    let (_, v) = m.login().await;
+    let session = session_of(&v);
+    let check = |session: Option<String>, body: Value| {
+        let m = &m;
+        async move {
+            m.call(
+                reqwest::Method::POST,
+                "check/text",
+                session.as_deref(),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let s = || Some(session.clone());
+    let (status, v) = check(s(), json!({"content": "hello there", "scene": 2})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["suggest"], "pass");
+    assert_eq!(v["data"]["label"], 100);
+    assert!(v["data"]["trace_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("sbx-trace-"));
+    let (_, v) = check(s(), json!({"content": "this is sandbox-risky", "scene": 3})).await;
+    assert_eq!(v["data"]["suggest"], "risky");
+    assert_eq!(v["data"]["label"], 20006);
+    let calls = sandbox_calls(&sb, "/wxa/msg_sec_check", MINI);
+    assert_eq!(calls, 2);
+    // Refused before WeChat: no session, too long, a scene WeChat does not have, empty.
+    for (session, body, status) in [
+        (None, json!({"content": "x"}), 401),
+        (s(), json!({"content": "字".repeat(2501)}), 400),
+        (s(), json!({"content": "x", "scene": 9}), 400),
+        (s(), json!({"content": ""}), 400),
+    ] {
+        let (got, v) = check(session, body).await;
+        assert_eq!(got, status, "{v}");
+    }
+    assert_eq!(sandbox_calls(&sb, "/wxa/msg_sec_check", MINI), calls);
+}

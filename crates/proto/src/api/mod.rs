@@ -197,6 +197,7 @@ mod tests {
             wxa::GetUserPhoneNumber::PATH,
             wxa::CheckSession::PATH,
             wxa::ResetUserSessionKey::PATH,
+            wxa::MsgSecCheck::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -303,3 +303,42 @@ pub async fn resetusersessionkey(State(p): State<Shared>, Query(q): Query<Params
         Ok(v)
     })())
 }
+
+/// `POST /wxa/msg_sec_check?access_token= {content, version: 2, scene, openid}`: the
+/// sandbox's verdict is predictable: text holding `sandbox-risky` is risky (label
+/// 20006), `sandbox-review` needs review (21000), anything else passes (100).
+pub async fn msg_sec_check(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/msg_sec_check", Some(&app));
+        let b = json_body(&body)?;
+        let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
+        let num = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
+        let content = text("content");
+        let valid = num("version") == 2
+            && (1..=4).contains(&num("scene"))
+            && !text("openid").is_empty()
+            && !content.is_empty()
+            && content.chars().count() <= 2500;
+        if !valid {
+            return Err(WxError::with(ErrCode::InvalidParameter, "invalid args"));
+        }
+        let (suggest, label) = if content.contains("sandbox-risky") {
+            ("risky", 20006)
+        } else if content.contains("sandbox-review") {
+            ("review", 21000)
+        } else {
+            ("pass", 100)
+        };
+        Ok(json!({
+            "errcode": 0, "errmsg": "ok",
+            "result": { "suggest": suggest, "label": label },
+            "detail": [{ "strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90 }],
+            "trace_id": crate::platform::random_value("sbx-trace-", 16),
+        }))
+    })())
+}

@@ -141,6 +141,7 @@ fn wx_routes() -> Router<AppState> {
         .route("/mp/login", post(miniprogram::login))
         .route("/mp/verify", post(miniprogram::verify))
         .route("/mp/phone", post(miniprogram::phone))
+        .route("/mp/check/text", post(miniprogram::check_text))
         .route("/mp/decrypt", post(miniprogram::decrypt))
         .route(
             "/mp/session",
