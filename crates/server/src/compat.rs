@@ -31,8 +31,11 @@ use serde::Deserialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
 use wxgate_proto::api::openapi::GetApiDomainIp;
+use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::ticket::Ticket;
 use wxgate_proto::api::token::AccessToken;
+use wxgate_proto::api::token::{ClassicToken, StableToken};
+use wxgate_proto::api::{Endpoint, APP_TOKEN_PREFIXES};
 use wxgate_proto::ErrCode;
 
 use crate::config::Config;
@@ -128,7 +131,7 @@ fn authenticate<'c>(
     let Some(account) = account_of(&ctx.config, appid) else {
         return Err(WxRefusal(ErrCode::InvalidAppId, "invalid appid"));
     };
-    if ctx.limits.admit("/cgi-bin/token", account, ip).is_err() {
+    if ctx.limits.admit(ClassicToken::PATH, account, ip).is_err() {
         return Err(WxRefusal(
             ErrCode::ApiMinuteQuota,
             "api minute-quota reach limit: retry later",
@@ -394,12 +397,12 @@ where
     SharedCompat: axum::extract::FromRef<S>,
 {
     use axum::routing::{any, get, post};
-    axum::Router::new()
-        .route("/cgi-bin/token", get(token))
-        .route("/cgi-bin/stable_token", post(stable_token))
-        .route("/cgi-bin/ticket/getticket", get(getticket))
-        .route("/cgi-bin/{*rest}", any(forwarded))
-        .route("/wxa/{*rest}", any(forwarded))
-        .route("/datacube/{*rest}", any(forwarded))
-        .route("/card/{*rest}", any(forwarded))
+    let mut routes = axum::Router::new()
+        .route(ClassicToken::PATH, get(token))
+        .route(StableToken::PATH, post(stable_token))
+        .route(GetTicket::PATH, get(getticket));
+    for prefix in APP_TOKEN_PREFIXES {
+        routes = routes.route(&format!("{prefix}/{{*rest}}"), any(forwarded));
+    }
+    routes
 }

@@ -388,3 +388,44 @@ async fn followers_with_profiles_in_batches_of_one_hundred() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn mini_program_codes_are_pngs_kept_for_identical_requests() {
+    let h = Setup::new().tag("wxa-code").start().await;
+    let http = reqwest::Client::new();
+    let code = |body: Value| {
+        http.post(h.url("/api/v1/mini/wxa/code"))
+            .bearer_auth(API_KEY)
+            .json(&body)
+            .send()
+    };
+    let r = code(json!({"scene": "order=42", "page": "pages/index/index", "width": 430}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["x-wxgate-cache"], "miss");
+    let first = r.bytes().await.unwrap();
+    assert!(first.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // The same request, its keys in another order: from the store, no WeChat call.
+    let r = code(json!({"width": 430, "page": "pages/index/index", "scene": "order=42"}))
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-wxgate-cache"], "hit");
+    assert_eq!(r.bytes().await.unwrap(), first);
+    assert_eq!(sandbox_calls(&h.sb, "/wxa/getwxacodeunlimit", MINI), 1);
+    // WeChat's error, as JSON with a 400; not kept.
+    let r = code(json!({"scene": "x".repeat(33)})).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["errcode"], 40169);
+    // No key: 401, nothing asked.
+    let r = reqwest::Client::new()
+        .post(h.url("/api/v1/mini/wxa/code"))
+        .json(&json!({"scene": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(sandbox_calls(&h.sb, "/wxa/getwxacodeunlimit", MINI), 2);
+}

@@ -80,6 +80,10 @@ pub const KNOWN_PATHS: &[&str] = &[
     "/wxa/getpaidunionid",
 ];
 
+/// The path prefixes of WeChat's API host whose calls take the app's access_token (the
+/// WeChat-compatible API forwards them). `/sns/` is not one: its calls take a user's.
+pub const APP_TOKEN_PREFIXES: &[&str] = &["/cgi-bin", "/wxa", "/datacube", "/card"];
+
 /// How an endpoint is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -198,6 +202,7 @@ mod tests {
             wxa::CheckSession::PATH,
             wxa::ResetUserSessionKey::PATH,
             wxa::MsgSecCheck::PATH,
+            wxa::GetWxaCodeUnlimit::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -116,3 +116,17 @@ pub struct SecVerdict {
     pub suggest: String,
     pub label: i64,
 }
+
+/// `POST /wxa/getwxacodeunlimit?access_token= {scene, page, width, ...}`: a Mini Program
+/// code, permanent, unlimited in number. A success is the image itself (read raw, not
+/// as `Answer`); a failure is WeChat's JSON error (40169 for a bad scene).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GetWxaCodeUnlimit(pub serde_json::Value);
+
+impl Endpoint for GetWxaCodeUnlimit {
+    const PATH: &'static str = "/wxa/getwxacodeunlimit";
+    const METHOD: Method = Method::Post;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = super::Ack;
+}

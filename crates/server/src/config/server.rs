@@ -78,6 +78,9 @@ pub struct ApiConfig {
     pub proxy_max_body_bytes: usize,
     /// `/api/v1/{account}/followers` spaces its WeChat calls by this much.
     pub followers_call_interval_ms: u64,
+    /// `/api/v1/{account}/wxa/code` keeps a code for identical requests this long
+    /// (seconds; 0: not kept). Codes are permanent and the API is rate-limited.
+    pub wxa_code_cache_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -86,6 +89,7 @@ impl Default for ApiConfig {
             keys: Vec::new(),
             proxy_max_body_bytes: 16 << 20,
             followers_call_interval_ms: 20,
+            wxa_code_cache_secs: 86400,
         }
     }
 }

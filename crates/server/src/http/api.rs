@@ -14,6 +14,8 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::credentials::Kind;
 use crate::web::forward::{forward, ForwardError};
+use wxgate_proto::api::wxa::GetWxaCodeUnlimit;
+use wxgate_proto::api::Endpoint;
 
 /// Checks the bearer key against every configured key (constant time, no early exit)
 /// and that the key may use the account.
@@ -199,4 +201,79 @@ pub async fn followers(
         crate::followers::stream(s.ctx.clone(), export),
     )
         .into_response())
+}
+
+/// `POST /api/v1/{account}/wxa/code` with the body of `getwxacodeunlimit` (scene, page,
+/// width, ...): the PNG itself, or WeChat's JSON error with a 400. An identical request
+/// is answered from the store for `api.wxa_code_cache_secs` (codes are permanent, and
+/// WeChat limits the calls).
+pub async fn wxa_code(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    use base64::Engine;
+    authorize(&s, &headers, &account)?;
+    let ctx = &s.ctx;
+    let body = crate::web::forward::read_body(ctx, body)
+        .await
+        .map_err(|_| ApiError::bad_request("the body is too large or too slow"))?;
+    let request: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("the body must be getwxacodeunlimit's JSON"))?;
+    let canonical = serde_json::to_vec(&request).unwrap_or_default();
+    let digest = wxgate_proto::signature::hex(&<sha2::Sha256 as sha2::Digest>::digest(&canonical));
+    let key = crate::store::keys::wxa_code(&account, &digest);
+    let png = |bytes: Vec<u8>, cached: bool| {
+        (
+            [
+                (header::CONTENT_TYPE, "image/png"),
+                (
+                    header::HeaderName::from_static("x-wxgate-cache"),
+                    if cached { "hit" } else { "miss" },
+                ),
+            ],
+            bytes,
+        )
+            .into_response()
+    };
+    let cache_secs = ctx.config.api.wxa_code_cache_secs;
+    if cache_secs > 0 {
+        if let Ok(Some(stored)) = ctx.store.get(&key).await {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(stored) {
+                return Ok(png(bytes, true));
+            }
+        }
+    }
+    let answer = ctx
+        .credentials
+        .call_with_token(
+            &account,
+            Method::POST,
+            <GetWxaCodeUnlimit as Endpoint>::PATH,
+            &[],
+            Some((Bytes::from(canonical), Some("application/json".into()))),
+        )
+        .await?;
+    let is_image = answer
+        .content_type
+        .as_deref()
+        .is_some_and(|ct| ct.starts_with("image/"));
+    if !is_image {
+        // WeChat's JSON error, as it came, with a 400.
+        return Ok((
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/json")],
+            answer.body,
+        )
+            .into_response());
+    }
+    if cache_secs > 0 {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&answer.body);
+        let ttl = std::time::Duration::from_secs(cache_secs);
+        if let Err(e) = ctx.store.set(&key, &encoded, Some(ttl)).await {
+            tracing::warn!(account, error = %e, "wxa code not cached");
+        }
+    }
+    Ok(png(answer.body.to_vec(), false))
 }

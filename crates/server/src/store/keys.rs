@@ -81,6 +81,12 @@ pub fn oauth_code(account: &str, code_digest: &str) -> String {
 
 /// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
 /// usable session id).
+/// A Mini Program code kept for identical requests, by the digest of the request.
+pub fn wxa_code(account: &str, request_digest: &str) -> String {
+    key(account, &["wxa_code", request_digest])
+}
+
+/// A Mini Program login session, by the digest of its id.
 pub fn mp_session(account: &str, session_digest: &str) -> String {
     key(account, &["mp_session", session_digest])
 }
