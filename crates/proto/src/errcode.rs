@@ -66,6 +66,9 @@ errcodes! {
     InvalidAppSecret = 40125 => "invalid appsecret",
     CodeBeenUsed = 40163 => "code been used",
     /// getwxacodeunlimit: scene empty or over 32 characters, or the body not JSON.
+    /// generatescheme / generate_urllink: the page path is not one of the Mini Program's
+    /// (it starts with `/`, or does not exist in the published version).
+    InvalidPagePath = 40165 => "invalid weapp pagepath",
     InvalidScene = 40169 => "invalid length for scene, or the data is not json string",
     InvalidIp = 40164 => "invalid ip: caller is not in the IP whitelist",
     AccessTokenMissing = 41001 => "access_token missing",

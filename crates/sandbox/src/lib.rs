@@ -48,6 +48,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/wxa/checksession", get(api::checksession))
         .route("/wxa/msg_sec_check", post(api::msg_sec_check))
+        .route("/wxa/generatescheme", post(api::generatescheme))
+        .route("/wxa/generate_urllink", post(api::generate_urllink))
         .route("/wxa/resetusersessionkey", get(api::resetusersessionkey))
         .route("/cgi-bin/user/get", get(api::user_get))
         .route("/cgi-bin/user/info", get(api::user_info))

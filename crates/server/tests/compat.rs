@@ -429,3 +429,59 @@ async fn mini_program_codes_are_pngs_kept_for_identical_requests() {
     assert_eq!(r.status(), 401);
     assert_eq!(sandbox_calls(&h.sb, "/wxa/getwxacodeunlimit", MINI), 2);
 }
+
+#[tokio::test]
+async fn url_schemes_and_links_for_a_mini_program() {
+    let h = Setup::new().tag("wxa-links").start().await;
+    let http = reqwest::Client::new();
+    let call = |what: &'static str, body: Value| {
+        http.post(h.url(&format!("/api/v1/mini/wxa/{what}")))
+            .bearer_auth(API_KEY)
+            .json(&body)
+            .send()
+    };
+    let r = call(
+        "scheme",
+        json!({"jump_wxa": {"path": "pages/index/index", "query": "a=1"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["openlink"]
+            .as_str()
+            .unwrap()
+            .starts_with("weixin://dl/business/?t="),
+        "{v}"
+    );
+    let r = call("urllink", json!({"path": "pages/index/index"}))
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["url_link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://wxaurl.cn/"),
+        "{v}"
+    );
+    // WeChat refuses a page path starting with '/': a 400 carrying its errcode.
+    let r = call("urllink", json!({"path": "/pages/index/index"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["errcode"], 40165, "{v}");
+    // Not JSON: 400 before WeChat.
+    let calls = sandbox_calls(&h.sb, "/wxa/generatescheme", MINI);
+    let r = http
+        .post(h.url("/api/v1/mini/wxa/scheme"))
+        .bearer_auth(API_KEY)
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(sandbox_calls(&h.sb, "/wxa/generatescheme", MINI), calls);
+}

@@ -203,6 +203,8 @@ mod tests {
             wxa::ResetUserSessionKey::PATH,
             wxa::MsgSecCheck::PATH,
             wxa::GetWxaCodeUnlimit::PATH,
+            wxa::GenerateScheme::PATH,
+            wxa::GenerateUrlLink::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

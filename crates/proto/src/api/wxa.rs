@@ -130,3 +130,40 @@ impl Endpoint for GetWxaCodeUnlimit {
     const NEEDS_ACCESS_TOKEN: bool = true;
     type Answer = super::Ack;
 }
+
+/// `POST /wxa/generatescheme?access_token= {jump_wxa: {path, query, env_version}, ...}`:
+/// a URL Scheme (`weixin://dl/business/?t=...`) that opens the Mini Program from outside
+/// WeChat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GenerateScheme(pub serde_json::Value);
+
+impl Endpoint for GenerateScheme {
+    const PATH: &'static str = "/wxa/generatescheme";
+    const METHOD: Method = Method::Post;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = Scheme;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheme {
+    pub openlink: String,
+}
+
+/// `POST /wxa/generate_urllink?access_token= {path, query, env_version, ...}`: a URL
+/// Link (`https://wxaurl.cn/...`) that opens the Mini Program from a browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct GenerateUrlLink(pub serde_json::Value);
+
+impl Endpoint for GenerateUrlLink {
+    const PATH: &'static str = "/wxa/generate_urllink";
+    const METHOD: Method = Method::Post;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = UrlLink;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UrlLink {
+    pub url_link: String,
+}

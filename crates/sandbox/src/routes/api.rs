@@ -342,3 +342,54 @@ pub async fn msg_sec_check(
         }))
     })())
 }
+
+/// The page path of a link or scheme: like WeChat, one starting with `/` is refused
+/// (40165); none means the home page.
+fn check_page_path(path: &str) -> WxResult<()> {
+    if path.starts_with('/') {
+        return Err(WxError::new(ErrCode::InvalidPagePath));
+    }
+    Ok(())
+}
+
+/// `POST /wxa/generatescheme?access_token= {jump_wxa: {path, query}}`
+pub async fn generatescheme(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/generatescheme", Some(&app));
+        let b = json_body(&body)?;
+        let path = b
+            .pointer("/jump_wxa/path")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        check_page_path(path)?;
+        let link = format!(
+            "weixin://dl/business/?t={}",
+            crate::platform::random_value("", 12)
+        );
+        Ok(json!({ "errcode": 0, "errmsg": "ok", "openlink": link }))
+    })())
+}
+
+/// `POST /wxa/generate_urllink?access_token= {path, query}`
+pub async fn generate_urllink(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/wxa/generate_urllink", Some(&app));
+        let b = json_body(&body)?;
+        check_page_path(b.get("path").and_then(Value::as_str).unwrap_or(""))?;
+        let link = format!(
+            "https://wxaurl.cn/{}",
+            crate::platform::random_value("", 12)
+        );
+        Ok(json!({ "errcode": 0, "errmsg": "ok", "url_link": link }))
+    })())
+}

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::credentials::Kind;
 use crate::web::forward::{forward, ForwardError};
-use wxgate_proto::api::wxa::GetWxaCodeUnlimit;
+use wxgate_proto::api::wxa::{GenerateScheme, GenerateUrlLink, GetWxaCodeUnlimit};
 use wxgate_proto::api::Endpoint;
 
 /// Checks the bearer key against every configured key (constant time, no early exit)
@@ -276,4 +276,47 @@ pub async fn wxa_code(
         }
     }
     Ok(png(answer.body.to_vec(), false))
+}
+
+/// An API call of a Mini Program link kind: WeChat's JSON answer, or its error with a
+/// 400 (a bad page path, 40165) or a 503.
+async fn wxa_link<E: Endpoint>(
+    s: &AppState,
+    headers: &HeaderMap,
+    account: &str,
+    body: Bytes,
+    make: impl FnOnce(serde_json::Value) -> E,
+) -> Result<Response, ApiError> {
+    authorize(s, headers, account)?;
+    let request: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("the body must be JSON"))?;
+    match s.ctx.credentials.call_api(account, &make(request)).await {
+        Ok(answer) => Ok(Json(answer).into_response()),
+        Err(crate::Error::WeChat { code, errmsg, .. }) => {
+            let mut e = ApiError::bad_request(format!("{}: {code} ({errmsg})", E::PATH));
+            e.errcode = Some(code.code());
+            Err(e)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/v1/{account}/wxa/scheme` with `generatescheme`'s JSON: `{openlink}`.
+pub async fn wxa_scheme(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    wxa_link(&s, &headers, &account, body, GenerateScheme).await
+}
+
+/// `POST /api/v1/{account}/wxa/urllink` with `generate_urllink`'s JSON: `{url_link}`.
+pub async fn wxa_urllink(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    wxa_link(&s, &headers, &account, body, GenerateUrlLink).await
 }
