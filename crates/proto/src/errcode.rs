@@ -81,12 +81,16 @@ errcodes! {
     RefreshTokenExpired = 42002 => "refresh_token expired",
     CodeExpired = 42003 => "oauth code expired",
     RequirePost = 43002 => "POST request required",
+    /// Subscribe messages: the user has not accepted (or has used up) this template.
+    UserRefusedMessage = 43101 => "user refuse to accept the msg: no subscription for this template",
     RequireSubscribe = 43004 => "require subscribe: the user does not follow the account",
     DataFormatError = 44002 => "empty post data",
     ApiDailyQuota = 45009 => "reach max api daily quota limit",
     ApiMinuteQuota = 45011 => "api minute-quota reach limit, retry in a minute",
     ResponseOutOfTime = 45015 => "response out of time limit or subscription is canceled",
     ForceRefreshLimit = 45033 => "forced refresh of the stable access_token over its daily limit",
+    /// Subscribe messages: `data` does not fit the template (each field `{"value": ...}`).
+    ArgumentInvalid = 47003 => "argument invalid: data does not fit the template",
     InvalidJson = 47001 => "data format error: invalid JSON body",
     MenuNotExist = 46003 => "menu no exist",
     /// checksession / resetusersessionkey: the login-state signature does not match the

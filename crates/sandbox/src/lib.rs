@@ -56,6 +56,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/cgi-bin/user/info/batchget", post(api::user_batchget))
         .route("/cgi-bin/message/custom/send", post(api::custom_send))
         .route("/cgi-bin/message/template/send", post(api::template_send))
+        .route("/cgi-bin/message/subscribe/send", post(api::subscribe_send))
         .route(
             "/cgi-bin/media/upload",
             // WeChat's limits are per media type (10 MB at most), checked by the route.
@@ -90,6 +91,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route(
             "/admin/miniprogram/phonecode",
             post(admin::miniprogram_phonecode),
+        )
+        .route(
+            "/admin/miniprogram/subscribe",
+            post(admin::miniprogram_subscribe),
         )
         .route("/admin/miniprogram/login", post(admin::miniprogram_login))
         .route(

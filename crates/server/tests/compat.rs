@@ -485,3 +485,71 @@ async fn url_schemes_and_links_for_a_mini_program() {
     assert_eq!(r.status(), 400);
     assert_eq!(sandbox_calls(&h.sb, "/wxa/generatescheme", MINI), calls);
 }
+
+#[tokio::test]
+async fn subscribe_messages_reach_only_users_who_accepted() {
+    let h = Setup::new().tag("subscribe").start().await;
+    let http = reqwest::Client::new();
+    let send = |body: Value| {
+        http.post(h.url("/api/v1/mini/subscribe/send"))
+            .bearer_auth(API_KEY)
+            .json(&body)
+            .send()
+    };
+    let message = |template: &str| {
+        json!({
+            "touser": "oMiniUser00000000000000001",
+            "template_id": template,
+            "page": "pages/index/index",
+            "miniprogram_state": "formal",
+            "lang": "zh_CN",
+            "data": { "thing1": { "value": "Your order shipped" }, "time2": { "value": "2026-11-29 12:00" } },
+        })
+    };
+    // The user has not accepted: 43101, explained as WeChat's refusal.
+    let r = send(message("TPL_SHIP")).await.unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["errcode"], 43101, "{v}");
+    // The user accepts one message (wx.requestSubscribeMessage): one send goes out.
+    reqwest::Client::new()
+        .post(format!("{}/admin/miniprogram/subscribe", h.sb.base_url()))
+        .json(&json!({"appid": MINI, "openid": "oMiniUser00000000000000001", "template_id": "TPL_SHIP"}))
+        .send()
+        .await
+        .unwrap();
+    let r = send(message("TPL_SHIP")).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let sent = h.sb.platform.sent(Some(MINI));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "subscribe");
+    assert_eq!(
+        sent[0].body["data"]["thing1"]["value"],
+        "Your order shipped"
+    );
+    // One acceptance, one message.
+    let v: Value = send(message("TPL_SHIP"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["error"]["errcode"], 43101);
+    // Data that does not fit: 47003.
+    let mut bad = message("TPL_SHIP");
+    bad["data"] = json!({"thing1": "no value object"});
+    let v: Value = send(bad).await.unwrap().json().await.unwrap();
+    assert_eq!(v["error"]["errcode"], 47003, "{v}");
+    // Counted by result, templates outside the account's list as `other`.
+    let metrics = http
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("wxgate_subscribe_sent_total"), "{metrics}");
+    assert!(metrics.contains("template=\"other\""));
+    assert!(!metrics.contains("TPL_SHIP"));
+}

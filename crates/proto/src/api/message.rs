@@ -17,3 +17,17 @@ impl Endpoint for CustomSend {
     const NEEDS_ACCESS_TOKEN: bool = true;
     type Answer = Ack;
 }
+
+/// `POST /cgi-bin/message/subscribe/send?access_token= {touser, template_id, page, data,
+/// miniprogram_state, lang}`: a subscribe message (订阅消息), which the user must have
+/// accepted for that template (one send per acceptance; 43101 otherwise).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SubscribeSend(pub serde_json::Value);
+
+impl Endpoint for SubscribeSend {
+    const PATH: &'static str = "/cgi-bin/message/subscribe/send";
+    const METHOD: Method = Method::Post;
+    const NEEDS_ACCESS_TOKEN: bool = true;
+    type Answer = Ack;
+}

@@ -205,6 +205,7 @@ mod tests {
             wxa::GetWxaCodeUnlimit::PATH,
             wxa::GenerateScheme::PATH,
             wxa::GenerateUrlLink::PATH,
+            message::SubscribeSend::PATH,
         ] {
             assert!(KNOWN_PATHS.contains(&path), "{path}");
         }

@@ -153,6 +153,8 @@ pub struct Platform {
     followers: HashMap<String, Vec<String>>,
     /// Temporary media uploaded through `/cgi-bin/media/upload`.
     pub media: crate::routes::media::MediaStore,
+    /// One-time subscriptions a user accepted: (appid, openid, template_id) -> count.
+    pub subscriptions: Mutex<HashMap<(String, String, String), u32>>,
     /// Each app's custom menu (`/cgi-bin/menu/create`).
     pub menus: Mutex<HashMap<String, serde_json::Value>>,
 }
@@ -190,6 +192,7 @@ impl Platform {
             followers,
             media: Default::default(),
             menus: Default::default(),
+            subscriptions: Default::default(),
         }
     }
 

@@ -258,3 +258,27 @@ pub async fn miniprogram_phonecode(State(p): State<Shared>, Json(u): Json<UserRe
         Err(e) => bad(&e.msg),
     }
 }
+
+#[derive(serde::Deserialize)]
+pub struct Subscription {
+    appid: String,
+    openid: String,
+    template_id: String,
+}
+
+/// `POST /admin/miniprogram/subscribe {appid, openid, template_id}`: the user accepts
+/// one message of the template (what `wx.requestSubscribeMessage` records).
+pub async fn miniprogram_subscribe(
+    State(p): State<Shared>,
+    Json(s): Json<Subscription>,
+) -> Response {
+    if p.user(&s.appid, &s.openid).is_none() {
+        return bad("unknown app or user");
+    }
+    *p.subscriptions
+        .lock()
+        .unwrap()
+        .entry((s.appid, s.openid, s.template_id))
+        .or_default() += 1;
+    Json(json!({ "ok": true })).into_response()
+}

@@ -393,3 +393,43 @@ pub async fn generate_urllink(
         Ok(json!({ "errcode": 0, "errmsg": "ok", "url_link": link }))
     })())
 }
+
+/// `POST /cgi-bin/message/subscribe/send?access_token=`: takes one of the user's
+/// acceptances of the template (43101 without one); `data` is an object of
+/// `{"value": ...}` fields (47003 otherwise).
+pub async fn subscribe_send(
+    State(p): State<Shared>,
+    Query(q): Query<Params>,
+    body: Bytes,
+) -> Response {
+    wx((|| {
+        let app = p.check_token(param(&q, "access_token"))?;
+        p.count_call("/cgi-bin/message/subscribe/send", Some(&app));
+        let b = json_body(&body)?;
+        let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let (touser, template) = (text("touser"), text("template_id"));
+        if touser.is_empty() || template.is_empty() {
+            return Err(WxError::with(
+                ErrCode::ArgumentInvalid,
+                "argument invalid: touser and template_id",
+            ));
+        }
+        let fits = b
+            .get("data")
+            .and_then(Value::as_object)
+            .is_some_and(|d| !d.is_empty() && d.values().all(|v| v.get("value").is_some()));
+        if !fits {
+            return Err(WxError::new(ErrCode::ArgumentInvalid));
+        }
+        let key = (app.clone(), touser, template);
+        {
+            let mut subs = p.subscriptions.lock().unwrap();
+            match subs.get_mut(&key) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => return Err(WxError::new(ErrCode::UserRefusedMessage)),
+            }
+        }
+        p.record_sent(&app, "subscribe", b)?;
+        Ok(answer(Ack::ok()))
+    })())
+}

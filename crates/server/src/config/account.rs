@@ -67,6 +67,10 @@ pub struct AccountConfig {
     /// AppSecret, for SDKs that cannot be given a client secret of `[[compat.clients]]`.
     #[serde(default)]
     pub compat_accepts_app_secret: bool,
+    /// Subscribe-message templates named in metrics (`wxgate_subscribe_sent_total`);
+    /// any other template is counted as `other`, so callers cannot grow the labels.
+    #[serde(default)]
+    pub subscribe_templates: Vec<String>,
     /// Reply rules, tried in order before the webhook.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,

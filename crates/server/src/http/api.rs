@@ -14,6 +14,7 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::credentials::Kind;
 use crate::web::forward::{forward, ForwardError};
+use wxgate_proto::api::message::SubscribeSend;
 use wxgate_proto::api::wxa::{GenerateScheme, GenerateUrlLink, GetWxaCodeUnlimit};
 use wxgate_proto::api::Endpoint;
 
@@ -319,4 +320,56 @@ pub async fn wxa_urllink(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     wxa_link(&s, &headers, &account, body, GenerateUrlLink).await
+}
+
+/// `POST /api/v1/{account}/subscribe/send {touser, template_id, page, data,
+/// miniprogram_state, lang}`: a subscribe message through the central token. WeChat's
+/// refusals are 400s with the errcode (43101: the user has not accepted this template,
+/// 47003: data does not fit it). Counted by template (those the account names in
+/// `subscribe_templates`, else `other`) and result.
+pub async fn subscribe_send(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(account): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, &account)?;
+    let message: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::bad_request("the body must be subscribe/send's JSON"))?;
+    let template = message
+        .get("template_id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let label = s
+        .ctx
+        .account(&account)?
+        .subscribe_templates
+        .iter()
+        .find(|t| *t == template)
+        .cloned()
+        .unwrap_or_else(|| "other".to_owned());
+    let result = s
+        .ctx
+        .credentials
+        .call_api(&account, &SubscribeSend(message))
+        .await;
+    let outcome = match &result {
+        Ok(_) => "sent".to_owned(),
+        Err(e) => match e.errcode() {
+            None => "error".to_owned(),
+            Some(wxgate_proto::ErrCode::Other(_)) => "other".to_owned(),
+            Some(known) => known.code().to_string(),
+        },
+    };
+    metrics::counter!("wxgate_subscribe_sent_total", "account" => account.clone(), "template" => label, "result" => outcome)
+        .increment(1);
+    match result {
+        Ok(ack) => Ok(Json(ack).into_response()),
+        Err(crate::Error::WeChat { code, errmsg, .. }) => {
+            let mut e = ApiError::bad_request(format!("subscribe/send: {code} ({errmsg})"));
+            e.errcode = Some(code.code());
+            Err(e)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

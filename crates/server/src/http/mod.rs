@@ -172,6 +172,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/{account}/wxa/code", post(api::wxa_code))
         .route("/api/v1/{account}/wxa/scheme", post(api::wxa_scheme))
         .route("/api/v1/{account}/wxa/urllink", post(api::wxa_urllink))
+        .route(
+            "/api/v1/{account}/subscribe/send",
+            post(api::subscribe_send),
+        )
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
