@@ -95,6 +95,17 @@ fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Reject> {
         })
 }
 
+/// How long a session lives after its last use.
+fn session_ttl(s: &Ctx) -> Duration {
+    Duration::from_secs(s.config.miniprogram.session_ttl.max(1) as u64)
+}
+
+/// Writes the session under `key` for another [`session_ttl`].
+async fn store_session(s: &Ctx, key: &str, sess: &Session) -> Result<(), Error> {
+    let value = serde_json::to_string(sess).unwrap_or_default();
+    s.store.set(key, &value, Some(session_ttl(s))).await
+}
+
 /// The session named by the header, extended by a use; the refusal otherwise.
 async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String, Session), Reject> {
     let unauthorized = |why: &str| {
@@ -116,15 +127,7 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
     let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
         return Err(unauthorized("no valid session"));
     };
-    let ttl = Duration::from_secs(s.config.miniprogram.session_ttl.max(1) as u64);
-    if let Err(e) = store
-        .set(
-            &key,
-            &serde_json::to_string(&sess).unwrap_or_default(),
-            Some(ttl),
-        )
-        .await
-    {
+    if let Err(e) = store_session(s, &key, &sess).await {
         tracing::warn!(account, error = %e, "session not extended");
     }
     Ok((key, sess))
@@ -185,26 +188,20 @@ pub async fn login(
     };
     let id = new_session_id();
     let key = keys::mp_session(&name, &digest(&id));
-    let ttl_secs = s.config.miniprogram.session_ttl.max(1);
-    let ttl = Duration::from_secs(ttl_secs as u64);
+    let ttl = session_ttl(&s);
     let store = &s.store;
     let user_key = keys::mp_user(&name, &openid);
     // WeChat rotated the session_key: the user's previous session is over.
     if let Ok(Some(previous)) = store.get(&user_key).await {
         let _ = store.delete(&previous).await;
     }
-    store
-        .set(
-            &key,
-            &serde_json::to_string(&sess).unwrap_or_default(),
-            Some(ttl),
-        )
+    store_session(&s, &key, &sess)
         .await
         .map_err(|e| store_down(&e))?;
     if let Err(e) = store.set(&user_key, &key, Some(ttl)).await {
         tracing::warn!(account = %name, error = %e, "user's session index not stored");
     }
-    let mut data = json!({ "session": id, "openid": openid, "expires_in": ttl_secs });
+    let mut data = json!({ "session": id, "openid": openid, "expires_in": ttl.as_secs() });
     if let Some(u) = &sess.unionid {
         data["unionid"] = u.clone().into();
     }
@@ -446,13 +443,7 @@ pub async fn reset_session(
         }
     };
     sess.session_key = fresh.session_key;
-    let ttl = Duration::from_secs(s.config.miniprogram.session_ttl.max(1) as u64);
-    s.store
-        .set(
-            &key,
-            &serde_json::to_string(&sess).unwrap_or_default(),
-            Some(ttl),
-        )
+    store_session(&s, &key, &sess)
         .await
         .map_err(|e| store_down(&e))?;
     Ok(ok(json!({ "reset": true, "openid": sess.openid })))

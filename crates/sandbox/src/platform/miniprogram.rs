@@ -10,8 +10,8 @@ use crate::config::AppKind;
 use super::{Platform, WxError, WxResult};
 
 impl Platform {
-    /// What `wx.login()` gives the Mini Program: a js_code for the user.
-    pub fn issue_js_code(&self, appid: &str, openid: &str) -> WxResult<String> {
+    /// The checks before a code is issued: a Mini Program's appid and one of its users.
+    fn mini_program_user(&self, appid: &str, openid: &str) -> WxResult<()> {
         let app = self.app(appid)?;
         if app.kind != AppKind::MiniProgram {
             return Err(WxError::with(
@@ -22,6 +22,12 @@ impl Platform {
         if self.user(appid, openid).is_none() {
             return Err(WxError::new(ErrCode::InvalidOpenid));
         }
+        Ok(())
+    }
+
+    /// What `wx.login()` gives the Mini Program: a js_code for the user.
+    pub fn issue_js_code(&self, appid: &str, openid: &str) -> WxResult<String> {
+        self.mini_program_user(appid, openid)?;
         let now = self.now();
         let mut s = self.lock();
         Ok(s.js_codes.issue("SBXJC", 24, appid, openid, "", now))
@@ -77,16 +83,7 @@ impl Platform {
     /// What `<button open-type="getPhoneNumber">` gives the Mini Program: a code for
     /// the user's phone number (not a `wx.login` code).
     pub fn issue_phone_code(&self, appid: &str, openid: &str) -> WxResult<String> {
-        let app = self.app(appid)?;
-        if app.kind != AppKind::MiniProgram {
-            return Err(WxError::with(
-                ErrCode::InvalidAppId,
-                "not a mini program appid",
-            ));
-        }
-        if self.user(appid, openid).is_none() {
-            return Err(WxError::new(ErrCode::InvalidOpenid));
-        }
+        self.mini_program_user(appid, openid)?;
         let now = self.now();
         let mut s = self.lock();
         Ok(s.phone_codes.issue("SBXPC", 32, appid, openid, "", now))

@@ -279,6 +279,14 @@ pub async fn wxa_code(
     Ok(png(answer.body.to_vec(), false))
 }
 
+/// WeChat's refusal of a caller's request (bad arguments, a user who did not accept):
+/// a 400 carrying the errcode.
+fn refused(path: &str, code: wxgate_proto::ErrCode, errmsg: &str) -> ApiError {
+    let mut e = ApiError::bad_request(format!("{path}: {code} ({errmsg})"));
+    e.errcode = Some(code.code());
+    e
+}
+
 /// An API call of a Mini Program link kind: WeChat's JSON answer, or its error with a
 /// 400 (a bad page path, 40165) or a 503.
 async fn wxa_link<E: Endpoint>(
@@ -293,11 +301,7 @@ async fn wxa_link<E: Endpoint>(
         .map_err(|_| ApiError::bad_request("the body must be JSON"))?;
     match s.ctx.credentials.call_api(account, &make(request)).await {
         Ok(answer) => Ok(Json(answer).into_response()),
-        Err(crate::Error::WeChat { code, errmsg, .. }) => {
-            let mut e = ApiError::bad_request(format!("{}: {code} ({errmsg})", E::PATH));
-            e.errcode = Some(code.code());
-            Err(e)
-        }
+        Err(crate::Error::WeChat { code, errmsg, .. }) => Err(refused(E::PATH, code, &errmsg)),
         Err(e) => Err(e.into()),
     }
 }
@@ -366,9 +370,7 @@ pub async fn subscribe_send(
     match result {
         Ok(ack) => Ok(Json(ack).into_response()),
         Err(crate::Error::WeChat { code, errmsg, .. }) => {
-            let mut e = ApiError::bad_request(format!("subscribe/send: {code} ({errmsg})"));
-            e.errcode = Some(code.code());
-            Err(e)
+            Err(refused(SubscribeSend::PATH, code, &errmsg))
         }
         Err(e) => Err(e.into()),
     }
