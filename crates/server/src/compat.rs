@@ -367,12 +367,11 @@ pub async fn forwarded(
     let Some(account) = account_by_token(&ctx, &token) else {
         return not_ours();
     };
-    let path = uri.path().to_owned();
     match forward(
         &ctx,
         &account,
         method,
-        &path,
+        uri.path(),
         query.as_deref(),
         &headers,
         body,

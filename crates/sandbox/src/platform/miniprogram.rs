@@ -119,8 +119,9 @@ impl Platform {
         })
     }
 
-    /// The user's current session_key, if the signature is made with it (87009 else).
-    fn signed_session(
+    /// `GET /wxa/checksession`: whether the signature is made with the user's current
+    /// session_key (87009 else).
+    pub fn check_session(
         &self,
         appid: &str,
         openid: &str,
@@ -143,18 +144,6 @@ impl Platform {
         Ok(())
     }
 
-    /// `GET /wxa/checksession`: whether the signature is made with the user's current
-    /// session_key.
-    pub fn check_session(
-        &self,
-        appid: &str,
-        openid: &str,
-        signature: &str,
-        method: &str,
-    ) -> WxResult<()> {
-        self.signed_session(appid, openid, signature, method)
-    }
-
     /// `GET /wxa/resetusersessionkey`: a new session_key for the user, replacing the one
     /// the request is signed with.
     pub fn reset_session_key(
@@ -164,7 +153,7 @@ impl Platform {
         signature: &str,
         method: &str,
     ) -> WxResult<NewSessionKey> {
-        self.signed_session(appid, openid, signature, method)?;
+        self.check_session(appid, openid, signature, method)?;
         let session_key = wxgate_proto::crypto::base64_encode(&rand::random::<[u8; 16]>());
         self.lock()
             .apps
