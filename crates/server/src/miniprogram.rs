@@ -377,6 +377,7 @@ pub async fn decrypt(
 pub async fn get_session(
     State(s): State<Ctx>,
     Account(name): Account,
+    Client(client): Client,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Reject> {
@@ -389,6 +390,10 @@ pub async fn get_session(
     // `remote=1`: also ask WeChat whether it still holds this session_key (a newer
     // wx.login elsewhere replaces it), signed with it, never sent.
     if q.get("remote").is_some_and(|v| v == "1") {
+        // Each remote check spends a WeChat call: limited per client like a login.
+        if let Err(refused) = s.limits.admit("/wx/mp/session", &name, client) {
+            return Ok(refused.into_response());
+        }
         let req = CheckSession {
             openid: sess.openid.clone(),
             signature: miniprogram::session_signature(&sess.session_key, b""),
@@ -415,10 +420,14 @@ pub async fn get_session(
 pub async fn reset_session(
     State(s): State<Ctx>,
     Account(name): Account,
+    Client(client): Client,
     headers: HeaderMap,
 ) -> Result<Response, Reject> {
     account(&s, &name)?;
     let (key, mut sess) = session(&s, &name, &headers).await?;
+    if let Err(refused) = s.limits.admit("/wx/mp/session/reset", &name, client) {
+        return Ok(refused.into_response());
+    }
     let req = ResetUserSessionKey {
         openid: sess.openid.clone(),
         signature: miniprogram::session_signature(&sess.session_key, b""),

@@ -710,3 +710,31 @@ async fn user_text_is_checked_by_wechat_for_a_session_without_a_token() {
     }
     assert_eq!(sandbox_calls(&sb, "/wxa/msg_sec_check", MINI), calls);
 }
+
+#[tokio::test]
+async fn remote_session_checks_are_rate_limited_per_client() {
+    let sb = std::sync::Arc::new(
+        Sandbox::start_ephemeral(SandboxConfig::example())
+            .await
+            .unwrap(),
+    );
+    let dir = TempDir::new("mp-remote-limit");
+    let m = start(sb.clone(), embedded(), &dir, "").await;
+    let (_, v) = m.login().await;
+    let session = session_of(&v);
+    let mut statuses = Vec::new();
+    for _ in 0..25 {
+        let (status, _) = m
+            .call(
+                reqwest::Method::GET,
+                "session?remote=1",
+                Some(&session),
+                None,
+            )
+            .await;
+        statuses.push(status);
+    }
+    // The default burst (20 a client) shared with the login made above.
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(sandbox_calls(&sb, "/wxa/checksession", MINI) < 25);
+}
