@@ -9,6 +9,7 @@
 //!   modes (`EncodingAESKey`, 32-byte PKCS#7, random + length + message + appid).
 //! - [`xml`]: a small, safe reader for WeChat's flat `<xml>` documents (no DTD, no entity
 //!   expansion, size-limited) and the CDATA writer.
+//! - [`json`]: WeChat's JSON pushes (数据格式 JSON), read into the same fields as XML.
 //! - [`message`]: the typed model of every message and event an Official Account receives.
 //! - [`push`]: a push on the wire: the account's encryption mode and the encrypted
 //!   envelope.
@@ -28,6 +29,7 @@ pub mod api;
 pub mod crypto;
 pub mod errcode;
 mod error;
+pub mod json;
 pub mod jssdk;
 pub mod message;
 pub mod miniprogram;
@@ -39,7 +41,8 @@ pub mod xml;
 pub use crypto::{EncodingAesKey, MsgCrypt};
 pub use errcode::ErrCode;
 pub use error::Error;
-pub use message::{Event, Message, MessageKind};
+pub use json::PushFormat;
+pub use message::{Event, Message, MessageKind, SubscribeChoice, SubscribeSent};
 pub use push::{Envelope, MessageMode};
 pub use reply::{Article, Reply};
 

@@ -80,6 +80,29 @@ impl Envelope {
         })
     }
 
+    /// Reads the envelope of a JSON push (`{"ToUserName": ..., "Encrypt": ...}`), with
+    /// the same care: other members are skipped unbuilt.
+    pub fn parse_json(input: &str, limit: usize) -> Result<Envelope> {
+        let (to_user_name, encrypt) = crate::json::envelope_texts(input, limit)?;
+        Ok(Envelope {
+            to_user_name,
+            encrypt: encrypt.ok_or(Error::MissingField("Encrypt"))?,
+        })
+    }
+
+    /// Reads an envelope in the push's format.
+    pub fn parse_as(format: crate::PushFormat, input: &str, limit: usize) -> Result<Envelope> {
+        match format {
+            crate::PushFormat::Xml => Envelope::parse(input, limit),
+            crate::PushFormat::Json => Envelope::parse_json(input, limit),
+        }
+    }
+
+    /// Writes the JSON envelope WeChat sends in safe mode.
+    pub fn to_json(to_user_name: &str, encrypt: &str) -> String {
+        serde_json::json!({ "ToUserName": to_user_name, "Encrypt": encrypt }).to_string()
+    }
+
     /// Writes the envelope WeChat sends in safe mode.
     pub fn to_xml(to_user_name: &str, encrypt: &str) -> String {
         let mut out = String::with_capacity(encrypt.len() + 96);

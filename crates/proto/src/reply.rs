@@ -220,7 +220,27 @@ pub fn encrypted_reply_xml(sealed: &Sealed) -> String {
 
 /// Reads an encrypted reply envelope (what WeChat does with a safe-mode reply).
 pub fn parse_encrypted_reply(input: &str, limit: usize) -> Result<Sealed> {
-    let f = xml::parse(input, limit)?.fields;
+    sealed_of(&xml::parse(input, limit)?.fields)
+}
+
+/// Writes the encrypted reply to a JSON push: the same four fields as
+/// [`encrypted_reply_xml`], `TimeStamp` as a number (消息推送's JSON example).
+pub fn encrypted_reply_json(sealed: &Sealed) -> String {
+    serde_json::json!({
+        "Encrypt": sealed.encrypt,
+        "MsgSignature": sealed.msg_signature,
+        "TimeStamp": sealed.timestamp.parse::<u64>().ok(),
+        "Nonce": sealed.nonce,
+    })
+    .to_string()
+}
+
+/// Reads the encrypted reply to a JSON push.
+pub fn parse_encrypted_reply_json(input: &str, limit: usize) -> Result<Sealed> {
+    sealed_of(&crate::json::parse(input, limit)?)
+}
+
+fn sealed_of(f: &xml::Fields) -> Result<Sealed> {
     let get = |name: &'static str| {
         f.text(name)
             .map(str::to_owned)

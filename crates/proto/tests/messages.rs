@@ -189,7 +189,7 @@ fn events() {
 #[test]
 fn unknown_types_keep_their_fields() {
     let m = msg(
-        "miniprogrampage",
+        "device_text",
         "<Title><![CDATA[t]]></Title><AppId><![CDATA[wx1]]></AppId><MsgId>9</MsgId>",
     );
     assert_eq!(m.kind, MessageKind::Unknown);

@@ -307,3 +307,253 @@ fn the_session_signature_of_the_documented_example() {
         "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"
     );
 }
+
+#[test]
+fn safe_mode_json_push_opens_into_the_typed_message() {
+    let e = entry("msg_crypt", "doc-msgpush-safe-json-push");
+    let body = e["body"].to_string();
+    let env = Envelope::parse_json(&body, 1 << 16).unwrap();
+    assert_eq!(env.to_user_name.as_deref(), Some("gh_97417a04a28d"));
+    assert_eq!(env.encrypt, s(&e, "encrypt"));
+    let crypt = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), s(&e, "appid")).unwrap();
+    let plain = crypt
+        .open(
+            s(&e, "msg_signature"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &env.encrypt,
+        )
+        .unwrap();
+    let m = Message::parse_json(&plain, 1 << 16).unwrap();
+    assert_eq!(m.to_user_name, "gh_97417a04a28d");
+    assert_eq!(m.from_user_name, s(&e, "openid"));
+    assert_eq!(m.create_time, 1714112445);
+    assert!(
+        matches!(m.event(), Some(wxgate_proto::Event::Unknown { name }) if name == "debug_demo")
+    );
+    assert_eq!(m.raw.text("debug_str"), Some("hello world"));
+    // A forged Encrypt under the captured msg_signature is refused.
+    let forged = Envelope::to_json("gh_97417a04a28d", &s(&e, "encrypt").replace('+', "/"));
+    let env = Envelope::parse_json(&forged, 1 << 16).unwrap();
+    assert!(crypt
+        .open(
+            s(&e, "msg_signature"),
+            s(&e, "timestamp"),
+            s(&e, "nonce"),
+            &env.encrypt
+        )
+        .is_err());
+}
+
+#[test]
+fn safe_mode_json_reply_is_reproduced_exactly() {
+    let e = entry("msg_crypt", "doc-msgpush-safe-json-reply");
+    let crypt = MsgCrypt::new(s(&e, "token"), s(&e, "encoding_aes_key"), s(&e, "appid")).unwrap();
+    let random: [u8; 16] = s(&e, "expected_random16").as_bytes().try_into().unwrap();
+    let sealed = crypt.seal_with_random(
+        s(&e, "expected_plaintext"),
+        s(&e, "timestamp"),
+        s(&e, "nonce"),
+        &random,
+    );
+    let body: Value =
+        serde_json::from_str(&wxgate_proto::reply::encrypted_reply_json(&sealed)).unwrap();
+    assert_eq!(body, e["body"]);
+    let back =
+        wxgate_proto::reply::parse_encrypted_reply_json(&e["body"].to_string(), 1 << 16).unwrap();
+    assert_eq!(back, sealed);
+}
+
+/// The Mini Program's customer-service pushes in JSON, as 接收消息和事件 shows them.
+#[test]
+fn miniprogram_json_pushes_of_the_documents() {
+    let text = r#"{
+  "ToUserName": "toUser",
+  "FromUserName": "fromUser",
+  "CreateTime": 1482048670,
+  "MsgType": "text",
+  "Content": "this is a test",
+  "MsgId": 1234567890123456
+}"#;
+    let xml = "<xml>
+   <ToUserName><![CDATA[toUser]]></ToUserName>
+   <FromUserName><![CDATA[fromUser]]></FromUserName>
+   <CreateTime>1482048670</CreateTime>
+   <MsgType><![CDATA[text]]></MsgType>
+   <Content><![CDATA[this is a test]]></Content>
+   <MsgId>1234567890123456</MsgId>
+</xml>";
+    let from_json = Message::parse_json(text, 1 << 16).unwrap();
+    let from_xml = Message::parse(xml, 1 << 16).unwrap();
+    assert_eq!(from_json, from_xml);
+    assert_eq!(from_json.dedup_key(), from_xml.dedup_key());
+    assert!(
+        matches!(&from_json.kind, MessageKind::Text { content, msg_id: Some(id) }
+        if content == "this is a test" && id == "1234567890123456")
+    );
+
+    let image = r#"{
+  "ToUserName": "toUser",
+  "FromUserName": "fromUser",
+  "CreateTime": 1482048670,
+  "MsgType": "image",
+  "PicUrl": "this is a url",
+  "MediaId": "media_id",
+  "MsgId": 1234567890123456
+}"#;
+    assert!(matches!(Message::parse_json(image, 1 << 16).unwrap().kind,
+        MessageKind::Image { ref pic_url, ref media_id, .. } if pic_url == "this is a url" && media_id == "media_id"));
+
+    let card = r#"{
+  "ToUserName": "toUser",
+  "FromUserName": "fromUser",
+  "CreateTime": 1482048670,
+  "MsgType": "miniprogrampage",
+  "MsgId": 1234567890123456,
+  "Title":"Title",
+  "AppId":"AppId",
+  "PagePath":"PagePath",
+  "ThumbUrl":"",
+  "ThumbMediaId":""
+}"#;
+    assert!(matches!(Message::parse_json(card, 1 << 16).unwrap().kind,
+        MessageKind::MiniProgramPage { ref title, ref app_id, ref page_path, .. }
+            if title == "Title" && app_id == "AppId" && page_path == "PagePath"));
+
+    let enter = r#"{
+  "ToUserName": "toUser",
+  "FromUserName": "fromUser",
+  "CreateTime": 1482048670,
+  "MsgType": "event",
+  "Event": "user_enter_tempsession",
+  "SessionFrom": "sessionFrom"
+}"#;
+    assert_eq!(
+        Message::parse_json(enter, 1 << 16).unwrap().event(),
+        Some(&wxgate_proto::Event::UserEnterTempsession {
+            session_from: "sessionFrom".into()
+        })
+    );
+}
+
+/// `subscribe_msg_popup_event`: the document's array (its trailing comma, which no JSON
+/// reader takes, removed) and the single object WeChat actually sends for one template
+/// (reported on the developer forum), and the XML of 订阅通知的事件推送.
+#[test]
+fn subscribe_popup_events_in_every_shape() {
+    use wxgate_proto::{Event, SubscribeChoice};
+    let array = r#"{
+  "ToUserName": "gh_123456789abc",
+  "FromUserName": "o7esq5OI1Uej6Xixw1lA2H7XDVbc",
+  "CreateTime": "1620973045",
+  "MsgType": "event",
+  "Event": "subscribe_msg_popup_event",
+  "List": [ {
+      "TemplateId": "hD-ixGOhYmUfjOnI8MCzQMPshzGVeux_2vzyvQu7O68",
+      "SubscribeStatusString": "accept",
+      "PopupScene": "0"
+    }]
+}"#;
+    let object = r#"{
+	"CreateTime": 1688953684,
+	"Event": "subscribe_msg_popup_event",
+	"FromUserName": "o8dH44seYM3qeBzHlrmwI0sAtSfI",
+	"List": {
+		"PopupScene": "0",
+		"SubscribeStatusString": "accept",
+		"TemplateId": "BDcgTGpwt7fcRVFhGh-NvjcASaWWmkwzN3y_6mXzJR4"
+	},
+	"MsgType": "event",
+	"ToUserName": "gh_xxxxxxxxxx"
+}"#;
+    let xml = "<xml>
+    <ToUserName><![CDATA[gh_123456789abc]]></ToUserName>
+    <FromUserName><![CDATA[otFpruAK8D-E6EfStSYonYSBZ8_4]]></FromUserName>
+    <CreateTime>1610969440</CreateTime>
+    <MsgType><![CDATA[event]]></MsgType>
+    <Event><![CDATA[subscribe_msg_popup_event]]></Event>
+    <SubscribeMsgPopupEvent>
+        <List>
+            <TemplateId><![CDATA[VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc]]></TemplateId>
+            <SubscribeStatusString><![CDATA[accept]]></SubscribeStatusString>
+            <PopupScene>2</PopupScene>
+        </List>
+        <List>
+            <TemplateId><![CDATA[9nLIlbOQZC5Y89AZteFEux3WCXRRRG5Wfzkpssu4bLI]]></TemplateId>
+            <SubscribeStatusString><![CDATA[reject]]></SubscribeStatusString>
+            <PopupScene>2</PopupScene>
+        </List>
+    </SubscribeMsgPopupEvent>
+</xml>";
+    let choice = |id: &str, status: &str, scene: &str| SubscribeChoice {
+        template_id: id.into(),
+        subscribe_status_string: status.into(),
+        popup_scene: Some(scene.into()),
+    };
+    let list = |m: Message| match m.event() {
+        Some(Event::SubscribeMsgPopup { list }) => list.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        list(Message::parse_json(array, 1 << 16).unwrap()),
+        [choice(
+            "hD-ixGOhYmUfjOnI8MCzQMPshzGVeux_2vzyvQu7O68",
+            "accept",
+            "0"
+        )]
+    );
+    assert_eq!(
+        list(Message::parse_json(object, 1 << 16).unwrap()),
+        [choice(
+            "BDcgTGpwt7fcRVFhGh-NvjcASaWWmkwzN3y_6mXzJR4",
+            "accept",
+            "0"
+        )]
+    );
+    assert_eq!(
+        list(Message::parse(xml, 1 << 16).unwrap()),
+        [
+            choice("VRR0UEO9VJOLs0MHlU0OilqX6MVFDwH3_3gz3Oc0NIc", "accept", "2"),
+            choice("9nLIlbOQZC5Y89AZteFEux3WCXRRRG5Wfzkpssu4bLI", "reject", "2")
+        ]
+    );
+}
+
+/// The media check result of 音视频内容安全识别 (version 2), in JSON.
+#[test]
+fn wxa_media_check_result_in_json() {
+    let push = r#"{
+   "ToUserName": "gh_38cc49f9733b",
+   "FromUserName": "oH1fu0FdHqpToe2T6gBj0WyB8iS1",
+   "CreateTime": 1626959646,
+   "MsgType": "event",
+   "Event": "wxa_media_check",
+   "appid": "wx8f16a5e5f29b6f2b",
+   "trace_id": "60f96f1d-3845297a-1976a3ae",
+   "version": 2,
+   "detail": [{
+        "strategy": "content_model",
+        "errcode": 0,
+        "suggest": "pass",
+        "label": 100,
+        "prob": 90
+   }],
+   "errcode": 0,
+   "errmsg": "ok",
+   "result": {
+        "suggest": "pass",
+        "label": 100
+   }
+}"#;
+    let m = Message::parse_json(push, 1 << 16).unwrap();
+    assert_eq!(
+        m.event(),
+        Some(&wxgate_proto::Event::WxaMediaCheck {
+            appid: "wx8f16a5e5f29b6f2b".into(),
+            trace_id: "60f96f1d-3845297a-1976a3ae".into(),
+            version: Some(2),
+            suggest: Some("pass".into()),
+            label: Some(100),
+        })
+    );
+}

@@ -3,8 +3,10 @@
 
 use proptest::prelude::*;
 use wxgate_proto::crypto::{self, EncodingAesKey, MsgCrypt};
-use wxgate_proto::reply::parse_encrypted_reply;
-use wxgate_proto::xml::{self, DEFAULT_LIMIT};
+use wxgate_proto::json;
+use wxgate_proto::message::write_fields;
+use wxgate_proto::reply::{parse_encrypted_reply, parse_encrypted_reply_json};
+use wxgate_proto::xml::{self, Fields, Value, DEFAULT_LIMIT};
 use wxgate_proto::{jssdk, miniprogram, Envelope, Message, Reply};
 
 const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
@@ -24,6 +26,45 @@ proptest! {
     fn xml_like_input_never_panics(s in "(<[a-zA-Z]{1,3}>|</[a-zA-Z]{1,3}>|<!\\[CDATA\\[|\\]\\]>|&[a-z#0-9]{0,5};|<!DOCTYPE|<\\?xml\\?>|[a-z0-9 ]{0,5}){0,40}") {
         let _ = Message::parse(&s, DEFAULT_LIMIT);
         let _ = Envelope::parse(&s, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn json_parsers_never_panic(s in ".{0,400}") {
+        let _ = json::parse(&s, DEFAULT_LIMIT);
+        let _ = Message::parse_json(&s, DEFAULT_LIMIT);
+        let _ = Envelope::parse_json(&s, DEFAULT_LIMIT);
+        let _ = parse_encrypted_reply_json(&s, DEFAULT_LIMIT);
+    }
+
+    #[test]
+    fn json_like_input_never_panics(s in "(\\{|\\}|\\[|\\]|\"[A-Za-z]{0,3}\"|:|,|-?[0-9]{1,25}(\\.[0-9]+)?(e[0-9]{1,4})?|null|true|\\\\u[0-9a-f]{4}){0,60}") {
+        let _ = json::parse(&s, DEFAULT_LIMIT);
+        let _ = Message::parse_json(&s, DEFAULT_LIMIT);
+        let _ = Envelope::parse_json(&s, DEFAULT_LIMIT);
+    }
+
+    /// A push written as WeChat writes it in either format reads back as the same fields,
+    /// so its message and dedup digest are the same whichever format the account uses.
+    #[test]
+    fn a_push_is_the_same_in_both_formats(
+        texts in proptest::collection::vec(("(Content|MsgId|Event|Label|[a-z]{1,6})", ".{0,30}"), 1..8),
+        list in proptest::collection::vec("[0-9a-z]{0,8}", 0..4),
+    ) {
+        // A JSON object names a member once (repeats are arrays).
+        let mut fields = Fields::default();
+        for (name, text) in texts {
+            if fields.get(&name).is_none() && name != "List" {
+                fields.0.push((name.into(), Value::Text(text)));
+            }
+        }
+        for t in list {
+            let item = Fields(vec![("TemplateId".into(), Value::Text(t))]);
+            fields.0.push(("List".into(), Value::Node(item)));
+        }
+        let as_json = json::parse(&json::write_fields(&fields), 1 << 20).unwrap();
+        prop_assert_eq!(&as_json, &fields);
+        let as_xml = xml::parse(&write_fields(&fields), 1 << 20).unwrap().fields;
+        prop_assert_eq!(as_xml, as_json);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Events (`MsgType` = `event`): subscriptions, scans, location, menus, template and
-//! mass-send job results, and any other kept by name.
+//! mass-send job results, the Mini Program's customer-service session, media check and
+//! subscribe-message events, and any other kept by name.
 
 use serde::Serialize;
 
@@ -86,10 +87,92 @@ pub enum Event {
         event_key: String,
         menu_id: Option<String>,
     },
+    /// A user opened the Mini Program's customer-service session (进入会话事件).
+    UserEnterTempsession {
+        /// The `session-from` of the `<button open-type="contact">`.
+        session_from: String,
+    },
+    /// The asynchronous result of `mediaCheckAsync` (音视频内容安全识别); `trace_id` names
+    /// the check it answers.
+    WxaMediaCheck {
+        appid: String,
+        trace_id: String,
+        version: Option<u32>,
+        /// `result.suggest`: `risky`, `pass` or `review` (version 2).
+        suggest: Option<String>,
+        /// `result.label`: the category, 100 for normal (version 2).
+        label: Option<u64>,
+    },
+    /// The user answered a subscribe-message popup (`subscribe_msg_popup_event`).
+    SubscribeMsgPopup {
+        list: Vec<SubscribeChoice>,
+    },
+    /// The user changed subscriptions in the settings (`subscribe_msg_change_event`).
+    SubscribeMsgChange {
+        list: Vec<SubscribeChoice>,
+    },
+    /// The result of sending a subscribe message (`subscribe_msg_sent_event`).
+    SubscribeMsgSent {
+        list: Vec<SubscribeSent>,
+    },
     /// An event wxgate does not model; its fields are in [`Message::raw`].
     Unknown {
         name: String,
     },
+}
+
+/// One template's answer in a subscribe-message popup or settings change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscribeChoice {
+    pub template_id: String,
+    /// `accept` or `reject`.
+    pub subscribe_status_string: String,
+    pub popup_scene: Option<String>,
+}
+
+/// One subscribe message's delivery result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscribeSent {
+    pub template_id: String,
+    pub msg_id: String,
+    /// 0 when delivered.
+    pub error_code: i64,
+    pub error_status: String,
+}
+
+/// The `List` items of a subscribe-message event: in XML inside its wrapper element
+/// (`SubscribeMsgPopupEvent`), in JSON at the top; one item or several (WeChat sends a
+/// single item as an object, more as an array: both are the field repeated here).
+fn subscribe_list<'a>(f: &'a Fields, wrapper: &str) -> impl Iterator<Item = &'a Fields> {
+    f.node(wrapper)
+        .unwrap_or(f)
+        .all("List")
+        .filter_map(Value::as_node)
+}
+
+fn choices(f: &Fields, wrapper: &str) -> Result<Vec<SubscribeChoice>> {
+    subscribe_list(f, wrapper)
+        .map(|item| {
+            Ok(SubscribeChoice {
+                template_id: owned(item, "TemplateId")?,
+                subscribe_status_string: owned(item, "SubscribeStatusString")?,
+                popup_scene: opt(item, "PopupScene"),
+            })
+        })
+        .collect()
+}
+
+fn sent(f: &Fields) -> Result<Vec<SubscribeSent>> {
+    subscribe_list(f, "SubscribeMsgSentEvent")
+        .map(|item| {
+            Ok(SubscribeSent {
+                template_id: owned(item, "TemplateId")?,
+                msg_id: owned(item, "MsgID")?,
+                error_code: num(item, "ErrorCode")?,
+                error_status: owned(item, "ErrorStatus")?,
+            })
+        })
+        .collect()
 }
 
 fn pics(f: &Fields) -> Result<(u32, Vec<String>)> {
@@ -202,6 +285,26 @@ pub(super) fn parse_event(f: &Fields) -> Result<Event> {
             event_key: key()?,
             menu_id: opt(f, "MenuId"),
         },
+        "user_enter_tempsession" => Event::UserEnterTempsession {
+            session_from: opt(f, "SessionFrom").unwrap_or_default(),
+        },
+        "wxa_media_check" => {
+            let result = f.node("result");
+            Event::WxaMediaCheck {
+                appid: owned(f, "appid")?,
+                trace_id: owned(f, "trace_id")?,
+                version: f.text("version").and_then(|v| v.trim().parse().ok()),
+                suggest: result.and_then(|r| opt(r, "suggest")),
+                label: result.and_then(|r| r.text("label")?.trim().parse().ok()),
+            }
+        }
+        "subscribe_msg_popup_event" => Event::SubscribeMsgPopup {
+            list: choices(f, "SubscribeMsgPopupEvent")?,
+        },
+        "subscribe_msg_change_event" => Event::SubscribeMsgChange {
+            list: choices(f, "SubscribeMsgChangeEvent")?,
+        },
+        "subscribe_msg_sent_event" => Event::SubscribeMsgSent { list: sent(f)? },
         _ => Event::Unknown {
             name: name.to_owned(),
         },

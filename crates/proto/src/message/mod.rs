@@ -1,7 +1,9 @@
-//! The typed model of what WeChat pushes to an Official Account.
+//! The typed model of what WeChat pushes to an Official Account or a Mini Program, in XML
+//! or JSON.
 //!
 //! Every message and event type of WeChat's documents (接收普通消息, 接收事件推送, 自定义菜单
-//! 事件推送, 模板消息 and 群发 job results) has a variant; a type wxgate does not know
+//! 事件推送, 模板消息 and 群发 job results; the Mini Program's 客服消息, 进入会话事件,
+//! media check results and subscribe-message events) has a variant; a type wxgate does not know
 //! is kept as [`MessageKind::Unknown`] or [`Event::Unknown`], never rejected, and every
 //! message also keeps all its fields as received in [`Message::raw`].
 
@@ -13,7 +15,7 @@ use crate::{Error, Result};
 mod event;
 
 use event::parse_event;
-pub use event::Event;
+pub use event::{Event, SubscribeChoice, SubscribeSent};
 
 /// One pushed message or event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,6 +84,15 @@ pub enum MessageKind {
         file_total_len: u64,
         msg_id: Option<String>,
     },
+    /// A Mini Program card sent in a customer-service session (小程序卡片消息).
+    MiniProgramPage {
+        title: String,
+        app_id: String,
+        page_path: String,
+        thumb_url: Option<String>,
+        thumb_media_id: Option<String>,
+        msg_id: Option<String>,
+    },
     Event {
         event: Event,
     },
@@ -119,6 +130,20 @@ impl Message {
     /// Parses a plaintext message document of at most `limit` bytes.
     pub fn parse(input: &str, limit: usize) -> Result<Message> {
         Message::from_fields(xml::parse(input, limit)?.fields)
+    }
+
+    /// Parses a plaintext JSON push of at most `limit` bytes (数据格式 JSON): the same
+    /// message as its XML twin, field for field.
+    pub fn parse_json(input: &str, limit: usize) -> Result<Message> {
+        Message::from_fields(crate::json::parse(input, limit)?)
+    }
+
+    /// Parses a plaintext push in the given format.
+    pub fn parse_as(format: crate::PushFormat, input: &str, limit: usize) -> Result<Message> {
+        match format {
+            crate::PushFormat::Xml => Message::parse(input, limit),
+            crate::PushFormat::Json => Message::parse_json(input, limit),
+        }
     }
 
     /// Builds the typed message from parsed fields.
@@ -170,6 +195,14 @@ impl Message {
                 file_key: owned(&f, "FileKey")?,
                 file_md5: owned(&f, "FileMd5")?,
                 file_total_len: num(&f, "FileTotalLen")?,
+                msg_id,
+            },
+            "miniprogrampage" => MessageKind::MiniProgramPage {
+                title: owned(&f, "Title")?,
+                app_id: owned(&f, "AppId")?,
+                page_path: owned(&f, "PagePath")?,
+                thumb_url: opt(&f, "ThumbUrl"),
+                thumb_media_id: opt(&f, "ThumbMediaId"),
                 msg_id,
             },
             "event" => MessageKind::Event {

@@ -166,7 +166,7 @@ pub(crate) fn xml_err(e: impl std::fmt::Display) -> Error {
 /// Expands to a lookup from a name's bytes to the static name, for WeChat's field names.
 macro_rules! known_names {
     ($($name:literal)*) => {
-        fn known_name(raw: &[u8]) -> Option<&'static str> {
+        pub(crate) fn known_name(raw: &[u8]) -> Option<&'static str> {
             match raw {
                 $(x if x == $name.as_bytes() => Some($name),)*
                 _ => None,
@@ -175,7 +175,8 @@ macro_rules! known_names {
     };
 }
 
-// Every field name of WeChat's message, event and envelope documents.
+// Every field name of WeChat's message, event and envelope documents, the Mini
+// Program's included (the JSON reader shares this table).
 known_names! {
     "xml" "ToUserName" "FromUserName" "CreateTime" "MsgType" "Content" "MsgId" "MsgID"
     "MsgDataId" "Idx" "Encrypt" "Event" "EventKey" "Ticket" "Latitude" "Longitude"
@@ -184,6 +185,10 @@ known_names! {
     "FileTotalLen" "MenuId" "ScanCodeInfo" "ScanType" "ScanResult" "SendPicsInfo" "Count"
     "PicList" "item" "PicMd5Sum" "SendLocationInfo" "Poiname" "Status" "TotalCount"
     "FilterCount" "SentCount" "ErrorCount"
+    "SessionFrom" "AppId" "PagePath" "ThumbUrl" "List" "TemplateId" "SubscribeStatusString"
+    "PopupScene" "SubscribeMsgPopupEvent" "SubscribeMsgChangeEvent" "SubscribeMsgSentEvent"
+    "ErrorCode" "ErrorStatus" "appid" "trace_id" "version" "result" "suggest" "label"
+    "detail" "strategy" "errcode" "errmsg" "prob"
 }
 
 fn name_of(raw: &[u8]) -> Result<Name> {
