@@ -23,9 +23,13 @@ use crate::xml::{known_name, too_many_elements, Fields, Name, Value, MAX_DEPTH, 
 use crate::{Error, Result};
 
 /// The format of a push's body, as set in WeChat's server configuration (数据格式).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// XML is WeChat's default.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PushFormat {
+    #[default]
     Xml,
     Json,
 }

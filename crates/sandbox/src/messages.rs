@@ -42,6 +42,9 @@ pub const KINDS: &[&str] = &[
     "TEMPLATESENDJOBFINISH",
     "MASSSENDJOBFINISH",
     "view_miniprogram",
+    "miniprogrampage",
+    "user_enter_tempsession",
+    "wxa_media_check",
 ];
 
 /// A push of that kind from `from` (an openid) to `to` (the account's original ID).
@@ -201,6 +204,32 @@ pub fn sample(
             f.extend([
                 ("EventKey", key("pages/index/index")),
                 ("MenuId", t("MENUID")),
+            ]);
+        }
+        // The Mini Program's customer-service card and events (接收消息和事件).
+        "miniprogrampage" => f.extend([
+            ("MsgType", t("miniprogrampage")),
+            id,
+            ("Title", key("Title")),
+            ("AppId", t("wxsandboxmini001")),
+            ("PagePath", t("pages/index/index")),
+            ("ThumbUrl", t("")),
+            ("ThumbMediaId", t("")),
+        ]),
+        "user_enter_tempsession" => {
+            f.extend(ev("user_enter_tempsession"));
+            f.push(("SessionFrom", key("sessionFrom")));
+        }
+        "wxa_media_check" => {
+            f.extend(ev("wxa_media_check"));
+            f.extend([
+                ("appid", t("wxsandboxmini001")),
+                ("trace_id", key("60f96f1d-3845297a-1976a3ae")),
+                ("version", t("2")),
+                (
+                    "result",
+                    node(vec![("suggest", t("pass")), ("label", t("100"))]),
+                ),
             ]);
         }
         _ => return None,

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::json;
 use wxgate_proto::message::write_fields;
-use wxgate_proto::reply::parse_encrypted_reply;
+use wxgate_proto::reply::{parse_encrypted_reply, parse_encrypted_reply_json};
 use wxgate_proto::signature::server_signature;
 use wxgate_proto::xml::{self, Fields, Value, DEFAULT_LIMIT};
 use wxgate_proto::Envelope;
-pub use wxgate_proto::MessageMode;
+pub use wxgate_proto::{MessageMode, PushFormat};
 
 /// Where and how to push.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -23,6 +24,9 @@ pub struct PushTarget {
     #[serde(default)]
     pub encoding_aes_key: Option<String>,
     pub mode: MessageMode,
+    /// The data format (数据格式): `xml` (WeChat's default) or `json`.
+    #[serde(default)]
+    pub format: PushFormat,
 }
 
 /// Overrides for tests of replays and windows.
@@ -80,7 +84,15 @@ pub async fn push(
     message: &Fields,
     opts: &PushOptions,
 ) -> Result<PushOutcome, PushError> {
-    let plaintext = write_fields(message);
+    let json = target.format == PushFormat::Json;
+    let write = |fields: &Fields| {
+        if json {
+            json::write_fields(fields)
+        } else {
+            write_fields(fields)
+        }
+    };
+    let plaintext = write(message);
     let timestamp = opts.timestamp.unwrap_or_else(now).to_string();
     let nonce = opts
         .nonce
@@ -120,12 +132,14 @@ pub async fn push(
             url.query_pairs_mut()
                 .append_pair("encrypt_type", "aes")
                 .append_pair("msg_signature", &sealed.msg_signature);
-            if mode == MessageMode::Safe {
-                Envelope::to_xml(&to, &sealed.encrypt)
-            } else {
-                let mut both = message.clone();
-                both.0.push(("Encrypt".into(), Value::Text(sealed.encrypt)));
-                write_fields(&both)
+            match (mode, json) {
+                (MessageMode::Safe, false) => Envelope::to_xml(&to, &sealed.encrypt),
+                (MessageMode::Safe, true) => Envelope::to_json(&to, &sealed.encrypt),
+                _ => {
+                    let mut both = message.clone();
+                    both.0.push(("Encrypt".into(), Value::Text(sealed.encrypt)));
+                    write(&both)
+                }
             }
         }
     };
@@ -133,7 +147,10 @@ pub async fn push(
     let started = Instant::now();
     let resp = client
         .post(url)
-        .header("content-type", "text/xml")
+        .header(
+            "content-type",
+            if json { "application/json" } else { "text/xml" },
+        )
         .body(body)
         .send()
         .await
@@ -155,7 +172,12 @@ pub async fn push(
     if status != 200 || trimmed.is_empty() || trimmed == "success" {
         return Ok(outcome);
     }
-    let reply_xml = match parse_encrypted_reply(trimmed, DEFAULT_LIMIT) {
+    let sealed = if json {
+        parse_encrypted_reply_json(trimmed, DEFAULT_LIMIT)
+    } else {
+        parse_encrypted_reply(trimmed, DEFAULT_LIMIT)
+    };
+    let reply_text = match sealed {
         Ok(sealed) => {
             let c = crypt.as_ref().ok_or(PushError::ReplyCrypto(
                 wxgate_proto::Error::InvalidAesKey("an encrypted reply in plaintext mode"),
@@ -172,7 +194,14 @@ pub async fn push(
         Err(_) if target.mode == MessageMode::Safe => return Err(PushError::PlaintextInSafeMode),
         Err(_) => trimmed.to_owned(),
     };
-    let reply = xml::parse(&reply_xml, DEFAULT_LIMIT)
+    if json {
+        // A JSON push's reply is data for WeChat (消息推送's `{"demo_resp": ...}`), not a
+        // message addressed to the user.
+        let reply = json::parse(&reply_text, DEFAULT_LIMIT).map_err(PushError::ReplyXml)?;
+        outcome.reply = Some(reply);
+        return Ok(outcome);
+    }
+    let reply = xml::parse(&reply_text, DEFAULT_LIMIT)
         .map_err(PushError::ReplyXml)?
         .fields;
     if reply.text("ToUserName") != Some(from.as_str())

@@ -104,6 +104,7 @@ fn target(url: &str, mode: MessageMode) -> PushTarget {
         appid: APPID.into(),
         encoding_aes_key: Some(KEY.into()),
         mode,
+        format: Default::default(),
     }
 }
 

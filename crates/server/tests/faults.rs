@@ -264,6 +264,7 @@ async fn a_fleet_of_three_for_a_simulated_day() {
             appid: OA.into(),
             encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
             mode: MessageMode::Safe,
+            format: Default::default(),
         };
         let opts = PushOptions {
             timestamp: Some(clock.now()),

@@ -354,6 +354,7 @@ secret = "logs-test-webhook-secret"
         appid: OA.into(),
         encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
         mode,
+        format: Default::default(),
     };
     for (i, mode) in [
         MessageMode::Plaintext,

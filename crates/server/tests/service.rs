@@ -163,6 +163,7 @@ impl Env {
             appid: OA.into(),
             encoding_aes_key: Some(KEY.into()),
             mode,
+            format: Default::default(),
         }
     }
 

@@ -125,6 +125,7 @@ impl Env {
             appid: OA.into(),
             encoding_aes_key: Some(KEY.into()),
             mode,
+            format: Default::default(),
         }
     }
 }
@@ -309,6 +310,7 @@ async fn distinct_events_sharing_sender_time_and_key_each_reach_the_handlers() {
                 *value = Value::Text("wxa_media_check".into());
             }
         }
+        f.0.push(("appid".into(), Value::Text(OA.into())));
         f.0.push(("trace_id".into(), Value::Text(trace.into())));
         f.0.push(("version".into(), Value::Text("2".into())));
         f

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::{param, Params, Shared};
 use crate::faults::Fault;
 use crate::messages;
-use crate::pusher::{self, MessageMode, PushOptions, PushTarget};
+use crate::pusher::{self, MessageMode, PushFormat, PushOptions, PushTarget};
 
 fn bad(msg: impl Into<String>) -> Response {
     (
@@ -181,9 +181,15 @@ pub struct PushRequest {
     /// ... its content or EventKey ...
     #[serde(default)]
     text: Option<String>,
-    /// ... or a whole message XML.
+    /// ... or a whole message XML ...
     #[serde(default)]
     xml: Option<String>,
+    /// ... or a whole message as a JSON document (text, so its member order is kept).
+    #[serde(default)]
+    json: Option<String>,
+    /// The data format WeChat sends it in: `xml` (the default) or `json`.
+    #[serde(default)]
+    format: PushFormat,
     #[serde(default)]
     from: Option<String>,
     #[serde(default)]
@@ -205,12 +211,17 @@ pub async fn push(State(p): State<Shared>, Json(r): Json<PushRequest>) -> Respon
         .from
         .or_else(|| app.users.first().map(|u| u.openid.clone()))
         .unwrap_or_else(|| "oSandboxUser".into());
-    let message = match (&r.xml, &r.kind) {
-        (Some(x), _) => match wxgate_proto::xml::parse(x, wxgate_proto::xml::DEFAULT_LIMIT) {
+    let limit = wxgate_proto::xml::DEFAULT_LIMIT;
+    let message = match (&r.xml, &r.json, &r.kind) {
+        (Some(x), _, _) => match wxgate_proto::xml::parse(x, limit) {
             Ok(d) => d.fields,
             Err(e) => return bad(format!("xml: {e}")),
         },
-        (None, kind) => {
+        (None, Some(j), _) => match wxgate_proto::json::parse(j, limit) {
+            Ok(f) => f,
+            Err(e) => return bad(format!("json: {e}")),
+        },
+        (None, None, kind) => {
             let kind = kind.as_deref().unwrap_or("text");
             let msg_id = r.msg_id.unwrap_or_else(|| u64::from(rand::random::<u32>()));
             match messages::sample(
@@ -237,6 +248,7 @@ pub async fn push(State(p): State<Shared>, Json(r): Json<PushRequest>) -> Respon
         appid: app.appid.clone(),
         encoding_aes_key: app.encoding_aes_key.clone(),
         mode: r.mode,
+        format: r.format,
     };
     let mut opts = r.options;
     opts.timestamp.get_or_insert_with(|| p.now());

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use wxgate_sandbox::messages;
-use wxgate_sandbox::pusher::{self, MessageMode, PushOptions, PushTarget};
+use wxgate_sandbox::pusher::{self, MessageMode, PushFormat, PushOptions, PushTarget};
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 use super::Failure;
@@ -37,10 +37,14 @@ pub struct PushArgs {
     /// plaintext, compatible or safe.
     #[arg(long, default_value = "safe")]
     pub mode: MessageMode,
+    /// The data format (数据格式): xml, or json as a Mini Program receives pushes.
+    #[arg(long, default_value = "xml")]
+    pub format: PushFormat,
     /// What to push: text, image, voice, video, shortvideo, location, link, file,
     /// subscribe, subscribe_qrscene, unsubscribe, SCAN, LOCATION, CLICK, VIEW,
     /// scancode_push, scancode_waitmsg, pic_sysphoto, pic_photo_or_album, pic_weixin,
-    /// location_select, TEMPLATESENDJOBFINISH, MASSSENDJOBFINISH, view_miniprogram.
+    /// location_select, TEMPLATESENDJOBFINISH, MASSSENDJOBFINISH, view_miniprogram,
+    /// and a Mini Program's miniprogrampage, user_enter_tempsession, wxa_media_check.
     #[arg(long, default_value = "text")]
     pub kind: String,
     /// The text message's content, or the event's EventKey.
@@ -163,6 +167,7 @@ async fn push(p: PushArgs) -> Result<(), Failure> {
         appid,
         encoding_aes_key,
         mode: p.mode,
+        format: p.format,
     };
     let outcome = pusher::push(
         &reqwest::Client::new(),

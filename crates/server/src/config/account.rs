@@ -46,6 +46,10 @@ pub struct AccountConfig {
     pub encoding_aes_key: Option<Secret>,
     #[serde(default)]
     pub mode: MessageMode,
+    /// The push data format (数据格式) set on WeChat's side: `xml` or `json`. Absent, a
+    /// push's format is read from its first byte (`<` or `{`), which is unambiguous.
+    #[serde(default)]
+    pub format: Option<wxgate_proto::PushFormat>,
     #[serde(default)]
     pub token_api: TokenApi,
     /// Kept so that older files load: `mode` alone decides what a push must be, and

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use wxgate_proto::Reply;
 
-use super::dispatch::run_handlers;
+use super::dispatch::{answer_for_format, run_handlers};
 use super::handler::MessageContext;
 use super::open::{Checked, Refusal};
 use super::{Service, ServiceAccount};
@@ -89,6 +89,7 @@ pub async fn answer_once(
     }
     svc.memory.remember(now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
+    let answer = answer_for_format(ctx, acc, pushed, answer);
     if let Err(e) = store
         .set(&dedup_key, &encode_answer(&answer), Some(ttl))
         .await

@@ -1,9 +1,15 @@
 //! Dispatch: the account's handlers in order (rules, an embedding program's, the
 //! webhook) under WeChat's deadline; the first reply wins, `success` when none comes.
+//! A JSON push (a Mini Program's) is answered `success` whatever the handlers say, and
+//! their reply goes through the customer-service API.
+
+use wxgate_proto::PushFormat;
 
 use super::dedup::Answer;
 use super::handler::{Handled, MessageContext};
+use super::webhook::deliver_late;
 use super::ServiceAccount;
+use crate::web::Ctx;
 
 /// The handlers in order, under the deadline; `None` (success) when none replies in time.
 pub async fn run_handlers(
@@ -41,4 +47,32 @@ pub async fn run_handlers(
         }
         None => None,
     }
+}
+
+/// The answer WeChat gets for this push. A JSON push takes no passive message reply
+/// (消息推送: answer `success`, reply with 发送客服消息), so a reply to one is sent
+/// through `/cgi-bin/message/custom/send` on its own task, once (a retry finds the
+/// dedup answer, `success`, and sends nothing), and WeChat gets `success`.
+pub fn answer_for_format(
+    ctx: &Ctx,
+    acc: &ServiceAccount,
+    pushed: &MessageContext,
+    answer: Answer,
+) -> Answer {
+    let (PushFormat::Json, Some((_, reply))) = (pushed.format, &answer) else {
+        return answer;
+    };
+    let (central, account, reply) = (ctx.credentials.clone(), acc.name.clone(), reply.clone());
+    let openid = pushed.message.from_user_name.clone();
+    tokio::spawn(async move {
+        let outcome = match deliver_late(&central, &account, &openid, &reply).await {
+            Ok(()) => "sent",
+            Err(e) => {
+                tracing::warn!(account = %account, error = %e, "reply to a JSON push not sent as a customer-service message");
+                "failed"
+            }
+        };
+        metrics::counter!("wxgate_customer_service_replies_total", "account" => account, "outcome" => outcome).increment(1);
+    });
+    None
 }

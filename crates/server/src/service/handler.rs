@@ -2,7 +2,7 @@
 //! webhook are handlers; a Rust program embedding wxgate registers its own.
 
 use futures_util::future::BoxFuture;
-use wxgate_proto::{Message, Reply};
+use wxgate_proto::{Message, PushFormat, Reply};
 
 use crate::error::Result;
 
@@ -13,8 +13,11 @@ pub struct MessageContext {
     pub account: String,
     pub appid: String,
     pub message: Message,
-    /// The plaintext XML as WeChat sent it (decrypted in safe mode).
-    pub xml: String,
+    /// The push's data format: a reply to a JSON push (a Mini Program's) goes through
+    /// the customer-service API, not into the answer.
+    pub format: PushFormat,
+    /// The plaintext push as WeChat sent it (decrypted in safe mode), XML or JSON.
+    pub plaintext: String,
 }
 
 /// What a handler decided.

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::reply::{encrypted_reply_xml, SUCCESS};
 use wxgate_proto::signature::verify_server_signature;
-use wxgate_proto::MessageMode;
+use wxgate_proto::{MessageMode, PushFormat};
 
 use crate::config::{Config, ServiceConfig};
 use crate::credentials::CentralControl;
@@ -50,6 +50,8 @@ pub struct ServiceAccount {
     token: Option<String>,
     crypt: Option<MsgCrypt>,
     mode: MessageMode,
+    /// The configured data format; `None` reads it from each push.
+    format: Option<PushFormat>,
     handlers: Vec<Arc<dyn Handler>>,
 }
 
@@ -96,6 +98,7 @@ impl Service {
                     token: a.token.as_ref().map(|t| t.expose().to_owned()),
                     crypt,
                     mode: a.mode,
+                    format: a.format,
                     handlers,
                 },
             );

@@ -1,13 +1,13 @@
 //! Opening a push: what can be checked from the query (the window, the account's mode,
 //! the URL signature) before the body is read, then the body, `msg_signature`,
-//! decryption and parsing. Each step is a `?` on a typed [`Refusal`].
+//! decryption and parsing, in the push's data format (XML or JSON). Each step is a `?` on a typed [`Refusal`].
 
 use std::borrow::Cow;
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::http::StatusCode;
 use wxgate_proto::signature::verify_server_signature;
-use wxgate_proto::{Envelope, Error as ProtoError, Message};
+use wxgate_proto::{Envelope, Error as ProtoError, Message, PushFormat};
 
 use super::handler::MessageContext;
 use super::{PushQuery, ServiceAccount};
@@ -154,13 +154,14 @@ pub fn open(
 ) -> Result<MessageContext, Refusal> {
     let body = std::str::from_utf8(body)
         .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+    let format = format_of(acc, body.as_bytes())?;
     let plain = if checked.encrypted {
         let crypt = acc.crypt.as_ref().ok_or_else(|| {
             let none = "encrypted push, but no encoding_aes_key is configured";
             Refusal::new(StatusCode::NOT_FOUND, none)
         })?;
         let [msg_signature] = required([("msg_signature", &q.msg_signature)])?;
-        let env = Envelope::parse(body, cfg.max_body_bytes)?;
+        let env = Envelope::parse_as(format, body, cfg.max_body_bytes)?;
         crypt.open(
             msg_signature,
             checked.timestamp,
@@ -170,11 +171,32 @@ pub fn open(
     } else {
         body.to_owned()
     };
-    let message = Message::parse(&plain, cfg.max_body_bytes)?;
+    // The decrypted message is in the envelope's format (WeChat encrypts the push it
+    // would have sent in plaintext).
+    let message = Message::parse_as(format, &plain, cfg.max_body_bytes)?;
     Ok(MessageContext {
         account: name.to_owned(),
         appid: acc.appid.clone(),
         message,
-        xml: plain,
+        format,
+        plaintext: plain,
     })
+}
+
+/// The push's data format: its first byte says it (`<` or `{`), and it must be the
+/// account's configured format when one is set.
+fn format_of(acc: &ServiceAccount, body: &[u8]) -> Result<PushFormat, Refusal> {
+    let detected = PushFormat::detect(body).ok_or_else(|| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "the body is neither an XML document nor a JSON object",
+        )
+    })?;
+    match acc.format {
+        Some(configured) if configured != detected => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("a {detected} push refused: the account's format is {configured}"),
+        )),
+        _ => Ok(detected),
+    }
 }

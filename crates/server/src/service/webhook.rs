@@ -131,8 +131,10 @@ impl Handler for WebhookHandler {
             let body = serde_json::to_vec(&json!({
                 "account": ctx.account,
                 "appid": ctx.appid,
+                "format": ctx.format,
                 "message": ctx.message,
-                "xml": ctx.xml,
+                "plaintext": ctx.plaintext,
+                "xml": xml_of(ctx),
             }))
             .unwrap_or_default();
             let now = self.central.clock().now();
@@ -191,6 +193,17 @@ impl Handler for WebhookHandler {
                 Err(_) => Ok(Handled::NoReply),
             }
         })
+    }
+}
+
+/// The push as a WeChat XML document: as received for an XML push, the same fields
+/// written as XML for a JSON push, so a webhook written for XML pushes reads both.
+fn xml_of(ctx: &MessageContext) -> std::borrow::Cow<'_, str> {
+    match ctx.format {
+        wxgate_proto::PushFormat::Xml => ctx.plaintext.as_str().into(),
+        wxgate_proto::PushFormat::Json => {
+            wxgate_proto::message::write_fields(&ctx.message.raw).into()
+        }
     }
 }
 
