@@ -65,6 +65,8 @@ async fn garbage_never_gets_a_5xx() {
         b"null".to_vec(),
         b"{\"code\": 1, \"rawData\": [], \"signature\": {}, \"encryptedData\": 5, \"iv\": null, \"stale\": 7}".to_vec(),
         b"<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>".to_vec(),
+        b"{\"ToUserName\":\"gh\",\"Encrypt\":\"AAAA\"}".to_vec(),
+        format!("{}1{}", "{\"a\":[".repeat(200), "]}".repeat(200)).into_bytes(),
         b"<?xml version=\"1.0\"?><!DOCTYPE x [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\">]><xml>&b;</xml>".to_vec(),
         vec![0xff, 0xfe, 0x00, 0x01],
         "中文".repeat(1000).into_bytes(),
