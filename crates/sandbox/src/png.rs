@@ -2,22 +2,22 @@
 //! data in stored (uncompressed) deflate blocks, so no compression crate is needed. Any
 //! PNG decoder reads it.
 
-/// A 64x64 picture of `seed`'s SHA-256 as an 8x8 grid of black and white squares.
-pub fn grid(seed: &[u8]) -> Vec<u8> {
+/// A `side` x `side` picture of `seed`'s SHA-256 as an 8x8 grid of black and white
+/// squares.
+pub fn grid(seed: &[u8], side: u32) -> Vec<u8> {
     use sha2::{Digest, Sha256};
-    const SIDE: usize = 64;
-    const CELL: usize = SIDE / 8;
+    let n = side as usize;
     let bits = Sha256::digest(seed);
-    let mut raw = Vec::with_capacity(SIDE * (SIDE + 1));
-    for y in 0..SIDE {
+    let mut raw = Vec::with_capacity(n * (n + 1));
+    for y in 0..n {
         raw.push(0); // filter: none
-        for x in 0..SIDE {
-            let cell = (y / CELL) * 8 + x / CELL;
+        for x in 0..n {
+            let cell = (y * 8 / n) * 8 + x * 8 / n;
             let on = bits[cell / 8] >> (cell % 8) & 1 == 1;
             raw.push(if on { 0 } else { 255 });
         }
     }
-    encode_grey(SIDE as u32, SIDE as u32, &raw)
+    encode_grey(side, side, &raw)
 }
 
 /// A greyscale PNG of `width` x `height` from filtered scanlines (`raw`).
@@ -88,11 +88,11 @@ mod tests {
 
     #[test]
     fn a_grid_is_a_png_and_depends_on_its_seed() {
-        let a = grid(b"scene=1");
+        let a = grid(b"scene=1", 64);
         assert!(a.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert_eq!(&a[12..16], b"IHDR");
         assert!(a.ends_with(&[0xae, 0x42, 0x60, 0x82]), "IEND's CRC");
-        assert_eq!(a, grid(b"scene=1"));
-        assert_ne!(a, grid(b"scene=2"));
+        assert_eq!(a, grid(b"scene=1", 64));
+        assert_ne!(a, grid(b"scene=2", 64));
     }
 }

@@ -428,6 +428,53 @@ async fn mini_program_codes_are_pngs_kept_for_identical_requests() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(sandbox_calls(&h.sb, "/wxa/getwxacodeunlimit", MINI), 2);
+
+    // Each code decodes (with Python's zlib, not ours) as a PNG of the asked width; WeChat's
+    // default is 430, and widths are held between 280 and 1280.
+    assert_eq!(png_size(&first), (430, 430));
+    for (asked, got) in [
+        (json!(600), 600),
+        (json!("300"), 300),
+        (json!(100), 280),
+        (json!(5000), 1280),
+    ] {
+        let r = code(json!({"scene": format!("w={asked}"), "width": asked}))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            png_size(&r.bytes().await.unwrap()),
+            (got, got),
+            "width {asked}"
+        );
+    }
+    let r = code(json!({"scene": "no-width"})).await.unwrap();
+    assert_eq!(png_size(&r.bytes().await.unwrap()), (430, 430));
+}
+
+/// The width and height of a PNG, decoded by `tests/interop/png_info.py`.
+fn png_size(png: &[u8]) -> (u64, u64) {
+    use std::io::Write;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/png_info.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(png).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
 }
 
 #[tokio::test]

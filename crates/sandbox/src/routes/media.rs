@@ -166,7 +166,8 @@ pub async fn get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
 
 /// `POST /wxa/getwxacodeunlimit?access_token= {scene, page, width, ...}`: a PNG (WeChat
 /// answers an image; errors as JSON). The picture is the scene's digest drawn as a
-/// grid, so identical requests give identical bytes.
+/// grid, so identical requests give identical bytes, `width` pixels wide (430 by
+/// default, held between WeChat's documented 280 and 1280).
 pub async fn getwxacodeunlimit(
     State(p): State<Shared>,
     Query(q): Query<Params>,
@@ -180,7 +181,17 @@ pub async fn getwxacodeunlimit(
         if scene.is_empty() || scene.chars().count() > 32 {
             return Err(WxError::new(ErrCode::InvalidScene));
         }
-        Ok(crate::png::grid(scene.as_bytes()))
+        // A number, or its digits as a string (SDKs send both).
+        let width = match b.get("width") {
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            Some(v) => v.as_u64(),
+            None => None,
+        };
+        let width = width.unwrap_or(430);
+        Ok(crate::png::grid(
+            scene.as_bytes(),
+            width.clamp(280, 1280) as u32,
+        ))
     })();
     match drawn {
         Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
