@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::{RedisServer, TempDir};
 use wxgate::store::embedded::EmbeddedStore;
 use wxgate::store::redis::RedisStore;
-use wxgate::store::{SharedStore, Store};
+use wxgate::store::{PushClaim, SharedStore, Store, PUSH_DONE, PUSH_PENDING};
 
 async fn conformance(s: SharedStore) {
     // get / set / delete
@@ -150,6 +150,34 @@ async fn conformance(s: SharedStore) {
     s.index_remove("idx", "c").await.unwrap();
     assert_eq!(s.index_due("idx", 250, 10).await.unwrap(), vec![]);
     assert_eq!(s.index_due("idx", 1000, 10).await.unwrap().len(), 2);
+
+    // The push ledger: claimed once, then known with its answer; a used nonce under
+    // another message is a replay and leaves nothing behind.
+    let (minute, window) = (Duration::from_secs(60), Duration::from_secs(300));
+    let claim = |d: &'static str, n: &'static str| {
+        let s = s.clone();
+        async move { s.claim_push(d, n, minute, window).await.unwrap() }
+    };
+    assert_eq!(claim("push:d1", "push:n1").await, PushClaim::Claimed);
+    assert_eq!(
+        claim("push:d1", "push:n2").await,
+        PushClaim::Known(PUSH_PENDING.into())
+    );
+    assert_eq!(claim("push:d2", "push:n1").await, PushClaim::Replay);
+    assert_eq!(s.push_answer("push:d2").await.unwrap(), None);
+    s.settle_push("push:d1", PUSH_DONE, minute).await.unwrap();
+    assert_eq!(
+        claim("push:d1", "push:n3").await,
+        PushClaim::Known(PUSH_DONE.into())
+    );
+    assert_eq!(claim("push:d3", "push:n3").await, PushClaim::Claimed);
+    let reply = "done:1700000000:{\"type\":\"text\",\"content\":\"中控\"}";
+    s.settle_push("push:d3", reply, minute).await.unwrap();
+    assert_eq!(
+        s.push_answer("push:d3").await.unwrap().as_deref(),
+        Some(reply)
+    );
+    assert_eq!(s.push_answer("push:none").await.unwrap(), None);
 
     s.ping().await.unwrap();
 }

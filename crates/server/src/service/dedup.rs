@@ -12,7 +12,7 @@ use super::handler::MessageContext;
 use super::open::{Checked, Refusal};
 use super::{Service, ServiceAccount};
 use crate::config::ServiceConfig;
-use crate::store::keys;
+use crate::store::{keys, PushClaim, PUSH_DONE, PUSH_PENDING};
 use crate::web::Ctx;
 
 /// The plaintext answer (reply XML or `success`) for this push, whose window and
@@ -33,65 +33,53 @@ pub async fn answer_once(
     // the same message, never to another push that names its MsgId.
     let dedup_key = keys::dedup_digest(&acc.name, &pushed.message.dedup_digest());
     let deadline = tokio::time::Instant::now() + Duration::from_millis(cfg.deadline_ms);
-    // 1. A retry of a push already answered (or being answered) gets that answer.
-    match store.get(&dedup_key).await {
-        Ok(Some(v)) => {
+    let ttl = dedup_ttl(cfg);
+    // 1. One atomic step: a retry of a push already answered (or being answered) gets
+    //    that answer; a message seen for the first time under a (timestamp, nonce)
+    //    already used is a replay (another body under a captured signature, or the same
+    //    push after its dedup answer expired; genuine retries hit the dedup answer, kept
+    //    longer than WeChat retries), in every mode; else the push is remembered, its
+    //    nonce until its timestamp leaves the window. Past the memory's ceiling only
+    //    retries are answered: a new push gets 503 and WeChat retries later.
+    let claim = if svc.memory.has_room(now) {
+        let nonce_key = keys::nonce(&acc.name, checked.timestamp, nonce);
+        store
+            .claim_push(&dedup_key, &nonce_key, ttl, window_left(cfg, ts, now))
+            .await
+    } else {
+        match store.push_answer(&dedup_key).await {
+            Ok(Some(v)) => Ok(PushClaim::Known(v)),
+            Ok(None) => {
+                return Err(Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "push memory full: retry later",
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match claim {
+        Ok(PushClaim::Claimed) => {}
+        Ok(PushClaim::Known(v)) => {
             metrics::counter!("wxgate_dedup_hits_total", "account" => acc.name.clone())
                 .increment(1);
             return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
         }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
-    }
-    // 2. A new push is remembered only while there is room (retries, above, always
-    //    get their answer): past the ceiling, 503 and WeChat retries later.
-    if !svc.memory.has_room(now) {
-        return Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "push memory full: retry later",
-        ));
-    }
-    // 3. Claim the message; a concurrent duplicate waits for the claimant's answer.
-    let ttl = dedup_ttl(cfg);
-    match store.set_if_absent(&dedup_key, PENDING, ttl).await {
-        Ok(false) => {
-            let v = store
-                .get(&dedup_key)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| PENDING.into());
-            return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
-        }
-        Ok(true) => {}
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "dedup unavailable"),
-    }
-    // 4. A message seen for the first time under a (timestamp, nonce) already used is a
-    //    replay: another body under a captured signature, or the same push after its
-    //    dedup answer expired. Genuine retries never get here (they hit the dedup
-    //    answer, kept longer than WeChat retries). Every mode: a captured safe-mode push
-    //    replayed after its dedup answer expired is refused here too. The nonce is
-    //    remembered until its timestamp leaves the window.
-    let nonce_key = keys::nonce(&acc.name, checked.timestamp, nonce);
-    match store
-        .set_if_absent(&nonce_key, "1", window_left(cfg, ts, now))
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => {
-            let _ = store.compare_and_delete(&dedup_key, PENDING).await;
+        Ok(PushClaim::Replay) => {
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 "replay: timestamp and nonce already used",
-            ));
+            ))
         }
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "nonce memory unavailable"),
+        // The store is down: handle the push rather than lose it (a retry may run the
+        // handlers again).
+        Err(e) => tracing::warn!(account = %acc.name, error = %e, "push memory unavailable"),
     }
     svc.memory.remember(now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
     let answer = answer_for_format(ctx, acc, pushed, answer);
     if let Err(e) = store
-        .set(&dedup_key, &encode_answer(&answer), Some(ttl))
+        .settle_push(&dedup_key, &encode_answer(&answer), ttl)
         .await
     {
         tracing::warn!(account = %acc.name, error = %e, "dedup answer not stored");
@@ -113,8 +101,7 @@ fn dedup_ttl(cfg: &ServiceConfig) -> Duration {
 /// A push's answer: a reply made at a time, or `None` for `success`.
 pub type Answer = Option<(i64, Reply)>;
 
-const PENDING: &str = "pending";
-const DONE: &str = "done:";
+const DONE: &str = PUSH_DONE;
 
 /// The stored form: `done:` for success, `done:{create_time}:{reply JSON}` for a reply.
 /// The reply XML is made again from it for a retry (the retry names the same sender and
@@ -151,11 +138,11 @@ async fn wait_for_answer(
         tokio::time::sleep(Duration::from_millis(50)).await;
         value = ctx
             .store
-            .get(key)
+            .push_answer(key)
             .await
             .ok()
             .flatten()
-            .unwrap_or_else(|| PENDING.into());
+            .unwrap_or_else(|| PUSH_PENDING.into());
     }
 }
 

@@ -70,6 +70,29 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<(String, i64)>>>;
     /// Removes `member` from the index.
     fn index_remove<'a>(&'a self, index: &'a str, member: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// Claims a push for handling, in one atomic step (one round trip on Redis): a
+    /// push already remembered under `dedup_key` gets its answer ([`PushClaim::Known`]:
+    /// [`PUSH_PENDING`] while it is being handled, then what [`Store::settle_push`]
+    /// recorded); else a (timestamp, nonce) already used under `nonce_key` is a
+    /// [`PushClaim::Replay`]; else both are remembered, the dedup answer as
+    /// [`PUSH_PENDING`] for `dedup_ttl`, the nonce for `nonce_ttl`.
+    fn claim_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        nonce_key: &'a str,
+        dedup_ttl: Duration,
+        nonce_ttl: Duration,
+    ) -> BoxFuture<'a, Result<PushClaim>>;
+    /// The answer remembered for a push, if any.
+    fn push_answer<'a>(&'a self, dedup_key: &'a str) -> BoxFuture<'a, Result<Option<String>>>;
+    /// Records the answer of a claimed push ([`PUSH_DONE`] for `success`), for
+    /// `dedup_ttl` from now at most.
+    fn settle_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        answer: &'a str,
+        dedup_ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>>;
     /// Whether the store answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
     /// A short name for logs and `/readyz`.
@@ -77,6 +100,22 @@ pub trait Store: Send + Sync + 'static {
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+/// A claimed push's answer while its handlers run.
+pub const PUSH_PENDING: &str = "pending";
+/// The answer `success` (nearly every push's): stores keep it in bits, not text.
+pub const PUSH_DONE: &str = "done:";
+
+/// What [`Store::claim_push`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushClaim {
+    /// New: remembered now, its handlers are to run.
+    Claimed,
+    /// Seen before (a retry): its answer, or [`PUSH_PENDING`].
+    Known(String),
+    /// Another message under a used timestamp and nonce.
+    Replay,
+}
 
 /// Opens the configured store.
 pub async fn open(config: &StoreConfig, data_dir: &std::path::Path) -> Result<SharedStore> {

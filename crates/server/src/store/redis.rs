@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::Store;
+use super::{PushClaim, Store, PUSH_PENDING};
 use crate::error::{Error, Result};
 
 pub struct RedisStore {
@@ -16,6 +16,7 @@ pub struct RedisStore {
     compare_and_delete: Script,
     compare_and_set: Script,
     increment: Script,
+    claim_push: Script,
 }
 
 fn err(e: redis::RedisError) -> Error {
@@ -59,6 +60,17 @@ end
 return 1
 "#,
             ),
+            // KEYS: dedup, nonce. ARGV: dedup ttl ms, nonce ttl ms, pending.
+            // {0, ''} claimed, {1, answer} known, {2, ''} replay: one round trip a push.
+            claim_push: Script::new(
+                r#"
+local known = redis.call('GET', KEYS[1])
+if known then return {1, known} end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[2]) then return {2, ''} end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[1])
+return {0, ''}
+"#,
+            ),
             increment: Script::new(
                 "local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return n",
             ),
@@ -71,6 +83,45 @@ return 1
 }
 
 impl Store for RedisStore {
+    fn claim_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        nonce_key: &'a str,
+        dedup_ttl: Duration,
+        nonce_ttl: Duration,
+    ) -> BoxFuture<'a, Result<PushClaim>> {
+        Box::pin(async move {
+            let (code, answer): (i64, String) = self
+                .claim_push
+                .key(dedup_key)
+                .key(nonce_key)
+                .arg(px(dedup_ttl))
+                .arg(px(nonce_ttl))
+                .arg(PUSH_PENDING)
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(err)?;
+            Ok(match (code, answer) {
+                (1, a) => PushClaim::Known(a),
+                (2, _) => PushClaim::Replay,
+                _ => PushClaim::Claimed,
+            })
+        })
+    }
+
+    fn push_answer<'a>(&'a self, dedup_key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        self.get(dedup_key)
+    }
+
+    fn settle_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        answer: &'a str,
+        dedup_ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.set(dedup_key, answer, Some(dedup_ttl))
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         Box::pin(async move { self.conn().get(key).await.map_err(err) })
     }

@@ -108,6 +108,8 @@ impl EmbeddedStore {
                 for shard in &mem.shards {
                     lock(shard).purge(now, 1_000);
                 }
+                // Idle, the ledger's expired tables still go.
+                lock(&mem.pushes).purge(now);
                 let _ = flush(&mem, &db);
             })
             .map_err(err)?;

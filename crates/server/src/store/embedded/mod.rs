@@ -13,7 +13,7 @@
 //!
 //! Here: the memory and the `Store` operations. [`shard`]: one shard's entries.
 //! [`disk`]: loading at open and the write-behind to redb. [`short`]: the packed
-//! short-lived entries.
+//! short-lived entries. [`pushes`]: the push ledger (nonces and dedup answers).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -23,12 +23,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::future::BoxFuture;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::Store;
+use super::{PushClaim, Store};
 use crate::error::{Error, Result};
 use disk::flush;
 use short::{Digest, Digester, ShortEntries};
 
 mod disk;
+mod pushes;
 mod shard;
 mod short;
 
@@ -153,6 +154,8 @@ struct Mem {
     shards: Vec<Mutex<Shard>>,
     indexes: Mutex<Indexes>,
     digester: Digester,
+    /// Nonces and dedup answers, a few bytes a push ([`pushes`]).
+    pushes: Mutex<pushes::PushLedger>,
 }
 
 impl Default for Mem {
@@ -161,6 +164,7 @@ impl Default for Mem {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             indexes: Mutex::new(Indexes::default()),
             digester: Digester::new(),
+            pushes: Mutex::new(pushes::PushLedger::default()),
         }
     }
 }
@@ -214,6 +218,35 @@ fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, Result<T>> {
 }
 
 impl Store for EmbeddedStore {
+    fn claim_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        nonce_key: &'a str,
+        dedup_ttl: Duration,
+        nonce_ttl: Duration,
+    ) -> BoxFuture<'a, Result<PushClaim>> {
+        let now = now_ms();
+        let at = |ttl: Duration| now + (ttl.as_millis() as i64).max(1);
+        let claim =
+            lock(&self.mem.pushes).claim(dedup_key, nonce_key, at(dedup_ttl), at(nonce_ttl), now);
+        ready(claim)
+    }
+
+    fn push_answer<'a>(&'a self, dedup_key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
+        ready(lock(&self.mem.pushes).answer(dedup_key, now_ms()))
+    }
+
+    /// The answer keeps the claim's expiry (the ledger has no other).
+    fn settle_push<'a>(
+        &'a self,
+        dedup_key: &'a str,
+        answer: &'a str,
+        _dedup_ttl: Duration,
+    ) -> BoxFuture<'a, Result<()>> {
+        lock(&self.mem.pushes).settle(dedup_key, answer, now_ms());
+        ready(())
+    }
+
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<String>>> {
         ready(self.with(key, |m, k| m.live(k, now_ms()).map(|(v, _)| v.to_owned())))
     }
