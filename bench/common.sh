@@ -40,6 +40,9 @@ key = "$api_key"
 # The bench asks for tokens at wrk's rate; the per-client limit would answer 45011.
 [rate_limit]
 enabled = false
+# The memory floods remember more than the default ceiling (1,000,000 pushes).
+[service]
+max_remembered_pushes = 4000000
 [compat]
 enabled = true
 [[compat.clients]]
@@ -53,6 +56,16 @@ token = "$token"
 encoding_aes_key = "$aes_key"
 mode = "safe"
 [[accounts.default.rules]]
+keyword = "hello"
+reply = { type = "text", content = "Hello from wxgate" }
+# The same account's pushes in plaintext mode, for the memory flood: /wx/plain/service.
+[accounts.plain]
+appid = "$appid"
+secret = "bench-secret"
+token = "$token"
+encoding_aes_key = "$aes_key"
+mode = "plaintext"
+[[accounts.plain.rules]]
 keyword = "hello"
 reply = { type = "text", content = "Hello from wxgate" }
 TOML

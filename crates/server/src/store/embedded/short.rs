@@ -74,16 +74,17 @@ struct Slot {
     value: u32,
 }
 
-/// Distinct values, counted by the entries that hold them.
+/// Distinct values, counted by the entries that hold them (also the push ledger's
+/// replies).
 #[derive(Default)]
-struct Values {
+pub(super) struct Values {
     slots: Vec<(Option<Arc<str>>, u32)>,
     free: Vec<u32>,
     by_value: HashMap<Arc<str>, u32>,
 }
 
 impl Values {
-    fn intern(&mut self, v: &str) -> u32 {
+    pub(super) fn intern(&mut self, v: &str) -> u32 {
         if let Some(&i) = self.by_value.get(v) {
             self.slots[i as usize].1 += 1;
             return i;
@@ -103,7 +104,7 @@ impl Values {
         i
     }
 
-    fn release(&mut self, i: u32) {
+    pub(super) fn release(&mut self, i: u32) {
         let slot = &mut self.slots[i as usize];
         slot.1 -= 1;
         if slot.1 == 0 {
@@ -114,7 +115,7 @@ impl Values {
         }
     }
 
-    fn get(&self, i: u32) -> &str {
+    pub(super) fn get(&self, i: u32) -> &str {
         self.slots[i as usize].0.as_deref().unwrap_or_default()
     }
 }
