@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests need and a fresh machine may lack: redis-server (store tests),
+# openssl (the Redis TLS test makes its own CA),
 # chromium + chromedriver (the browser test), Python's wechatpy (interop) and selenium
 # (drives the browser), node and npm's co-wechat-api (interop, in tests/interop).
 # Idempotent and quiet when everything is there.
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)

@@ -18,9 +18,13 @@ pub enum StoreKind {
 pub struct StoreConfig {
     #[serde(default)]
     pub kind: StoreKind,
-    /// For `redis`: `redis://127.0.0.1:6379/0`.
+    /// For `redis`: `redis://127.0.0.1:6379/0`, or `rediss://host:6380/0` over TLS.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// For `rediss://`: the CA certificate (PEM) that signed the server's, when it is
+    /// not in the system's trust store (a managed Redis's own CA, a test CA).
+    #[serde(default)]
+    pub redis_ca_file: Option<PathBuf>,
     /// For `embedded`: the file (default `data_dir/wxgate.redb`).
     #[serde(default)]
     pub path: Option<PathBuf>,

@@ -131,7 +131,13 @@ pub async fn open(config: &StoreConfig, data_dir: &std::path::Path) -> Result<Sh
             let url = config.redis_url.as_deref().ok_or_else(|| {
                 Error::Config("store.redis_url is required for the redis store".into())
             })?;
-            Ok(Arc::new(redis::RedisStore::connect(url).await?))
+            let ca = match &config.redis_ca_file {
+                Some(path) => Some(std::fs::read(path).map_err(|e| {
+                    Error::Config(format!("store.redis_ca_file {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
+            Ok(Arc::new(redis::RedisStore::connect_with_ca(url, ca).await?))
         }
     }
 }

@@ -31,7 +31,28 @@ fn px(ttl: Duration) -> u64 {
 impl RedisStore {
     /// Prepares a connection to `url`; it is made on first use and remade after failures.
     pub async fn connect(url: &str) -> Result<Self> {
-        let client = redis::Client::open(url).map_err(err)?;
+        Self::connect_with_ca(url, None).await
+    }
+
+    /// [`RedisStore::connect`], trusting `ca` (PEM) for a `rediss://` server's
+    /// certificate instead of the system's roots. TLS is rustls, as for WeChat's API.
+    pub async fn connect_with_ca(url: &str, ca: Option<Vec<u8>>) -> Result<Self> {
+        let client = match ca {
+            Some(root_cert) if url.starts_with("rediss://") => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            ),
+            Some(_) => {
+                return Err(Error::Config(
+                    "store.redis_ca_file is for a rediss:// (TLS) redis_url".into(),
+                ))
+            }
+            None => redis::Client::open(url),
+        }
+        .map_err(err)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(Duration::from_millis(1000)))
