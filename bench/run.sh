@@ -5,15 +5,22 @@
 #
 #   bench/run.sh                    # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=5 CONNECTIONS=32 bench/run.sh
+#   FLOOD=1100000 RATE=5000 SUSTAIN=600 bench/run.sh   # the memory runs' sizes (defaults)
 #
 # Per scenario: requests/s (and as a ratio to the limit's), p50 and p99 latency, the
 # server's CPU time per request (utime+stime from /proc/PID/stat, before and after, over
-# the requests wrk completed), errors; and each server's peak RSS (VmHWM).
+# the requests wrk completed), errors; and each server's peak RSS (VmHWM). Then, each on
+# a fresh gateway, the memory a remembered push costs: a flood of FLOOD distinct pushes
+# (plaintext, then safe mode) with the RSS before and after, and a sustained RATE
+# pushes/s for SUSTAIN seconds with the RSS every 30 s (bench/src/bin/pushflood.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/wxgate-target}"
 DURATION="${DURATION:-10}"
+FLOOD="${FLOOD:-1100000}"
+RATE="${RATE:-5000}"
+SUSTAIN="${SUSTAIN:-600}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 
@@ -112,6 +119,43 @@ measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lu
 pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
 gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
+
+# The memory runs: each on a fresh gateway (its own port and data dir), so that nothing
+# remembered before is counted.
+fresh_gateway() { # starts one; sets fresh_port and fresh_pid
+  fresh_port=$(free_port)
+  mkdir -p "$work/fresh-$fresh_port"
+  sed -e "s#127.0.0.1:$gw_port#127.0.0.1:$fresh_port#g" -e "s#data_dir = .*#data_dir = \"$work/fresh-$fresh_port\"#" \
+    "$work/wxgate.toml" > "$work/fresh-$fresh_port.toml"
+  "$bin/wxgate" serve --config "$work/fresh-$fresh_port.toml" > "$work/fresh-$fresh_port.log" 2>&1 &
+  fresh_pid=$!; pids+=($fresh_pid)
+  wait_port "$fresh_port"
+}
+declare -A PER_PUSH FLOOD_RSS
+for mode in plaintext safe; do
+  fresh_gateway
+  path=/wx/service; [ "$mode" = plaintext ] && path=/wx/plain/service
+  out=$("$bin/pushflood" flood "http://127.0.0.1:$fresh_port$path" "$fresh_pid" "$token" "$aes_key" "$appid" "$mode" "$FLOOD" "$CONNECTIONS")
+  echo "flood $mode: $out" >&2
+  PER_PUSH[$mode]=$(echo "$out" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["bytes_per_push"], 1))')
+  FLOOD_RSS[$mode]=$(echo "$out" | python3 -c 'import json,sys; v=json.load(sys.stdin); print("%.1f -> %.1f MiB, %d refused, %d failed" % (v["rss_before"] / 1048576, v["rss_after"] / 1048576, v["refused"], v["failed"]))')
+  kill "$fresh_pid"; wait "$fresh_pid" 2>/dev/null || true
+done
+steady_rows=""; steady_peak=""; steady_summary=""
+if [ "$SUSTAIN" -gt 0 ]; then
+  fresh_gateway
+  "$bin/pushflood" steady "http://127.0.0.1:$fresh_port/wx/service" "$fresh_pid" "$token" "$aes_key" "$appid" safe "$RATE" "$SUSTAIN" 30 > "$work/steady.jsonl"
+  steady_rows=$(python3 - "$work/steady.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for r in rows:
+    print(f"| {r['t']} | {r['sent']} | {r['ok']} | {r['refused']} | {r['failed']} | {r['rss'] / 1048576:.1f} |")
+PY
+)
+  steady_peak=$(tail -1 "$work/steady.jsonl" | python3 -c 'import json,sys; print("%.1f" % (json.load(sys.stdin)["peak_rss"] / 1048576))')
+  steady_summary=$(tail -1 "$work/steady.jsonl")
+  kill "$fresh_pid"; wait "$fresh_pid" 2>/dev/null || true
+fi
 verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <= t) : (v >= t); print ok ? "met" : "MISSED" }'; }
 
 {
@@ -136,6 +180,11 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "| safe-mode push ≥ 0.5 of the limit's req/s | $(ratio push_safe) | $(verdict "$(ratio push_safe)" 0.5 '>=') |"
   echo "| /wx/config CPU ≤ 15 µs/req | ${CPU[config]} | $(verdict "${CPU[config]}" 15 '<=') |"
   echo "| safe-mode push CPU ≤ 30 µs/req | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" 30 '<=') |"
+  two_limits=$(awk -v l="${CPU[limit]}" 'BEGIN { printf "%.1f", 2 * l }')
+  echo "| safe-mode push CPU ≤ 2 × the limit's (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
+  for m in plaintext safe; do
+    echo "| RSS per remembered push ≤ 48 bytes, $m, a flood of $FLOOD | ${PER_PUSH[$m]} | $(verdict "${PER_PUSH[$m]}" 48 '<=') |"
+  done
   for s in config verify push_safe token; do
     echo "| $s p99 < 5 ms | ${P99[$s]} | $(verdict "${P99[$s]}" 5 '<=') |"
   done
@@ -147,6 +196,20 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "| compat token CPU ≤ 1.1 × /api/v1 token's (${compat_limit} µs/req) | ${CPU[compat_token]} | $(verdict "${CPU[compat_token]}" "$compat_limit" '<=') |"
   echo "| peak RSS < 32 MiB (issue: 64), before the push flood | ${gw_rss_before_push} | $(verdict "$gw_rss_before_push" 32 '<=') |"
   echo "| peak RSS < 64 MiB, after the push flood | ${gw_rss} | $(verdict "$gw_rss" 64 '<=') |"
+  echo
+  echo "Memory a remembered push costs (a fresh gateway each, \`pushflood\`, $CONNECTIONS connections):"
+  for m in plaintext safe; do
+    echo "- flood of $FLOOD distinct $m pushes: ${FLOOD_RSS[$m]}; ${PER_PUSH[$m]} bytes a push."
+  done
+  if [ -n "$steady_rows" ]; then
+    echo
+    echo "Sustained: $RATE safe-mode pushes/s for $SUSTAIN s, RSS every 30 s (a push is remembered"
+    echo "300 s, so RSS should level off after about 310 s). Peak RSS $steady_peak MiB. Summary: \`$steady_summary\`"
+    echo
+    echo "| s | sent | ok | refused | failed | RSS MiB |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    echo "$steady_rows"
+  fi
   echo
   echo "scenarios: \`config\` GET /wx/config (warm ticket); \`verify\` GET /wx/service URL verification;"
   echo "\`push_safe\` POST /wx/service, safe mode, a distinct signed and encrypted text push per request"

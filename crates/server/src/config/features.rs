@@ -29,7 +29,7 @@ impl Default for ServiceConfig {
             max_body_bytes: wxgate_proto::xml::DEFAULT_LIMIT,
             dedup_ttl: 60,
             deadline_ms: 4500,
-            max_remembered_pushes: 1_000_000,
+            max_remembered_pushes: 2_000_000,
         }
     }
 }
