@@ -461,7 +461,13 @@ async fn bad_json_pushes_get_a_4xx_and_reach_no_handler() {
     let crypt = MsgCrypt::new(TOKEN, KEY, MINI).unwrap();
     let inner = format!("{{{head},\"Content\":\"hello\"}}");
     let sealed = crypt.seal(&inner, &ts.to_string(), "p2");
-    let forged = Envelope::to_json(GH, &sealed.encrypt.replace('A', "B"));
+    // Another first character: always a different ciphertext than the signed one.
+    let first = if sealed.encrypt.starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
+    let forged = Envelope::to_json(GH, &format!("{first}{}", &sealed.encrypt[1..]));
     let q = format!(
         "{}&encrypt_type=aes&msg_signature={}",
         signed(ts, "p2"),
