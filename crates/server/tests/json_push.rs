@@ -12,12 +12,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use common::*;
-use futures_util::future::BoxFuture;
-use wxgate::service::handler::{Handled, Handler, MessageContext};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::signature::{msg_signature, server_signature};
 use wxgate_proto::xml::Fields;
-use wxgate_proto::{Envelope, Event, Message, PushFormat};
+use wxgate_proto::{Envelope, Event, PushFormat};
 use wxgate_sandbox::messages;
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushOutcome, PushTarget};
 
@@ -30,22 +28,6 @@ const MODES: [MessageMode; 3] = [
     MessageMode::Compatible,
     MessageMode::Safe,
 ];
-
-/// Records every message it sees and lets it pass.
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<Message>>,
-}
-
-impl Handler for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, wxgate::Result<Handled>> {
-        self.seen.lock().unwrap().push(ctx.message.clone());
-        Box::pin(async { Ok(Handled::Pass) })
-    }
-}
 
 /// A Mini Program account per mode (`mp-safe`, ...), JSON pushes, one rule (before the
 /// recorder, which sees only what the rule lets pass).

@@ -6,14 +6,12 @@
 mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use common::*;
-use futures_util::future::BoxFuture;
-use wxgate::service::handler::{Handled, Handler, MessageContext};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::signature::{msg_signature, server_signature};
 use wxgate_proto::xml::Fields;
@@ -30,22 +28,6 @@ const MODES: [MessageMode; 3] = [
     MessageMode::Compatible,
     MessageMode::Safe,
 ];
-
-/// Records every message it sees and lets it pass.
-#[derive(Default)]
-struct Recorder {
-    seen: Mutex<Vec<Message>>,
-}
-
-impl Handler for Recorder {
-    fn name(&self) -> &'static str {
-        "recorder"
-    }
-    fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, wxgate::Result<Handled>> {
-        self.seen.lock().unwrap().push(ctx.message.clone());
-        Box::pin(async { Ok(Handled::Pass) })
-    }
-}
 
 /// The reply rules, written for `default` and copied to its other-mode twins.
 const DEFAULT_RULES: &str = r#"

@@ -428,3 +428,25 @@ impl Setup {
         }
     }
 }
+
+/// A handler of an embedding program that records every message it sees and lets it
+/// pass: what the push tests count to know a push reached (or did not reach) handlers.
+#[derive(Default)]
+pub struct Recorder {
+    pub seen: std::sync::Mutex<Vec<wxgate_proto::Message>>,
+}
+
+impl wxgate::service::handler::Handler for Recorder {
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a wxgate::service::handler::MessageContext,
+    ) -> futures_util::future::BoxFuture<'a, wxgate::Result<wxgate::service::handler::Handled>>
+    {
+        self.seen.lock().unwrap().push(ctx.message.clone());
+        Box::pin(async { Ok(wxgate::service::handler::Handled::Pass) })
+    }
+}
