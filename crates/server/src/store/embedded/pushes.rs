@@ -7,7 +7,7 @@
 //! tables by the time their expiry falls in, rounded up to [`GRAIN`], and a table is
 //! dropped whole when that time passes, so an entry lives at most `GRAIN` longer than
 //! asked, never shorter. A table ([`Table`]) is the bare entries, 68 to 85% full, and a
-//! new one is sized for the fullest, so at a steady rate none grows: 20 bytes a push at
+//! new one is sized for the fullest, so at a steady rate none grows: 24 bytes a push at
 //! 85%, 30 at 68%. Replies are kept once however many pushes got them ([`Values`]).
 //!
 //! Digests are SipHash-1-3 with random keys per process: two of a million remembered
