@@ -161,22 +161,19 @@ pub async fn login(
         .await
     {
         Ok(a) => a,
-        Err(Error::WeChat { code, errmsg, .. }) => {
-            let status = match code {
+        Err(e) => {
+            let wechat = e.errcode().is_some();
+            let status_of = |code| match code {
                 ErrCode::InvalidCode | ErrCode::CodeBeenUsed => StatusCode::BAD_REQUEST,
                 ErrCode::ApiMinuteQuota => StatusCode::TOO_MANY_REQUESTS,
                 ErrCode::SystemBusy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_GATEWAY,
             };
-            let msg = format!("jscode2session: {code} ({errmsg})");
-            tracing::warn!(account = %name, %msg, "login refused");
-            return Err(Reject::new(status, msg).with_errcode(code.code()));
-        }
-        Err(e) => {
-            return Err(Reject::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("jscode2session: {e}"),
-            ))
+            let refused = refusal("jscode2session", e, status_of, |_| "");
+            if wechat {
+                tracing::warn!(account = %name, msg = %refused.msg, "login refused");
+            }
+            return Err(refused);
         }
     };
     let openid = answer.openid;
@@ -245,28 +242,24 @@ pub async fn phone(
     let req = GetUserPhoneNumber {
         code: code.to_owned(),
     };
-    let info = match s.credentials.call_api(&name, &req).await {
-        Ok(answer) => answer.phone_info,
-        Err(Error::WeChat { code, errmsg, .. }) => {
-            let status = match code {
-                ErrCode::InvalidCode | ErrCode::CodeBeenUsed => StatusCode::BAD_REQUEST,
+    let used_or_unknown = |code| matches!(code, ErrCode::InvalidCode | ErrCode::CodeBeenUsed);
+    let info = s
+        .credentials
+        .call_api(&name, &req)
+        .await
+        .map_err(|e| {
+            let status_of = |code| match code {
+                c if used_or_unknown(c) => StatusCode::BAD_REQUEST,
                 ErrCode::SystemBusy => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::BAD_GATEWAY,
             };
-            let hint = match code {
-                ErrCode::InvalidCode | ErrCode::CodeBeenUsed => " (the code of <button open-type=\"getPhoneNumber\">, used once within 5 minutes; not the wx.login code)",
+            let hint = |code| match code {
+                c if used_or_unknown(c) => " (the code of <button open-type=\"getPhoneNumber\">, used once within 5 minutes; not the wx.login code)",
                 _ => "",
             };
-            let msg = format!("getuserphonenumber: {code} ({errmsg}){hint}");
-            return Err(Reject::new(status, msg).with_errcode(code.code()));
-        }
-        Err(e) => {
-            return Err(Reject::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("getuserphonenumber: {e}"),
-            ))
-        }
-    };
+            refusal("getuserphonenumber", e, status_of, hint)
+        })?
+        .phone_info;
     if info.watermark.appid != acc.appid {
         return Err(Reject::new(
             StatusCode::BAD_GATEWAY,
@@ -319,21 +312,34 @@ pub async fn check_text(
         scene: scene as u32,
         openid: sess.openid,
     };
-    match s.credentials.call_api(&name, &req).await {
-        Ok(verdict) => Ok(ok(json!({
-            "suggest": verdict.result.suggest,
-            "label": verdict.result.label,
-            "trace_id": verdict.trace_id,
-        }))),
-        Err(Error::WeChat { code, errmsg, .. }) => Err(Reject::new(
-            StatusCode::BAD_GATEWAY,
-            format!("msg_sec_check: {code} ({errmsg})"),
+    let verdict = s
+        .credentials
+        .call_api(&name, &req)
+        .await
+        .map_err(|e| refusal("msg_sec_check", e, |_| StatusCode::BAD_GATEWAY, |_| ""))?;
+    Ok(ok(json!({
+        "suggest": verdict.result.suggest,
+        "label": verdict.result.label,
+        "trace_id": verdict.trace_id,
+    })))
+}
+
+/// A failed WeChat call as the Mini Program's answer: WeChat's refusal with the status
+/// `status_of` gives its errcode, WeChat's words and `hint`'s advice, the errcode in
+/// `state.errcode`; anything else (transport, store, a lock) a 503.
+fn refusal(
+    endpoint: &str,
+    e: Error,
+    status_of: impl Fn(ErrCode) -> StatusCode,
+    hint: impl Fn(ErrCode) -> &'static str,
+) -> Reject {
+    match e {
+        Error::WeChat { code, errmsg, .. } => Reject::new(
+            status_of(code),
+            format!("{endpoint}: {code} ({errmsg}){}", hint(code)),
         )
-        .with_errcode(code.code())),
-        Err(e) => Err(Reject::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("msg_sec_check: {e}"),
-        )),
+        .with_errcode(code.code()),
+        e => Reject::new(StatusCode::SERVICE_UNAVAILABLE, format!("{endpoint}: {e}")),
     }
 }
 
@@ -433,24 +439,14 @@ pub async fn reset_session(
         signature: miniprogram::session_signature(&sess.session_key, b""),
         sig_method: "hmac_sha256".into(),
     };
-    let fresh = match s.credentials.call_api(&name, &req).await {
-        Ok(f) => f,
-        Err(Error::WeChat { code, errmsg, .. }) => {
-            let status = if code == ErrCode::InvalidSessionSignature {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_GATEWAY
-            };
-            let msg = format!("resetusersessionkey: {code} ({errmsg}): log in again (wx.login, then /wx/mp/login)");
-            return Err(Reject::new(status, msg).with_errcode(code.code()));
-        }
-        Err(e) => {
-            return Err(Reject::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("resetusersessionkey: {e}"),
-            ))
-        }
-    };
+    let fresh = s.credentials.call_api(&name, &req).await.map_err(|e| {
+        let status_of = |code| match code {
+            ErrCode::InvalidSessionSignature => StatusCode::UNAUTHORIZED,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        let hint = |_| ": log in again (wx.login, then /wx/mp/login)";
+        refusal("resetusersessionkey", e, status_of, hint)
+    })?;
     sess.session_key = fresh.session_key;
     store_session(&s, &key, &sess)
         .await
