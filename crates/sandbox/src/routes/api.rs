@@ -12,7 +12,7 @@ use wxgate_proto::api::ticket::Ticket;
 use wxgate_proto::api::token::AccessToken;
 use wxgate_proto::api::Ack;
 
-use super::{answer, json_body, param, wx, Params, Shared};
+use super::{answer, app_call, json_body, param, wx, Params, Shared};
 use crate::platform::{WxError, WxResult};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
@@ -96,8 +96,7 @@ pub async fn jscode2session(State(p): State<Shared>, Query(q): Query<Params>) ->
 /// `GET /cgi-bin/user/get?access_token=&next_openid=`
 pub async fn user_get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/user/get", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/user/get")?;
         p.followers(&app, param(&q, "next_openid"))
     })())
 }
@@ -105,8 +104,7 @@ pub async fn user_get(State(p): State<Shared>, Query(q): Query<Params>) -> Respo
 /// `GET /cgi-bin/user/info?access_token=&openid=&lang=`
 pub async fn user_info(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/user/info", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/user/info")?;
         p.user_info(&app, param(&q, "openid"))
     })())
 }
@@ -120,8 +118,7 @@ pub async fn user_batchget(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/user/info/batchget", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/user/info/batchget")?;
         let b = json_body(&body)?;
         let list = b
             .get("user_list")
@@ -167,8 +164,7 @@ pub async fn custom_send(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/message/custom/send", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/message/custom/send")?;
         let b = json_body(&body)?;
         let msgtype = b.get("msgtype").and_then(Value::as_str).unwrap_or("");
         if !CUSTOM_TYPES.contains(&msgtype) || b.get(msgtype).is_none() {
@@ -193,8 +189,7 @@ pub async fn template_send(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/message/template/send", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/message/template/send")?;
         let b = json_body(&body)?;
         if b.get("template_id")
             .and_then(Value::as_str)
@@ -211,8 +206,7 @@ pub async fn template_send(
 /// token (the cheapest authenticated call).
 pub async fn get_api_domain_ip(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/get_api_domain_ip", Some(&app));
+        app_call(&p, &q, "/cgi-bin/get_api_domain_ip")?;
         Ok(answer(ApiDomainIp {
             ip_list: vec!["101.89.47.18".into(), "101.91.34.103".into()],
         }))
@@ -227,8 +221,7 @@ pub async fn menu_create(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/menu/create", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/menu/create")?;
         let menu = json_body(&body)?;
         let buttons = menu
             .get("button")
@@ -245,8 +238,7 @@ pub async fn menu_create(
 /// `GET /cgi-bin/menu/get?access_token=`: the app's menu (46003 when it has none).
 pub async fn menu_get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/menu/get", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/menu/get")?;
         let menu = p.menus.lock().unwrap().get(&app).cloned();
         let menu = menu.ok_or_else(|| WxError::new(ErrCode::MenuNotExist))?;
         Ok(answer(Menu { menu }))
@@ -260,8 +252,7 @@ pub async fn getuserphonenumber(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/business/getuserphonenumber", Some(&app));
+        let app = app_call(&p, &q, "/wxa/business/getuserphonenumber")?;
         let b = json_body(&body)?;
         let code = b.get("code").and_then(Value::as_str).unwrap_or("");
         let mut v = answer(p.phone_number(&app, code)?);
@@ -274,8 +265,7 @@ pub async fn getuserphonenumber(
 /// `GET /wxa/checksession?access_token=&openid=&signature=&sig_method=hmac_sha256`
 pub async fn checksession(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/checksession", Some(&app));
+        let app = app_call(&p, &q, "/wxa/checksession")?;
         p.check_session(
             &app,
             param(&q, "openid"),
@@ -289,8 +279,7 @@ pub async fn checksession(State(p): State<Shared>, Query(q): Query<Params>) -> R
 /// `GET /wxa/resetusersessionkey?access_token=&openid=&signature=&sig_method=hmac_sha256`
 pub async fn resetusersessionkey(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/resetusersessionkey", Some(&app));
+        let app = app_call(&p, &q, "/wxa/resetusersessionkey")?;
         let fresh = p.reset_session_key(
             &app,
             param(&q, "openid"),
@@ -313,8 +302,7 @@ pub async fn msg_sec_check(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/msg_sec_check", Some(&app));
+        app_call(&p, &q, "/wxa/msg_sec_check")?;
         let b = json_body(&body)?;
         let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("");
         let num = |k: &str| b.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -359,8 +347,7 @@ pub async fn generatescheme(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/generatescheme", Some(&app));
+        app_call(&p, &q, "/wxa/generatescheme")?;
         let b = json_body(&body)?;
         let path = b
             .pointer("/jump_wxa/path")
@@ -382,8 +369,7 @@ pub async fn generate_urllink(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/generate_urllink", Some(&app));
+        app_call(&p, &q, "/wxa/generate_urllink")?;
         let b = json_body(&body)?;
         check_page_path(b.get("path").and_then(Value::as_str).unwrap_or(""))?;
         let link = format!(
@@ -403,8 +389,7 @@ pub async fn subscribe_send(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/message/subscribe/send", Some(&app));
+        let app = app_call(&p, &q, "/cgi-bin/message/subscribe/send")?;
         let b = json_body(&body)?;
         let text = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         let (touser, template) = (text("touser"), text("template_id"));

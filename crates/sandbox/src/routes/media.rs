@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use wxgate_proto::ErrCode;
 
-use super::{json_body, param, wx, wx_error, Params, Shared};
+use super::{app_call, json_body, param, wx, wx_error, Params, Shared};
 use crate::platform::{random_value, WxError, WxResult};
 
 /// Uploaded temporary media, by media_id.
@@ -105,8 +105,7 @@ pub async fn upload(
     body: Bytes,
 ) -> Response {
     wx((|| {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/media/upload", Some(&app));
+        app_call(&p, &q, "/cgi-bin/media/upload")?;
         let kind = param(&q, "type");
         let limit = size_limit(kind).ok_or_else(|| WxError::new(ErrCode::InvalidMediaType))?;
         let boundary = headers
@@ -144,8 +143,7 @@ pub async fn upload(
 /// `GET /cgi-bin/media/get?access_token=&media_id=`: the file, with its type and name.
 pub async fn get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
     let found = (|| -> WxResult<Response> {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/cgi-bin/media/get", Some(&app));
+        app_call(&p, &q, "/cgi-bin/media/get")?;
         let store = p.media.0.lock().unwrap();
         let m = store
             .get(param(&q, "media_id"))
@@ -174,8 +172,7 @@ pub async fn getwxacodeunlimit(
     body: Bytes,
 ) -> Response {
     let drawn = (|| -> WxResult<Vec<u8>> {
-        let app = p.check_token(param(&q, "access_token"))?;
-        p.count_call("/wxa/getwxacodeunlimit", Some(&app));
+        app_call(&p, &q, "/wxa/getwxacodeunlimit")?;
         let b = json_body(&body).map_err(|_| WxError::new(ErrCode::InvalidScene))?;
         let scene = b.get("scene").and_then(Value::as_str).unwrap_or("");
         if scene.is_empty() || scene.chars().count() > 32 {

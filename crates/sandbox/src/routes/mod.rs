@@ -28,6 +28,14 @@ pub fn param<'a>(q: &'a Params, name: &str) -> &'a str {
     q.get(name).map(String::as_str).unwrap_or("")
 }
 
+/// The app whose `access_token` the call carries (WeChat's errcode otherwise), with the
+/// call counted under it for `path`.
+pub fn app_call(p: &Platform, q: &Params, path: &str) -> WxResult<String> {
+    let app = p.check_token(param(q, "access_token"))?;
+    p.count_call(path, Some(&app));
+    Ok(app)
+}
+
 /// A typed answer (`wxgate_proto::api`) as the JSON WeChat sends.
 pub fn answer<T: serde::Serialize>(typed: T) -> Value {
     serde_json::to_value(typed).unwrap_or_default()
