@@ -165,13 +165,6 @@ impl Env {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn text(content: &str, id: u64) -> Fields {
     messages::sample("text", GH, USER, now(), id, Some(content)).unwrap()
 }

@@ -75,13 +75,6 @@ async fn env(top: &str, extra: &str) -> Env {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn text_from(from: &str, content: &str, id: u64, at: i64) -> Fields {
     messages::sample("text", GH, from, at, id, Some(content)).unwrap()
 }
