@@ -101,20 +101,21 @@ fn dedup_ttl(cfg: &ServiceConfig) -> Duration {
 /// A push's answer: a reply made at a time, or `None` for `success`.
 pub type Answer = Option<(i64, Reply)>;
 
-const DONE: &str = PUSH_DONE;
-
 /// The stored form: `done:` for success, `done:{create_time}:{reply JSON}` for a reply.
 /// The reply XML is made again from it for a retry (the retry names the same sender and
 /// account), which keeps a dedup entry small.
 fn encode_answer(answer: &Answer) -> String {
     match answer {
-        None => DONE.to_owned(),
-        Some((t, r)) => format!("{DONE}{t}:{}", serde_json::to_string(r).unwrap_or_default()),
+        None => PUSH_DONE.to_owned(),
+        Some((t, r)) => format!(
+            "{PUSH_DONE}{t}:{}",
+            serde_json::to_string(r).unwrap_or_default()
+        ),
     }
 }
 
 fn decode_answer(v: &str) -> Option<Answer> {
-    let rest = v.strip_prefix(DONE)?;
+    let rest = v.strip_prefix(PUSH_DONE)?;
     if rest.is_empty() {
         return Some(None);
     }
