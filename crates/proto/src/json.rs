@@ -17,7 +17,6 @@ use std::cell::Cell;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::Value as Json;
 
 use crate::xml::{known_name, too_many_elements, Fields, Name, Value, MAX_DEPTH, MAX_ELEMENTS};
 use crate::{Error, Result};
@@ -118,7 +117,7 @@ pub fn envelope_texts(input: &str, limit: usize) -> Result<(Option<String>, Opti
 /// produce JSON pushes with it.
 pub fn write_fields(fields: &Fields) -> String {
     fn string(out: &mut String, s: &str) {
-        out.push_str(&Json::String(s.to_owned()).to_string());
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     }
     fn value(out: &mut String, v: &Value) {
         match v {
