@@ -71,12 +71,7 @@ impl std::str::FromStr for PushFormat {
 
 /// Reads a JSON push (an object) of at most `limit` bytes into fields.
 pub fn parse(input: &str, limit: usize) -> Result<Fields> {
-    if input.len() > limit {
-        return Err(Error::TooLarge {
-            size: input.len(),
-            limit,
-        });
-    }
+    crate::xml::within(input, limit)?;
     let budget = Budget::default();
     let mut de = serde_json::Deserializer::from_str(input);
     let fields = de::Deserializer::deserialize_map(
@@ -102,12 +97,7 @@ pub fn envelope_texts(input: &str, limit: usize) -> Result<(Option<String>, Opti
         #[serde(rename = "Encrypt")]
         encrypt: Option<String>,
     }
-    if input.len() > limit {
-        return Err(Error::TooLarge {
-            size: input.len(),
-            limit,
-        });
-    }
+    crate::xml::within(input, limit)?;
     let env: Envelope = serde_json::from_str(input).map_err(json_err)?;
     Ok((env.to_user_name, env.encrypt))
 }

@@ -200,14 +200,21 @@ fn name_of(raw: &[u8]) -> Result<Name> {
     }
 }
 
-/// Parses a document of at most `limit` bytes.
-pub fn parse(input: &str, limit: usize) -> Result<Document> {
+/// Refuses a document over `limit` bytes before any of it is read (every reader of
+/// pushes, XML or JSON, starts here).
+pub(crate) fn within(input: &str, limit: usize) -> Result<()> {
     if input.len() > limit {
         return Err(Error::TooLarge {
             size: input.len(),
             limit,
         });
     }
+    Ok(())
+}
+
+/// Parses a document of at most `limit` bytes.
+pub fn parse(input: &str, limit: usize) -> Result<Document> {
+    within(input, limit)?;
     let mut reader = Reader::from_str(input);
     // End tags are matched against `stack` below; quick-xml's own check keeps a second
     // copy of every open name (three allocations a document).

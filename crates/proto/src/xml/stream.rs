@@ -17,12 +17,7 @@ pub fn root_texts<const N: usize>(
     limit: usize,
     wanted: [&str; N],
 ) -> Result<[Option<String>; N]> {
-    if input.len() > limit {
-        return Err(Error::TooLarge {
-            size: input.len(),
-            limit,
-        });
-    }
+    super::within(input, limit)?;
     let mut reader = Reader::from_str(input);
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
     // Depth 0: outside the root; 1: in the root; 2: in one of its children.
