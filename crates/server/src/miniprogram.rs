@@ -123,12 +123,25 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
     };
     let key = keys::mp_session(account, &digest(id));
     let store = &s.store;
-    let raw = store.get(&key).await.map_err(|e| store_down(&e))?;
+    let mut raw = store.get(&key).await.map_err(|e| store_down(&e))?;
+    // A session stored by a version before the hash-tagged keys is moved, not copied,
+    // so that a logout or a new login ends the one copy there is.
+    let mut legacy = None;
+    if raw.is_none() {
+        if let Some(old) = keys::legacy(&key) {
+            raw = store.get(&old).await.map_err(|e| store_down(&e))?;
+            legacy = raw.is_some().then_some(old);
+        }
+    }
     let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
         return Err(unauthorized("no valid session"));
     };
     if let Err(e) = store_session(s, &key, &sess).await {
         tracing::warn!(account, error = %e, "session not extended");
+    } else if let Some(old) = legacy {
+        let _ = store.delete(&old).await;
+        let user_key = keys::mp_user(account, &sess.openid);
+        let _ = store.set(&user_key, &key, Some(session_ttl(s))).await;
     }
     Ok((key, sess))
 }

@@ -124,7 +124,7 @@ async fn sigterm_finishes_in_flight_requests_and_releases_locks() {
         .unwrap();
     assert!(
         store
-            .get("wxgate:default:lock:access_token")
+            .get("wxgate:{default}:lock:access_token")
             .await
             .unwrap()
             .is_some(),
@@ -143,14 +143,14 @@ async fn sigterm_finishes_in_flight_requests_and_releases_locks() {
     assert!(status.success(), "exit 0 after a graceful stop");
     assert!(
         store
-            .get("wxgate:default:lock:access_token")
+            .get("wxgate:{default}:lock:access_token")
             .await
             .unwrap()
             .is_none(),
         "released, not left to its 60 s lease"
     );
     assert!(store
-        .get("wxgate:default:access_token")
+        .get("wxgate:{default}:access_token")
         .await
         .unwrap()
         .is_some());

@@ -136,7 +136,7 @@ fn config(port: u16, ca: Option<std::path::PathBuf>) -> StoreConfig {
         kind: StoreKind::Redis,
         redis_url: Some(format!("rediss://127.0.0.1:{port}/0")),
         redis_ca_file: ca,
-        path: None,
+        ..StoreConfig::default()
     }
 }
 

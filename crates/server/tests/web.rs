@@ -450,7 +450,7 @@ async fn config_signs_the_official_example() {
         };
         store
             .set(
-                "wxgate:default:ticket:jsapi",
+                "wxgate:{default}:ticket:jsapi",
                 &serde_json::to_string(&c).unwrap(),
                 Some(Duration::from_secs(7000)),
             )
@@ -949,7 +949,7 @@ async fn the_sweep_refreshes_only_what_is_due_once_across_two_instances() {
         a.gw.state
             .ctx
             .store
-            .index_due("wxgate:default:users_by_expiry", i64::MAX, 10)
+            .index_due("wxgate:{default}:users_by_expiry", i64::MAX, 10)
             .await
             .unwrap()
             .len(),

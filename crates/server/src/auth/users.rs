@@ -101,11 +101,8 @@ impl Users {
     }
 
     pub async fn load(&self, account: &str, openid: &str) -> Result<Option<UserRecord>> {
-        let raw = self
-            .central
-            .store()
-            .get(&keys::user(account, openid))
-            .await?;
+        let key = keys::user(account, openid);
+        let raw = crate::store::get_migrating(self.central.store().as_ref(), &key).await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 
@@ -126,7 +123,11 @@ impl Users {
 
     async fn forget(&self, account: &str, openid: &str) -> Result<()> {
         let store = self.central.store();
-        store.delete(&keys::user(account, openid)).await?;
+        let key = keys::user(account, openid);
+        store.delete(&key).await?;
+        if let Some(old) = keys::legacy(&key) {
+            store.delete(&old).await?;
+        }
         store.index_remove(&keys::user_index(account), openid).await
     }
 

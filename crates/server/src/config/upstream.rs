@@ -18,16 +18,47 @@ pub enum StoreKind {
 pub struct StoreConfig {
     #[serde(default)]
     pub kind: StoreKind,
-    /// For `redis`: `redis://127.0.0.1:6379/0`, or `rediss://host:6380/0` over TLS.
+    /// For `redis` on one node: `redis://127.0.0.1:6379/0`, or `rediss://host:6380/0`
+    /// over TLS. One of `redis_url`, `[store.sentinel]` and `[store.cluster]`.
     #[serde(default)]
     pub redis_url: Option<String>,
     /// For `rediss://`: the CA certificate (PEM) that signed the server's, when it is
-    /// not in the system's trust store (a managed Redis's own CA, a test CA).
+    /// not in the system's trust store (a managed Redis's own CA, a test CA). Applies to
+    /// every node, Sentinel's and Cluster's too.
     #[serde(default)]
     pub redis_ca_file: Option<PathBuf>,
+    /// For `redis` behind Redis Sentinel: the master's name and the sentinels; the
+    /// store asks them for the master and asks again after a failover.
+    #[serde(default)]
+    pub sentinel: Option<SentinelConfig>,
+    /// For `redis` on a Redis Cluster: some nodes to learn the cluster from; the
+    /// client follows `MOVED`/`ASK` and failovers itself.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// For `embedded`: the file (default `data_dir/wxgate.redb`).
     #[serde(default)]
     pub path: Option<PathBuf>,
+}
+
+/// `[store.sentinel]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelConfig {
+    /// The name the sentinels monitor the master under (`sentinel monitor <name> ...`).
+    pub master_name: String,
+    /// The sentinels, `redis://host:26379` (or `rediss://`): at least one.
+    pub nodes: Vec<String>,
+    /// The data nodes' database number.
+    #[serde(default)]
+    pub db: i64,
+}
+
+/// `[store.cluster]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Seed nodes, `redis://host:7000` (or `rediss://`): any reachable one is enough.
+    pub nodes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,8 +120,42 @@ impl Default for CredentialsConfig {
 
 impl StoreConfig {
     pub(super) fn problems(&self, p: &mut Vec<String>) {
-        if self.kind == StoreKind::Redis && self.redis_url.is_none() {
-            p.push("store.redis_url is required when store.kind = \"redis\"".into());
+        if self.kind != StoreKind::Redis {
+            return;
+        }
+        let given = [
+            self.redis_url.is_some(),
+            self.sentinel.is_some(),
+            self.cluster.is_some(),
+        ];
+        match given.iter().filter(|g| **g).count() {
+            0 => p.push(
+                "store.redis_url (or [store.sentinel] or [store.cluster]) is required when store.kind = \"redis\"".into(),
+            ),
+            1 => {}
+            _ => p.push(
+                "store: give one of redis_url, [store.sentinel] and [store.cluster]".into(),
+            ),
+        }
+        let nodes = (self.sentinel.as_ref().map(|s| ("sentinel", &s.nodes)))
+            .into_iter()
+            .chain(self.cluster.as_ref().map(|c| ("cluster", &c.nodes)));
+        for (section, nodes) in nodes {
+            if nodes.is_empty() {
+                p.push(format!("store.{section}.nodes: list at least one node"));
+            }
+            for n in nodes {
+                if !(n.starts_with("redis://") || n.starts_with("rediss://")) {
+                    p.push(format!(
+                        "store.{section}.nodes: {n:?} is not a redis:// or rediss:// URL"
+                    ));
+                }
+            }
+        }
+        if let Some(s) = &self.sentinel {
+            if s.master_name.is_empty() {
+                p.push("store.sentinel.master_name is empty".into());
+            }
         }
     }
 }

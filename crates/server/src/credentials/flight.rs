@@ -29,30 +29,37 @@ impl CentralControl {
                     return Ok(c);
                 }
             }
-            let stored = match self.stored(acc, kind).await {
-                Ok(s) => s,
+            let locked = match self.stored(acc, kind).await {
+                Ok(stored) => {
+                    if let Some(c) = stored.as_ref().filter(|c| want.satisfied_by(c, now)) {
+                        self.remember(slot, c);
+                        return Ok(c.clone());
+                    }
+                    self.store
+                        .set_if_absent(&lock_key, &self.owner, lease)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            let locked = match locked {
+                Ok(locked) => locked,
                 Err(e) => {
-                    // The store is down: serve memory while it lasts, else go to WeChat
-                    // directly rather than fail (no fleet coordination meanwhile).
-                    tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "store unavailable");
+                    // The store is unreachable (down, or failing over). Serve memory while
+                    // it is valid; else wait for the store: a fetch without the fleet's
+                    // lock would let every instance fetch, and each new access_token
+                    // cuts the life of the one the others hold. The store's health
+                    // logs the outage once; this path stays quiet.
                     if let Some(c) = self.cached(slot).filter(|c| c.usable(now)) {
                         return Ok(c);
                     }
-                    let current = self.cached(slot);
-                    let c = self.fetch(acc, kind, &want, current.as_ref()).await?;
-                    self.remember(slot, &c);
-                    return Ok(c);
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
                 }
             };
-            if let Some(c) = stored.as_ref().filter(|c| want.satisfied_by(c, now)) {
-                self.remember(slot, c);
-                return Ok(c.clone());
-            }
-            if self
-                .store
-                .set_if_absent(&lock_key, &self.owner, lease)
-                .await?
-            {
+            if locked {
                 let result = self.fetch_under_lock(acc, kind, &want, slot).await;
                 if let Err(e) = self.store.compare_and_delete(&lock_key, &self.owner).await {
                     tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "lock release failed; the lease will end it");

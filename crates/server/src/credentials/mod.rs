@@ -313,10 +313,8 @@ impl CentralControl {
     }
 
     async fn stored(&self, acc: &AccountState, kind: Kind) -> Result<Option<Credential>> {
-        let raw = self
-            .store
-            .get(&keys::credential(&acc.name, kind.name()))
-            .await?;
+        let key = keys::credential(&acc.name, kind.name());
+        let raw = crate::store::get_migrating(self.store.as_ref(), &key).await?;
         Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
     }
 }

@@ -17,10 +17,27 @@ pub async fn healthz() -> &'static str {
 /// the last fetch error). 503 when not ready.
 pub async fn readyz(State(s): State<AppState>) -> Response {
     let store = &s.ctx.store;
-    let store_state = match store.ping().await {
-        Ok(()) => json!({ "kind": store.kind(), "ok": true }),
-        Err(e) => json!({ "kind": store.kind(), "ok": false, "error": e.to_string() }),
-    };
+    let ping = store.ping().await;
+    // Read after the ping, which is a command too: it may have ended or begun an outage.
+    let health = store.health();
+    let mut store_state = json!({
+        "kind": store.kind(),
+        "mode": health.mode,
+        "ok": ping.is_ok(),
+        "outages": health.outages,
+    });
+    if let Err(e) = ping {
+        store_state["error"] = json!(e.to_string());
+        // What wxgate does meanwhile, so an operator need not read the source.
+        store_state["state"] = json!("unavailable: valid tokens and tickets are served from memory; refreshes and pushes wait for the store");
+        if let Some(ms) = health.down_for_ms {
+            store_state["down_for_ms"] = json!(ms);
+        }
+    } else if health.outages > 0 {
+        store_state["state"] = json!("recovered");
+    } else {
+        store_state["state"] = json!("up");
+    }
     let mut ready = store_state["ok"] == true;
     let mut accounts = serde_json::Map::new();
     for (name, state) in s.ctx.credentials.readiness() {

@@ -1,13 +1,21 @@
 //! Every store key the gateway uses, in one place. All keys of an account start with
-//! `wxgate:{account}:`, so one account's state can be listed or dropped at once.
+//! `wxgate:{account}:` with real braces: the braces are a Redis Cluster hash tag, so
+//! every key of one account lives in one slot and a script may touch several of them
+//! (a push's dedup answer and nonce) on a Cluster as on one node. It also lets one
+//! account's state be listed (`SCAN MATCH wxgate:{name}:*`) or dropped at once.
+//!
+//! Before 0.6 keys had no braces (`wxgate:default:access_token`). [`legacy`] names a
+//! key's old spelling, and [`super::get_migrating`] reads it when the new key is absent,
+//! so an upgrade keeps the tokens, users and sessions it already stored.
 
 /// `wxgate:{account}:{part}:{part}...`, built in one allocation (the push path makes
 /// one or two keys a request).
 fn key(account: &str, parts: &[&str]) -> String {
-    let len = 8 + account.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+    let len = 9 + account.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
     let mut k = String::with_capacity(len);
-    k.push_str("wxgate:");
+    k.push_str("wxgate:{");
     k.push_str(account);
+    k.push('}');
     for p in parts {
         k.push(':');
         k.push_str(p);
@@ -79,14 +87,13 @@ pub fn oauth_code(account: &str, code_digest: &str) -> String {
     key(account, &["oauth_code", code_digest])
 }
 
-/// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
-/// usable session id).
 /// A Mini Program code kept for identical requests, by the digest of the request.
 pub fn wxa_code(account: &str, request_digest: &str) -> String {
     key(account, &["wxa_code", request_digest])
 }
 
-/// A Mini Program login session, by the digest of its id.
+/// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
+/// usable session id).
 pub fn mp_session(account: &str, session_digest: &str) -> String {
     key(account, &["mp_session", session_digest])
 }
@@ -96,18 +103,26 @@ pub fn mp_user(account: &str, openid: &str) -> String {
     key(account, &["mp_user", openid])
 }
 
+/// The spelling a key had before the hash tag (`wxgate:{a}:x` was `wxgate:a:x`), for
+/// reading what an older version stored; `None` for a key that is not an account's.
+pub fn legacy(key: &str) -> Option<String> {
+    let rest = key.strip_prefix("wxgate:{")?;
+    let (account, parts) = rest.split_once('}')?;
+    Some(format!("wxgate:{account}{parts}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn keys_have_the_documented_shapes() {
-        assert_eq!(credential("a", "ticket:jsapi"), "wxgate:a:ticket:jsapi");
+        assert_eq!(credential("a", "ticket:jsapi"), "wxgate:{a}:ticket:jsapi");
         assert_eq!(
             refresh_lock("a", "access_token"),
-            "wxgate:a:lock:access_token"
+            "wxgate:{a}:lock:access_token"
         );
-        assert_eq!(dedup("default", "id:42"), "wxgate:default:dedup:id:42");
+        assert_eq!(dedup("default", "id:42"), "wxgate:{default}:dedup:id:42");
         let digest = [0xab; 16];
         assert_eq!(
             dedup_digest("default", &digest),
@@ -115,9 +130,26 @@ mod tests {
         );
         assert_eq!(
             nonce("a", "1700000000", "n1"),
-            "wxgate:a:nonce:1700000000:n1"
+            "wxgate:{a}:nonce:1700000000:n1"
         );
-        assert_eq!(user_lock("a", "o1"), "wxgate:a:lock:user:o1");
-        assert_eq!(user_index("a"), "wxgate:a:users_by_expiry");
+        assert_eq!(user_lock("a", "o1"), "wxgate:{a}:lock:user:o1");
+        assert_eq!(user_index("a"), "wxgate:{a}:users_by_expiry");
+        // Every key is exactly as long as it was reserved for (no reallocation).
+        let k = mp_user("mini", "o1");
+        assert_eq!(k.capacity(), k.len());
+    }
+
+    #[test]
+    fn legacy_keys_are_the_old_spelling() {
+        assert_eq!(
+            legacy(&credential("default", "access_token")).as_deref(),
+            Some("wxgate:default:access_token")
+        );
+        assert_eq!(
+            legacy(&user("a-b_1", "o:1")).as_deref(),
+            Some("wxgate:a-b_1:user:o:1")
+        );
+        assert_eq!(legacy("wxgate:default:access_token"), None);
+        assert_eq!(legacy("other"), None);
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! One trait, [`Store`], two implementations that pass one conformance suite:
 //! [`embedded::EmbeddedStore`] (a redb file; one process; survives restarts) and
-//! [`redis::RedisStore`] (shared by many instances). Keys are built only in [`keys`],
+//! [`redis::RedisStore`] (shared by many instances; one node, Sentinel or Cluster). Keys are built only in [`keys`],
 //! so every key can be found by name in one search. TTLs run on real time.
 
 pub mod embedded;
@@ -97,6 +97,33 @@ pub trait Store: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
     /// A short name for logs and `/readyz`.
     fn kind(&self) -> &'static str;
+    /// Whether the store has been answering, as its commands found it (no command is
+    /// sent): for `/readyz` and the metrics.
+    fn health(&self) -> StoreHealth {
+        StoreHealth {
+            mode: self.kind(),
+            up: true,
+            down_for_ms: None,
+            last_error: None,
+            outages: 0,
+        }
+    }
+}
+
+/// What [`Store::health`] tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// `embedded`, or the Redis topology: `single`, `sentinel`, `cluster`.
+    pub mode: &'static str,
+    /// False from a command that found the store unreachable (a dead node, a failover
+    /// under way) to the next command that was answered.
+    pub up: bool,
+    /// How long the store has been unreachable, while it is.
+    pub down_for_ms: Option<u64>,
+    /// What the first failed command of this outage said.
+    pub last_error: Option<String>,
+    /// Outages since the start (each one ended by an answer, or still going on).
+    pub outages: u64,
 }
 
 pub type SharedStore = Arc<dyn Store>;
@@ -117,6 +144,20 @@ pub enum PushClaim {
     Replay,
 }
 
+/// [`Store::get`], falling back to the key's pre-0.6 spelling ([`keys::legacy`]) when
+/// the key is absent, so values stored by an older version (tokens, remembered users,
+/// Mini Program sessions) stay readable after an upgrade. Only for keys whose loss a
+/// user would notice: a dedup answer or nonce lives a few minutes and is not migrated.
+pub async fn get_migrating(store: &dyn Store, key: &str) -> Result<Option<String>> {
+    if let Some(v) = store.get(key).await? {
+        return Ok(Some(v));
+    }
+    match keys::legacy(key) {
+        Some(old) => store.get(&old).await,
+        None => Ok(None),
+    }
+}
+
 /// Opens the configured store.
 pub async fn open(config: &StoreConfig, data_dir: &std::path::Path) -> Result<SharedStore> {
     match config.kind {
@@ -128,16 +169,27 @@ pub async fn open(config: &StoreConfig, data_dir: &std::path::Path) -> Result<Sh
             Ok(Arc::new(embedded::EmbeddedStore::open(&path)?))
         }
         StoreKind::Redis => {
-            let url = config.redis_url.as_deref().ok_or_else(|| {
-                Error::Config("store.redis_url is required for the redis store".into())
-            })?;
+            let topology = match (&config.redis_url, &config.sentinel, &config.cluster) {
+                (Some(url), None, None) => redis::Topology::Single(url.clone()),
+                (None, Some(s), None) => redis::Topology::Sentinel {
+                    master_name: s.master_name.clone(),
+                    nodes: s.nodes.clone(),
+                    db: s.db,
+                },
+                (None, None, Some(c)) => redis::Topology::Cluster(c.nodes.clone()),
+                _ => {
+                    return Err(Error::Config(
+                        "the redis store needs one of store.redis_url, [store.sentinel] and [store.cluster]".into(),
+                    ))
+                }
+            };
             let ca = match &config.redis_ca_file {
                 Some(path) => Some(std::fs::read(path).map_err(|e| {
                     Error::Config(format!("store.redis_ca_file {}: {e}", path.display()))
                 })?),
                 None => None,
             };
-            Ok(Arc::new(redis::RedisStore::connect_with_ca(url, ca).await?))
+            Ok(Arc::new(redis::RedisStore::open(topology, ca).await?))
         }
     }
 }
