@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need and a fresh machine may lack: redis-server (store tests),
+# Installs what the tests need and a fresh machine may lack: redis-server (store tests;
+# also run with --sentinel and --cluster-enabled) and redis-cli (creates the test Cluster),
 # openssl (the Redis TLS test makes its own CA),
 # chromium + chromedriver (the browser test), Python's wechatpy (interop) and selenium
 # (drives the browser), node and npm's co-wechat-api (interop, in tests/interop).
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)

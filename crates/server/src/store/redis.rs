@@ -288,7 +288,7 @@ impl RedisStore {
                     .response_timeout(RESPONSE_TIMEOUT)
                     // A failover takes the cluster a few seconds: retry within about
                     // one second, then answer from memory rather than hold the request.
-                    .retries(4)
+                    .retries(10)
                     .min_retry_wait(50)
                     .max_retry_wait(400)
                     .overall_response_timeout(Some(Duration::from_millis(2000)));

@@ -2,6 +2,9 @@
 //! runs it.
 #![allow(dead_code)]
 
+mod topologies;
+pub use topologies::*;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
