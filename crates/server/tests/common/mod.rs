@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 mod topologies;
+#[allow(unused_imports)] // used by the tests that need a Cluster or Sentinel
 pub use topologies::*;
 
 use std::process::{Child, Command, Stdio};
