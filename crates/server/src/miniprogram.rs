@@ -137,7 +137,7 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
         return Err(unauthorized("no valid session"));
     };
     if let Err(e) = store_session(s, &key, &sess).await {
-        tracing::warn!(account, error = %e, "session not extended");
+        tracing::debug!(account, error = %e, "session not extended");
     } else if let Some(old) = legacy {
         let _ = store.delete(&old).await;
         let user_key = keys::mp_user(account, &sess.openid);
@@ -147,7 +147,7 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
 }
 
 fn store_down(e: &Error) -> Reject {
-    tracing::warn!(error = %e, "store unavailable");
+    tracing::debug!(error = %e, "store unavailable");
     Reject::new(StatusCode::SERVICE_UNAVAILABLE, "store unavailable")
 }
 
@@ -209,7 +209,7 @@ pub async fn login(
         .await
         .map_err(|e| store_down(&e))?;
     if let Err(e) = store.set(&user_key, &key, Some(ttl)).await {
-        tracing::warn!(account = %name, error = %e, "user's session index not stored");
+        tracing::debug!(account = %name, error = %e, "user's session index not stored");
     }
     let mut data = json!({ "session": id, "openid": openid, "expires_in": ttl.as_secs() });
     if let Some(u) = &sess.unionid {

@@ -269,7 +269,7 @@ pub async fn callback(
         Ok(true) => {}
         Ok(false) => return bad("this authorization was already used (state replayed)"),
         Err(e) => {
-            tracing::warn!(error = %e, "state memory unavailable");
+            tracing::debug!(error = %e, "state memory unavailable");
             return envelope::error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
         }
     }
@@ -277,7 +277,7 @@ pub async fn callback(
         Ok(user) => {
             let ttl = Duration::from_secs(s.config.auth.code_cache_ttl.max(1) as u64);
             if let Err(e) = store.set(&code_key, &user.openid, Some(ttl)).await {
-                tracing::warn!(error = %e, "code cache not stored");
+                tracing::debug!(error = %e, "code cache not stored");
             }
             back_with_user(&c, dest, &user)
         }

@@ -13,11 +13,24 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the store answers and every account has a usable access_token (else
-/// the last fetch error). 503 when not ready.
+/// `GET /readyz`: the store answers (for every account's keys) and every account has a
+/// usable access_token (else the last fetch error). 503 when not ready. The store's part
+/// says its mode, its outages so far and, during one, what the gateway does meanwhile.
 pub async fn readyz(State(s): State<AppState>) -> Response {
     let store = &s.ctx.store;
-    let ping = store.ping().await;
+    let mut ping = store.ping().await;
+    if ping.is_ok() {
+        // A Cluster answers PING from the masters it knows while the slot of an account
+        // has none (its master died, its replica not yet promoted): read each account's
+        // own slot too. On one node or Sentinel it is the same node, and cheap.
+        for name in s.ctx.credentials.account_names() {
+            let key = crate::store::keys::credential(name, "access_token");
+            if let Err(e) = store.get(&key).await {
+                ping = Err(e);
+                break;
+            }
+        }
+    }
     // Read after the ping, which is a command too: it may have ended or begun an outage.
     let health = store.health();
     let mut store_state = json!({

@@ -72,8 +72,9 @@ pub async fn answer_once(
             ))
         }
         // The store is down: handle the push rather than lose it (a retry may run the
-        // handlers again).
-        Err(e) => tracing::warn!(account = %acc.name, error = %e, "push memory unavailable"),
+        // handlers again, and replays go unchecked until it answers). The store logs
+        // the outage once; a line a push would flood the log.
+        Err(e) => tracing::debug!(account = %acc.name, error = %e, "push memory unavailable"),
     }
     svc.memory.remember(now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
@@ -82,7 +83,7 @@ pub async fn answer_once(
         .settle_push(&dedup_key, &encode_answer(&answer), ttl)
         .await
     {
-        tracing::warn!(account = %acc.name, error = %e, "dedup answer not stored");
+        tracing::debug!(account = %acc.name, error = %e, "dedup answer not stored");
     }
     Ok(answer)
 }

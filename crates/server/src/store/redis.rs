@@ -177,7 +177,9 @@ impl Health {
 
     fn failed(&self, mode: &'static str, e: &redis::RedisError) {
         metrics::counter!("wxgate_store_errors_total", "store" => "redis").increment(1);
-        // Server errors (a script's, a wrong type's) say nothing about reachability.
+        // Server errors (a script's, a wrong type's) say nothing about reachability; a
+        // redirect that reaches us means the client ran out of retries following a slot
+        // whose master is gone, a loading replica is not serving yet.
         let unreachable = e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()
@@ -186,6 +188,9 @@ impl Health {
                 e.kind(),
                 redis::ErrorKind::Server(
                     redis::ServerErrorKind::ReadOnly
+                        | redis::ServerErrorKind::Moved
+                        | redis::ServerErrorKind::Ask
+                        | redis::ServerErrorKind::BusyLoading
                         | redis::ServerErrorKind::ClusterDown
                         | redis::ServerErrorKind::MasterDown
                         | redis::ServerErrorKind::TryAgain
@@ -585,5 +590,53 @@ impl Store for RedisStore {
 
     fn health(&self) -> StoreHealth {
         self.health.snapshot(self.mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused() -> redis::RedisError {
+        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused").into()
+    }
+
+    #[test]
+    fn an_outage_is_one_change_of_state_however_many_commands_fail() {
+        let h = Health::new("single");
+        assert!(h.snapshot("single").up);
+        for _ in 0..1000 {
+            h.failed("single", &refused());
+        }
+        let s = h.snapshot("single");
+        assert!(!s.up);
+        assert_eq!(s.outages, 1);
+        assert!(s.last_error.unwrap().contains("refused"));
+        h.answered("single");
+        h.answered("single");
+        let s = h.snapshot("single");
+        assert!(s.up && s.down_for_ms.is_none());
+        assert_eq!(s.outages, 1);
+        h.failed("single", &refused());
+        assert_eq!(h.snapshot("single").outages, 2);
+    }
+
+    #[test]
+    fn a_server_error_is_not_an_outage() {
+        let h = Health::new("cluster");
+        let script_error: redis::RedisError = (
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "ERR bad",
+        )
+            .into();
+        h.failed("cluster", &script_error);
+        assert!(h.snapshot("cluster").up);
+        let moved: redis::RedisError = (
+            redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+            "CLUSTERDOWN",
+        )
+            .into();
+        h.failed("cluster", &moved);
+        assert!(!h.snapshot("cluster").up);
     }
 }
