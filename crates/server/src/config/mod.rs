@@ -345,6 +345,34 @@ secret = "s"
             .unwrap_err()
             .to_string();
         assert!(e.contains("redis_url"), "{e}");
+        let sentinel =
+            "[store.sentinel]\nmaster_name = \"m\"\nnodes = [\"redis://127.0.0.1:26379\"]\n";
+        let cluster =
+            "[store.cluster]\nnodes = [\"redis://127.0.0.1:7000\", \"rediss://h:7001\"]\n";
+        for ok in [sentinel, cluster] {
+            let c = load(&format!("{MIN}\n[store]\nkind = \"redis\"\n{ok}"), &[]).unwrap();
+            assert!(c.store.sentinel.is_some() || c.store.cluster.is_some());
+        }
+        for (bad, why) in [
+            (format!("{sentinel}{cluster}"), "give one of"),
+            (
+                "[store.cluster]\nnodes = [\"10.0.0.1:7000\"]\n".to_owned(),
+                "not a redis:// or rediss:// URL",
+            ),
+            (
+                "[store.cluster]\nnodes = []\n".to_owned(),
+                "at least one node",
+            ),
+            (
+                "[store.sentinel]\nmaster_name = \"\"\nnodes = [\"redis://h:1\"]\n".to_owned(),
+                "master_name is empty",
+            ),
+        ] {
+            let e = load(&format!("{MIN}\n[store]\nkind = \"redis\"\n{bad}"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why), "{e}");
+        }
         let e = load(
             &format!("{MIN}\n[accounts.Bad]\nappid = \"wx\"\nsecret = \"s\"\n"),
             &[],

@@ -9,7 +9,9 @@
 //! it expires. A forced refresh names the `stale` value the caller saw rejected and only
 //! fetches while the store still holds that value (compare-and-refresh), so a storm of
 //! 40001s across a fleet costs one fetch. If WeChat fails, a credential that has not
-//! expired keeps being served.
+//! expired keeps being served. If the store fails (down, failing over), so does a valid
+//! credential in memory, and a refresh waits for the store instead of fetching without
+//! the fleet's lock.
 //!
 //! Here: the types and the read path. [`flight`]: the single flight and the fleet lock
 //! around a fetch. [`fetch`]: the WeChat calls, through `wxgate_proto::api`. [`status`]:
