@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks wxgate against a bare hello-world server (bench/limit) in one run, on this
 # machine, over loopback only. Builds in release mode, starts the sandbox and wxgate
-# (embedded store), warms up, measures with wrk, and writes bench/results.md.
+# (embedded store, then a Redis store on a local redis-server), warms up, measures with
+# wrk, and writes bench/results.md.
 #
 #   bench/run.sh                    # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=5 CONNECTIONS=32 bench/run.sh
@@ -80,7 +81,7 @@ to_ms() { # wrk latency like 1.23ms / 456.00us / 1.02s
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
 
-declare -A RPS P50 P99 CPU ERR
+declare -A RPS P50 P99 CPU ERR TOTAL
 measure() { # name pid url [wrk args...]
   local name=$1 pid=$2 url=$3; shift 3
   local before after out
@@ -94,7 +95,7 @@ measure() { # name pid url [wrk args...]
   p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   sockerr=$(echo "$out" | awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}')
-  RPS[$name]=$rps; P50[$name]=$p50; P99[$name]=$p99
+  RPS[$name]=$rps; P50[$name]=$p50; P99[$name]=$p99; TOTAL[$name]=$total
   CPU[$name]=$(awk -v a="$after" -v b="$before" -v t="$total" -v c="$clk" 'BEGIN { printf "%.1f", (a - b) / c / t * 1e6 }')
   ERR[$name]=$(( ${non2xx:-0} + ${sockerr:-0} ))
   printf '%-14s %10s req/s  p50 %8s ms  p99 %8s ms  cpu %7s us/req  errors %s\n' \
@@ -119,6 +120,39 @@ measure push_safe "$gw_pid" "http://127.0.0.1:$gw_port/" -s "$root/bench/push.lu
 pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r * d }')
 gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
+
+# The same scenarios on the Redis store (one node on loopback, nothing saved to disk), on
+# a fresh gateway. Round trips a push: wxgate's own count of Redis commands (each one
+# request and one answer; a script is one), and Redis's count of the commands clients
+# sent (EVALSHA/EVAL for the claim, PSETEX for the answer, GET for a retry's answer).
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no > "$work/redis.log" 2>&1 & redis_pid=$!; pids+=($redis_pid)
+wait_port "$redis_port"
+rgw_port=$(free_port); mkdir -p "$work/redis-gw"
+sed -e "s#127.0.0.1:$gw_port#127.0.0.1:$rgw_port#g" -e "s#data_dir = .*#data_dir = \"$work/redis-gw\"#" "$work/wxgate.toml" > "$work/redis-gw.toml"
+printf '[store]\nkind = "redis"\nredis_url = "redis://127.0.0.1:%s/0"\n' "$redis_port" >> "$work/redis-gw.toml"
+"$bin/wxgate" serve --config "$work/redis-gw.toml" > "$work/redis-gw.log" 2>&1 & rgw_pid=$!; pids+=($rgw_pid)
+wait_port "$rgw_port"
+rconfig_url="http://127.0.0.1:$rgw_port/wx/config?url=$page"
+curl -fsS "$rconfig_url" > /dev/null
+curl -fsS -H "Authorization: Bearer $api_key" "http://127.0.0.1:$rgw_port/api/v1/default/token" > /dev/null
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "$rconfig_url" > /dev/null
+measure redis_config "$rgw_pid" "$rconfig_url"
+measure redis_token "$rgw_pid" "http://127.0.0.1:$rgw_port/api/v1/default/token" -H "Authorization: Bearer $api_key"
+store_commands() { curl -fsS "http://127.0.0.1:$rgw_port/metrics" | awk '/^wxgate_store_commands_total/ {s += $2} END {printf "%d", s}'; }
+# Only commands a client sends: the claim script's own GET and SET count under cmdstat_get
+# and cmdstat_set, so those are left out (wxgate sends GET only for a retry's answer).
+client_commands() { redis-cli -p "$redis_port" info commandstats | tr -d '\r' | awk -F'[:=,]' '/^cmdstat_(evalsha|eval|psetex|script):/ {s += $3} END {printf "%d", s}'; }
+wx_before=$(store_commands); rd_before=$(client_commands)
+# The pushes are the ones the embedded run sent: new to this store, still in their window.
+measure redis_push_safe "$rgw_pid" "http://127.0.0.1:$rgw_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+wx_after=$(store_commands); rd_after=$(client_commands)
+redis_pushes=${TOTAL[redis_push_safe]}
+RT_WX=$(awk -v a="$wx_after" -v b="$wx_before" -v n="$redis_pushes" 'BEGIN { printf "%.2f", (a - b) / n }')
+RT_REDIS=$(awk -v a="$rd_after" -v b="$rd_before" -v n="$redis_pushes" 'BEGIN { printf "%.2f", (a - b) / n }')
+echo "redis round trips a push: $RT_WX (wxgate's count), $RT_REDIS (redis's count)" >&2
+redis_gw_rss=$(rss "$rgw_pid")
+kill "$rgw_pid" "$redis_pid"; wait "$rgw_pid" "$redis_pid" 2>/dev/null || true
 
 # The memory runs: each on a fresh gateway (its own port and data dir), so that nothing
 # remembered before is counted.
@@ -166,9 +200,14 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo
   echo "| scenario | req/s | ratio to limit | p50 ms | p99 ms | server CPU µs/req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for s in limit config verify token compat_token compat_forward push_safe; do
+  for s in limit config verify token compat_token compat_forward push_safe redis_config redis_token redis_push_safe; do
     echo "| $s | ${RPS[$s]} | $(ratio "$s") | ${P50[$s]} | ${P99[$s]} | ${CPU[$s]} | ${ERR[$s]} |"
   done
+  echo
+  echo "On the Redis store (\`redis_*\`: one local redis-server, a fresh gateway, peak RSS ${redis_gw_rss} MiB):"
+  echo "a push took $RT_WX Redis round trips by wxgate's count (\`wxgate_store_commands_total\`) and"
+  echo "$RT_REDIS by Redis's (\`INFO commandstats\`: EVALSHA, EVAL, PSETEX and SCRIPT, which only clients send),"
+  echo "over ${redis_pushes} pushes. The CPU column is wxgate's only (Redis's own is not counted)."
   echo
   echo "Peak RSS (VmHWM): wxgate ${gw_rss_before_push} MiB after config, verify and token; ${gw_rss} MiB"
   echo "after the push flood (about ${pushed} distinct pushes, each with its nonce held until its"
@@ -182,6 +221,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "| safe-mode push CPU ≤ 30 µs/req | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" 30 '<=') |"
   two_limits=$(awk -v l="${CPU[limit]}" 'BEGIN { printf "%.1f", 2 * l }')
   echo "| safe-mode push CPU ≤ 2 × the limit's (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
+  echo "| a push on Redis ≤ 2 round trips (wxgate's count) | $RT_WX | $(verdict "$RT_WX" 2 '<=') |"
+  echo "| a push on Redis ≤ 2 round trips (Redis's count) | $RT_REDIS | $(verdict "$RT_REDIS" 2 '<=') |"
   for m in plaintext safe; do
     echo "| RSS per remembered push ≤ 48 bytes, $m, a flood of $FLOOD | ${PER_PUSH[$m]} | $(verdict "${PER_PUSH[$m]}" 48 '<=') |"
   done

@@ -389,8 +389,10 @@ return {0, ''}
         self.conn.clone()
     }
 
-    /// A command's result, as the store's health sees it.
+    /// A command's result, as the store's health sees it. Every command is one round
+    /// trip (a script too), counted: the bench reads round trips a push from it.
     fn seen<T>(&self, r: RedisResult<T>) -> Result<T> {
+        metrics::counter!("wxgate_store_commands_total", "store" => "redis").increment(1);
         match r {
             Ok(v) => {
                 self.health.answered(self.mode);
