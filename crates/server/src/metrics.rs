@@ -14,6 +14,9 @@
 //! | `push_refused_total` | account, status | pushes refused with a 4xx |
 //! | `webhook_total` | account, outcome | replied, no_reply, late_delivered, failed |
 //! | `store_errors_total` | store | failed store operations |
+//! | `store_up` | store, mode | 1 while the Redis store answers, 0 from a command that found it unreachable |
+//! | `store_outages_total` | store, mode | times the Redis store stopped answering (one log line each) |
+//! | `store_commands_total` | store | Redis commands sent, each one round trip (a script is one) |
 
 use std::sync::OnceLock;
 
