@@ -29,7 +29,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use subtle::ConstantTimeEq;
 use wxgate_proto::api::openapi::GetApiDomainIp;
 use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::ticket::Ticket;
@@ -74,10 +73,6 @@ impl IntoResponse for WxRefusal {
     }
 }
 
-fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
-
 /// The account that has this appid.
 fn account_of<'c>(config: &'c Config, appid: &str) -> Option<&'c str> {
     config
@@ -101,12 +96,12 @@ fn client_of<'c>(
     for c in &config.compat.clients {
         let may = c.appids.iter().any(|a| a == appid)
             && (c.allow_ips.is_empty() || c.allow_ips.contains(&ip));
-        if ct_eq(c.secret.expose(), secret) && may {
+        if crate::util::ct_eq(c.secret.expose(), secret) && may {
             who = Some(c.name.as_str());
         }
     }
     let acc = config.accounts.get(account)?;
-    if acc.compat_accepts_app_secret && ct_eq(acc.secret.expose(), secret) {
+    if acc.compat_accepts_app_secret && crate::util::ct_eq(acc.secret.expose(), secret) {
         who = who.or(Some("appsecret"));
     }
     who
@@ -297,7 +292,7 @@ fn account_by_token(ctx: &Ctx, token: &str) -> Option<String> {
     let mut found = None;
     for name in ctx.config.accounts.keys() {
         if let Some(c) = ctx.credentials.current(name, Kind::AccessToken) {
-            if ct_eq(&c.value, token) {
+            if crate::util::ct_eq(&c.value, token) {
                 found = Some(name.clone());
             }
         }

@@ -56,11 +56,13 @@ pub async fn build_with(
         upstream,
         credentials,
     });
+    let console = crate::console::Console::new(&ctx);
     Ok(AppState::new(Shared {
         ctx,
         service,
         users,
         compat: Default::default(),
+        console,
     }))
 }
 
@@ -131,13 +133,16 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
             })
         },
     ];
+    let mut tasks = tasks;
+    if let Some(console) = &state.console {
+        tasks.extend(console.spawn(state.ctx.clone(), stop_tasks.subscribe()));
+    }
     let app = http::hot::App::new(state.clone());
     let limits = state.ctx.config.server.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(http::serve::serve(listener, app, limits.clone(), async {
         let _ = rx.await;
     }));
-    let mut tasks = tasks;
     let mut compat_addr = None;
     if let (true, Some(listen)) = (
         state.ctx.config.compat.enabled,

@@ -18,6 +18,7 @@
 //!   route names, the envelope, query reading, rate limits, body deadlines.
 //! - [`http`]: the routes, the hot lane and the accept loop; [`gateway`]: assembling and
 //!   running a server.
+//! - [`console`]: `/console`, the operator console in the browser.
 //! - [`demo`]: the demo pages and `wxgate demo`.
 //! - [`cli`]: the `wxgate` command line.
 
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod clock;
 pub mod compat;
 pub mod config;
+pub mod console;
 pub mod credentials;
 pub mod demo;
 pub mod error;

@@ -13,6 +13,8 @@
 //! | `dedup_hits_total` | account | pushes answered from the first attempt's reply |
 //! | `push_refused_total` | account, status | pushes refused with a 4xx |
 //! | `webhook_total` | account, outcome | replied, no_reply, late_delivered, failed |
+//! | `webhook_duration_seconds` | | each webhook call's time (histogram) |
+//! | `pushes_total` | outcome | handled pushes by what answered: rule, handler, webhook, none, timeout |
 //! | `store_errors_total` | store | failed store operations |
 //! | `store_up` | store, mode | 1 while the Redis store answers, 0 from a command that found it unreachable |
 //! | `store_outages_total` | store, mode | times the Redis store stopped answering (one log line each) |

@@ -15,6 +15,12 @@ pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     wxgate_proto::signature::hex(&mac.finalize().into_bytes())
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
 /// Runs `work` every `period` until `stop` turns true. A run in progress when the stop
 /// comes finishes first, so that what it holds (refresh locks) is released, not leased out.
 pub fn spawn_periodic<F, Fut>(

@@ -7,18 +7,12 @@
 //! - The remembered-user cookie `wechat_jssdk_server_openid` (the seed server's name):
 //!   `{openid}.{expiry}.{mac}`, the MAC over the account, openid and expiry.
 
-use subtle::ConstantTimeEq;
-
-use crate::util::hmac_hex;
+use crate::util::{ct_eq, hmac_hex};
 
 /// The cookie's name, kept from the Node server wxgate replaces.
 pub const COOKIE: &str = "wechat_jssdk_server_openid";
 
 const MAC_LEN: usize = 32;
-
-fn ct_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
-}
 
 /// The OAuth scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

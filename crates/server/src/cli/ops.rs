@@ -65,9 +65,13 @@ pub fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
+    // Beside the formatter: warnings kept for the console's "recent problems".
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let problems = crate::console::problems::Layer;
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().finish().with(problems).try_init(),
+        LogFormat::Text => builder.finish().with(problems).try_init(),
     };
 }
 

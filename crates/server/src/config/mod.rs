@@ -16,12 +16,14 @@ use crate::error::{Error, Result};
 
 mod account;
 mod compat;
+mod console;
 mod features;
 mod server;
 mod upstream;
 
 pub use account::{AccountConfig, AccountKind, MessageMode, TokenApi};
 pub use compat::{CompatClient, CompatConfig};
+pub use console::ConsoleConfig;
 pub use features::{
     AuthConfig, DemoConfig, MiniProgramConfig, RuleConfig, ServiceConfig, WebhookConfig,
 };
@@ -113,6 +115,8 @@ pub struct Config {
     pub auth: AuthConfig,
     #[serde(default)]
     pub demo: DemoConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// `[miniprogram]` (the older `[miniapp]` is accepted too).
     #[serde(default, alias = "miniapp")]
     pub miniprogram: MiniProgramConfig,
@@ -197,6 +201,7 @@ impl Config {
             a.problems(name, public_https, &mut p);
         }
         self.auth.problems(&mut p);
+        self.console.problems(&mut p);
         let names: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
         self.api.problems(&names, &mut p);
         let appids: Vec<&str> = self.accounts.values().map(|a| a.appid.as_str()).collect();

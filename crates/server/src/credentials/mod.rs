@@ -21,7 +21,7 @@ mod fetch;
 mod flight;
 mod status;
 
-pub use status::CredentialStatus;
+pub use status::{digest, CredentialStatus};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -191,6 +191,11 @@ impl CentralControl {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// This instance's id on the refresh locks it holds.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     pub fn store(&self) -> &SharedStore {

@@ -10,7 +10,12 @@ use super::*;
 pub struct CredentialStatus {
     pub kind: Kind,
     pub fetched_at: Option<i64>,
+    /// When the refresher will fetch the next one.
+    pub refresh_at: Option<i64>,
     pub expires_at: Option<i64>,
+    /// The first 8 hex digits of the value's SHA-256: tells two values apart (did a
+    /// refresh change it? do two instances hold the same?) without showing either.
+    pub digest: Option<String>,
     pub expires_in: Option<i64>,
     pub age: Option<i64>,
     pub fetches_today: i64,
@@ -29,6 +34,14 @@ pub(super) fn utc_day(unix: i64) -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}{m:02}{d:02}")
+}
+
+/// The first 8 hex digits of SHA-256 of a credential's value.
+pub fn digest(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut d = wxgate_proto::signature::hex(&Sha256::digest(value.as_bytes()));
+    d.truncate(8);
+    d
 }
 
 impl CentralControl {
@@ -56,7 +69,9 @@ impl CentralControl {
             out.push(CredentialStatus {
                 kind,
                 fetched_at: c.as_ref().map(|c| c.fetched_at),
+                refresh_at: c.as_ref().map(|c| c.refresh_at),
                 expires_at: c.as_ref().map(|c| c.expires_at),
+                digest: c.as_ref().map(|c| digest(&c.value)),
                 expires_in: c.as_ref().map(|c| c.expires_in(now)),
                 age: c.as_ref().map(|c| now - c.fetched_at),
                 fetches_today,

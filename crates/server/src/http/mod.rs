@@ -37,6 +37,8 @@ pub struct Shared {
     pub service: Arc<Service>,
     pub users: SharedUsers,
     pub compat: SharedCompat,
+    /// The operator console, when `[console]` enables it.
+    pub console: crate::console::SharedConsole,
 }
 
 impl AppState {
@@ -177,6 +179,7 @@ pub fn router(state: AppState) -> Router {
             post(api::subscribe_send),
         )
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .merge(crate::console::routes())
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
         .route("/healthz", get(ops::healthz))

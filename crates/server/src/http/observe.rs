@@ -132,6 +132,7 @@ where
     let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
     let method = req.method().clone();
     let answer = span.in_scope(|| handle(req));
+    let answer = crate::console::problems::REQUEST_ID.scope(id.clone(), answer);
     async move {
         let mut resp = answer.instrument(span.clone()).await;
         let route = route.as_str();

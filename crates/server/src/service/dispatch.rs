@@ -11,6 +11,20 @@ use super::webhook::deliver_late;
 use super::ServiceAccount;
 use crate::web::Ctx;
 
+/// Counts a handled push by what answered it: `wxgate_pushes_total{outcome}` (static
+/// labels, so no allocation; the console's push chart reads it).
+fn pushed(outcome: &'static str) {
+    metrics::counter!("wxgate_pushes_total", "outcome" => outcome).increment(1);
+}
+
+fn outcome_of(handler: &'static str) -> &'static str {
+    match handler {
+        "rules" => "rule",
+        "webhook" => "webhook",
+        _ => "handler",
+    }
+}
+
 /// The handlers in order, under the deadline; `None` (success) when none replies in time.
 pub async fn run_handlers(
     acc: &ServiceAccount,
@@ -22,19 +36,27 @@ pub async fn run_handlers(
         for h in &acc.handlers {
             match h.handle(ctx).await {
                 Ok(Handled::Pass) => continue,
-                Ok(Handled::NoReply) => return None,
-                Ok(Handled::Reply(r)) => return Some(r),
+                Ok(Handled::NoReply) => {
+                    pushed(outcome_of(h.name()));
+                    return None;
+                }
+                Ok(Handled::Reply(r)) => {
+                    pushed(outcome_of(h.name()));
+                    return Some(r);
+                }
                 Err(e) => {
                     tracing::warn!(account = %acc.name, handler = h.name(), error = %e, "handler failed");
                     continue;
                 }
             }
         }
+        pushed("none");
         None
     };
     let reply = match tokio::time::timeout_at(deadline, chain).await {
         Ok(r) => r,
         Err(_) => {
+            pushed("timeout");
             tracing::warn!(account = %acc.name, "no reply within the deadline; answering success");
             None
         }

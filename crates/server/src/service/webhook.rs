@@ -148,7 +148,11 @@ impl Handler for WebhookHandler {
             let (account, openid) = (self.account.clone(), ctx.message.from_user_name.clone());
             // The call runs on its own so that it outlives WeChat's deadline if it must.
             tokio::spawn(async move {
+                let started = std::time::Instant::now();
                 let result = Self::call(http, config.clone(), now, body).await;
+                // Every call's time, answered or failed: the console's latency chart.
+                metrics::histogram!("wxgate_webhook_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 let outcome = match &result {
                     Ok(Outcome::Reply(_)) => {
                         stats.replied.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,498 @@
+//! The operator console, `/console`: one page that answers an operator's questions at a
+//! glance (is a token close to expiring with no refresh in sight, how much of today's
+//! quota is spent, are pushes refused and why, is the webhook slow, which instance holds
+//! a refresh lock), off unless `[console]` enables it.
+//!
+//! - [`session`]: the login (the admin key for a signed cookie) and CSRF tokens.
+//! - [`rings`]: the last hour's traffic, read from the `/metrics` counters by a task.
+//! - [`problems`]: the last 100 warnings, kept by a `tracing` layer.
+//! - [`fleet`]: the instances' heartbeats in the store.
+//!
+//! The page and its script are embedded in the binary (no CDN, no build step). Every
+//! data route answers 401 without a valid session, and nothing it answers carries a
+//! secret, token, ticket or session: only ages, expiries and digests' first characters.
+
+pub mod fleet;
+pub mod problems;
+pub mod rings;
+pub mod session;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wxgate_proto::api::openapi::ClearQuota;
+
+use crate::credentials::Kind;
+use crate::http::AppState;
+use crate::store::keys;
+use crate::web::Ctx;
+
+/// Failed logins allowed a minute, per process, before 429: the admin key is long, so
+/// this only keeps a guesser from costing CPU and log lines.
+const FAILED_LOGINS_A_MINUTE: u32 = 10;
+
+/// The console's state: its keys, the rings, this instance's heartbeat.
+pub struct Console {
+    keys: session::Keys,
+    pub rings: rings::Rings,
+    me: Mutex<fleet::Heartbeat>,
+    session_secs: i64,
+    heartbeat: Duration,
+    /// (unix minute, failed logins in it).
+    failed: Mutex<(i64, u32)>,
+}
+
+pub type SharedConsole = Option<Arc<Console>>;
+
+impl Console {
+    /// The console of this gateway, if `[console]` enables it.
+    pub fn new(ctx: &Ctx) -> SharedConsole {
+        let c = &ctx.config.console;
+        let key = c.admin_key.as_ref().filter(|_| c.enabled)?;
+        let now = ctx.now();
+        Some(Arc::new(Console {
+            keys: session::Keys::new(key.expose()),
+            rings: rings::Rings::default(),
+            me: Mutex::new(fleet::Heartbeat {
+                id: ctx.credentials.owner().to_owned(),
+                listen: ctx.config.listen.clone(),
+                public_url: ctx.config.public_url.clone(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at: now,
+                last_seen: now,
+            }),
+            session_secs: (c.session_hours * 3600) as i64,
+            heartbeat: Duration::from_secs(c.heartbeat_secs),
+            failed: Mutex::new((0, 0)),
+        }))
+    }
+
+    /// The background work: a sample of the counters every 5 s into the rings, and a
+    /// heartbeat every `heartbeat_secs`.
+    pub fn spawn(
+        self: &Arc<Self>,
+        ctx: Ctx,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let me = self.clone();
+        let clock = ctx.clock.clone();
+        let sampler =
+            crate::util::spawn_periodic(Duration::from_secs(5), stop.clone(), move || {
+                let (me, now) = (me.clone(), clock.now());
+                async move { me.rings.sample(&crate::metrics::render(), now) }
+            });
+        let me = self.clone();
+        let every = self.heartbeat;
+        let beat = crate::util::spawn_periodic(every, stop, move || {
+            let (me, ctx) = (me.clone(), ctx.clone());
+            async move {
+                let hb = match me.me.lock() {
+                    Ok(mut h) => {
+                        h.last_seen = ctx.now();
+                        h.clone()
+                    }
+                    Err(_) => return,
+                };
+                fleet::beat(ctx.store.as_ref(), &hb, every).await;
+            }
+        });
+        vec![sampler, beat]
+    }
+
+    fn session_cookie<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(name, _)| *name == session::COOKIE)
+            .map(|(_, value)| value)
+    }
+
+    /// The session's cookie value if the request carries a valid one.
+    fn session<'a>(&self, ctx: &Ctx, headers: &'a HeaderMap) -> Option<&'a str> {
+        self.session_cookie(headers)
+            .filter(|c| self.keys.verify(c, ctx.now()))
+    }
+
+    /// Too many failed logins this minute?
+    fn login_throttled(&self, now: i64, failed_now: bool) -> bool {
+        let Ok(mut f) = self.failed.lock() else {
+            return true;
+        };
+        let minute = now.div_euclid(60);
+        if f.0 != minute {
+            *f = (minute, 0);
+        }
+        if failed_now {
+            f.1 += 1;
+        }
+        f.1 >= FAILED_LOGINS_A_MINUTE
+    }
+}
+
+/// The console's routes (`/console`, `/console/...`); 404 for all when it is off.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(page))
+        .route("/console/", get(page))
+        .route("/console/console.js", get(script))
+        .route("/console/console.css", get(style))
+        .route("/console/login", post(login))
+        .route("/console/logout", post(logout))
+        .route("/console/api/overview", get(overview))
+        .route("/console/api/traffic", get(traffic))
+        .route("/console/api/problems", get(recent_problems))
+        .route("/console/api/refresh", post(force_refresh))
+        .route("/console/api/quota/clear", post(clear_quota))
+}
+
+/// What every console answer carries: no caching, no framing, nothing from elsewhere.
+fn hardened(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+fn refusal(status: StatusCode, message: &str) -> Response {
+    hardened((status, Json(json!({ "error": message }))).into_response())
+}
+
+/// Why a console route does not answer.
+enum Denied {
+    /// The console is off: as if it did not exist.
+    Off,
+    Refused(StatusCode, &'static str),
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Denied::Off => StatusCode::NOT_FOUND.into_response(),
+            Denied::Refused(status, why) => refusal(status, why),
+        }
+    }
+}
+
+fn console(s: &AppState) -> Result<&Arc<Console>, Denied> {
+    s.console.as_ref().ok_or(Denied::Off)
+}
+
+/// The console and the session of a data route, or 401.
+fn authorized<'a>(
+    s: &'a AppState,
+    headers: &HeaderMap,
+) -> Result<(&'a Arc<Console>, String), Denied> {
+    let c = console(s)?;
+    match c.session(&s.ctx, headers) {
+        Some(cookie) => Ok((c, cookie.to_owned())),
+        None => Err(Denied::Refused(
+            StatusCode::UNAUTHORIZED,
+            "log in to the console",
+        )),
+    }
+}
+
+/// [`authorized`], and the CSRF token of a route that changes something.
+fn authorized_change<'a>(s: &'a AppState, headers: &HeaderMap) -> Result<&'a Arc<Console>, Denied> {
+    let (c, cookie) = authorized(s, headers)?;
+    let sent = headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if crate::util::ct_eq(sent, &c.keys.csrf(&cookie)) {
+        Ok(c)
+    } else {
+        Err(Denied::Refused(
+            StatusCode::FORBIDDEN,
+            "missing or wrong X-Wxgate-Csrf",
+        ))
+    }
+}
+
+fn asset(s: &AppState, content_type: &'static str, body: &'static str) -> Response {
+    if let Err(r) = console(s) {
+        return r.into_response();
+    }
+    hardened(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+async fn page(State(s): State<AppState>) -> Response {
+    asset(
+        &s,
+        "text/html; charset=utf-8",
+        include_str!("../../assets/console/index.html"),
+    )
+}
+
+async fn script(State(s): State<AppState>) -> Response {
+    asset(
+        &s,
+        "application/javascript; charset=utf-8",
+        include_str!("../../assets/console/console.js"),
+    )
+}
+
+async fn style(State(s): State<AppState>) -> Response {
+    asset(
+        &s,
+        "text/css; charset=utf-8",
+        include_str!("../../assets/console/console.css"),
+    )
+}
+
+#[derive(Deserialize)]
+struct Login {
+    key: String,
+}
+
+/// `POST /console/login` `{"key"}`: the session cookie, or 401 (429 after
+/// [`FAILED_LOGINS_A_MINUTE`] failures in a minute).
+async fn login(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    let c = match console(&s) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let now = s.ctx.now();
+    if c.login_throttled(now, false) {
+        return refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins: wait a minute",
+        );
+    }
+    let Ok(Login { key }) = serde_json::from_slice::<Login>(&body) else {
+        return refusal(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}");
+    };
+    if !c.keys.is_admin_key(&key) {
+        c.login_throttled(now, true);
+        tracing::warn!("console: a login with a wrong key");
+        return refusal(StatusCode::UNAUTHORIZED, "wrong key");
+    }
+    let cookie = c.keys.issue(now + c.session_secs);
+    let secure = if s
+        .ctx
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
+    {
+        "; Secure"
+    } else {
+        ""
+    };
+    let set = format!(
+        "{}={cookie}; Path=/console; Max-Age={}; HttpOnly; SameSite=Strict{secure}",
+        session::COOKIE,
+        c.session_secs
+    );
+    let mut r = Json(json!({ "ok": true })).into_response();
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    hardened(r)
+}
+
+/// `POST /console/logout`: forgets the cookie in this browser.
+async fn logout(State(s): State<AppState>) -> Response {
+    if let Err(r) = console(&s) {
+        return r.into_response();
+    }
+    let mut r = Json(json!({ "ok": true })).into_response();
+    let set = format!(
+        "{}=; Path=/console; Max-Age=0; HttpOnly; SameSite=Strict",
+        session::COOKIE
+    );
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    hardened(r)
+}
+
+/// `GET /console/api/overview`: every account's credentials (lifetimes, digests, fetches
+/// today, last error, who holds a refresh lock), the store's health and the fleet.
+async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let (c, cookie) = match authorized(&s, &headers) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    let ctx = &s.ctx;
+    let store = ctx.store.as_ref();
+    let mut accounts = Vec::new();
+    for name in ctx.credentials.account_names() {
+        let Ok(config) = ctx.credentials.account(name) else {
+            continue;
+        };
+        let statuses = ctx.credentials.status(name).await.unwrap_or_default();
+        let mut credentials = Vec::new();
+        for st in statuses {
+            let lock = keys::refresh_lock(name, Kind::name(st.kind));
+            let holder = store.get(&lock).await.ok().flatten();
+            let mut v = serde_json::to_value(&st).unwrap_or_default();
+            v["name"] = json!(st.kind.name());
+            v["lock_holder"] = json!(holder);
+            credentials.push(v);
+        }
+        accounts.push(json!({
+            "name": name,
+            "appid": config.appid,
+            "kind": config.kind,
+            "credentials": credentials,
+        }));
+    }
+    let health = store.health();
+    let ping = store.ping().await;
+    let fleet = fleet::instances(store).await.unwrap_or_default();
+    hardened(
+        Json(json!({
+            "now": ctx.now(),
+            "instance": ctx.credentials.owner(),
+            "daily_quota": ctx.credentials.daily_quota(),
+            "accounts": accounts,
+            "store": {
+                "kind": store.kind(),
+                "mode": health.mode,
+                "ok": ping.is_ok(),
+                "error": ping.err().map(|e| e.to_string()),
+                "outages": health.outages,
+                "down_for_ms": health.down_for_ms,
+            },
+            "fleet": fleet,
+            "csrf": c.keys.csrf(&cookie),
+        }))
+        .into_response(),
+    )
+}
+
+/// `GET /console/api/traffic`: the last hour, a point a minute.
+async fn traffic(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match authorized(&s, &headers) {
+        Ok((c, _)) => hardened(Json(c.rings.snapshot()).into_response()),
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `GET /console/api/problems`: the last 100 warnings, newest first.
+async fn recent_problems(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match authorized(&s, &headers) {
+        Ok(_) => hardened(Json(json!({ "problems": problems::recent() })).into_response()),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Target {
+    account: String,
+    /// `access_token`, `jsapi` or `wx_card`.
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+fn kind_of(name: Option<&str>) -> Option<Kind> {
+    match name.unwrap_or("access_token") {
+        "access_token" => Some(Kind::AccessToken),
+        other => Kind::from_ticket_type(other.strip_prefix("ticket:").unwrap_or(other)),
+    }
+}
+
+/// `POST /console/api/refresh` `{"account", "kind"}`: the same compare-and-refresh as
+/// `/api/v1/{account}/token/refresh`, naming the value this instance holds as stale (so
+/// a fleet that already moved on does not fetch again).
+async fn force_refresh(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized_change(&s, &headers) {
+        return r.into_response();
+    }
+    let Ok(t) = serde_json::from_slice::<Target>(&body) else {
+        return refusal(StatusCode::BAD_REQUEST, "send {\"account\", \"kind\"}");
+    };
+    let Some(kind) = kind_of(t.kind.as_deref()) else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "kind is access_token, jsapi or wx_card",
+        );
+    };
+    let central = &s.ctx.credentials;
+    if central.account(&t.account).is_err() {
+        return refusal(StatusCode::NOT_FOUND, "unknown account");
+    }
+    let current = match central.current(&t.account, kind) {
+        Some(c) => c,
+        None => match central.get(&t.account, kind).await {
+            Ok(c) => c,
+            Err(e) => return refusal(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+        },
+    };
+    tracing::info!(account = %t.account, kind = kind.name(), "console: forced refresh");
+    match central
+        .refresh_stale(&t.account, kind, &current.value)
+        .await
+    {
+        Ok(c) => hardened(
+            Json(json!({
+                "ok": true,
+                "fetched_at": c.fetched_at,
+                "expires_at": c.expires_at,
+                "digest": crate::credentials::digest(&c.value),
+            }))
+            .into_response(),
+        ),
+        Err(e) => refusal(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+/// `POST /console/api/quota/clear` `{"account"}`: WeChat's `/cgi-bin/clear_quota`
+/// (10 times a month), as `wxgate quota clear` calls it.
+async fn clear_quota(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized_change(&s, &headers) {
+        return r.into_response();
+    }
+    let Ok(t) = serde_json::from_slice::<Target>(&body) else {
+        return refusal(StatusCode::BAD_REQUEST, "send {\"account\"}");
+    };
+    let central = &s.ctx.credentials;
+    let Ok(appid) = central.account(&t.account).map(|a| a.appid.clone()) else {
+        return refusal(StatusCode::NOT_FOUND, "unknown account");
+    };
+    tracing::info!(account = %t.account, "console: clear quota");
+    match central.call_api(&t.account, &ClearQuota { appid }).await {
+        Ok(_) => hardened(Json(json!({ "ok": true })).into_response()),
+        // WeChat's refusal (48006: ten a month) is an answer to show, not a failure.
+        Err(e) => {
+            let mut body: Value = json!({ "ok": false, "error": e.to_string() });
+            if let Some(code) = e.errcode() {
+                body["errcode"] = json!(code.code());
+            }
+            hardened(Json(body).into_response())
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The last [`KEPT`] warnings, for the console: every `warn` or `error` event the
+//! gateway logs (an upstream errcode, a refused push and its reason, a failed webhook,
+//! the store going away), with the request it happened in.
+//!
+//! A `tracing` layer beside the log formatter, installed by `wxgate serve` and `demo`.
+//! Log lines never carry a secret, a token or a session (the crate's rule), so neither
+//! does this; each field is cut to [`FIELD_CHARS`]. The request id comes from a
+//! task-local that `http::observe` sets for every request: the request's span is at
+//! debug level and absent at the default `info`.
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+
+/// Warnings kept.
+pub const KEPT: usize = 100;
+/// Characters kept of one field's value.
+const FIELD_CHARS: usize = 300;
+
+tokio::task_local! {
+    /// The id of the request being answered, for the warnings it logs.
+    pub static REQUEST_ID: axum::http::HeaderValue;
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// Unix seconds (the system clock).
+    pub at: i64,
+    pub level: &'static str,
+    /// Where it was logged (`wxgate::service`, ...).
+    pub target: String,
+    pub message: String,
+    /// The other fields, `name=value` each.
+    pub fields: Vec<String>,
+    pub request_id: Option<String>,
+}
+
+static RECENT: Mutex<VecDeque<Problem>> = Mutex::new(VecDeque::new());
+
+/// The warnings kept, newest first.
+pub fn recent() -> Vec<Problem> {
+    RECENT
+        .lock()
+        .map(|r| r.iter().rev().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn keep(p: Problem) {
+    if let Ok(mut r) = RECENT.lock() {
+        if r.len() == KEPT {
+            r.pop_front();
+        }
+        r.push_back(p);
+    }
+}
+
+/// The layer that keeps warnings.
+pub struct Layer;
+
+impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
+    fn on_event(&self, event: &Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let level = *event.metadata().level();
+        if level > Level::WARN {
+            return;
+        }
+        let mut v = Fields::default();
+        event.record(&mut v);
+        let request_id = REQUEST_ID
+            .try_with(|id| id.to_str().unwrap_or_default().to_owned())
+            .ok()
+            .or(v.request_id);
+        keep(Problem {
+            at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
+            level: if level == Level::ERROR {
+                "error"
+            } else {
+                "warn"
+            },
+            target: event.metadata().target().to_owned(),
+            message: v.message,
+            fields: v.fields,
+            request_id,
+        });
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    fields: Vec<String>,
+    request_id: Option<String>,
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.record_str(field, &text);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let value = crate::util::truncate_chars(value, FIELD_CHARS);
+        match field.name() {
+            "message" => self.message = value.to_owned(),
+            "request_id" => self.request_id = Some(value.to_owned()),
+            name => self.fields.push(format!("{name}={value}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn warnings_are_kept_newest_first_and_at_most_a_hundred() {
+        let subscriber = tracing_subscriber::registry().with(Layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("not a problem");
+            for i in 0..150 {
+                tracing::warn!(account = "default", errcode = 40001, i, "fetch failed");
+            }
+            tracing::error!(reason = %"x".repeat(1000), "refused");
+        });
+        let r = recent();
+        assert_eq!(r.len(), KEPT);
+        assert_eq!(r[0].level, "error");
+        assert_eq!(r[0].fields[0].len(), "reason=".len() + FIELD_CHARS);
+        assert_eq!(r[1].message, "fetch failed");
+        assert!(r[1].fields.contains(&"i=149".to_owned()), "{:?}", r[1]);
+        assert!(r.iter().all(|p| p.message != "not a problem"));
+    }
+}
