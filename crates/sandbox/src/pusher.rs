@@ -42,8 +42,14 @@ pub struct PushOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct PushOutcome {
     pub status: u16,
+    /// The message as written before sealing (XML or JSON).
+    pub sent_plaintext: String,
+    /// The body posted: the plaintext, or the encrypted envelope in safe mode.
+    pub sent: String,
     /// The raw answer body.
     pub body: String,
+    /// The reply as the gateway wrote it before sealing, once opened.
+    pub reply_plaintext: Option<String>,
     /// The reply, decrypted and parsed; `None` for `success` or an empty answer.
     pub reply: Option<Fields>,
     /// Whether the reply came encrypted.
@@ -125,6 +131,7 @@ pub async fn push(
             Some(MsgCrypt::new(&target.token, key, &target.appid).map_err(PushError::Settings)?)
         }
     };
+    let sent_plaintext = plaintext.clone();
     let body = match (&crypt, target.mode) {
         (None, _) => plaintext,
         (Some(c), mode) => {
@@ -144,6 +151,7 @@ pub async fn push(
         }
     };
 
+    let sent = body.clone();
     let started = Instant::now();
     let resp = client
         .post(url)
@@ -163,7 +171,10 @@ pub async fn push(
     let elapsed = started.elapsed();
     let mut outcome = PushOutcome {
         status,
+        sent_plaintext,
+        sent,
         body: text.clone(),
+        reply_plaintext: None,
         reply: None,
         encrypted: false,
         elapsed,
@@ -194,6 +205,7 @@ pub async fn push(
         Err(_) if target.mode == MessageMode::Safe => return Err(PushError::PlaintextInSafeMode),
         Err(_) => trimmed.to_owned(),
     };
+    outcome.reply_plaintext = Some(reply_text.clone());
     if json {
         // A JSON push's reply is data for WeChat (消息推送's `{"demo_resp": ...}`), not a
         // message addressed to the user.

@@ -20,6 +20,9 @@ pub struct DemoArgs {
     /// The host both listen on and pages use.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
+    /// The console's admin key (a random one, printed, when absent).
+    #[arg(long)]
+    pub console_key: Option<String>,
 }
 
 /// The gateway configuration `wxgate demo` runs (printed with `--print-config` style use
@@ -31,6 +34,7 @@ pub fn demo_config(
     data_dir: &std::path::Path,
     auth_secret: &str,
     api_key: &str,
+    console_key: &str,
 ) -> String {
     format!(
         r#"
@@ -48,6 +52,12 @@ secret = "{auth_secret}"
 [demo]
 enabled = true
 sandbox_url = "{sandbox_url}"
+mini_openid = "oMiniUser00000000000000001"
+
+[console]
+enabled = true
+admin_key = "{console_key}"
+heartbeat_secs = 2
 
 [[api.keys]]
 name = "demo"
@@ -97,6 +107,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     let data_dir = std::env::temp_dir().join(format!("wxgate-demo-{}", std::process::id()));
     let auth_secret = wxgate_proto::jssdk::nonce_str(32);
     let api_key = format!("demo-{}", wxgate_proto::jssdk::nonce_str(24));
+    let console_key = args
+        .console_key
+        .clone()
+        .unwrap_or_else(|| wxgate_proto::jssdk::nonce_str(24));
     let text = demo_config(
         &args.host,
         args.port,
@@ -104,6 +118,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         &data_dir,
         &auth_secret,
         &api_key,
+        &console_key,
     );
     let config = Config::from_toml_with_env(&text, std::env::vars())
         .map_err(|e| Failure::new(e.to_string()))?;
@@ -116,6 +131,9 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!("  sandbox   {}", sandbox.base_url());
     println!("  JS-SDK    {g}/demo/jssdk.html");
     println!("  OAuth     {g}/demo/oauth.html");
+    println!("  chat      {g}/demo/chat.html");
+    println!("  Mini Program {g}/demo/miniprogram.html");
+    println!("  console   {g}/console   (admin key {console_key})");
     println!("  API key   {api_key}");
     println!("  token     curl -H 'Authorization: Bearer {api_key}' {g}/api/v1/default/token");
     println!(

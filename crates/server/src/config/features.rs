@@ -90,6 +90,9 @@ pub struct DemoConfig {
     /// The sandbox whose JS-SDK check the demo page asks (defaults to upstream.open_base).
     #[serde(default)]
     pub sandbox_url: Option<String>,
+    /// The sandbox's Mini Program user the Mini Program page logs in as.
+    #[serde(default)]
+    pub mini_openid: Option<String>,
 }
 
 /// A reply rule: every condition given must hold; the first matching rule answers.

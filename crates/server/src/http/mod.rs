@@ -182,6 +182,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::routes())
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))
+        .route("/demo/api/chat", post(crate::demo::chat))
+        .route("/demo/api/mp/{what}", post(crate::demo::mini_program))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
