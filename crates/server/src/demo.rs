@@ -71,31 +71,25 @@ pub async fn index(State(s): State<Ctx>) -> Response {
 
 /// `GET /demo/{file}`; `env.json` tells the pages where the sandbox is.
 pub async fn asset(State(s): State<Ctx>, Path(name): Path<String>) -> Response {
-    if !s.config.demo.enabled {
+    let Some(sandbox) = demo_on(&s) else {
         return StatusCode::NOT_FOUND.into_response();
-    }
+    };
     if name == "env.json" {
-        let sandbox = s
-            .config
-            .demo
-            .sandbox_url
-            .clone()
-            .unwrap_or_else(|| s.upstream.open_base().to_owned());
         return Json(json!({ "sandbox": sandbox, "mini_openid": s.config.demo.mini_openid }))
             .into_response();
     }
     file(&name)
 }
 
-fn demo_on(s: &Ctx) -> Result<String, Response> {
-    if !s.config.demo.enabled {
-        return Err(StatusCode::NOT_FOUND.into_response());
-    }
-    Ok(s.config
-        .demo
-        .sandbox_url
-        .clone()
-        .unwrap_or_else(|| s.upstream.open_base().to_owned()))
+/// The sandbox's URL while the demo is on.
+fn demo_on(s: &Ctx) -> Option<String> {
+    s.config.demo.enabled.then(|| {
+        s.config
+            .demo
+            .sandbox_url
+            .clone()
+            .unwrap_or_else(|| s.upstream.open_base().to_owned())
+    })
 }
 
 /// Asks the sandbox's admin API (what WeChat's side does in a real phone).
@@ -129,9 +123,8 @@ pub struct Said {
 /// `/wx/service` in safe mode as a WeChat user, and answers what went each way: the
 /// message, the encrypted envelope posted, the gateway's encrypted answer, the reply.
 pub async fn chat(State(s): State<Ctx>, Json(said): Json<Said>) -> Response {
-    let sandbox = match demo_on(&s) {
-        Ok(u) => u,
-        Err(r) => return r,
+    let Some(sandbox) = demo_on(&s) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let Ok(account) = s.account("default") else {
         return StatusCode::NOT_FOUND.into_response();
@@ -156,9 +149,8 @@ pub async fn chat(State(s): State<Ctx>, Json(said): Json<Said>) -> Response {
 /// from WeChat (`wx.login`'s code, the phone button's code, `wx.getUserInfo`'s
 /// encryptedData), for the `mini` account's sandbox user.
 pub async fn mini_program(State(s): State<Ctx>, Path(what): Path<String>) -> Response {
-    let sandbox = match demo_on(&s) {
-        Ok(u) => u,
-        Err(r) => return r,
+    let Some(sandbox) = demo_on(&s) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     let path = match what.as_str() {
         "login" => "/admin/miniprogram/login",

@@ -67,8 +67,28 @@ async fn a_restart_reuses_the_stored_token_and_the_cli_reports_it() {
     let out = wxgate(&["status", "--config", &config]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.contains("default (wxsandbox0000001)"), "{s}");
-    assert!(s.contains("fetches today 1/2000"), "{s}");
+    // An aligned table, a row per credential; no colour into a pipe.
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(
+        lines[0].starts_with("ACCOUNT") && lines[0].contains("EXPIRES IN"),
+        "{s}"
+    );
+    let token_row = lines
+        .iter()
+        .find(|l| l.starts_with("default ") && l.contains("access_token"))
+        .unwrap_or_else(|| panic!("{s}"));
+    assert!(token_row.contains("wxsandbox0000001"), "{s}");
+    assert!(token_row.contains("1/2000"), "{s}");
+    assert!(
+        token_row.contains(&wxgate::credentials::digest(&token)),
+        "{s}"
+    );
+    let col = lines[0].find("APPID").unwrap();
+    assert!(
+        lines[1..].iter().all(|l| l.get(col..col + 2) == Some("wx")),
+        "aligned: {s}"
+    );
+    assert!(!s.contains('\x1b'), "{s}");
     assert!(!s.contains(&token), "status never prints the token");
 
     assert!(terminate(first).success(), "graceful shutdown exits 0");

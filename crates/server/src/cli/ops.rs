@@ -211,23 +211,98 @@ pub async fn token(args: AccountArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn print_status(account: &str, v: &Value) {
+/// A duration for the table: `42s`, `17m`, `2.0h`; `-` when unknown.
+fn span(seconds: Option<i64>) -> String {
+    match seconds {
+        None => "-".into(),
+        Some(s) if s.abs() < 120 => format!("{s}s"),
+        Some(s) if s.abs() < 7200 => format!("{}m", s / 60),
+        Some(s) => format!("{:.1}h", s as f64 / 3600.0),
+    }
+}
+
+/// One row of `wxgate status` per credential, from `/api/v1/{account}/status`'s shape,
+/// with its colour: red for an error or no usable value, yellow past its refresh time.
+fn status_rows(account: &str, v: &Value) -> Vec<(Vec<String>, Option<&'static str>)> {
     let quota = v["daily_quota"].as_i64().unwrap_or(2000);
-    println!("{account} ({})", v["appid"].as_str().unwrap_or(""));
+    let appid = v["appid"].as_str().unwrap_or("").to_owned();
+    let mut rows = Vec::new();
     for c in v["credentials"].as_array().into_iter().flatten() {
+        let age = c["age"].as_i64();
+        let now = c["fetched_at"].as_i64().zip(age).map(|(f, a)| f + a);
+        let refresh_in = c["refresh_at"].as_i64().zip(now).map(|(r, n)| r - n);
+        let expires_in = c["expires_in"].as_i64();
+        let error = c["last_error"].as_str().unwrap_or("").to_owned();
+        let colour = if !error.is_empty() || expires_in.is_some_and(|e| e <= 0) {
+            Some("31")
+        } else if refresh_in.is_some_and(|r| r < 0) {
+            Some("33")
+        } else {
+            None
+        };
         let kind = c["kind"].as_str().unwrap_or("");
-        let fetches = c["fetches_today"].as_i64().unwrap_or(0);
-        match c["expires_in"].as_i64() {
-            Some(left) => println!(
-                "  {kind:<13} age {:>6}s  expires in {left:>6}s  fetches today {fetches}/{quota}",
-                c["age"].as_i64().unwrap_or(0)
-            ),
-            None => println!(
-                "  {kind:<13} none yet                            fetches today {fetches}/{quota}"
-            ),
+        rows.push((
+            vec![
+                account.to_owned(),
+                appid.clone(),
+                kind.to_owned(),
+                age.map_or("-".into(), |a| format!("{} ago", span(Some(a)))),
+                span(refresh_in),
+                span(expires_in),
+                c["digest"].as_str().unwrap_or("-").to_owned(),
+                format!("{}/{quota}", c["fetches_today"].as_i64().unwrap_or(0)),
+                error,
+            ],
+            colour,
+        ));
+    }
+    rows
+}
+
+/// Prints the rows as an aligned table; coloured when stdout is a terminal and
+/// `NO_COLOR` is not set.
+fn print_table(rows: &[(Vec<String>, Option<&'static str>)]) {
+    const HEAD: [&str; 9] = [
+        "ACCOUNT",
+        "APPID",
+        "CREDENTIAL",
+        "ISSUED",
+        "REFRESH IN",
+        "EXPIRES IN",
+        "DIGEST",
+        "FETCHES TODAY",
+        "LAST ERROR",
+    ];
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    let mut widths: Vec<usize> = HEAD.iter().map(|h| h.chars().count()).collect();
+    for (cells, _) in rows {
+        for (w, c) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(c.chars().count());
         }
-        if let Some(e) = c["last_error"].as_str() {
-            println!("  {kind:<13} last error: {e}");
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(&format!("{c:<w$}  "));
+            }
+        }
+        out.trim_end().to_owned()
+    };
+    let head = line(HEAD.to_vec());
+    if colour {
+        println!("\x1b[1m{head}\x1b[0m");
+    } else {
+        println!("{head}");
+    }
+    for (cells, c) in rows {
+        let text = line(cells.iter().map(String::as_str).collect());
+        match (colour, c) {
+            (true, Some(code)) => println!("\x1b[{code}m{text}\x1b[0m"),
+            _ => println!("{text}"),
         }
     }
 }
@@ -236,6 +311,7 @@ pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
     let config = load(&arg)?;
     let names: Vec<String> = config.accounts.keys().cloned().collect();
     let mut local = None;
+    let mut rows = Vec::new();
     for account in &names {
         let v = match remote(&config, account).await {
             Some(r) => {
@@ -263,8 +339,9 @@ pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
                 })
             }
         };
-        print_status(account, &v);
+        rows.extend(status_rows(account, &v));
     }
+    print_table(&rows);
     Ok(())
 }
 

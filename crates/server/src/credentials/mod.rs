@@ -44,8 +44,9 @@ pub const MIN_VALIDITY: i64 = 10;
 /// minutes of the current one, so those refresh inside that window.
 const LATE_WINDOW_MARGIN: i64 = 280;
 
-/// What is being controlled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What is being controlled. Written (in `/api/v1/{account}/status`, the console) by its
+/// [`Kind::name`], WeChat's word for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     AccessToken,
     JsapiTicket,
@@ -83,6 +84,12 @@ impl Kind {
 
     fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl Serialize for Kind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
     }
 }
 
