@@ -19,14 +19,7 @@ pub fn cookie_name(account: &str) -> String {
 }
 
 pub(super) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    crate::web::cookie(headers, name).map(str::to_owned)
 }
 
 pub(super) fn set_cookie(c: &Flow<'_>, r: &mut Response, openid: &str) {

@@ -106,21 +106,9 @@ impl Console {
         vec![sampler, beat]
     }
 
-    fn session_cookie<'a>(&self, headers: &'a HeaderMap) -> Option<&'a str> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().split_once('='))
-            .find(|(name, _)| *name == session::COOKIE)
-            .map(|(_, value)| value)
-    }
-
     /// The session's cookie value if the request carries a valid one.
     fn session<'a>(&self, ctx: &Ctx, headers: &'a HeaderMap) -> Option<&'a str> {
-        self.session_cookie(headers)
-            .filter(|c| self.keys.verify(c, ctx.now()))
+        crate::web::cookie(headers, session::COOKIE).filter(|c| self.keys.verify(c, ctx.now()))
     }
 
     /// Too many failed logins this minute?
@@ -417,6 +405,18 @@ fn kind_of(name: Option<&str>) -> Option<Kind> {
     }
 }
 
+/// The start of a route that changes something: the session, the CSRF token, and the
+/// account (and kind) the body names.
+fn change_target(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Target, Denied> {
+    authorized_change(s, headers)?;
+    serde_json::from_slice::<Target>(body).map_err(|_| {
+        Denied::Refused(
+            StatusCode::BAD_REQUEST,
+            "send {\"account\"} (and \"kind\" for a refresh)",
+        )
+    })
+}
+
 /// `POST /console/api/refresh` `{"account", "kind"}`: the same compare-and-refresh as
 /// `/api/v1/{account}/token/refresh`, naming the value this instance holds as stale (so
 /// a fleet that already moved on does not fetch again).
@@ -425,11 +425,9 @@ async fn force_refresh(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorized_change(&s, &headers) {
-        return r.into_response();
-    }
-    let Ok(t) = serde_json::from_slice::<Target>(&body) else {
-        return refusal(StatusCode::BAD_REQUEST, "send {\"account\", \"kind\"}");
+    let t = match change_target(&s, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
     };
     let Some(kind) = kind_of(t.kind.as_deref()) else {
         return refusal(
@@ -473,11 +471,9 @@ async fn clear_quota(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorized_change(&s, &headers) {
-        return r.into_response();
-    }
-    let Ok(t) = serde_json::from_slice::<Target>(&body) else {
-        return refusal(StatusCode::BAD_REQUEST, "send {\"account\"}");
+    let t = match change_target(&s, &headers, &body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
     };
     let central = &s.ctx.credentials;
     let Ok(appid) = central.account(&t.account).map(|a| a.appid.clone()) else {

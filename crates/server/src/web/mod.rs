@@ -16,3 +16,15 @@ pub mod query;
 
 pub use account::{Account, DEFAULT_ACCOUNT};
 pub use context::Ctx;
+
+/// The value of the request's cookie `name` (any `Cookie` header, any position).
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
