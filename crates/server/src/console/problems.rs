@@ -23,7 +23,32 @@ const FIELD_CHARS: usize = 300;
 
 tokio::task_local! {
     /// The id of the request being answered, for the warnings it logs.
-    pub static REQUEST_ID: axum::http::HeaderValue;
+    pub static REQUEST_ID: RequestId;
+}
+
+/// A request id held inline (at most 64 ASCII characters, as `http::observe` accepts):
+/// scoping it costs a copy, where a cloned `HeaderValue` cost an allocation a request.
+#[derive(Clone, Copy)]
+pub struct RequestId {
+    len: u8,
+    bytes: [u8; 64],
+}
+
+impl RequestId {
+    /// The id, cut to 64 bytes.
+    pub fn new(id: &[u8]) -> RequestId {
+        let len = id.len().min(64);
+        let mut bytes = [0u8; 64];
+        bytes[..len].copy_from_slice(&id[..len]);
+        RequestId {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,7 +95,7 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
         let mut v = Fields::default();
         event.record(&mut v);
         let request_id = REQUEST_ID
-            .try_with(|id| id.to_str().unwrap_or_default().to_owned())
+            .try_with(|id| id.as_str().to_owned())
             .ok()
             .or(v.request_id);
         keep(Problem {

@@ -132,7 +132,10 @@ where
     let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
     let method = req.method().clone();
     let answer = span.in_scope(|| handle(req));
-    let answer = crate::console::problems::REQUEST_ID.scope(id.clone(), answer);
+    let answer = crate::console::problems::REQUEST_ID.scope(
+        crate::console::problems::RequestId::new(id.as_bytes()),
+        answer,
+    );
     async move {
         let mut resp = answer.instrument(span.clone()).await;
         let route = route.as_str();
