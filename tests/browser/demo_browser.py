@@ -145,8 +145,10 @@ def console(d, wait, gateway, sandbox, shots, console_key, result):
     d.find_element(By.CSS_SELECTOR, ".account[data-account='default'] button.refresh").click()
     wait.until(lambda d: d.switch_to.alert)
     d.switch_to.alert.accept()
-    wait.until(lambda d: token("data-digest") not in (None, digest))
-    assert int(token("data-fetched-at")) >= fetched
+    # A new value, issued later than the one the page showed first.
+    wait.until(lambda d: token("data-digest") not in (None, digest)
+               and int(token("data-fetched-at")) > fetched)
+    result["console_issued_before_after"] = [fetched, int(token("data-fetched-at"))]
     result["console_refresh_fetches"] = calls(sandbox, "/cgi-bin/stable_token") - fetches_before
     # A stable token WeChat still hands back costs a second, forced call (the
     # compare-and-refresh of /api/v1/.../token/refresh): one refresh, at most two calls.

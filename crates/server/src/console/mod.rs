@@ -30,7 +30,6 @@ use serde_json::{json, Value};
 use wxgate_proto::api::openapi::ClearQuota;
 
 use crate::credentials::Kind;
-use crate::http::AppState;
 use crate::store::keys;
 use crate::web::Ctx;
 
@@ -50,6 +49,14 @@ pub struct Console {
 }
 
 pub type SharedConsole = Option<Arc<Console>>;
+
+/// What the console's routes take from the server's state (through axum's `FromRef`,
+/// which `http` provides): the request context and the console, if on.
+#[derive(Clone)]
+pub struct ConsoleState {
+    pub ctx: Ctx,
+    pub console: SharedConsole,
+}
 
 impl Console {
     /// The console of this gateway, if `[console]` enables it.
@@ -128,7 +135,11 @@ impl Console {
 }
 
 /// The console's routes (`/console`, `/console/...`); 404 for all when it is off.
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    ConsoleState: axum::extract::FromRef<S>,
+{
     Router::new()
         .route("/console", get(page))
         .route("/console/", get(page))
@@ -185,13 +196,13 @@ impl IntoResponse for Denied {
     }
 }
 
-fn console(s: &AppState) -> Result<&Arc<Console>, Denied> {
+fn console(s: &ConsoleState) -> Result<&Arc<Console>, Denied> {
     s.console.as_ref().ok_or(Denied::Off)
 }
 
 /// The console and the session of a data route, or 401.
 fn authorized<'a>(
-    s: &'a AppState,
+    s: &'a ConsoleState,
     headers: &HeaderMap,
 ) -> Result<(&'a Arc<Console>, String), Denied> {
     let c = console(s)?;
@@ -205,7 +216,10 @@ fn authorized<'a>(
 }
 
 /// [`authorized`], and the CSRF token of a route that changes something.
-fn authorized_change<'a>(s: &'a AppState, headers: &HeaderMap) -> Result<&'a Arc<Console>, Denied> {
+fn authorized_change<'a>(
+    s: &'a ConsoleState,
+    headers: &HeaderMap,
+) -> Result<&'a Arc<Console>, Denied> {
     let (c, cookie) = authorized(s, headers)?;
     let sent = headers
         .get(session::CSRF_HEADER)
@@ -221,14 +235,14 @@ fn authorized_change<'a>(s: &'a AppState, headers: &HeaderMap) -> Result<&'a Arc
     }
 }
 
-fn asset(s: &AppState, content_type: &'static str, body: &'static str) -> Response {
+fn asset(s: &ConsoleState, content_type: &'static str, body: &'static str) -> Response {
     if let Err(r) = console(s) {
         return r.into_response();
     }
     hardened(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
-async fn page(State(s): State<AppState>) -> Response {
+async fn page(State(s): State<ConsoleState>) -> Response {
     asset(
         &s,
         "text/html; charset=utf-8",
@@ -236,7 +250,7 @@ async fn page(State(s): State<AppState>) -> Response {
     )
 }
 
-async fn script(State(s): State<AppState>) -> Response {
+async fn script(State(s): State<ConsoleState>) -> Response {
     asset(
         &s,
         "application/javascript; charset=utf-8",
@@ -244,7 +258,7 @@ async fn script(State(s): State<AppState>) -> Response {
     )
 }
 
-async fn style(State(s): State<AppState>) -> Response {
+async fn style(State(s): State<ConsoleState>) -> Response {
     asset(
         &s,
         "text/css; charset=utf-8",
@@ -259,7 +273,7 @@ struct Login {
 
 /// `POST /console/login` `{"key"}`: the session cookie, or 401 (429 after
 /// [`FAILED_LOGINS_A_MINUTE`] failures in a minute).
-async fn login(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Response {
     let c = match console(&s) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
@@ -304,7 +318,7 @@ async fn login(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
 }
 
 /// `POST /console/logout`: forgets the cookie in this browser.
-async fn logout(State(s): State<AppState>) -> Response {
+async fn logout(State(s): State<ConsoleState>) -> Response {
     if let Err(r) = console(&s) {
         return r.into_response();
     }
@@ -321,7 +335,7 @@ async fn logout(State(s): State<AppState>) -> Response {
 
 /// `GET /console/api/overview`: every account's credentials (lifetimes, digests, fetches
 /// today, last error, who holds a refresh lock), the store's health and the fleet.
-async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
     let (c, cookie) = match authorized(&s, &headers) {
         Ok(v) => v,
         Err(r) => return r.into_response(),
@@ -375,7 +389,7 @@ async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `GET /console/api/traffic`: the last hour, a point a minute.
-async fn traffic(State(s): State<AppState>, headers: HeaderMap) -> Response {
+async fn traffic(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
     match authorized(&s, &headers) {
         Ok((c, _)) => hardened(Json(c.rings.snapshot()).into_response()),
         Err(r) => r.into_response(),
@@ -383,7 +397,7 @@ async fn traffic(State(s): State<AppState>, headers: HeaderMap) -> Response {
 }
 
 /// `GET /console/api/problems`: the last 100 warnings, newest first.
-async fn recent_problems(State(s): State<AppState>, headers: HeaderMap) -> Response {
+async fn recent_problems(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
     match authorized(&s, &headers) {
         Ok(_) => hardened(Json(json!({ "problems": problems::recent() })).into_response()),
         Err(r) => r.into_response(),
@@ -407,7 +421,7 @@ fn kind_of(name: Option<&str>) -> Option<Kind> {
 
 /// The start of a route that changes something: the session, the CSRF token, and the
 /// account (and kind) the body names.
-fn change_target(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Target, Denied> {
+fn change_target(s: &ConsoleState, headers: &HeaderMap, body: &[u8]) -> Result<Target, Denied> {
     authorized_change(s, headers)?;
     serde_json::from_slice::<Target>(body).map_err(|_| {
         Denied::Refused(
@@ -421,7 +435,7 @@ fn change_target(s: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Targe
 /// `/api/v1/{account}/token/refresh`, naming the value this instance holds as stale (so
 /// a fleet that already moved on does not fetch again).
 async fn force_refresh(
-    State(s): State<AppState>,
+    State(s): State<ConsoleState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
@@ -467,7 +481,7 @@ async fn force_refresh(
 /// `POST /console/api/quota/clear` `{"account"}`: WeChat's `/cgi-bin/clear_quota`
 /// (10 times a month), as `wxgate quota clear` calls it.
 async fn clear_quota(
-    State(s): State<AppState>,
+    State(s): State<ConsoleState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {

@@ -73,6 +73,15 @@ impl FromRef<AppState> for SharedCompat {
     }
 }
 
+impl FromRef<AppState> for crate::console::ConsoleState {
+    fn from_ref(s: &AppState) -> Self {
+        crate::console::ConsoleState {
+            ctx: s.ctx.clone(),
+            console: s.console.clone(),
+        }
+    }
+}
+
 impl FromRef<AppState> for SharedUsers {
     fn from_ref(s: &AppState) -> SharedUsers {
         s.users.clone()
