@@ -99,6 +99,15 @@ impl Client {
     }
 }
 
+/// The warnings layer, as `wxgate serve` installs it (once a process).
+fn problems_layer() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = tracing_subscriber::registry()
+        .with(wxgate::console::problems::Layer)
+        .try_init();
+}
+
 #[tokio::test]
 async fn the_console_is_off_unless_enabled() {
     let sb = Sandbox::start_ephemeral(SandboxConfig::example())
@@ -335,14 +344,7 @@ async fn an_operator_sees_lifetimes_refreshes_and_nothing_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_pushes_moves_the_chart_and_the_rings_keep_their_size() {
-    // The warnings layer, as `wxgate serve` installs it.
-    {
-        use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
-        let _ = tracing_subscriber::registry()
-            .with(wxgate::console::problems::Layer)
-            .try_init();
-    }
+    problems_layer();
     let sb = Sandbox::start_ephemeral(SandboxConfig::example())
         .await
         .unwrap();
@@ -436,4 +438,80 @@ async fn a_flood_of_pushes_moves_the_chart_and_the_rings_keep_their_size() {
             .any(|p| p["message"] == "push refused" && p["request_id"] == "forged-push-42"),
         "{problems}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_webhook_is_a_problem_with_the_pushs_request_id() {
+    problems_layer();
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let dir = TempDir::new("console-webhook");
+    // A webhook nobody answers (a port nothing listens on).
+    let dead = free_port();
+    let hook = format!(
+        "[accounts.default.webhook]\nurl = \"http://127.0.0.1:{dead}/hook\"\nsecret = \"hook-secret\"\ntimeout_ms = 500\n"
+    );
+    let g = gateway(&sb, &dir, &format!("{}{hook}", console_toml(KEY))).await;
+    let c = Client::new(&g);
+    let (_, cookie) = c.login(KEY).await;
+    let (cookie, _) = cookie.unwrap();
+    let msg = messages::sample(
+        "text",
+        "gh_sandbox00001",
+        "oSandboxUser000000000000001",
+        common::now(),
+        77_000_001,
+        Some("anyone there?"),
+    )
+    .unwrap();
+    let target = PushTarget {
+        url: format!("{}/wx/service", g.url()),
+        token: "sandboxtoken".into(),
+        appid: OA.into(),
+        encoding_aes_key: Some("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG".into()),
+        mode: MessageMode::Safe,
+        format: Default::default(),
+    };
+    // The sandbox's pusher sends no request id; a proxy in front of wxgate would. Push
+    // through a client that adds one.
+    let http = reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::HeaderName::from_static("x-request-id"),
+                reqwest::header::HeaderValue::from_static("hook-fails-7"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .unwrap();
+    let o = push(&http, &target, &msg, &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.status, o.body.as_str()),
+        (200, "success"),
+        "WeChat still gets its answer"
+    );
+    let mut found = Value::Null;
+    for _ in 0..50 {
+        let (_, text) = c.get("/console/api/problems", Some(&cookie)).await;
+        let v: Value = serde_json::from_str(&text).unwrap();
+        if let Some(p) = v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["message"] == "webhook failed" && p["request_id"] == "hook-fails-7")
+        {
+            found = p.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        found.is_object(),
+        "the webhook's failure, under the push's request id"
+    );
+    assert!(!found.to_string().contains("hook-secret"));
 }

@@ -4,9 +4,9 @@
 //!
 //! A `tracing` layer beside the log formatter, installed by `wxgate serve` and `demo`.
 //! Log lines never carry a secret, a token or a session (the crate's rule), so neither
-//! does this; each field is cut to [`FIELD_CHARS`]. The request id comes from a
-//! task-local that `http::observe` sets for every request: the request's span is at
-//! debug level and absent at the default `info`.
+//! does this; each field is cut to [`FIELD_CHARS`]. The request id comes from
+//! [`crate::web::request_id`], the task-local that `http::observe` sets for every
+//! request: the request's span is at debug level and absent at the default `info`.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -20,36 +20,6 @@ use tracing::{Event, Level, Subscriber};
 pub const KEPT: usize = 100;
 /// Characters kept of one field's value.
 const FIELD_CHARS: usize = 300;
-
-tokio::task_local! {
-    /// The id of the request being answered, for the warnings it logs.
-    pub static REQUEST_ID: RequestId;
-}
-
-/// A request id held inline (at most 64 ASCII characters, as `http::observe` accepts):
-/// scoping it costs a copy, where a cloned `HeaderValue` cost an allocation a request.
-#[derive(Clone, Copy)]
-pub struct RequestId {
-    len: u8,
-    bytes: [u8; 64],
-}
-
-impl RequestId {
-    /// The id, cut to 64 bytes.
-    pub fn new(id: &[u8]) -> RequestId {
-        let len = id.len().min(64);
-        let mut bytes = [0u8; 64];
-        bytes[..len].copy_from_slice(&id[..len]);
-        RequestId {
-            len: len as u8,
-            bytes,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -94,7 +64,7 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
         }
         let mut v = Fields::default();
         event.record(&mut v);
-        let request_id = REQUEST_ID
+        let request_id = crate::web::request_id::REQUEST_ID
             .try_with(|id| id.as_str().to_owned())
             .ok()
             .or(v.request_id);

@@ -132,8 +132,8 @@ where
     let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
     let method = req.method().clone();
     let answer = span.in_scope(|| handle(req));
-    let answer = crate::console::problems::REQUEST_ID.scope(
-        crate::console::problems::RequestId::new(id.as_bytes()),
+    let answer = crate::web::request_id::REQUEST_ID.scope(
+        crate::web::request_id::RequestId::new(id.as_bytes()),
         answer,
     );
     async move {

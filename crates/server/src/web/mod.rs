@@ -2,7 +2,8 @@
 //! the protocol: the request context ([`context::Ctx`]), the account a route names
 //! ([`account`]), the Node server's `{state, data}` envelope ([`envelope`]), query
 //! reading without serde ([`query`]), rate limits and the client address ([`limit`]),
-//! body deadlines ([`body`]), and forwarding to WeChat with the account's token
+//! body deadlines ([`body`]), the request id of the request being answered
+//! ([`request_id`]), and forwarding to WeChat with the account's token
 //! ([`forward`]). `http` assembles the features into the server; the
 //! features and `web` never import `http`.
 
@@ -13,6 +14,7 @@ pub mod envelope;
 pub mod forward;
 pub mod limit;
 pub mod query;
+pub mod request_id;
 
 pub use account::{Account, DEFAULT_ACCOUNT};
 pub use context::Ctx;
