@@ -106,7 +106,9 @@ function renderAccounts(v) {
         : "issued " + clock(c.fetched_at) + ", refresh " + ago(c.refresh_at - v.now) +
           ", expires " + ago(c.expires_at - v.now) + " · " + c.digest + "…" +
           (c.lock_holder ? " · lock: " + c.lock_holder.slice(0, 8) : "");
-      if (c.last_error) facts.textContent += " · last error: " + c.last_error;
+      // The last fetch's result: an error stays until a fetch succeeds.
+      if (c.last_error) facts.textContent += " · last fetch failed: " + c.last_error;
+      else if (c.fetched_at != null) facts.textContent += " · last fetch ok";
       row.appendChild(facts);
       card.appendChild(row);
     }
