@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, wait_for_port, TempDir};
+use super::{free_port, TempDir};
 
 /// `redis-cli -p PORT ARGS...`, its output (empty when the node does not answer).
 pub fn redis_cli(port: u16, args: &[&str]) -> String {
@@ -37,6 +37,29 @@ fn spawn(args: &[String]) -> Child {
         .expect("redis-server runs (scripts/install-deps.sh installs it)")
 }
 
+/// Starts `redis-server` with the arguments `args` makes for a free port, and waits
+/// until it listens. A port that was free when chosen may be taken by then (tests run
+/// side by side, each starting servers): the server exits, and another port is tried.
+fn start_listening(args: impl Fn(u16) -> Vec<String>) -> (u16, Child) {
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(&args(port));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (port, child);
+            }
+            if !matches!(child.try_wait(), Ok(None)) || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("redis-server did not start on any of 5 free ports");
+}
+
 fn kill(child: &mut Option<Child>) {
     if let Some(mut c) = child.take() {
         let _ = c.kill();
@@ -54,48 +77,46 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub fn start() -> RedisCluster {
         let dir = TempDir::new("redis-cluster");
-        let ports: Vec<u16> = (0..6).map(|_| free_port()).collect();
-        let nodes = ports
-            .iter()
-            .map(|p| {
-                // The bus port is chosen too: port + 10000 may not exist or be free.
-                let bus = free_port();
-                Some(spawn(&[
-                    "--port".into(),
-                    p.to_string(),
-                    "--cluster-port".into(),
-                    bus.to_string(),
-                    "--bind".into(),
-                    "127.0.0.1".into(),
-                    "--cluster-enabled".into(),
-                    "yes".into(),
-                    "--cluster-config-file".into(),
-                    format!("nodes-{p}.conf"),
-                    "--cluster-node-timeout".into(),
-                    "1000".into(),
-                    // An idle master pings its replica every 10 s by default, and a
-                    // replica whose data looks that old refuses to take over: ping
-                    // often, and let a replica always take over (as operators who
-                    // prefer availability set it).
-                    "--repl-ping-replica-period".into(),
-                    "1".into(),
-                    "--cluster-replica-validity-factor".into(),
-                    "0".into(),
-                    // A replica's first sync waits 5 s for company by default.
-                    "--repl-diskless-sync-delay".into(),
-                    "0".into(),
-                    "--dir".into(),
-                    dir.path().display().to_string(),
-                    "--save".into(),
-                    "".into(),
-                    "--appendonly".into(),
-                    "no".into(),
-                ]))
+        let (ports, nodes): (Vec<u16>, Vec<Option<Child>>) = (0..6)
+            .map(|_| {
+                let (port, child) = start_listening(|p| {
+                    // The bus port is chosen too: port + 10000 may not exist or be free.
+                    let bus = free_port();
+                    vec![
+                        "--port".into(),
+                        p.to_string(),
+                        "--cluster-port".into(),
+                        bus.to_string(),
+                        "--bind".into(),
+                        "127.0.0.1".into(),
+                        "--cluster-enabled".into(),
+                        "yes".into(),
+                        "--cluster-config-file".into(),
+                        format!("nodes-{p}.conf"),
+                        "--cluster-node-timeout".into(),
+                        "1000".into(),
+                        // An idle master pings its replica every 10 s by default, and a
+                        // replica whose data looks that old refuses to take over: ping
+                        // often, and let a replica always take over (as operators who
+                        // prefer availability set it).
+                        "--repl-ping-replica-period".into(),
+                        "1".into(),
+                        "--cluster-replica-validity-factor".into(),
+                        "0".into(),
+                        // A replica's first sync waits 5 s for company by default.
+                        "--repl-diskless-sync-delay".into(),
+                        "0".into(),
+                        "--dir".into(),
+                        dir.path().display().to_string(),
+                        "--save".into(),
+                        "".into(),
+                        "--appendonly".into(),
+                        "no".into(),
+                    ]
+                });
+                (port, Some(child))
             })
-            .collect();
-        for p in &ports {
-            wait_for_port(*p);
-        }
+            .unzip();
         let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
         let out = Command::new("redis-cli")
             .args(["--cluster", "create"])
@@ -248,7 +269,6 @@ pub struct RedisSentinel {
 impl RedisSentinel {
     pub fn start() -> RedisSentinel {
         let dir = TempDir::new("redis-sentinel");
-        let (master, replica) = (free_port(), free_port());
         let node = |port: u16, extra: &[String]| {
             let mut args: Vec<String> = vec![
                 "--port".into(),
@@ -265,45 +285,42 @@ impl RedisSentinel {
                 "1".into(),
             ];
             args.extend_from_slice(extra);
-            Some(spawn(&args))
+            args
         };
-        let data = vec![
-            node(master, &[]),
+        let (master, master_child) = start_listening(|p| node(p, &[]));
+        let (replica, replica_child) = start_listening(|p| {
             node(
-                replica,
+                p,
                 &["--replicaof".into(), "127.0.0.1".into(), master.to_string()],
-            ),
-        ];
-        wait_for_port(master);
-        wait_for_port(replica);
+            )
+        });
+        let data = vec![Some(master_child), Some(replica_child)];
         until("the replica to sync", Duration::from_secs(20), || {
             redis_cli(replica, &["info", "replication"]).contains("master_link_status:up")
         });
         let master_name = "wxgate-master";
-        let sentinels: Vec<u16> = (0..3).map(|_| free_port()).collect();
-        let watchers = sentinels
-            .iter()
-            .map(|port| {
-                // A sentinel rewrites its config file: each gets its own.
-                let conf = dir.path().join(format!("sentinel-{port}.conf"));
-                std::fs::write(
-                    &conf,
-                    format!(
-                        "port {port}\nbind 127.0.0.1\ndir {dir}\n\
-                         sentinel monitor {master_name} 127.0.0.1 {master} 2\n\
-                         sentinel down-after-milliseconds {master_name} 1000\n\
-                         sentinel failover-timeout {master_name} 5000\n\
-                         sentinel parallel-syncs {master_name} 1\n",
-                        dir = dir.path().display()
-                    ),
-                )
-                .unwrap();
-                Some(spawn(&[conf.display().to_string(), "--sentinel".into()]))
+        let (sentinels, watchers): (Vec<u16>, Vec<Option<Child>>) = (0..3)
+            .map(|_| {
+                let (port, child) = start_listening(|port| {
+                    // A sentinel rewrites its config file: each gets its own.
+                    let conf = dir.path().join(format!("sentinel-{port}.conf"));
+                    std::fs::write(
+                        &conf,
+                        format!(
+                            "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                             sentinel monitor {master_name} 127.0.0.1 {master} 2\n\
+                             sentinel down-after-milliseconds {master_name} 1000\n\
+                             sentinel failover-timeout {master_name} 5000\n\
+                             sentinel parallel-syncs {master_name} 1\n",
+                            dir = dir.path().display()
+                        ),
+                    )
+                    .unwrap();
+                    vec![conf.display().to_string(), "--sentinel".into()]
+                });
+                (port, Some(child))
             })
-            .collect();
-        for p in &sentinels {
-            wait_for_port(*p);
-        }
+            .unzip();
         let s = RedisSentinel {
             master_name,
             master,
