@@ -325,3 +325,79 @@ async fn a_fleet_of_three_for_a_simulated_day() {
     assert_eq!(tickets.len() as u64, ticket_fetches);
     println!("{requests} requests over a simulated day: {token_fetches} token fetches, {ticket_fetches} ticket fetches, 0 errors");
 }
+
+/// With the store unreachable and no valid token in memory, a refresh waits for the
+/// store (and then fails) instead of fetching without the fleet's lock: every instance
+/// would fetch, and each new access_token cuts the others' short.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
+    let sb = Sandbox::start_ephemeral(SandboxConfig::example())
+        .await
+        .unwrap();
+    let mut redis = RedisServer::start();
+    let dir = TempDir::new("refresh-waits");
+    let clock = Clock::system();
+    let toml = quiet(gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        &redis_store(&redis.url()),
+        "",
+        "",
+    ))
+    .replace("wait_timeout_ms = 10000", "wait_timeout_ms = 1500");
+    let g = start_gateway(&toml, clock.clone()).await;
+    let http = reqwest::Client::new();
+    let token_url = format!("{}/api/v1/default/token", g.url());
+    assert_eq!(get(&http, token_url.clone()).await.0, 200);
+    let fetches = || sandbox_calls(&sb, "/cgi-bin/stable_token", OA);
+    assert_eq!(fetches(), 1);
+
+    redis.kill();
+    // The token in memory expires (by the gateway's clock) while the store is down.
+    clock.advance(7200);
+    let started = Instant::now();
+    let (status, v) = get(&http, token_url.clone()).await;
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("store"),
+        "says why: {v}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1400),
+        "it waited"
+    );
+    assert_eq!(fetches(), 1, "no fetch without the fleet's lock");
+    let (status, v) = get(&http, format!("{}/readyz", g.url())).await;
+    assert_eq!(status, 503);
+    assert!(
+        v["store"]["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("unavailable"),
+        "{v}"
+    );
+
+    // The store is back: the next request refreshes, once, under the lock.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, v) = get(&http, token_url.clone()).await;
+        if status == 200 {
+            assert!(sb
+                .platform
+                .check_token(v["access_token"].as_str().unwrap())
+                .is_ok());
+            break;
+        }
+        assert!(Instant::now() < deadline, "never recovered: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(fetches(), 2);
+    // (Not ready as a whole: the Mini Program's token expired too, and nothing asked.)
+    let (_, v) = get(&http, format!("{}/readyz", g.url())).await;
+    assert_eq!(
+        (&v["store"]["ok"], &v["store"]["state"]),
+        (&json!(true), &json!("recovered")),
+        "{v}"
+    );
+}
