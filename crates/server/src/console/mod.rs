@@ -350,7 +350,7 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
         let statuses = ctx.credentials.status(name).await.unwrap_or_default();
         let mut credentials = Vec::new();
         for st in statuses {
-            let lock = keys::refresh_lock(name, Kind::name(st.kind));
+            let lock = keys::refresh_lock(name, st.kind.name());
             let holder = store.get(&lock).await.ok().flatten();
             let mut v = serde_json::to_value(&st).unwrap_or_default();
             v["name"] = json!(st.kind.name());
