@@ -283,6 +283,9 @@ impl RedisSentinel {
                 "0".into(),
                 "--repl-ping-replica-period".into(),
                 "1".into(),
+                // A replica's full sync writes dump.rdb into its directory: the test's.
+                "--dir".into(),
+                dir.path().display().to_string(),
             ];
             args.extend_from_slice(extra);
             args
