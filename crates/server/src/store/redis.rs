@@ -62,7 +62,6 @@ impl Topology {
 
 pub struct RedisStore {
     conn: Conn,
-    mode: &'static str,
     health: Health,
     compare_and_delete: Script,
     compare_and_set: Script,
@@ -148,68 +147,82 @@ impl SentinelLink {
     }
 
     fn after<T>(&self, r: &RedisResult<T>) {
-        if let Err(e) = r {
-            let demoted = e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly);
-            if demoted || e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
-                self.master.store(None);
-            }
+        if r.as_ref().is_err_and(unreachable) {
+            self.master.store(None);
         }
     }
+}
+
+/// Whether an error says the server (or the slot's master) cannot be reached, rather
+/// than refusing the command: server errors (a script's, a wrong type's) say nothing
+/// about reachability; `READONLY` is a demoted master; a redirect that reaches us means
+/// the client ran out of retries following a slot whose master is gone; a loading
+/// replica is not serving yet.
+fn unreachable(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(
+                redis::ServerErrorKind::ReadOnly
+                    | redis::ServerErrorKind::Moved
+                    | redis::ServerErrorKind::Ask
+                    | redis::ServerErrorKind::BusyLoading
+                    | redis::ServerErrorKind::ClusterDown
+                    | redis::ServerErrorKind::MasterDown
+                    | redis::ServerErrorKind::TryAgain
+            ) | redis::ErrorKind::ClusterConnectionNotFound
+                | redis::ErrorKind::MasterNameNotFoundBySentinel
+        )
 }
 
 /// Whether the store answers, as the commands find it: a change is logged once and
 /// counted, never once a request.
 struct Health {
+    /// The topology: `single`, `sentinel`, `cluster`.
+    mode: &'static str,
     down: AtomicBool,
     since: Mutex<Option<(Instant, String)>>,
     outages: AtomicU64,
+    // Looked up once: every command counts itself.
+    commands: metrics::Counter,
+    errors: metrics::Counter,
+    up: metrics::Gauge,
+    outages_total: metrics::Counter,
 }
 
 impl Health {
     fn new(mode: &'static str) -> Health {
-        metrics::gauge!("wxgate_store_up", "store" => "redis", "mode" => mode).set(1.0);
+        let up = metrics::gauge!("wxgate_store_up", "store" => "redis", "mode" => mode);
+        up.set(1.0);
         Health {
+            mode,
             down: AtomicBool::new(false),
             since: Mutex::new(None),
             outages: AtomicU64::new(0),
+            commands: metrics::counter!("wxgate_store_commands_total", "store" => "redis"),
+            errors: metrics::counter!("wxgate_store_errors_total", "store" => "redis"),
+            up,
+            outages_total: metrics::counter!("wxgate_store_outages_total", "store" => "redis", "mode" => mode),
         }
     }
 
-    fn failed(&self, mode: &'static str, e: &redis::RedisError) {
-        metrics::counter!("wxgate_store_errors_total", "store" => "redis").increment(1);
-        // Server errors (a script's, a wrong type's) say nothing about reachability; a
-        // redirect that reaches us means the client ran out of retries following a slot
-        // whose master is gone, a loading replica is not serving yet.
-        let unreachable = e.is_io_error()
-            || e.is_timeout()
-            || e.is_connection_dropped()
-            || e.is_connection_refusal()
-            || matches!(
-                e.kind(),
-                redis::ErrorKind::Server(
-                    redis::ServerErrorKind::ReadOnly
-                        | redis::ServerErrorKind::Moved
-                        | redis::ServerErrorKind::Ask
-                        | redis::ServerErrorKind::BusyLoading
-                        | redis::ServerErrorKind::ClusterDown
-                        | redis::ServerErrorKind::MasterDown
-                        | redis::ServerErrorKind::TryAgain
-                ) | redis::ErrorKind::ClusterConnectionNotFound
-                    | redis::ErrorKind::MasterNameNotFoundBySentinel
-            );
-        if unreachable && !self.down.swap(true, Ordering::AcqRel) {
+    fn failed(&self, e: &redis::RedisError) {
+        self.errors.increment(1);
+        if unreachable(e) && !self.down.swap(true, Ordering::AcqRel) {
             if let Ok(mut since) = self.since.lock() {
                 *since = Some((Instant::now(), e.to_string()));
             }
             self.outages.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("wxgate_store_outages_total", "store" => "redis", "mode" => mode)
-                .increment(1);
-            metrics::gauge!("wxgate_store_up", "store" => "redis", "mode" => mode).set(0.0);
-            tracing::warn!(mode, error = %e, "redis store unavailable: serving valid tokens and tickets from memory, refreshes wait for the store");
+            self.outages_total.increment(1);
+            self.up.set(0.0);
+            tracing::warn!(mode = self.mode, error = %e, "redis store unavailable: serving valid tokens and tickets from memory, refreshes wait for the store");
         }
     }
 
-    fn answered(&self, mode: &'static str) {
+    fn answered(&self) {
         // One relaxed load on the hot path; the rest only on a change of state.
         if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::AcqRel) {
             let down_for = self
@@ -218,15 +231,19 @@ impl Health {
                 .ok()
                 .and_then(|mut s| s.take())
                 .map_or(0, |(at, _)| at.elapsed().as_millis() as u64);
-            metrics::gauge!("wxgate_store_up", "store" => "redis", "mode" => mode).set(1.0);
-            tracing::info!(mode, down_for_ms = down_for, "redis store answers again");
+            self.up.set(1.0);
+            tracing::info!(
+                mode = self.mode,
+                down_for_ms = down_for,
+                "redis store answers again"
+            );
         }
     }
 
-    fn snapshot(&self, mode: &'static str) -> StoreHealth {
+    fn snapshot(&self) -> StoreHealth {
         let since = self.since.lock().ok().and_then(|s| s.clone());
         StoreHealth {
-            mode,
+            mode: self.mode,
             up: !self.down.load(Ordering::Acquire),
             down_for_ms: since
                 .as_ref()
@@ -260,7 +277,8 @@ impl RedisStore {
     /// Prepares the store on `topology`. Nothing is connected yet: the first command
     /// connects, so a gateway starts (and serves what it can) while Redis is down.
     pub async fn open(topology: Topology, ca: Option<Vec<u8>>) -> Result<Self> {
-        if ca.is_some() && !topology.tls() {
+        let (mode, tls) = (topology.mode(), topology.tls());
+        if ca.is_some() && !tls {
             return Err(Error::Config(
                 "store.redis_ca_file is for rediss:// (TLS) nodes".into(),
             ));
@@ -269,7 +287,6 @@ impl RedisStore {
             client_tls: None,
             root_cert: Some(root_cert),
         });
-        let mode = topology.mode();
         let conn = match topology {
             Topology::Single(url) => {
                 let client = match certs {
@@ -311,7 +328,6 @@ impl RedisStore {
                 nodes,
                 db,
             } => {
-                let tls = nodes.iter().any(|n| n.starts_with("rediss://"));
                 let addrs = nodes
                     .iter()
                     .map(|n| {
@@ -346,7 +362,6 @@ impl RedisStore {
         };
         Ok(RedisStore {
             conn,
-            mode,
             health: Health::new(mode),
             compare_and_delete: Script::new(
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end",
@@ -392,15 +407,15 @@ return {0, ''}
     /// A command's result, as the store's health sees it. Every command is one round
     /// trip (a script too), counted: the bench reads round trips a push from it.
     fn seen<T>(&self, r: RedisResult<T>) -> Result<T> {
-        metrics::counter!("wxgate_store_commands_total", "store" => "redis").increment(1);
+        self.health.commands.increment(1);
         match r {
             Ok(v) => {
-                self.health.answered(self.mode);
+                self.health.answered();
                 Ok(v)
             }
             Err(e) => {
-                self.health.failed(self.mode, &e);
-                Err(Error::Store(format!("redis: {e}")))
+                self.health.failed(&e);
+                Err(client_error(e))
             }
         }
     }
@@ -591,7 +606,7 @@ impl Store for RedisStore {
     }
 
     fn health(&self) -> StoreHealth {
-        self.health.snapshot(self.mode)
+        self.health.snapshot()
     }
 }
 
@@ -606,21 +621,21 @@ mod tests {
     #[test]
     fn an_outage_is_one_change_of_state_however_many_commands_fail() {
         let h = Health::new("single");
-        assert!(h.snapshot("single").up);
+        assert!(h.snapshot().up);
         for _ in 0..1000 {
-            h.failed("single", &refused());
+            h.failed(&refused());
         }
-        let s = h.snapshot("single");
+        let s = h.snapshot();
         assert!(!s.up);
         assert_eq!(s.outages, 1);
         assert!(s.last_error.unwrap().contains("refused"));
-        h.answered("single");
-        h.answered("single");
-        let s = h.snapshot("single");
+        h.answered();
+        h.answered();
+        let s = h.snapshot();
         assert!(s.up && s.down_for_ms.is_none());
         assert_eq!(s.outages, 1);
-        h.failed("single", &refused());
-        assert_eq!(h.snapshot("single").outages, 2);
+        h.failed(&refused());
+        assert_eq!(h.snapshot().outages, 2);
     }
 
     #[test]
@@ -631,14 +646,14 @@ mod tests {
             "ERR bad",
         )
             .into();
-        h.failed("cluster", &script_error);
-        assert!(h.snapshot("cluster").up);
+        h.failed(&script_error);
+        assert!(h.snapshot().up);
         let moved: redis::RedisError = (
             redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
             "CLUSTERDOWN",
         )
             .into();
-        h.failed("cluster", &moved);
-        assert!(!h.snapshot("cluster").up);
+        h.failed(&moved);
+        assert!(!h.snapshot().up);
     }
 }
