@@ -364,8 +364,7 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
             "credentials": credentials,
         }));
     }
-    let health = store.health();
-    let ping = store.ping().await;
+    let store_report = crate::store::report(store, ctx.credentials.account_names()).await;
     let fleet = fleet::instances(store).await.unwrap_or_default();
     hardened(
         Json(json!({
@@ -373,14 +372,7 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
             "instance": ctx.credentials.owner(),
             "daily_quota": ctx.credentials.daily_quota(),
             "accounts": accounts,
-            "store": {
-                "kind": store.kind(),
-                "mode": health.mode,
-                "ok": ping.is_ok(),
-                "error": ping.err().map(|e| e.to_string()),
-                "outages": health.outages,
-                "down_for_ms": health.down_for_ms,
-            },
+            "store": store_report,
             "fleet": fleet,
             "csrf": c.keys.csrf(&cookie),
         }))

@@ -110,6 +110,62 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// What `/readyz` and the console say of the store, from [`report`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StoreReport {
+    pub kind: &'static str,
+    pub mode: &'static str,
+    /// The store answered, for every account's keys.
+    pub ok: bool,
+    /// `up`, `recovered` (after an outage), or `unavailable: ...` and what wxgate does
+    /// meanwhile, so an operator need not read the source.
+    pub state: &'static str,
+    pub outages: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down_for_ms: Option<u64>,
+}
+
+/// Asks the store whether it answers: PING, then a read in each account's own keys,
+/// because a Cluster answers PING from the masters it knows while an account's slot
+/// has none (its master died, its replica not yet promoted). On one node or Sentinel
+/// it is the same node, and cheap.
+pub async fn report<'a>(
+    store: &dyn Store,
+    accounts: impl IntoIterator<Item = &'a str>,
+) -> StoreReport {
+    let mut answered = store.ping().await;
+    if answered.is_ok() {
+        for account in accounts {
+            if let Err(e) = store.get(&keys::credential(account, "access_token")).await {
+                answered = Err(e);
+                break;
+            }
+        }
+    }
+    // Read after the commands, which may have ended or begun an outage.
+    let health = store.health();
+    let (state, error, down_for_ms) = match answered {
+        Err(e) => (
+            "unavailable: valid tokens and tickets are served from memory; refreshes and pushes wait for the store",
+            Some(e.to_string()),
+            health.down_for_ms,
+        ),
+        Ok(()) if health.outages > 0 => ("recovered", None, None),
+        Ok(()) => ("up", None, None),
+    };
+    StoreReport {
+        kind: store.kind(),
+        mode: health.mode,
+        ok: error.is_none(),
+        state,
+        outages: health.outages,
+        error,
+        down_for_ms,
+    }
+}
+
 /// What [`Store::health`] tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
