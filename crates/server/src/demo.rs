@@ -130,13 +130,8 @@ pub async fn chat(State(s): State<Ctx>, Json(said): Json<Said>) -> Response {
         return StatusCode::NOT_FOUND.into_response();
     };
     let text: String = said.text.chars().take(200).collect();
-    let base = s
-        .config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", s.config.listen));
     let body = json!({
-        "url": format!("{}/wx/service", base.trim_end_matches('/')),
+        "url": format!("{}/wx/service", s.config.base_url()),
         "appid": account.appid,
         "mode": "safe",
         "kind": "text",

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 
 use super::signed::{self, COOKIE};
-use super::{public_url, route_prefix, Flow};
+use super::{route_prefix, Flow};
 use crate::web::DEFAULT_ACCOUNT;
 
 /// The cookie of an account: the seed server's name for `default`.
@@ -25,7 +25,7 @@ pub(super) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 pub(super) fn set_cookie(c: &Flow<'_>, r: &mut Response, openid: &str) {
     let ttl = c.s.config.auth.user_ttl;
     let value = signed::make_cookie(c.secret, &c.account, openid, c.s.now() + ttl);
-    let secure = if public_url(&c.s.config).starts_with("https://") {
+    let secure = if c.s.config.serves_https() {
         "; Secure"
     } else {
         ""
@@ -48,7 +48,7 @@ pub(super) fn binding_cookie(nonce: &str) -> String {
 /// Sets the browser's binding to the flow with this nonce, for as long as its state
 /// lives, sent only to the callback.
 pub(super) fn set_binding(c: &Flow<'_>, r: &mut Response, nonce: &str, binding: &str) {
-    let secure = if public_url(&c.s.config).starts_with("https://") {
+    let secure = if c.s.config.serves_https() {
         "; Secure"
     } else {
         ""

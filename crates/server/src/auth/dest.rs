@@ -5,7 +5,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::public_url;
 use crate::config::{AccountConfig, Config};
 use crate::origin::Origin;
 
@@ -13,14 +12,14 @@ use crate::origin::Origin;
 /// `auth_dest_hosts`, or public_url's origin when there are none.
 fn dest_origins(config: &Config, acc: &AccountConfig) -> Vec<Origin> {
     if acc.auth_dest_hosts.is_empty() {
-        return url::Url::parse(&public_url(config))
+        return url::Url::parse(&config.base_url())
             .ok()
             .as_ref()
             .and_then(Origin::of)
             .into_iter()
             .collect();
     }
-    let https = public_url(config).starts_with("https://");
+    let https = config.serves_https();
     acc.auth_dest_hosts
         .iter()
         .filter_map(|e| crate::origin::parse_entry(e, https).ok())

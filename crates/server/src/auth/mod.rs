@@ -48,15 +48,6 @@ use users::{UserRecord, Users};
 
 type Q = Query<HashMap<String, String>>;
 
-pub(crate) fn public_url(config: &Config) -> String {
-    config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen))
-        .trim_end_matches('/')
-        .to_owned()
-}
-
 pub(crate) fn route_prefix(account: &str) -> String {
     if account == DEFAULT_ACCOUNT {
         "/wx".into()
@@ -153,7 +144,7 @@ pub async fn start(
     let state = signed::make_state(c.secret, &c.account, scope, &nonce, dest.as_str(), expiry);
     let mut redirect_uri = match url::Url::parse(&format!(
         "{}{}/auth/callback",
-        public_url(&s.config),
+        s.config.base_url(),
         route_prefix(&c.account)
     )) {
         Ok(u) => u,

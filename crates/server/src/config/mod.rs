@@ -160,6 +160,24 @@ impl Config {
         Ok(config)
     }
 
+    /// The URL browsers and WeChat reach this server at: `public_url`, else
+    /// `http://{listen}`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    /// Whether browsers reach this server over https (cookies are `Secure`, OAuth
+    /// destinations must be https).
+    pub fn serves_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
     /// Every check `wxgate check` runs; the first problem found, said precisely.
     pub fn validate(&self) -> Result<()> {
         let problems = self.problems();
@@ -193,10 +211,7 @@ impl Config {
         self.rate_limit.problems(&mut p);
         self.server.problems(&mut p);
         self.credentials.problems(&mut p);
-        let public_https = self
-            .public_url
-            .as_deref()
-            .is_some_and(|u| u.starts_with("https://"));
+        let public_https = self.serves_https();
         for (name, a) in &self.accounts {
             a.problems(name, public_https, &mut p);
         }

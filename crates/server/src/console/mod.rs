@@ -294,13 +294,7 @@ async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Respon
         return refusal(StatusCode::UNAUTHORIZED, "wrong key");
     }
     let cookie = c.keys.issue(now + c.session_secs);
-    let secure = if s
-        .ctx
-        .config
-        .public_url
-        .as_deref()
-        .is_some_and(|u| u.starts_with("https://"))
-    {
+    let secure = if s.ctx.config.serves_https() {
         "; Secure"
     } else {
         ""
