@@ -6,35 +6,46 @@
 use wxgate_proto::PushFormat;
 
 use super::dedup::Answer;
-use super::handler::{Handled, MessageContext};
+use super::handler::{Handled, Handler, MessageContext};
 use super::webhook::deliver_late;
 use super::ServiceAccount;
 use crate::web::Ctx;
 
 /// What answered a handled push, as `wxgate_pushes_total{outcome}` counts it.
-const OUTCOMES: [&str; 5] = ["rule", "handler", "webhook", "none", "timeout"];
-
-/// Counts a handled push by what answered it: `wxgate_pushes_total{outcome}` (the
-/// console's push chart reads it). The handles are looked up once: a lookup by name
-/// each push cost about 600 instructions, 0.6% of a safe push.
-fn pushed(outcome: &'static str) {
-    static COUNTERS: std::sync::OnceLock<Vec<metrics::Counter>> = std::sync::OnceLock::new();
-    let counters = COUNTERS.get_or_init(|| {
-        OUTCOMES
-            .iter()
-            .map(|o| metrics::counter!("wxgate_pushes_total", "outcome" => *o))
-            .collect()
-    });
-    if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
-        counters[i].increment(1);
-    }
+#[derive(Clone, Copy)]
+enum Outcome {
+    Rule,
+    Handler,
+    Webhook,
+    None,
+    Timeout,
 }
 
-fn outcome_of(handler: &'static str) -> &'static str {
-    match handler {
-        "rules" => "rule",
-        "webhook" => "webhook",
-        _ => "handler",
+impl Outcome {
+    /// The labels, in the variants' order.
+    const LABELS: [&'static str; 5] = ["rule", "handler", "webhook", "none", "timeout"];
+
+    /// The outcome of the handler that answered.
+    fn of(handler: &dyn Handler) -> Outcome {
+        match handler.name() {
+            "rules" => Outcome::Rule,
+            "webhook" => Outcome::Webhook,
+            _ => Outcome::Handler,
+        }
+    }
+
+    /// Counts a handled push (the console's push chart reads it). The handles are
+    /// looked up once: a lookup by name each push cost about 600 instructions, 0.6% of
+    /// a safe push.
+    fn count(self) {
+        static COUNTERS: std::sync::OnceLock<Vec<metrics::Counter>> = std::sync::OnceLock::new();
+        let counters = COUNTERS.get_or_init(|| {
+            Outcome::LABELS
+                .iter()
+                .map(|o| metrics::counter!("wxgate_pushes_total", "outcome" => *o))
+                .collect()
+        });
+        counters[self as usize].increment(1);
     }
 }
 
@@ -50,11 +61,11 @@ pub async fn run_handlers(
             match h.handle(ctx).await {
                 Ok(Handled::Pass) => continue,
                 Ok(Handled::NoReply) => {
-                    pushed(outcome_of(h.name()));
+                    Outcome::of(h.as_ref()).count();
                     return None;
                 }
                 Ok(Handled::Reply(r)) => {
-                    pushed(outcome_of(h.name()));
+                    Outcome::of(h.as_ref()).count();
                     return Some(r);
                 }
                 Err(e) => {
@@ -63,13 +74,13 @@ pub async fn run_handlers(
                 }
             }
         }
-        pushed("none");
+        Outcome::None.count();
         None
     };
     let reply = match tokio::time::timeout_at(deadline, chain).await {
         Ok(r) => r,
         Err(_) => {
-            pushed("timeout");
+            Outcome::Timeout.count();
             tracing::warn!(account = %acc.name, "no reply within the deadline; answering success");
             None
         }
@@ -99,7 +110,7 @@ pub fn answer_for_format(
     };
     let (central, account, reply) = (ctx.credentials.clone(), acc.name.clone(), reply.clone());
     let openid = pushed.message.from_user_name.clone();
-    tokio::spawn(async move {
+    crate::web::request_id::spawn(async move {
         let outcome = match deliver_late(&central, &account, &openid, &reply).await {
             Ok(()) => "sent",
             Err(e) => {

@@ -148,8 +148,7 @@ impl Handler for WebhookHandler {
             let (account, openid) = (self.account.clone(), ctx.message.from_user_name.clone());
             // The call runs on its own so that it outlives WeChat's deadline if it must,
             // under the push's request id (for the warnings it may log).
-            let request_id = crate::web::request_id::REQUEST_ID.try_with(|id| *id).ok();
-            let call = async move {
+            crate::web::request_id::spawn(async move {
                 let started = std::time::Instant::now();
                 let result = Self::call(http, config.clone(), now, body).await;
                 // Every call's time, answered or failed: the console's latency chart.
@@ -191,11 +190,7 @@ impl Handler for WebhookHandler {
                         tracing::warn!(account = %account, error = %e, "late webhook reply could not be delivered");
                     }
                 }
-            };
-            match request_id {
-                Some(id) => tokio::spawn(crate::web::request_id::REQUEST_ID.scope(id, call)),
-                None => tokio::spawn(call),
-            };
+            });
             match rx.await {
                 Ok(Ok(Outcome::Reply(r))) => Ok(Handled::Reply(r)),
                 Ok(Ok(Outcome::NoReply)) => Ok(Handled::NoReply),

@@ -1,7 +1,7 @@
 //! The id of the request being answered, as a task-local: `http::observe` scopes every
 //! request's handling in it, so a warning logged anywhere below (a refused push, a
-//! failed fetch) can name its request, as can work the request spawns (a webhook call)
-//! if it takes the id along. The console's recent problems read it.
+//! failed fetch) can name its request, as can work the request spawns through [`spawn`]
+//! (a webhook call, a customer-service reply). The console's recent problems read it.
 
 tokio::task_local! {
     /// The id of the request being answered, for the warnings it logs.
@@ -30,5 +30,16 @@ impl RequestId {
 
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+/// `tokio::spawn`, the task keeping the id of the request that starts it (if any).
+pub fn spawn<F>(task: F) -> tokio::task::JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    match REQUEST_ID.try_with(|id| *id) {
+        Ok(id) => tokio::spawn(REQUEST_ID.scope(id, task)),
+        Err(_) => tokio::spawn(task),
     }
 }
