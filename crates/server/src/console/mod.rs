@@ -118,19 +118,26 @@ impl Console {
         crate::web::cookie(headers, session::COOKIE).filter(|c| self.keys.verify(c, ctx.now()))
     }
 
-    /// Too many failed logins this minute?
-    fn login_throttled(&self, now: i64, failed_now: bool) -> bool {
-        let Ok(mut f) = self.failed.lock() else {
-            return true;
-        };
+    /// The failed logins of `now`'s minute, counted afresh each minute.
+    fn failed_logins(&self, now: i64) -> Option<std::sync::MutexGuard<'_, (i64, u32)>> {
+        let mut f = self.failed.lock().ok()?;
         let minute = now.div_euclid(60);
         if f.0 != minute {
             *f = (minute, 0);
         }
-        if failed_now {
+        Some(f)
+    }
+
+    /// Too many failed logins this minute?
+    fn logins_throttled(&self, now: i64) -> bool {
+        self.failed_logins(now)
+            .is_none_or(|f| f.1 >= FAILED_LOGINS_A_MINUTE)
+    }
+
+    fn login_failed(&self, now: i64) {
+        if let Some(mut f) = self.failed_logins(now) {
             f.1 += 1;
         }
-        f.1 >= FAILED_LOGINS_A_MINUTE
     }
 }
 
@@ -279,7 +286,7 @@ async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Respon
         Err(r) => return r.into_response(),
     };
     let now = s.ctx.now();
-    if c.login_throttled(now, false) {
+    if c.logins_throttled(now) {
         return refusal(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed logins: wait a minute",
@@ -289,7 +296,7 @@ async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Respon
         return refusal(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}");
     };
     if !c.keys.is_admin_key(&key) {
-        c.login_throttled(now, true);
+        c.login_failed(now);
         tracing::warn!("console: a login with a wrong key");
         return refusal(StatusCode::UNAUTHORIZED, "wrong key");
     }
