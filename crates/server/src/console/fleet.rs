@@ -4,23 +4,18 @@
 //! instance holding each refresh lock (a lock's value is its holder's owner id, which
 //! is the instance's id here).
 //!
-//! Keys: `wxgate:{fleet}:instance:ID` and the sorted set `wxgate:{fleet}:instances`
-//! (score: the last beat), in a slot of their own on a Cluster.
+//! Keys (`store::keys::fleet_instance`, `fleet_index`): `wxgate:{fleet}:instance:ID` and
+//! the sorted set `wxgate:{fleet}:instances` (score: the last beat), in a slot of their
+//! own on a Cluster.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::Store;
+use crate::store::{keys, Store};
 
 /// Instances listed at most (an index entry whose heartbeat expired is dropped).
 const LISTED: usize = 100;
-
-fn instance_key(id: &str) -> String {
-    format!("wxgate:{{fleet}}:instance:{id}")
-}
-
-const INDEX: &str = "wxgate:{fleet}:instances";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Heartbeat {
@@ -40,27 +35,30 @@ pub async fn beat(store: &dyn Store, me: &Heartbeat, every: Duration) {
     let ttl = every * 3;
     // The store's health logs an outage once; a missed beat is not worth another line.
     if store
-        .set(&instance_key(&me.id), &value, Some(ttl))
+        .set(&keys::fleet_instance(&me.id), &value, Some(ttl))
         .await
         .is_ok()
     {
-        let _ = store.index_put(INDEX, &me.id, me.last_seen).await;
+        let _ = store
+            .index_put(&keys::fleet_index(), &me.id, me.last_seen)
+            .await;
     }
 }
 
 /// The instances that beat recently, most recent first.
 pub async fn instances(store: &dyn Store) -> crate::Result<Vec<Heartbeat>> {
-    let listed = store.index_due(INDEX, i64::MAX, LISTED * 4).await?;
+    let index = keys::fleet_index();
+    let listed = store.index_due(&index, i64::MAX, LISTED * 4).await?;
     let mut out = Vec::new();
     for (id, _) in listed {
-        match store.get(&instance_key(&id)).await? {
+        match store.get(&keys::fleet_instance(&id)).await? {
             Some(v) => {
                 if let Ok(h) = serde_json::from_str::<Heartbeat>(&v) {
                     out.push(h);
                 }
             }
             // Its heartbeat expired: it stopped or died.
-            None => store.index_remove(INDEX, &id).await?,
+            None => store.index_remove(&index, &id).await?,
         }
     }
     out.sort_by_key(|h| std::cmp::Reverse(h.last_seen));

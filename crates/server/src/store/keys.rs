@@ -103,6 +103,18 @@ pub fn mp_user(account: &str, openid: &str) -> String {
     key(account, &["mp_user", openid])
 }
 
+/// An instance's heartbeat, for the console's fleet view. The `{fleet}` tag gives the
+/// fleet's keys a slot of their own on a Cluster; an account named `fleet` would share
+/// the slot but not these keys (an account's keys have other parts).
+pub fn fleet_instance(id: &str) -> String {
+    key("fleet", &["instance", id])
+}
+
+/// The index of heartbeats (a sorted set by last beat).
+pub fn fleet_index() -> String {
+    key("fleet", &["instances"])
+}
+
 /// The spelling a key had before the hash tag (`wxgate:{a}:x` was `wxgate:a:x`), for
 /// reading what an older version stored; `None` for a key that is not an account's.
 pub fn legacy(key: &str) -> Option<String> {
@@ -134,6 +146,8 @@ mod tests {
         );
         assert_eq!(user_lock("a", "o1"), "wxgate:{a}:lock:user:o1");
         assert_eq!(user_index("a"), "wxgate:{a}:users_by_expiry");
+        assert_eq!(fleet_instance("i1"), "wxgate:{fleet}:instance:i1");
+        assert_eq!(fleet_index(), "wxgate:{fleet}:instances");
         // Every key is exactly as long as it was reserved for (no reallocation).
         let k = mp_user("mini", "o1");
         assert_eq!(k.capacity(), k.len());
