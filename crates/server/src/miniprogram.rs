@@ -123,16 +123,13 @@ async fn session(s: &Ctx, account: &str, headers: &HeaderMap) -> Result<(String,
     };
     let key = keys::mp_session(account, &digest(id));
     let store = &s.store;
-    let mut raw = store.get(&key).await.map_err(|e| store_down(&e))?;
     // A session stored by a version before the hash-tagged keys is moved, not copied,
     // so that a logout or a new login ends the one copy there is.
-    let mut legacy = None;
-    if raw.is_none() {
-        if let Some(old) = keys::legacy(&key) {
-            raw = store.get(&old).await.map_err(|e| store_down(&e))?;
-            legacy = raw.is_some().then_some(old);
-        }
-    }
+    let found = crate::store::find_migrating(store.as_ref(), &key)
+        .await
+        .map_err(|e| store_down(&e))?;
+    let (raw, legacy) = found.unzip();
+    let legacy = legacy.flatten();
     let Some(sess) = raw.and_then(|r| serde_json::from_str::<Session>(&r).ok()) else {
         return Err(unauthorized("no valid session"));
     };

@@ -205,13 +205,22 @@ pub enum PushClaim {
 /// Mini Program sessions) stay readable after an upgrade. Only for keys whose loss a
 /// user would notice: a dedup answer or nonce lives a few minutes and is not migrated.
 pub async fn get_migrating(store: &dyn Store, key: &str) -> Result<Option<String>> {
+    Ok(find_migrating(store, key).await?.map(|(value, _)| value))
+}
+
+/// [`get_migrating`], and the old key when the value was found there (for a caller that
+/// moves it).
+pub async fn find_migrating(
+    store: &dyn Store,
+    key: &str,
+) -> Result<Option<(String, Option<String>)>> {
     if let Some(v) = store.get(key).await? {
-        return Ok(Some(v));
+        return Ok(Some((v, None)));
     }
-    match keys::legacy(key) {
-        Some(old) => store.get(&old).await,
-        None => Ok(None),
-    }
+    let Some(old) = keys::legacy(key) else {
+        return Ok(None);
+    };
+    Ok(store.get(&old).await?.map(|v| (v, Some(old))))
 }
 
 /// Opens the configured store.
