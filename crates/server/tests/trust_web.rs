@@ -236,6 +236,9 @@ async fn the_proxy_carries_a_10_mb_upload_and_binary_answers() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // Its body unread, the connection closes, and the answer says so (a client does not
+    // send its next request on it); the client read the answer, not a reset.
+    assert_eq!(r.headers()["connection"], "close");
     assert_eq!(sandbox_calls(sb, "/cgi-bin/media/upload", OA), uploads);
 }
 

@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod hot;
+pub mod linger;
 pub mod observe;
 pub mod ops;
 pub mod serve;
+pub mod threads;
 
 use std::sync::Arc;
 

@@ -9,13 +9,19 @@
 //!   header timeout, which also closes a keep-alive connection idle that long);
 //! - a request's body must arrive within `server.body_read_timeout_ms` of the first
 //!   read (`web::body::DeadlineBody`), however slowly it trickles;
-//! - a graceful stop lets requests in flight finish, then closes the rest.
+//! - a graceful stop lets requests in flight finish, then closes the rest;
+//! - a connection the server closes lingers (`linger`), so that a client still sending
+//!   a refused body reads its answer rather than a reset.
+//!
+//! Each connection is then served on one of the connection threads (`threads`).
 //!
 //! Each connection's peer address is given to the router's requests as
 //! `ConnectInfo<SocketAddr>` (the rate limits read it); the hot lane does not need it.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use std::sync::Arc;
 
@@ -23,6 +29,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -31,8 +38,10 @@ use tokio::sync::Semaphore;
 use tower_service::Service;
 
 use super::hot::App;
+use super::linger::Lingering;
+use super::threads::ConnThreads;
 use crate::config::ServerConfig;
-use crate::web::body::DeadlineBody;
+use crate::web::body::{BodyRead, DeadlineBody};
 
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then waits (at
 /// most 30 s) for the connections in flight.
@@ -50,6 +59,14 @@ pub async fn serve(
         .keep_alive(true);
     let body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
     let mut full_logged = false;
+    // Without its threads (the system refused them), connections share this runtime.
+    let mut threads = match ConnThreads::start(limits.http_threads, "wxgate-http") {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "connection threads not started: serving on the main runtime");
+            None
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let permit = if let Ok(p) = permits.clone().try_acquire_owned() {
@@ -89,19 +106,38 @@ pub async fn serve(
             app: app.clone().with_peer(peer),
             body_timeout,
         };
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        // Taken off this runtime's reactor, registered again where it is served.
+        let Ok(stream) = stream.into_std() else {
+            continue;
+        };
+        let (http, watcher) = (http.clone(), graceful.watcher());
+        let conn = async move {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                return;
+            };
             // A client that vanishes or times out ends here; nothing to report.
-            let _ = conn.await;
+            let _ = watcher
+                .watch(http.serve_connection(TokioIo::new(Lingering::new(stream)), service))
+                .await;
             drop(permit);
-        });
+        };
+        match &threads {
+            Some(threads) => threads.serve(conn),
+            None => drop(tokio::spawn(conn)),
+        }
     }
     drop(listener);
+    if let Some(t) = &mut threads {
+        t.close();
+    }
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("connections still open 30 s after the stop: closing them");
+    }
+    if let Some(t) = threads {
+        t.stop().await;
     }
 }
 
@@ -115,16 +151,46 @@ struct Connection {
 impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
     type Response = Response;
     type Error = Infallible;
-    type Future = <App as Service<Request>>::Future;
+    type Future = CloseIfUnread<<App as Service<Request>>::Future>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         // A request without a body (every GET of the hot lane) pays no timer.
-        let req = if hyper::body::Body::is_end_stream(req.body()) {
-            req.map(Body::new)
-        } else {
-            let timeout = self.body_timeout;
-            req.map(|b| Body::new(DeadlineBody::new(b, timeout)))
-        };
-        self.app.clone().call(req)
+        if hyper::body::Body::is_end_stream(req.body()) {
+            return CloseIfUnread {
+                answer: self.app.clone().call(req.map(Body::new)),
+                body: None,
+            };
+        }
+        let (timeout, read) = (self.body_timeout, BodyRead::default());
+        let req = req.map(|b| Body::new(DeadlineBody::new(b, timeout, read.clone())));
+        CloseIfUnread {
+            answer: self.app.clone().call(req),
+            body: Some(read),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The app's answer, with `connection: close` when the request's body was not read
+    /// to its end (see [`BodyRead`]).
+    pub struct CloseIfUnread<F> {
+        #[pin]
+        answer: F,
+        body: Option<BodyRead>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for CloseIfUnread<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Ok(mut response) = ready!(this.answer.poll(cx));
+        if this.body.as_ref().is_some_and(|b| !b.is_done()) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response))
     }
 }

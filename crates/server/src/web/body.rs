@@ -19,16 +19,36 @@ pub struct DeadlineBody<B> {
     timeout: Duration,
     started: Instant,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// Set once the whole body has been read (see [`BodyRead`]).
+    read: BodyRead,
 }
 
 impl<B> DeadlineBody<B> {
-    pub fn new(inner: B, timeout: Duration) -> Self {
+    pub fn new(inner: B, timeout: Duration, read: BodyRead) -> Self {
         DeadlineBody {
             inner,
             timeout,
             started: Instant::now(),
             deadline: None,
+            read,
         }
+    }
+}
+
+/// Whether a request's body was read to its end, as the accept loop asks once the
+/// answer is made: an answer given before (a refusal from the URL, a 413) closes the
+/// connection and says so (`connection: close`), or the client would send its next
+/// request on a connection the server is about to close.
+#[derive(Clone, Default)]
+pub struct BodyRead(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyRead {
+    pub fn is_done(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn done(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -64,6 +84,9 @@ where
     ) -> Poll<Option<Result<Frame<Bytes>, axum::BoxError>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if frame.is_none() || this.inner.is_end_stream() {
+                this.read.done();
+            }
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
         let at = this.started + this.timeout;
