@@ -627,6 +627,72 @@ async fn a_slow_header_or_body_is_cut_off() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
+/// Sends `chunk` on `s` until a write fails or `limit` passes; the bytes it took.
+fn send_until_closed(
+    s: &mut std::net::TcpStream,
+    chunk: &[u8],
+    pause_ms: u64,
+    limit: std::time::Duration,
+) -> usize {
+    use std::io::Write;
+    let started = std::time::Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < limit {
+        match s.write(chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(pause_ms));
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_after_its_refusal_is_read_for_a_bounded_time_and_size() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let h = Setup::new().tag("linger").start().await;
+    let addr = h.gw.addr;
+    let refused = "POST /api/v1/default/proxy/cgi-bin/media/upload?type=image HTTP/1.1\r\nHost: x\r\nContent-Length: 1073741824\r\n\r\n";
+    tokio::task::spawn_blocking(move || {
+        // As fast as loopback takes it: the 401 comes at once and says the connection
+        // closes; the server then reads and drops what follows, up to 64 MiB, and closes.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(refused.as_bytes()).unwrap();
+        let mut head = [0u8; 512];
+        let n = s.read(&mut head).unwrap();
+        let said = String::from_utf8_lossy(&head[..n]).to_lowercase();
+        assert!(said.starts_with("http/1.1 401"), "{said}");
+        assert!(said.contains("connection: close"), "{said}");
+        s.set_write_timeout(Some(Duration::from_secs(2))).unwrap();
+        let started = Instant::now();
+        let sent = send_until_closed(&mut s, &[b'a'; 64 << 10], 0, Duration::from_secs(20));
+        let took = started.elapsed();
+        // Past what socket buffers hold (so it was read), and not much past the cap.
+        assert!(
+            sent > 16 << 20,
+            "only {sent} bytes taken: no lingering read"
+        );
+        assert!(sent < 80 << 20, "{sent} bytes taken: the cap is 64 MiB");
+        assert!(took < Duration::from_secs(8), "{took:?}");
+
+        // A trickle after the refusal: closed once the 5 s linger passes.
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(refused.as_bytes()).unwrap();
+        let n = s.read(&mut head).unwrap();
+        assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 401"));
+        let started = Instant::now();
+        send_until_closed(&mut s, &[b'a'; 1024], 200, Duration::from_secs(20));
+        let took = started.elapsed();
+        assert!(
+            took > Duration::from_secs(4) && took < Duration::from_secs(9),
+            "{took:?}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_half_sent_requests_are_bounded_and_closed() {
     use std::io::Write;

@@ -17,9 +17,6 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// A request's body must arrive within this, from its header (a 408 otherwise).
     pub body_read_timeout_ms: u64,
-    /// Threads that serve connections, each with its own single-threaded runtime; a
-    /// connection stays on one. 0: one a core.
-    pub http_threads: usize,
     /// Behind a reverse proxy: the header it writes the client's address into
     /// (`x-forwarded-for`, `x-real-ip`), believed only from `trusted_proxies`. Its last
     /// address is taken (the one the trusted proxy appended).
@@ -34,7 +31,6 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
-            http_threads: 0,
             client_ip_header: None,
             trusted_proxies: Vec::new(),
         }

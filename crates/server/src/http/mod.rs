@@ -7,7 +7,6 @@ pub mod linger;
 pub mod observe;
 pub mod ops;
 pub mod serve;
-pub mod threads;
 
 use std::sync::Arc;
 

@@ -12,8 +12,7 @@
 //! - a graceful stop lets requests in flight finish, then closes the rest;
 //! - a connection the server closes lingers (`linger`), so that a client still sending
 //!   a refused body reads its answer rather than a reset.
-//!
-//! Each connection is then served on one of the connection threads (`threads`).
+
 //!
 //! Each connection's peer address is given to the router's requests as
 //! `ConnectInfo<SocketAddr>` (the rate limits read it); the hot lane does not need it.
@@ -39,7 +38,6 @@ use tower_service::Service;
 
 use super::hot::App;
 use super::linger::Lingering;
-use super::threads::ConnThreads;
 use crate::config::ServerConfig;
 use crate::web::body::{BodyRead, DeadlineBody};
 
@@ -59,14 +57,6 @@ pub async fn serve(
         .keep_alive(true);
     let body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
     let mut full_logged = false;
-    // Without its threads (the system refused them), connections share this runtime.
-    let mut threads = match ConnThreads::start(limits.http_threads, "wxgate-http") {
-        Ok(t) => Some(t),
-        Err(e) => {
-            tracing::error!(error = %e, "connection threads not started: serving on the main runtime");
-            None
-        }
-    };
     tokio::pin!(shutdown);
     loop {
         let permit = if let Ok(p) = permits.clone().try_acquire_owned() {
@@ -106,38 +96,20 @@ pub async fn serve(
             app: app.clone().with_peer(peer),
             body_timeout,
         };
-        // Taken off this runtime's reactor, registered again where it is served.
-        let Ok(stream) = stream.into_std() else {
-            continue;
-        };
-        let (http, watcher) = (http.clone(), graceful.watcher());
-        let conn = async move {
-            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
-                return;
-            };
+        let conn =
+            graceful.watch(http.serve_connection(TokioIo::new(Lingering::new(stream)), service));
+        tokio::spawn(async move {
             // A client that vanishes or times out ends here; nothing to report.
-            let _ = watcher
-                .watch(http.serve_connection(TokioIo::new(Lingering::new(stream)), service))
-                .await;
+            let _ = conn.await;
             drop(permit);
-        };
-        match &threads {
-            Some(threads) => threads.serve(conn),
-            None => drop(tokio::spawn(conn)),
-        }
+        });
     }
     drop(listener);
-    if let Some(t) = &mut threads {
-        t.close();
-    }
     if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("connections still open 30 s after the stop: closing them");
-    }
-    if let Some(t) = threads {
-        t.stop().await;
     }
 }
 
