@@ -1,7 +1,8 @@
-//! Lingering close: a connection closed by the server (a request refused before its
-//! body was read, a 413, an idle keep-alive deadline) first sends its FIN, then reads
-//! and discards what the client still sends, for a bounded time and size, before the
-//! socket is closed.
+//! Lingering close: a connection the server ends after an answer (a request refused
+//! before its body was read, a 408, a 413) first sends its FIN, then reads and discards
+//! what the client still sends, for a bounded time and size, before the socket is
+//! closed. A connection hyper cuts on its header deadline is dropped at once: this is
+//! the shutdown of a connection that ended with an answer.
 //!
 //! Without it, closing a socket with unread bytes in its receive buffer sends a reset:
 //! a client still writing a large body (a 4 MiB upload refused with 401, a 1 MiB push

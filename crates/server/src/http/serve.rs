@@ -12,7 +12,6 @@
 //! - a graceful stop lets requests in flight finish, then closes the rest;
 //! - a connection the server closes lingers (`linger`), so that a client still sending
 //!   a refused body reads its answer rather than a reset.
-
 //!
 //! Each connection's peer address is given to the router's requests as
 //! `ConnectInfo<SocketAddr>` (the rate limits read it); the hot lane does not need it.
