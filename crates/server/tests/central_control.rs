@@ -26,10 +26,6 @@ async fn api(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
-    api(http, reqwest::Method::GET, url, None).await
-}
-
 /// What the sandbox says of a token right now (0 = valid).
 fn sandbox_verdict(sb: &Sandbox, token: &str) -> i64 {
     match sb.platform.check_token(token) {
@@ -78,7 +74,7 @@ async fn a_fleet_at_a_cold_start_fetches_once() {
                 http.clone(),
                 format!("{}/api/v1/default/{path}", urls[i % 3]),
             );
-            tasks.push(tokio::spawn(async move { get(&http, url).await }));
+            tasks.push(tokio::spawn(async move { api_get(&http, url).await }));
         }
         let mut values = std::collections::HashSet::new();
         for t in tasks {
@@ -120,7 +116,7 @@ async fn a_storm_of_forced_refreshes_fetches_once() {
         fleet.push(start_gateway(&toml, Clock::system()).await);
     }
     let http = reqwest::Client::new();
-    let (_, v) = get(&http, format!("{}/api/v1/default/token", fleet[0].url())).await;
+    let (_, v) = api_get(&http, format!("{}/api/v1/default/token", fleet[0].url())).await;
     let stale = v["access_token"].as_str().unwrap().to_owned();
     // Someone else force-refreshes: WeChat now rejects `stale` with 40001.
     outside_force_refresh(&sb).await;
@@ -177,7 +173,7 @@ async fn a_rejected_stable_token_that_wechat_still_hands_out_is_forced() {
     )
     .await;
     let http = reqwest::Client::new();
-    let (_, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    let (_, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
     let current = v["access_token"].as_str().unwrap().to_owned();
     let (status, v) = api(
         &http,
@@ -212,7 +208,7 @@ async fn classic_token_storm_fetches_once() {
     );
     let g = start_gateway(&toml, Clock::system()).await;
     let http = reqwest::Client::new();
-    let (_, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    let (_, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
     let stale = v["access_token"].as_str().unwrap().to_owned();
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -263,7 +259,7 @@ async fn a_simulated_day_refreshes_ahead_and_never_serves_an_expired_token() {
             sb.platform.clock.advance(60);
         }
         central.refresh_due().await;
-        let (status, v) = get(&http, format!("{}/api/v1/default/token", g.url())).await;
+        let (status, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
         assert_eq!(status, 200, "minute {minute}: {v}");
         let token = v["access_token"].as_str().unwrap();
         assert!(v["expires_in"].as_i64().unwrap() > 0);
@@ -297,7 +293,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
     let g = start_gateway(&toml, clock.clone()).await;
     let http = reqwest::Client::new();
     let token_url = format!("{}/api/v1/default/token", g.url());
-    let (_, v) = get(&http, token_url.clone()).await;
+    let (_, v) = api_get(&http, token_url.clone()).await;
     let first = v["access_token"].as_str().unwrap().to_owned();
     // Due for refresh, but WeChat is busy, failing, slow.
     clock.advance(7000);
@@ -314,7 +310,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
             .unwrap()
             .add(serde_json::from_value(fault).unwrap());
         g.state.ctx.credentials.refresh_due().await;
-        let (status, v) = get(&http, token_url.clone()).await;
+        let (status, v) = api_get(&http, token_url.clone()).await;
         assert_eq!(status, 200);
         assert_eq!(
             v["access_token"],
@@ -332,7 +328,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
         .add(serde_json::from_value(json!({"path": "*", "kind": "busy"})).unwrap());
     clock.advance(200);
     sb.platform.clock.advance(200);
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["error"]["errcode"], -1);
     assert!(
@@ -350,7 +346,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
     assert_eq!(ready.status(), 503);
     // WeChat recovers: so does the gateway, without a restart.
     sb.platform.faults.lock().unwrap().clear();
-    let (status, v) = get(&http, token_url).await;
+    let (status, v) = api_get(&http, token_url).await;
     assert_eq!(status, 200);
     assert_ne!(v["access_token"], first.as_str());
     // The other account's token expired too; the refresher renews it.
@@ -375,7 +371,7 @@ async fn the_proxy_injects_the_token_and_recovers_from_an_invalidated_one() {
     )
     .await;
     let http = reqwest::Client::new();
-    let (status, v) = get(
+    let (status, v) = api_get(
         &http,
         format!(
             "{}/api/v1/default/proxy/cgi-bin/user/get?next_openid=",
@@ -387,7 +383,7 @@ async fn the_proxy_injects_the_token_and_recovers_from_an_invalidated_one() {
     assert_eq!(v["total"], 2);
     assert_eq!(v["data"]["openid"][1], "oSandboxUser000000000000002");
     // A caller's own access_token in the query is replaced, never forwarded.
-    let (status, v) = get(&http, format!("{}/api/v1/default/proxy/cgi-bin/user/info?openid=oSandboxUser000000000000001&access_token=forged", g.url())).await;
+    let (status, v) = api_get(&http, format!("{}/api/v1/default/proxy/cgi-bin/user/info?openid=oSandboxUser000000000000001&access_token=forged", g.url())).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["openid"], "oSandboxUser000000000000001");
     let send = |text: &'static str| {

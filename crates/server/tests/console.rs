@@ -216,15 +216,8 @@ async fn an_operator_sees_lifetimes_refreshes_and_nothing_secret() {
     let g = gateway(&sb, &dir, &console_toml(KEY)).await;
     let c = Client::new(&g);
     let http = reqwest::Client::new();
-    let token: Value = http
-        .get(format!("{}/api/v1/default/token", g.url()))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, token) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    assert_eq!(status, 200, "{token}");
     let token = token["access_token"].as_str().unwrap().to_owned();
     let (_, cookie) = c.login(KEY).await;
     let (cookie, _) = cookie.unwrap();

@@ -13,12 +13,6 @@ use wxgate::Clock;
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
 
-async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
-    let r = http.get(url).bearer_auth(API_KEY).send().await.unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
-
 fn quiet(toml: String) -> String {
     toml.replace("check_interval_ms = 100", "check_interval_ms = 3600000")
 }
@@ -48,9 +42,13 @@ async fn redis_killed_under_load_and_restarted() {
         g.url(),
         "http%3A%2F%2F127.0.0.1%3A18340%2Fpage"
     );
-    let (status, warm) = get(&http, token_url.clone()).await;
+    let (status, warm) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 200);
-    assert_eq!(get(&http, config_url.clone()).await.0, 200, "ticket warm");
+    assert_eq!(
+        api_get(&http, config_url.clone()).await.0,
+        200,
+        "ticket warm"
+    );
     let token = warm["access_token"].as_str().unwrap().to_owned();
 
     // Load: bounded, loopback, until told to stop.
@@ -94,7 +92,7 @@ async fn redis_killed_under_load_and_restarted() {
     let v: Value = ready.json().await.unwrap();
     assert_eq!(v["store"]["ok"], false, "{v}");
     assert_eq!(v["store"]["kind"], "redis");
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(
         (status, v["access_token"].as_str()),
         (200, Some(token.as_str())),
@@ -155,7 +153,7 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
     .await;
     let http = reqwest::Client::new();
     let token_url = format!("{}/api/v1/default/token", g.url());
-    let (status, first) = get(&http, token_url.clone()).await;
+    let (status, first) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 200);
     // WeChat goes away; tokens are served until they expire.
     sb.stop();
@@ -163,13 +161,13 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     clock.advance(7000);
     g.state.ctx.credentials.refresh_due().await;
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(
         (status, v["access_token"].clone()),
         (200, first["access_token"].clone())
     );
     clock.advance(300);
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 503, "{v}");
     let msg = v["error"]["message"].as_str().unwrap();
     assert!(
@@ -195,14 +193,14 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
         .lock()
         .unwrap()
         .add(serde_json::from_value(json!({"path": "*", "kind": "busy", "count": 3})).unwrap());
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(
         (status, v["error"]["errcode"].as_i64()),
         (503, Some(-1)),
         "{v}"
     );
     // Recovered, without a restart.
-    let (status, v) = get(&http, token_url).await;
+    let (status, v) = api_get(&http, token_url).await;
     assert_eq!(status, 200, "{v}");
     assert!(sb
         .platform
@@ -271,10 +269,10 @@ async fn a_fleet_of_three_for_a_simulated_day() {
             nonce: None,
         };
         let (tok, tic, cfg, proxied, pushed) = tokio::join!(
-            get(&http, format!("{}/api/v1/default/token", g.url())),
-            get(&http, format!("{}/api/v1/default/ticket/jsapi", h.url())),
+            api_get(&http, format!("{}/api/v1/default/token", g.url())),
+            api_get(&http, format!("{}/api/v1/default/ticket/jsapi", h.url())),
             http.get(format!("{}/wx/config?url={page}", g.url())).send(),
-            get(
+            api_get(
                 &http,
                 format!("{}/api/v1/default/proxy/cgi-bin/user/get", h.url())
             ),
@@ -348,7 +346,7 @@ async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
     let g = start_gateway(&toml, clock.clone()).await;
     let http = reqwest::Client::new();
     let token_url = format!("{}/api/v1/default/token", g.url());
-    assert_eq!(get(&http, token_url.clone()).await.0, 200);
+    assert_eq!(api_get(&http, token_url.clone()).await.0, 200);
     let fetches = || sandbox_calls(&sb, "/cgi-bin/stable_token", OA);
     assert_eq!(fetches(), 1);
 
@@ -356,7 +354,7 @@ async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
     // The token in memory expires (by the gateway's clock) while the store is down.
     clock.advance(7200);
     let started = Instant::now();
-    let (status, v) = get(&http, token_url.clone()).await;
+    let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 503, "{v}");
     assert!(
         v["error"]["message"].as_str().unwrap().contains("store"),
@@ -367,7 +365,7 @@ async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
         "it waited"
     );
     assert_eq!(fetches(), 1, "no fetch without the fleet's lock");
-    let (status, v) = get(&http, format!("{}/readyz", g.url())).await;
+    let (status, v) = api_get(&http, format!("{}/readyz", g.url())).await;
     assert_eq!(status, 503);
     assert!(
         v["store"]["state"]
@@ -381,7 +379,7 @@ async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let (status, v) = get(&http, token_url.clone()).await;
+        let (status, v) = api_get(&http, token_url.clone()).await;
         if status == 200 {
             assert!(sb
                 .platform
@@ -394,7 +392,7 @@ async fn a_refresh_waits_for_the_store_instead_of_fetching_without_the_lock() {
     }
     assert_eq!(fetches(), 2);
     // (Not ready as a whole: the Mini Program's token expired too, and nothing asked.)
-    let (_, v) = get(&http, format!("{}/readyz", g.url())).await;
+    let (_, v) = api_get(&http, format!("{}/readyz", g.url())).await;
     assert_eq!(
         (&v["store"]["ok"], &v["store"]["state"]),
         (&json!(true), &json!("recovered")),

@@ -64,15 +64,7 @@ impl Fleet {
     }
 
     async fn get(&self, i: usize, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(self.url(i, path))
-            .bearer_auth(API_KEY)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status().as_u16();
-        (s, r.json().await.unwrap_or(Value::Null))
+        api_get(&self.http, self.url(i, path)).await
     }
 
     fn token_fetches(&self) -> u64 {
@@ -501,15 +493,8 @@ async fn keys_of_an_older_version_are_read_after_an_upgrade() {
     );
     let g = start_gateway(&toml, Clock::system()).await;
     let http = reqwest::Client::new();
-    let v: Value = http
-        .get(format!("{}/api/v1/default/token", g.url()))
-        .bearer_auth(API_KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    assert_eq!(status, 200, "{v}");
     assert_eq!(v["access_token"].as_str(), Some(token.as_str()));
     let r = http
         .get(format!("{}{config}", g.url()))

@@ -237,6 +237,14 @@ pub async fn start_gateway(toml: &str, clock: wxgate::Clock) -> wxgate::gateway:
     wxgate::gateway::start_on(listener, state).await.unwrap()
 }
 
+/// `GET url` with the internal API's key: the status and the JSON answer (`Null` when
+/// the answer is not JSON).
+pub async fn api_get(http: &reqwest::Client, url: String) -> (u16, serde_json::Value) {
+    let r = http.get(url).bearer_auth(API_KEY).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 /// Calls of a sandbox endpoint for an app, from the sandbox's own counters.
 pub fn sandbox_calls(sb: &wxgate_sandbox::Sandbox, path: &str, appid: &str) -> u64 {
     sb.platform
