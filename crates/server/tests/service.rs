@@ -766,16 +766,14 @@ async fn a_full_push_memory_refuses_new_pushes_keeps_its_promises_and_recovers()
         timestamp: Some(clock.now()),
         nonce: Some(nonce.into()),
     };
+    // Made once: a message carries its CreateTime, and a retry is the same message (made
+    // again a second later it would be another push, refused at the ceiling).
+    let flood: Vec<Fields> = (0..30u64).map(|i| text("flood", 10_000 + i)).collect();
     let mut statuses = Vec::new();
-    for i in 0..30u64 {
-        let out = push(
-            &e.http,
-            &target,
-            &text("flood", 10_000 + i),
-            &at(&e.clock, &format!("f{i}")),
-        )
-        .await
-        .unwrap();
+    for (i, msg) in flood.iter().enumerate() {
+        let out = push(&e.http, &target, msg, &at(&e.clock, &format!("f{i}")))
+            .await
+            .unwrap();
         statuses.push(out.status);
     }
     assert_eq!(
@@ -796,14 +794,9 @@ async fn a_full_push_memory_refuses_new_pushes_keeps_its_promises_and_recovers()
     );
 
     // A retry of an accepted push still gets its answer, and runs nothing again.
-    let retry = push(
-        &e.http,
-        &target,
-        &text("flood", 10_000),
-        &at(&e.clock, "f0-retry"),
-    )
-    .await
-    .unwrap();
+    let retry = push(&e.http, &target, &flood[0], &at(&e.clock, "f0-retry"))
+        .await
+        .unwrap();
     assert_eq!(retry.status, 200);
     assert_eq!(e.seen(), 20);
     // A replay of an accepted push's timestamp and nonce with another message: refused.
