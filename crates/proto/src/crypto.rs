@@ -12,9 +12,6 @@
 use aes::cipher::{
     block_padding::NoPadding, BlockDecryptMut, BlockEncryptMut, InnerIvInit, KeyInit,
 };
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
-use base64::Engine;
 use subtle::ConstantTimeEq;
 
 use crate::signature::{msg_signature, verify_msg_signature};
@@ -23,26 +20,15 @@ use crate::{Error, Result};
 /// The PKCS#7 block WXBizMsgCrypt pads to.
 pub const MSG_BLOCK: usize = 32;
 
-/// WeChat's samples decode base64 leniently (Java's and Python's decoders accept non-zero
-/// trailing bits and missing padding), and real EncodingAESKeys rely on it: the 43rd
-/// character usually carries two stray bits. Decode the same way.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Decodes base64 the way WeChat's samples do; `what` names the field in the error.
+/// Decodes base64 the way WeChat's samples do (see [`crate::b64`]); `what` names the
+/// field in the error.
 pub fn base64_decode(input: &str, what: &'static str) -> Result<Vec<u8>> {
-    LENIENT
-        .decode(input.trim().as_bytes())
-        .map_err(|_| Error::Base64(what))
+    crate::b64::decode(input.trim().as_bytes()).ok_or(Error::Base64(what))
 }
 
 /// Standard base64 with padding, as WeChat sends it.
 pub fn base64_encode(bytes: &[u8]) -> String {
-    STANDARD.encode(bytes)
+    crate::b64::encode(bytes)
 }
 
 /// Pads to a multiple of `block` with PKCS#7 (a full block when already aligned).
@@ -100,9 +86,8 @@ impl EncodingAesKey {
                 "must use only base64 characters A-Z a-z 0-9 + /",
             ));
         }
-        let bytes = LENIENT
-            .decode(format!("{encoding_aes_key}=").as_bytes())
-            .map_err(|_| Error::InvalidAesKey("is not valid base64"))?;
+        let bytes = crate::b64::decode(encoding_aes_key.as_bytes())
+            .ok_or(Error::InvalidAesKey("is not valid base64"))?;
         let key: [u8; 32] = bytes
             .try_into()
             .map_err(|_| Error::InvalidAesKey("does not decode to 32 bytes"))?;

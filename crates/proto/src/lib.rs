@@ -5,6 +5,7 @@
 //!
 //! - [`signature`]: the server signature (`signature`) and the message signature
 //!   (`msg_signature`), with constant-time checks.
+//! - [`b64`]: base64 as WeChat's samples read (leniently) and write it.
 //! - [`crypto`]: WXBizMsgCrypt, the AES message encryption of the safe and compatible
 //!   modes (`EncodingAESKey`, 32-byte PKCS#7, random + length + message + appid).
 //! - [`xml`]: a small, safe reader for WeChat's flat `<xml>` documents (no DTD, no entity
@@ -26,6 +27,7 @@
 //! reproduced byte for byte in tests against WeChat's published examples.
 
 pub mod api;
+pub mod b64;
 pub mod crypto;
 pub mod errcode;
 mod error;

@@ -28,6 +28,41 @@ proptest! {
         let _ = Envelope::parse(&s, DEFAULT_LIMIT);
     }
 
+    /// The envelope reader (which streams) and the parser (which builds) accept and
+    /// refuse the same documents, and read the same text: a document the signature check
+    /// passed is never one the parser then reads otherwise.
+    #[test]
+    fn the_streaming_reader_agrees_with_the_parser(s in "(<xml>|</xml>|<[AB]>|</[AB]>|<[AB]/>|<!\\[CDATA\\[|\\]\\]>|&(amp|lt|x|#65);|<!-- c -->|<\\?p\\?>|[a-z ]{0,3}){0,24}") {
+        let parsed = xml::parse(&s, DEFAULT_LIMIT);
+        let streamed = xml::root_texts(&s, DEFAULT_LIMIT, ["A", "B"]);
+        prop_assert_eq!(parsed.is_ok(), streamed.is_ok(), "{:?}: {:?} / {:?}", s, parsed, streamed);
+        if let (Ok(doc), Ok([a, b])) = (parsed, streamed) {
+            prop_assert_eq!(doc.fields.text("A"), a.as_deref().filter(|_| doc.fields.node("A").is_none()));
+            prop_assert_eq!(doc.fields.text("B"), b.as_deref().filter(|_| doc.fields.node("B").is_none()));
+        }
+    }
+
+    /// The decoder agrees with the `base64` crate's lenient engine (what the decoder
+    /// replaced) on every input, valid or not, and the encoder with its standard one.
+    #[test]
+    fn base64_agrees_with_the_base64_crate(bytes in proptest::collection::vec(any::<u8>(), 0..64), noise in "[A-Za-z0-9+/=\\- ]{0,12}") {
+        use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+        use base64::engine::DecodePaddingMode;
+        use base64::Engine;
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new()
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+        );
+        let encoded = wxgate_proto::b64::encode(&bytes);
+        prop_assert_eq!(&encoded, &STANDARD.encode(&bytes));
+        prop_assert_eq!(wxgate_proto::b64::decode(encoded.as_bytes()), Some(bytes.clone()));
+        for input in [noise.clone(), format!("{}{}", encoded.trim_end_matches('='), noise), format!("{encoded}{noise}")] {
+            prop_assert_eq!(wxgate_proto::b64::decode(input.as_bytes()), LENIENT.decode(input.as_bytes()).ok(), "{:?}", input);
+        }
+    }
+
     #[test]
     fn json_parsers_never_panic(s in ".{0,400}") {
         let _ = json::parse(&s, DEFAULT_LIMIT);

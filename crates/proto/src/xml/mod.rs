@@ -11,15 +11,16 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 use crate::{Error, Result};
 
+mod scan;
 mod stream;
 mod write;
+
+use scan::{Scanner, Token};
 
 pub use stream::root_texts;
 pub use write::{push_cdata, push_cdata_field, push_plain_field};
@@ -142,25 +143,40 @@ pub struct Document {
     pub fields: Fields,
 }
 
-struct Open {
+struct Open<'a> {
     name: Name,
-    text: String,
+    /// The text so far, borrowed from the document until a second piece (or an
+    /// entity) makes it owned; unused once the element has children.
+    text: Cow<'a, str>,
     children: Fields,
 }
 
-impl Open {
+impl<'a> Open<'a> {
+    fn push_text(&mut self, piece: Cow<'a, str>) {
+        if !self.children.is_empty() || piece.is_empty() {
+            return;
+        }
+        if self.text.is_empty() {
+            self.text = piece;
+        } else {
+            self.text.to_mut().push_str(&piece);
+        }
+    }
+
+    fn push_child(&mut self, child: (Name, Value)) {
+        // Text beside child elements is indentation: dropped.
+        self.text = Cow::Borrowed("");
+        self.children.push(child);
+    }
+
     fn finish(self) -> (Name, Value) {
         let value = if self.children.is_empty() {
-            Value::Text(self.text)
+            Value::Text(self.text.into_owned())
         } else {
             Value::Node(self.children)
         };
         (self.name, value)
     }
-}
-
-pub(crate) fn xml_err(e: impl std::fmt::Display) -> Error {
-    Error::Xml(e.to_string())
 }
 
 /// Expands to a lookup from a name's bytes to the static name, for WeChat's field names.
@@ -191,12 +207,10 @@ known_names! {
     "detail" "strategy" "errcode" "errmsg" "prob"
 }
 
-fn name_of(raw: &[u8]) -> Result<Name> {
-    match known_name(raw) {
-        Some(name) => Ok(Cow::Borrowed(name)),
-        None => Ok(Cow::Owned(
-            std::str::from_utf8(raw).map_err(xml_err)?.to_owned(),
-        )),
+fn name_of(raw: &str) -> Name {
+    match known_name(raw.as_bytes()) {
+        Some(name) => Cow::Borrowed(name),
+        None => Cow::Owned(raw.to_owned()),
     }
 }
 
@@ -215,49 +229,42 @@ pub(crate) fn within(input: &str, limit: usize) -> Result<()> {
 /// Parses a document of at most `limit` bytes.
 pub fn parse(input: &str, limit: usize) -> Result<Document> {
     within(input, limit)?;
-    let mut reader = Reader::from_str(input);
-    // End tags are matched against `stack` below; quick-xml's own check keeps a second
-    // copy of every open name (three allocations a document).
-    reader.config_mut().check_end_names = false;
-    let mut stack: Vec<Open> = Vec::new();
+    let mut scanner = Scanner::new(input);
+    let mut stack: Vec<Open<'_>> = Vec::with_capacity(4);
     let mut done: Option<(Name, Value)> = None;
     let mut elements = 0usize;
-    loop {
-        let event = reader.read_event().map_err(xml_err)?;
-        match event {
-            Event::DocType(_) => return Err(Error::Dtd),
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::Start(_) | Event::Empty(_) if done.is_some() => {
+    while let Some(token) = scanner.next_token()? {
+        match token {
+            Token::Start(_) | Token::Empty(_) if done.is_some() => {
                 return Err(Error::Xml("more than one root element".into()))
             }
-            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
+            Token::Start(_) | Token::Empty(_) if elements >= MAX_ELEMENTS => {
                 return Err(too_many_elements())
             }
-            Event::Start(start) => {
+            Token::Start(name) => {
                 elements += 1;
                 if stack.len() >= MAX_DEPTH {
                     return Err(Error::Xml("nesting too deep".into()));
                 }
-                let name = name_of(start.name().as_ref())?;
                 stack.push(Open {
-                    name,
-                    text: String::new(),
+                    name: name_of(name),
+                    text: Cow::Borrowed(""),
                     children: Fields::default(),
                 });
             }
-            Event::Empty(start) => {
+            Token::Empty(name) => {
                 elements += 1;
-                let name = name_of(start.name().as_ref())?;
+                let name = name_of(name);
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push((name, Value::Text(String::new()))),
+                    Some(parent) => parent.push_child((name, Value::Text(String::new()))),
                     None => done = Some((name, Value::Node(Fields::default()))),
                 }
             }
-            Event::End(end) => {
+            Token::End(name) => {
                 let open = stack
                     .pop()
                     .ok_or_else(|| Error::Xml("unexpected end tag".into()))?;
-                if end.name().as_ref() != open.name.as_bytes() {
+                if name != open.name {
                     return Err(Error::Xml(format!(
                         "end tag does not match <{}>",
                         open.name
@@ -265,27 +272,19 @@ pub fn parse(input: &str, limit: usize) -> Result<Document> {
                 }
                 let finished = open.finish();
                 match stack.last_mut() {
-                    Some(parent) => parent.children.push(finished),
+                    Some(parent) => parent.push_child(finished),
                     None => done = Some(finished),
                 }
             }
-            Event::Text(text) => {
-                let text = text.unescape().map_err(xml_err)?;
-                match stack.last_mut() {
-                    Some(open) => open.text.push_str(&text),
-                    None if text.trim().is_empty() => {}
-                    None => return Err(Error::Xml("text outside the root element".into())),
-                }
-            }
-            Event::CData(cdata) => {
-                let raw = cdata.into_inner();
-                let text = std::str::from_utf8(&raw).map_err(xml_err)?;
-                match stack.last_mut() {
-                    Some(open) => open.text.push_str(text),
-                    None => return Err(Error::Xml("CDATA outside the root element".into())),
-                }
-            }
-            Event::Eof => break,
+            Token::Text(text) => match stack.last_mut() {
+                Some(open) => open.push_text(text),
+                None if text.trim().is_empty() => {}
+                None => return Err(Error::Xml("text outside the root element".into())),
+            },
+            Token::CData(text) => match stack.last_mut() {
+                Some(open) => open.push_text(Cow::Borrowed(text)),
+                None => return Err(Error::Xml("CDATA outside the root element".into())),
+            },
         }
     }
     if !stack.is_empty() {

@@ -1,10 +1,8 @@
 //! Reading a few fields of a document as it streams by, without building it: what the
 //! encrypted envelope needs before its signature is checked.
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
-
-use super::{too_many_elements, xml_err, MAX_DEPTH, MAX_ELEMENTS};
+use super::scan::{Scanner, Token};
+use super::{too_many_elements, MAX_DEPTH, MAX_ELEMENTS};
 use crate::{Error, Result};
 
 /// The text of the root's direct children named in `wanted`, read without building the
@@ -18,90 +16,82 @@ pub fn root_texts<const N: usize>(
     wanted: [&str; N],
 ) -> Result<[Option<String>; N]> {
     super::within(input, limit)?;
-    let mut reader = Reader::from_str(input);
+    let mut scanner = Scanner::new(input);
     let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
-    // Depth 0: outside the root; 1: in the root; 2: in one of its children.
-    let mut depth = 0usize;
+    // The names of the open elements: end tags must match them.
+    let mut open: Vec<&str> = Vec::with_capacity(4);
     let mut roots = 0usize;
     let mut elements = 0usize;
     // The wanted child being read, by index, and its text so far.
     let mut current: Option<(usize, String)> = None;
-    loop {
-        match reader.read_event().map_err(xml_err)? {
-            Event::DocType(_) => return Err(Error::Dtd),
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
-            Event::Start(_) | Event::Empty(_) if elements >= MAX_ELEMENTS => {
+    while let Some(token) = scanner.next_token()? {
+        let depth = open.len();
+        match token {
+            Token::Start(_) | Token::Empty(_) if elements >= MAX_ELEMENTS => {
                 return Err(too_many_elements())
             }
-            Event::Start(start) => {
+            Token::Start(_) | Token::Empty(_) if depth == 0 && roots > 0 => {
+                return Err(Error::Xml("more than one root element".into()))
+            }
+            Token::Start(name) => {
                 elements += 1;
                 if depth >= MAX_DEPTH {
                     return Err(Error::Xml("nesting too deep".into()));
                 }
                 if depth == 0 {
                     roots += 1;
-                    if roots > 1 {
-                        return Err(Error::Xml("more than one root element".into()));
-                    }
                 } else if depth == 1 {
-                    let name = start.name();
                     current = wanted
                         .iter()
-                        .position(|w| w.as_bytes() == name.as_ref())
+                        .position(|w| *w == name)
                         .filter(|&i| out[i].is_none())
                         .map(|i| (i, String::new()));
                 }
-                depth += 1;
+                open.push(name);
             }
-            Event::Empty(start) => {
+            Token::Empty(name) => {
                 elements += 1;
                 if depth == 0 {
                     roots += 1;
                 } else if depth == 1 {
-                    let name = start.name();
-                    if let Some(i) = wanted.iter().position(|w| w.as_bytes() == name.as_ref()) {
+                    if let Some(i) = wanted.iter().position(|w| *w == name) {
                         out[i].get_or_insert_with(String::new);
                     }
                 }
             }
-            Event::End(_) => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| Error::Xml("unexpected end tag".into()))?;
-                if depth == 1 {
+            Token::End(name) => {
+                if open.pop() != Some(name) {
+                    return Err(Error::Xml("end tag does not match".into()));
+                }
+                if depth == 2 {
                     if let Some((i, text)) = current.take() {
                         out[i] = Some(text);
                     }
                 }
             }
-            Event::Text(text) => {
-                // Unescaped everywhere, so an unknown entity is refused as `parse` does;
-                // borrowed (no allocation) when there is no entity.
-                let text = text.unescape().map_err(xml_err)?;
-                if depth == 0 {
-                    if !text.trim().is_empty() {
-                        return Err(Error::Xml("text outside the root element".into()));
-                    }
-                } else if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
-                    t.push_str(&text);
+            Token::Text(text) if depth == 0 => {
+                if !text.trim().is_empty() {
+                    return Err(Error::Xml("text outside the root element".into()));
                 }
             }
-            Event::CData(cdata) => {
-                if depth == 0 {
-                    return Err(Error::Xml("CDATA outside the root element".into()));
-                }
-                if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
-                    t.push_str(std::str::from_utf8(&cdata.into_inner()).map_err(xml_err)?);
-                }
+            Token::CData(_) if depth == 0 => {
+                return Err(Error::Xml("CDATA outside the root element".into()));
             }
-            Event::Eof => break,
+            Token::Text(text) => push_wanted(&mut current, depth, &text),
+            Token::CData(text) => push_wanted(&mut current, depth, text),
         }
     }
-    match (depth, roots) {
+    match (open.len(), roots) {
         (0, 1) => Ok(out),
-        (0, 0) => Err(Error::Xml("no root element".into())),
-        (0, _) => Err(Error::Xml("more than one root element".into())),
+        (0, _) => Err(Error::Xml("no root element".into())),
         _ => Err(Error::Xml("unclosed element".into())),
+    }
+}
+
+/// Text directly inside the wanted child being read.
+fn push_wanted(current: &mut Option<(usize, String)>, depth: usize, text: &str) {
+    if let Some((_, t)) = current.as_mut().filter(|_| depth == 2) {
+        t.push_str(text);
     }
 }
 
