@@ -287,3 +287,23 @@ async fn sandbox_push_against_a_running_serve() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("403"), "{}", text(&out.stderr));
 }
+
+/// The binary runs on jemalloc with the settings `main.rs` gives it (freed pages back
+/// within a second, two arenas), as jemalloc itself reports them when asked to confirm.
+#[cfg(feature = "jemalloc")]
+#[test]
+fn the_binary_runs_on_jemalloc_with_its_settings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wxgate"))
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "confirm_conf:true")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    for setting in ["dirty_decay_ms:1000", "muzzy_decay_ms:0", "narenas:2"] {
+        assert!(
+            err.contains(&format!("Set conf value: {setting}")),
+            "{setting} not set: {err}"
+        );
+    }
+}
