@@ -29,23 +29,26 @@ const INVALID: u8 = 0xff;
 
 /// Padded standard base64.
 pub fn encode(bytes: &[u8]) -> String {
-    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    // Written into a buffer of the final size, a group at a time: pushing each group
+    // (a capacity check and a copy) cost as much as encoding it.
+    let mut out = vec![b'='; bytes.len().div_ceil(3) * 4];
     let sextet = |n: u32, shift: u32| ENCODE[((n >> shift) & 63) as usize];
-    let mut chunks = bytes.chunks_exact(3);
-    for c in &mut chunks {
+    let chunks = bytes.chunks_exact(3);
+    let tail = chunks.remainder();
+    let mut groups = out.chunks_exact_mut(4);
+    for (c, o) in chunks.zip(&mut groups) {
         let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
-        out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)]);
+        o.copy_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), sextet(n, 0)]);
     }
-    match *chunks.remainder() {
-        [a] => {
-            let n = u32::from(a) << 16;
-            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), b'=', b'=']);
+    if let Some(o) = groups.next() {
+        // The last group: one or two bytes, the rest of it already `=`.
+        let n = tail
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for (i, slot) in o.iter_mut().take(tail.len() + 1).enumerate() {
+            *slot = sextet(n, 18 - 6 * i as u32);
         }
-        [a, b] => {
-            let n = u32::from(a) << 16 | u32::from(b) << 8;
-            out.extend_from_slice(&[sextet(n, 18), sextet(n, 12), sextet(n, 6), b'=']);
-        }
-        _ => {}
     }
     // Every byte written is from the ASCII alphabet or `=`.
     String::from_utf8(out).unwrap_or_default()
@@ -65,10 +68,11 @@ pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
     if tail == 1 || (pads > 0 && (tail == 0 || tail + pads > 4)) {
         return None;
     }
-    let mut out = Vec::with_capacity(unpadded.len() / 4 * 3 + 2);
+    let whole = unpadded.len() / 4;
+    let mut out = vec![0u8; whole * 3 + tail.saturating_sub(1)];
     let mut bad = 0u8;
-    let mut chunks = unpadded.chunks_exact(4);
-    for c in &mut chunks {
+    let (body, last) = out.split_at_mut(whole * 3);
+    for (c, o) in unpadded.chunks_exact(4).zip(body.chunks_exact_mut(3)) {
         let (a, b, c, d) = (
             DECODE[c[0] as usize],
             DECODE[c[1] as usize],
@@ -77,21 +81,17 @@ pub fn decode(input: &[u8]) -> Option<Vec<u8>> {
         );
         bad |= a | b | c | d;
         let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        o.copy_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
     }
-    match *chunks.remainder() {
-        [a, b] => {
-            let (a, b) = (DECODE[a as usize], DECODE[b as usize]);
-            bad |= a | b;
-            out.push((a << 2) | (b >> 4));
-        }
-        [a, b, c] => {
-            let (a, b, c) = (DECODE[a as usize], DECODE[b as usize], DECODE[c as usize]);
-            bad |= a | b | c;
-            let n = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6;
-            out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8]);
-        }
-        _ => {}
+    // Two or three characters left: one or two bytes, their stray low bits ignored.
+    let mut n = 0u32;
+    for (i, &ch) in unpadded[whole * 4..].iter().enumerate() {
+        let v = DECODE[ch as usize];
+        bad |= v;
+        n |= u32::from(v) << (18 - 6 * i);
+    }
+    for (i, o) in last.iter_mut().enumerate() {
+        *o = (n >> (16 - 8 * i)) as u8;
     }
     (bad & 0x80 == 0).then_some(out)
 }

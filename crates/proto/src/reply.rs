@@ -98,7 +98,36 @@ impl Reply {
         create_time: i64,
     ) -> Result<String> {
         self.validate()?;
-        let mut out = String::with_capacity(256);
+        // Room for the tags and every text: growing the buffer once cost more than
+        // writing a text reply.
+        let texts = match self {
+            Reply::Text { content } => content.len(),
+            Reply::Image { media_id } | Reply::Voice { media_id } => media_id.len(),
+            Reply::Video {
+                media_id,
+                title,
+                description,
+            } => media_id.len() + title.len() + description.len(),
+            Reply::Music {
+                title,
+                description,
+                music_url,
+                hq_music_url,
+                thumb_media_id,
+            } => {
+                title.len()
+                    + description.len()
+                    + music_url.len()
+                    + hq_music_url.len()
+                    + thumb_media_id.len()
+            }
+            Reply::News { articles } => articles
+                .iter()
+                .map(|a| 160 + a.title.len() + a.description.len() + a.pic_url.len() + a.url.len())
+                .sum(),
+        };
+        let mut out =
+            String::with_capacity(320 + to_user_name.len() + from_user_name.len() + texts);
         out.push_str("<xml>");
         push_cdata_field(&mut out, "ToUserName", to_user_name);
         push_cdata_field(&mut out, "FromUserName", from_user_name);

@@ -106,13 +106,23 @@ pub type Answer = Option<(i64, Reply)>;
 /// The reply XML is made again from it for a retry (the retry names the same sender and
 /// account), which keeps a dedup entry small.
 fn encode_answer(answer: &Answer) -> String {
-    match answer {
-        None => PUSH_DONE.to_owned(),
-        Some((t, r)) => format!(
-            "{PUSH_DONE}{t}:{}",
-            serde_json::to_string(r).unwrap_or_default()
-        ),
+    let Some((t, r)) = answer else {
+        return PUSH_DONE.to_owned();
+    };
+    // Written into one buffer: `format!` around `serde_json::to_string` cost a push
+    // 2,600 instructions, two thirds of them in the formatting machinery.
+    let mut out = Vec::with_capacity(96);
+    out.extend_from_slice(PUSH_DONE.as_bytes());
+    // serde_json writes an integer without the formatting machinery too.
+    let written = serde_json::to_writer(&mut out, t).and_then(|()| {
+        out.push(b':');
+        serde_json::to_writer(&mut out, r)
+    });
+    if written.is_err() {
+        out.truncate(PUSH_DONE.len());
     }
+    // serde_json writes UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn decode_answer(v: &str) -> Option<Answer> {
@@ -151,6 +161,26 @@ async fn wait_for_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_reads_back_as_it_was_stored() {
+        let reply = Reply::Text {
+            content: "你好 \"]]> :".into(),
+        };
+        for answer in [None, Some((1_700_000_000, reply))] {
+            let encoded = encode_answer(&answer);
+            assert_eq!(decode_answer(&encoded), Some(answer), "{encoded}");
+        }
+        assert_eq!(
+            encode_answer(&Some((
+                7,
+                Reply::Image {
+                    media_id: "m".into()
+                }
+            ))),
+            r#"done:7:{"type":"image","media_id":"m"}"#
+        );
+    }
 
     #[test]
     fn the_nonce_is_kept_until_its_timestamp_leaves_the_window() {

@@ -20,9 +20,10 @@ pub trait QuerySlots: Default {
     /// Reads `query` (the part after `?`, if any).
     fn parse(query: Option<&str>) -> Result<Self, Reject> {
         let mut q = Self::default();
-        // Byte scans: `split('&')` and `split_once('=')` set up a searcher per call,
-        // which on a six-parameter push query cost more than the decoding.
-        let position = |s: &str, b: u8| s.bytes().position(|c| c == b);
+        // memchr scans: `split('&')` and `split_once('=')` set up a searcher per call,
+        // which on a six-parameter push query cost more than the decoding, and a byte
+        // loop over 40-character signatures cost a third of the parse.
+        let position = |s: &str, b: u8| memchr::memchr(b, s.as_bytes());
         let mut rest = query.unwrap_or("");
         while !rest.is_empty() {
             let pair = match position(rest, b'&') {
@@ -57,7 +58,7 @@ pub trait QuerySlots: Default {
 /// (as `form_urlencoded` does). Borrowed when there is nothing to decode, which is
 /// nearly always: WeChat's parameters are digits, hex and letters.
 pub fn decode(raw: &str) -> Cow<'_, str> {
-    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+    if memchr::memchr2(b'%', b'+', raw.as_bytes()).is_none() {
         return Cow::Borrowed(raw);
     }
     let hex = |b: u8| (b as char).to_digit(16);
