@@ -102,29 +102,12 @@ impl Reply {
         // writing a text reply.
         let texts = match self {
             Reply::Text { content } => content.len(),
-            Reply::Image { media_id } | Reply::Voice { media_id } => media_id.len(),
-            Reply::Video {
-                media_id,
-                title,
-                description,
-            } => media_id.len() + title.len() + description.len(),
-            Reply::Music {
-                title,
-                description,
-                music_url,
-                hq_music_url,
-                thumb_media_id,
-            } => {
-                title.len()
-                    + description.len()
-                    + music_url.len()
-                    + hq_music_url.len()
-                    + thumb_media_id.len()
-            }
             Reply::News { articles } => articles
                 .iter()
                 .map(|a| 160 + a.title.len() + a.description.len() + a.pic_url.len() + a.url.len())
                 .sum(),
+            // Media ids, titles and links: a few hundred bytes.
+            _ => 512,
         };
         let mut out =
             String::with_capacity(320 + to_user_name.len() + from_user_name.len() + texts);
