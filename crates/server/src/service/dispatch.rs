@@ -3,6 +3,9 @@
 //! A JSON push (a Mini Program's) is answered `success` whatever the handlers say, and
 //! their reply goes through the customer-service API.
 
+use std::future::Future;
+use std::task::Poll;
+
 use wxgate_proto::PushFormat;
 
 use super::dedup::Answer;
@@ -77,7 +80,16 @@ pub async fn run_handlers(
         Outcome::None.count();
         None
     };
-    let reply = match tokio::time::timeout_at(deadline, chain).await {
+    // The chain is polled once before a timer is made: rules (and most embedded
+    // handlers) answer at once, and the timer (a scheduler handle cloned across cores,
+    // an entry made and dropped) was 1-2% of a push's cycles for nothing.
+    let mut chain = std::pin::pin!(chain);
+    let first = std::future::poll_fn(|cx| Poll::Ready(chain.as_mut().poll(cx))).await;
+    let in_time = match first {
+        Poll::Ready(r) => Ok(r),
+        Poll::Pending => tokio::time::timeout_at(deadline, chain).await,
+    };
+    let reply = match in_time {
         Ok(r) => r,
         Err(_) => {
             Outcome::Timeout.count();
