@@ -289,7 +289,8 @@ async fn sandbox_push_against_a_running_serve() {
 }
 
 /// The binary runs on jemalloc with the settings `main.rs` gives it (freed pages back
-/// within a second, two arenas), as jemalloc itself reports them when asked to confirm.
+/// within a second by a background thread, two arenas), as jemalloc itself reports them
+/// when asked to confirm.
 #[cfg(feature = "jemalloc")]
 #[test]
 fn the_binary_runs_on_jemalloc_with_its_settings() {
@@ -300,7 +301,12 @@ fn the_binary_runs_on_jemalloc_with_its_settings() {
         .unwrap();
     assert!(out.status.success());
     let err = text(&out.stderr);
-    for setting in ["dirty_decay_ms:1000", "muzzy_decay_ms:0", "narenas:2"] {
+    for setting in [
+        "background_thread:true",
+        "dirty_decay_ms:1000",
+        "muzzy_decay_ms:0",
+        "narenas:2",
+    ] {
         assert!(
             err.contains(&format!("Set conf value: {setting}")),
             "{setting} not set: {err}"
