@@ -15,7 +15,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// arenas for the two worker threads a small machine runs keep fewer pages half used.
 #[cfg(feature = "jemalloc")]
 #[export_name = "_rjem_malloc_conf"]
-static JEMALLOC_CONF: &[u8; 70] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2\0";
+static JEMALLOC_CONF: &[u8; 70] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2\0";
 
 fn main() -> std::process::ExitCode {
     large_allocations_go_back_to_the_system();
