@@ -81,8 +81,8 @@ pub async fn run_handlers(
         None
     };
     // The chain is polled once before a timer is made: rules (and most embedded
-    // handlers) answer at once, and the timer (a scheduler handle cloned across cores,
-    // an entry made and dropped) was 1-2% of a push's cycles for nothing.
+    // handlers) answer at once, and the timer (the scheduler's handle cloned, an entry
+    // made and dropped) would cost every such push for nothing.
     let mut chain = std::pin::pin!(chain);
     let first = std::future::poll_fn(|cx| Poll::Ready(chain.as_mut().poll(cx))).await;
     let in_time = match first {
