@@ -214,6 +214,23 @@ fn name_of(raw: &str) -> Name {
     }
 }
 
+/// Where `needle`, a markup terminator ending in `>` (`]]>`, `-->`, `?>`), first starts in
+/// `hay` at or after `from`: a SIMD scan for its last byte, which texts and base64 rarely
+/// hold, then a look back (`str::find` set up a searcher per call: a tenth of a safe-mode
+/// reply's instructions).
+pub(crate) fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let (&last, head) = needle.split_last()?;
+    let mut at = from + head.len();
+    while let Some(i) = memchr::memchr(last, hay.get(at..)?) {
+        let end = at + i;
+        if hay[..end].ends_with(head) {
+            return Some(end - head.len());
+        }
+        at = end + 1;
+    }
+    None
+}
+
 /// Refuses a document over `limit` bytes before any of it is read (every reader of
 /// pushes, XML or JSON, starts here).
 pub(crate) fn within(input: &str, limit: usize) -> Result<()> {

@@ -19,6 +19,7 @@ use std::borrow::Cow;
 
 use memchr::memchr;
 
+use super::find;
 use crate::{Error, Result};
 
 /// One piece of a document.
@@ -46,25 +47,15 @@ fn malformed(what: &str) -> Error {
     Error::Xml(what.to_owned())
 }
 
-/// The position of `needle` in `hay` at or after `from`.
-fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    let mut at = from;
-    loop {
-        let i = at + memchr(needle[0], hay.get(at..)?)?;
-        if hay[i..].starts_with(needle) {
-            return Some(i);
-        }
-        at = i + 1;
-    }
+/// Whether `b` can be in an element name: not a byte that ends or quotes markup, not
+/// white space.
+fn is_name_byte(b: u8) -> bool {
+    !matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'=' | b'/') && !b.is_ascii_whitespace()
 }
 
-/// Whether `name` can be an element name: not empty, none of the bytes that end or
-/// quote markup.
+/// Whether `name` can be an element name.
 fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .bytes()
-            .any(|b| matches!(b, b'<' | b'>' | b'&' | b'"' | b'\'' | b'=' | b'/'))
+    !name.is_empty() && name.bytes().all(is_name_byte)
 }
 
 impl<'a> Scanner<'a> {
@@ -126,7 +117,7 @@ impl<'a> Scanner<'a> {
             .map(|i| start + i)
             .ok_or_else(|| malformed("document ends inside an end tag"))?;
         let name = self.input[start..close].trim_end_matches([' ', '\t', '\r', '\n']);
-        if !valid_name(name) || name.bytes().any(|b| b.is_ascii_whitespace()) {
+        if !valid_name(name) {
             return Err(malformed("malformed end tag"));
         }
         self.pos = close + 1;
@@ -142,11 +133,9 @@ impl<'a> Scanner<'a> {
         let name_end = loop {
             match bytes.get(i) {
                 None => return Err(malformed("document ends inside a tag")),
+                Some(&b) if is_name_byte(b) => i += 1,
                 Some(b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>') => break i,
-                Some(b'<' | b'&' | b'"' | b'\'' | b'=') => {
-                    return Err(malformed("malformed start tag"))
-                }
-                Some(_) => i += 1,
+                Some(_) => return Err(malformed("malformed start tag")),
             }
         };
         if name_end == start {

@@ -15,20 +15,9 @@ pub fn push_cdata(out: &mut String, text: &str) {
     out.push_str("]]>");
 }
 
-/// Where `]]>` starts in `text`. A SIMD scan for `>`, which reply text and base64 rarely
-/// hold (`str::find` with a pattern set up a searcher per call: a tenth of a safe-mode
-/// reply's instructions).
+/// Where `]]>` starts in `text`.
 fn cdata_end(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(i) = memchr::memchr(b'>', &bytes[from..]) {
-        let at = from + i;
-        if at >= 2 && &bytes[at - 2..at] == b"]]" {
-            return Some(at - 2);
-        }
-        from = at + 1;
-    }
-    None
+    super::find(text.as_bytes(), 0, b"]]>")
 }
 
 /// Appends `<name><![CDATA[text]]></name>`.
