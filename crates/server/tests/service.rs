@@ -479,6 +479,40 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
 /// A push replayed after its dedup answer expired (simulated on Redis by deleting the
 /// answer, which the embedded store's ledger cannot be asked to do) is refused: its
 /// nonce is still remembered, in every mode.
+/// What a stranger can make the envelope reader read: in safe mode the URL `signature`
+/// is optional, so a body reaches the XML scanner before `msg_signature` is checked.
+/// Malformed, entity-laden, too deep or too wide envelopes are 400s, a well-formed one
+/// under a forged `msg_signature` a 403, and none reaches a handler.
+#[tokio::test]
+async fn a_strangers_envelope_is_refused_before_any_handler() {
+    let e = env(&rules(), "").await;
+    let safe = "/wx/plain/service";
+    let ts = now();
+    let q = format!(
+        "timestamp={ts}&nonce=s&encrypt_type=aes&msg_signature={}",
+        "0".repeat(40)
+    );
+    let deep = format!("<xml>{}x{}</xml>", "<a>".repeat(9), "</a>".repeat(9));
+    let wide = format!("<xml>{}<Encrypt>QUJD</Encrypt></xml>", "<a/>".repeat(1024));
+    for body in [
+        r#"<!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]><xml><Encrypt>&e;</Encrypt></xml>"#.to_owned(),
+        "<xml><Encrypt>&e;</Encrypt></xml>".to_owned(),
+        "<xml><Encrypt>&#0;</Encrypt></xml>".to_owned(),
+        "<xml><Encrypt><![CDATA[QUJD</Encrypt></xml>".to_owned(),
+        "<xml><Encrypt>QUJD</Encrypt><!-- </xml>".to_owned(),
+        "<xml><Encrypt>QUJD</Other></xml>".to_owned(),
+        "<xml><Enc\x0crypt>QUJD</Enc\x0crypt></xml>".to_owned(),
+        "<xml/><xml><Encrypt>QUJD</Encrypt></xml>".to_owned(),
+        deep,
+        wide,
+    ] {
+        assert_eq!(raw_push(&e, safe, &q, body.clone()).await, 400, "{body}");
+    }
+    let forged = Envelope::to_xml(GH, "QUJDRA==");
+    assert_eq!(raw_push(&e, safe, &q, forged).await, 403);
+    assert_eq!(e.seen(), 0, "no stranger's envelope reached a handler");
+}
+
 #[tokio::test]
 async fn a_push_replayed_after_its_dedup_answer_expired_is_refused() {
     let redis = RedisServer::start();
