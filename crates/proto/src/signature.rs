@@ -38,12 +38,13 @@ fn sorted_digest(parts: &mut [&str]) -> [u8; 20] {
     // than the general sort's set-up.
     if parts.len() > 8 {
         parts.sort_unstable();
-    }
-    for i in 1..parts.len() {
-        let mut j = i;
-        while j > 0 && parts[j] < parts[j - 1] {
-            parts.swap(j, j - 1);
-            j -= 1;
+    } else {
+        for i in 1..parts.len() {
+            let mut j = i;
+            while j > 0 && parts[j] < parts[j - 1] {
+                parts.swap(j, j - 1);
+                j -= 1;
+            }
         }
     }
     let mut h = Sha1::new();
