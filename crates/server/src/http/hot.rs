@@ -187,6 +187,16 @@ impl Service<Request> for App {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
+        self.answer(req)
+    }
+}
+
+impl App {
+    /// [`Service::call`] through a shared reference, so that a connection need not
+    /// clone the whole app for each request: a lane request takes one reference count
+    /// (the state's), a router request another (the router's). Each is a write to a
+    /// count every worker thread shares.
+    pub fn answer(&self, req: Request) -> <Self as Service<Request>>::Future {
         match Lane::of(&req).filter(|_| self.lane) {
             Some(lane) => {
                 let s = self.state.clone();
@@ -200,7 +210,7 @@ impl Service<Request> for App {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                 }
-                Either::Right(self.router.call(req))
+                Either::Right(self.router.clone().call(req))
             }
         }
     }

@@ -128,14 +128,14 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
         // A request without a body (every GET of the hot lane) pays no timer.
         if hyper::body::Body::is_end_stream(req.body()) {
             return CloseIfUnread {
-                answer: self.app.clone().call(req.map(Body::new)),
+                answer: self.app.answer(req.map(Body::new)),
                 body: None,
             };
         }
         let (timeout, read) = (self.body_timeout, BodyRead::default());
         let req = req.map(|b| Body::new(DeadlineBody::new(b, timeout, read.clone())));
         CloseIfUnread {
-            answer: self.app.clone().call(req),
+            answer: self.app.answer(req),
             body: Some(read),
         }
     }
