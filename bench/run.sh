@@ -123,6 +123,18 @@ pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r *
 # The same requests to the limit, which reads each and answers a fixed reply of the size
 # wxgate's (bench/src/bin/limit.rs): what a push's shape costs before wxgate's own work.
 measure push_shape "$limit_pid" "http://127.0.0.1:$limit_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+# The limit and the safe push again with one worker thread each (TOKIO_WORKER_THREADS=1,
+# which both runtimes read), on a fresh gateway: wrk takes one of the two cores, and two
+# workers moving a push's larger working set between cores cost it more than the limit.
+one_port=$(free_port); limit1_port=$(free_port); mkdir -p "$work/one"
+sed -e "s#127.0.0.1:$gw_port#127.0.0.1:$one_port#g" -e "s#data_dir = .*#data_dir = \"$work/one\"#" "$work/wxgate.toml" > "$work/one.toml"
+TOKIO_WORKER_THREADS=1 "$bin/wxgate" serve --config "$work/one.toml" > "$work/one.log" 2>&1 & one_pid=$!; pids+=($one_pid)
+TOKIO_WORKER_THREADS=1 "$bin/limit" "127.0.0.1:$limit1_port" > /dev/null 2>&1 & limit1_pid=$!; pids+=($limit1_pid)
+wait_port "$one_port"; wait_port "$limit1_port"
+wrk -t"$THREADS" -c"$CONNECTIONS" -d2s "http://127.0.0.1:$limit1_port/" > /dev/null
+measure limit_1w "$limit1_pid" "http://127.0.0.1:$limit1_port/"
+measure push_safe_1w "$one_pid" "http://127.0.0.1:$one_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+kill "$one_pid" "$limit1_pid"; wait "$one_pid" "$limit1_pid" 2>/dev/null || true
 gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -205,7 +217,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo
   echo "| scenario | req/s | ratio to limit | p50 ms | p99 ms | server CPU µs/req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for s in limit config verify token compat_token compat_forward push_safe push_shape redis_config redis_token redis_push_safe; do
+  for s in limit config verify token compat_token compat_forward push_safe push_shape limit_1w push_safe_1w redis_config redis_token redis_push_safe; do
     echo "| $s | ${RPS[$s]} | $(ratio "$s") | ${P50[$s]} | ${P99[$s]} | ${CPU[$s]} | ${ERR[$s]} |"
   done
   echo
@@ -214,6 +226,11 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "\`push_shape\` is the limit answering the push requests themselves with a fixed encrypted reply of"
   echo "the size wxgate answers: a push's HTTP and kernel cost with none of wxgate's work, ${CPU[push_shape]} µs"
   echo "(${shape_ratio} × the limit's). wxgate's own work a safe push is the difference: ${own} µs."
+  one_ratio=$(awk -v p="${CPU[push_safe_1w]}" -v l="${CPU[limit_1w]}" 'BEGIN { printf "%.2f", p / l }')
+  echo
+  echo "With one worker thread each (\`*_1w\`, \`TOKIO_WORKER_THREADS=1\` for both servers, a fresh gateway):"
+  echo "limit ${CPU[limit_1w]} µs, safe push ${CPU[push_safe_1w]} µs, ${one_ratio} × (two workers: $(awk -v p="${CPU[push_safe]}" -v l="${CPU[limit]}" 'BEGIN { printf "%.2f", p / l }') ×)."
+  echo "The issue's target is read on the default, two workers each."
   echo
   echo "On the Redis store (\`redis_*\`: one local redis-server, a fresh gateway, peak RSS ${redis_gw_rss} MiB):"
   echo "a push took $RT_WX Redis round trips by wxgate's count (\`wxgate_store_commands_total\`) and"
@@ -233,6 +250,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   two_limits=$(awk -v l="${CPU[limit]}" 'BEGIN { printf "%.1f", 2 * l }')
   echo "| safe-mode push CPU ≤ 2 × the limit's (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
   two_shapes=$(awk -v l="${CPU[push_shape]}" 'BEGIN { printf "%.1f", 2 * l }')
+  two_1w=$(awk -v l="${CPU[limit_1w]}" 'BEGIN { printf "%.1f", 2 * l }')
+  echo "| safe-mode push CPU ≤ 2 × the limit's, one worker each (${two_1w} µs/req; not the issue's setup, for comparison) | ${CPU[push_safe_1w]} | $(verdict "${CPU[push_safe_1w]}" "$two_1w" '<=') |"
   echo "| safe-mode push CPU ≤ 2 × push_shape's (${two_shapes} µs/req; not an issue's target, for comparison) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_shapes" '<=') |"
   echo "| a push on Redis ≤ 2 round trips (wxgate's count) | $RT_WX | $(verdict "$RT_WX" 2 '<=') |"
   echo "| a push on Redis ≤ 2 round trips (Redis's count) | $RT_REDIS | $(verdict "$RT_REDIS" 2 '<=') |"
@@ -271,5 +290,6 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "\`compat_token\` GET /cgi-bin/token (the WeChat-compatible API, a client secret); \`compat_forward\`"
   echo "GET /cgi-bin/get_api_domain_ip forwarded to the sandbox with the central token (the sandbox's CPU not counted)."
   echo "\`push_shape\` POST /wx/service to the limit with push_safe's requests (its CPU is the limit's)."
+  echo "\`limit_1w\`, \`push_safe_1w\` as \`limit\` and \`push_safe\` with TOKIO_WORKER_THREADS=1 (push_safe_1w on a fresh gateway)."
 } > "$root/bench/results.md"
 cat "$root/bench/results.md"
