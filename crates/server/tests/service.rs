@@ -476,9 +476,6 @@ async fn bad_pushes_get_a_4xx_and_reach_no_handler() {
     assert_eq!(e.seen(), 2, "the exact replay reached no handler");
 }
 
-/// A push replayed after its dedup answer expired (simulated on Redis by deleting the
-/// answer, which the embedded store's ledger cannot be asked to do) is refused: its
-/// nonce is still remembered, in every mode.
 /// What a stranger can make the envelope reader read: in safe mode the URL `signature`
 /// is optional, so a body reaches the XML scanner before `msg_signature` is checked.
 /// Malformed, entity-laden, too deep or too wide envelopes are 400s, a well-formed one
@@ -513,6 +510,9 @@ async fn a_strangers_envelope_is_refused_before_any_handler() {
     assert_eq!(e.seen(), 0, "no stranger's envelope reached a handler");
 }
 
+/// A push replayed after its dedup answer expired (simulated on Redis by deleting the
+/// answer, which the embedded store's ledger cannot be asked to do) is refused: its
+/// nonce is still remembered, in every mode.
 #[tokio::test]
 async fn a_push_replayed_after_its_dedup_answer_expired_is_refused() {
     let redis = RedisServer::start();
