@@ -137,6 +137,9 @@ measure push_safe_1w "$one_pid" "http://127.0.0.1:$one_port/" -s "$root/bench/pu
 kill "$one_pid" "$limit1_pid"; wait "$one_pid" "$limit1_pid" 2>/dev/null || true
 gw_rss=$(rss "$gw_pid"); limit_rss=$(rss "$limit_pid")
 ratio() { awk -v a="${RPS[$1]}" -v b="${RPS[limit]}" 'BEGIN { printf "%.2f", a / b }'; }
+# CPU per request of scenario $1 over scenario $2's; and $1 times scenario $2's.
+cpu_ratio() { awk -v a="${CPU[$1]}" -v b="${CPU[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+cpu_times() { awk -v f="$1" -v c="${CPU[$2]}" 'BEGIN { printf "%.1f", f * c }'; }
 
 # The same scenarios on the Redis store (one node on loopback, nothing saved to disk), on
 # a fresh gateway. Round trips a push: wxgate's own count of Redis commands (each one
@@ -222,14 +225,14 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   done
   echo
   own=$(awk -v p="${CPU[push_safe]}" -v s="${CPU[push_shape]}" 'BEGIN { printf "%.1f", p - s }')
-  shape_ratio=$(awk -v s="${CPU[push_shape]}" -v l="${CPU[limit]}" 'BEGIN { printf "%.2f", s / l }')
+  shape_ratio=$(cpu_ratio push_shape limit)
   echo "\`push_shape\` is the limit answering the push requests themselves with a fixed encrypted reply of"
   echo "the size wxgate answers: a push's HTTP and kernel cost with none of wxgate's work, ${CPU[push_shape]} µs"
   echo "(${shape_ratio} × the limit's). wxgate's own work a safe push is the difference: ${own} µs."
-  one_ratio=$(awk -v p="${CPU[push_safe_1w]}" -v l="${CPU[limit_1w]}" 'BEGIN { printf "%.2f", p / l }')
+  one_ratio=$(cpu_ratio push_safe_1w limit_1w)
   echo
   echo "With one worker thread each (\`*_1w\`, \`TOKIO_WORKER_THREADS=1\` for both servers, a fresh gateway):"
-  echo "limit ${CPU[limit_1w]} µs, safe push ${CPU[push_safe_1w]} µs, ${one_ratio} × (two workers: $(awk -v p="${CPU[push_safe]}" -v l="${CPU[limit]}" 'BEGIN { printf "%.2f", p / l }') ×)."
+  echo "limit ${CPU[limit_1w]} µs, safe push ${CPU[push_safe_1w]} µs, ${one_ratio} × (two workers: $(cpu_ratio push_safe limit) ×)."
   echo "The issue's target is read on the default, two workers each."
   echo
   echo "On the Redis store (\`redis_*\`: one local redis-server, a fresh gateway, peak RSS ${redis_gw_rss} MiB):"
@@ -247,10 +250,10 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "| safe-mode push ≥ 0.5 of the limit's req/s | $(ratio push_safe) | $(verdict "$(ratio push_safe)" 0.5 '>=') |"
   echo "| /wx/config CPU ≤ 15 µs/req | ${CPU[config]} | $(verdict "${CPU[config]}" 15 '<=') |"
   echo "| safe-mode push CPU ≤ 30 µs/req | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" 30 '<=') |"
-  two_limits=$(awk -v l="${CPU[limit]}" 'BEGIN { printf "%.1f", 2 * l }')
+  two_limits=$(cpu_times 2 limit)
   echo "| safe-mode push CPU ≤ 2 × the limit's (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
-  two_shapes=$(awk -v l="${CPU[push_shape]}" 'BEGIN { printf "%.1f", 2 * l }')
-  two_1w=$(awk -v l="${CPU[limit_1w]}" 'BEGIN { printf "%.1f", 2 * l }')
+  two_shapes=$(cpu_times 2 push_shape)
+  two_1w=$(cpu_times 2 limit_1w)
   echo "| safe-mode push CPU ≤ 2 × the limit's, one worker each (${two_1w} µs/req; not the issue's setup, for comparison) | ${CPU[push_safe_1w]} | $(verdict "${CPU[push_safe_1w]}" "$two_1w" '<=') |"
   echo "| safe-mode push CPU ≤ 2 × push_shape's (${two_shapes} µs/req; not an issue's target, for comparison) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_shapes" '<=') |"
   echo "| a push on Redis ≤ 2 round trips (wxgate's count) | $RT_WX | $(verdict "$RT_WX" 2 '<=') |"
@@ -265,7 +268,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   for s in config verify push_safe token; do
     echo "| $s p99 ≤ the limit's ${P99[limit]} ms (DESIGN.md) | ${P99[$s]} | $(verdict "${P99[$s]}" "${P99[limit]}" '<=') |"
   done
-  compat_limit=$(awk -v t="${CPU[token]}" 'BEGIN { printf "%.1f", t * 1.1 }')
+  compat_limit=$(cpu_times 1.1 token)
   echo "| compat token CPU ≤ 1.1 × /api/v1 token's (${compat_limit} µs/req) | ${CPU[compat_token]} | $(verdict "${CPU[compat_token]}" "$compat_limit" '<=') |"
   echo "| peak RSS < 32 MiB (issue: 64), before the push flood | ${gw_rss_before_push} | $(verdict "$gw_rss_before_push" 32 '<=') |"
   echo "| peak RSS < 64 MiB, after the push flood | ${gw_rss} | $(verdict "$gw_rss" 64 '<=') |"
