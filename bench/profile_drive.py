@@ -5,7 +5,7 @@ skip = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 c = http.client.HTTPConnection("127.0.0.1", port)
 lines = open(pushes).read().splitlines()[skip:skip+n]
 for i in range(n):
-    if scen == "push":
+    if scen in ("push", "floor"):
         path, body = lines[i].split("\t", 1)
         c.request("POST", path, body=body, headers={"Content-Type": "text/xml"})
     elif scen == "config":

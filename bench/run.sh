@@ -39,14 +39,15 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 . "$root/bench/common.sh"
-sb_port=$(free_port); gw_port=$(free_port); limit_port=$(free_port)
+sb_port=$(free_port); gw_port=$(free_port); limit_port=$(free_port); floor_port=$(free_port)
 write_configs "$sb_port" "$gw_port"
 
 "$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$sb_port"
 "$bin/wxgate" serve --config "$work/wxgate.toml" > "$work/wxgate.log" 2>&1 & gw_pid=$!; pids+=($gw_pid)
 "$bin/limit" "127.0.0.1:$limit_port" > /dev/null 2>&1 & limit_pid=$!; pids+=($limit_pid)
-wait_port "$gw_port"; wait_port "$limit_port"
+"$bin/limit" "127.0.0.1:$floor_port" floor > /dev/null 2>&1 & floor_pid=$!; pids+=($floor_pid)
+wait_port "$gw_port"; wait_port "$limit_port"; wait_port "$floor_port"
 
 page="http%3A%2F%2F127.0.0.1%3A$gw_port%2Fbench.html"
 config_url="http://127.0.0.1:$gw_port/wx/config?url=$page"
@@ -75,6 +76,8 @@ curl -fsS -X POST --data-binary "${one#*$'\t'}" "http://127.0.0.1:$gw_port${one%
   || { echo "the push endpoint does not answer an encrypted reply" >&2; exit 1; }
 curl -fsS -X POST --data-binary "${one#*$'\t'}" "http://127.0.0.1:$limit_port${one%%$'\t'*}" | grep -q "<Encrypt>" \
   || { echo "the limit's push-shaped route does not answer an encrypted reply" >&2; exit 1; }
+curl -fsS -X POST --data-binary "${one#*$'\t'}" "http://127.0.0.1:$floor_port${one%%$'\t'*}" | grep -q "<Encrypt>" \
+  || { echo "the limit's floor mode does not answer an encrypted reply" >&2; exit 1; }
 sed -i 1d "$work/pushes.txt"
 
 clk=$(getconf CLK_TCK)
@@ -123,6 +126,10 @@ pushed=$(awk -v r="${RPS[push_safe]}" -v d="$DURATION" 'BEGIN { printf "%d", r *
 # The same requests to the limit, which reads each and answers a fixed reply of the size
 # wxgate's (bench/src/bin/limit.rs): what a push's shape costs before wxgate's own work.
 measure push_shape "$limit_pid" "http://127.0.0.1:$limit_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+# And to the limit in its floor mode, which does WeChat's part of each push (signatures,
+# decryption, parsing, the reply encrypted and signed) with wxgate-proto and nothing else.
+measure push_floor "$floor_pid" "http://127.0.0.1:$floor_port/" -s "$root/bench/push.lua" -- "$work/pushes.txt" "$THREADS"
+kill "$floor_pid"; wait "$floor_pid" 2>/dev/null || true
 # The limit and the safe push again with one worker thread each (TOKIO_WORKER_THREADS=1,
 # which both runtimes read), on a fresh gateway: wrk takes one of the two cores, and two
 # workers moving a push's larger working set between cores cost it more than the limit.
@@ -220,7 +227,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo
   echo "| scenario | req/s | ratio to limit | p50 ms | p99 ms | server CPU µs/req | errors |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
-  for s in limit config verify token compat_token compat_forward push_safe push_shape limit_1w push_safe_1w redis_config redis_token redis_push_safe; do
+  for s in limit config verify token compat_token compat_forward push_safe push_shape push_floor limit_1w push_safe_1w redis_config redis_token redis_push_safe; do
     echo "| $s | ${RPS[$s]} | $(ratio "$s") | ${P50[$s]} | ${P99[$s]} | ${CPU[$s]} | ${ERR[$s]} |"
   done
   echo
@@ -229,6 +236,11 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "\`push_shape\` is the limit answering the push requests themselves with a fixed encrypted reply of"
   echo "the size wxgate answers: a push's HTTP and kernel cost with none of wxgate's work, ${CPU[push_shape]} µs"
   echo "(${shape_ratio} × the limit's). wxgate's own work a safe push is the difference: ${own} µs."
+  protocol=$(awk -v f="${CPU[push_floor]}" -v s="${CPU[push_shape]}" 'BEGIN { printf "%.1f", f - s }')
+  promises=$(awk -v p="${CPU[push_safe]}" -v f="${CPU[push_floor]}" 'BEGIN { printf "%.1f", p - f }')
+  echo "\`push_floor\` is the limit doing WeChat's part of each push with \`wxgate-proto\` and nothing else"
+  echo "(${CPU[push_floor]} µs, $(cpu_ratio push_floor limit) × the limit's): of wxgate's own ${own} µs, the protocol is ${protocol}"
+  echo "and the rest, ${promises} µs, is what wxgate adds to it (dedup and replay memory, the rule, metrics, logs, limits)."
   one_ratio=$(cpu_ratio push_safe_1w limit_1w)
   echo
   echo "With one worker thread each (\`*_1w\`, \`TOKIO_WORKER_THREADS=1\` for both servers, a fresh gateway):"
@@ -293,6 +305,7 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "\`compat_token\` GET /cgi-bin/token (the WeChat-compatible API, a client secret); \`compat_forward\`"
   echo "GET /cgi-bin/get_api_domain_ip forwarded to the sandbox with the central token (the sandbox's CPU not counted)."
   echo "\`push_shape\` POST /wx/service to the limit with push_safe's requests (its CPU is the limit's)."
+  echo "\`push_floor\` the same requests to \`limit ADDR floor\`: signatures, decryption, parsing, reply, encryption (wxgate-proto), no memory."
   echo "\`limit_1w\`, \`push_safe_1w\` as \`limit\` and \`push_safe\` with TOKIO_WORKER_THREADS=1 (push_safe_1w on a fresh gateway)."
 } > "$root/bench/results.md"
 cat "$root/bench/results.md"
