@@ -7,6 +7,7 @@
 #   bench/run.sh                    # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=5 CONNECTIONS=32 bench/run.sh
 #   FLOOD=1100000 RATE=5000 SUSTAIN=600 bench/run.sh   # the memory runs' sizes (defaults)
+#   PAIRS=5 bench/run.sh            # paired rounds of the limit and a safe push (the default)
 #
 # Per scenario: requests/s (and as a ratio to the limit's), p50 and p99 latency, the
 # server's CPU time per request (utime+stime from /proc/PID/stat, before and after, over
@@ -24,6 +25,7 @@ RATE="${RATE:-5000}"
 SUSTAIN="${SUSTAIN:-600}"
 CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
+PAIRS="${PAIRS:-5}"
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "installing wrk (Debian)" >&2
@@ -192,6 +194,29 @@ fresh_gateway() { # starts one; sets fresh_port and fresh_pid
   fresh_pid=$!; pids+=($fresh_pid)
   wait_port "$fresh_port"
 }
+# The safe push's ratio to the limit in PAIRS paired rounds: the limit, then a safe push
+# on a fresh gateway, right after each other. This VM's noise moves the limit itself by
+# a quarter from one minute to the next (8 to 11.8 µs seen in one hour), more than the
+# target's margin, and a pair shares its minute. The median pair is the issue's figure.
+pair_ratios=()
+for i in $(seq "$PAIRS"); do
+  # New pushes each round (the first file's timestamps leave the window as the run goes
+  # on), and a warm-up with others, so that the fresh gateway's first second is not
+  # measured and no measured push is a retry of a warm-up one.
+  "$bin/pushgen" "$work/pair.txt" "$pushes" "$token" "$aes_key" "$appid" hello
+  "$bin/pushgen" "$work/warm.txt" 100000 "$token" "$aes_key" "$appid" hello
+  measure "limit_pair$i" "$limit_pid" "http://127.0.0.1:$limit_port/"
+  fresh_gateway
+  wrk -t"$THREADS" -c"$CONNECTIONS" -d1s "http://127.0.0.1:$fresh_port/" -s "$root/bench/push.lua" -- "$work/warm.txt" "$THREADS" > /dev/null
+  measure "push_pair$i" "$fresh_pid" "http://127.0.0.1:$fresh_port/" -s "$root/bench/push.lua" -- "$work/pair.txt" "$THREADS"
+  kill "$fresh_pid"; wait "$fresh_pid" 2>/dev/null || true
+  pair_ratios+=("$(cpu_ratio "push_pair$i" "limit_pair$i")")
+done
+pair_median=$(printf '%s\n' "${pair_ratios[@]}" | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f", (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+pair_rows=""
+for i in $(seq "$PAIRS"); do
+  pair_rows+="| $i | ${CPU[limit_pair$i]} | ${CPU[push_pair$i]} | ${pair_ratios[$((i - 1))]} |"$'\n'
+done
 declare -A PER_PUSH FLOOD_RSS
 for mode in plaintext safe; do
   fresh_gateway
@@ -247,6 +272,13 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "limit ${CPU[limit_1w]} µs, safe push ${CPU[push_safe_1w]} µs, ${one_ratio} × (two workers: $(cpu_ratio push_safe limit) ×)."
   echo "The issue's target is read on the default, two workers each."
   echo
+  echo "Paired rounds (the limit, then a safe push on a fresh gateway, right after it; the"
+  echo "issue's ratio is their median, ${pair_median}):"
+  echo
+  echo "| round | limit CPU µs/req | push_safe CPU µs/req | ratio |"
+  echo "|---:|---:|---:|---:|"
+  printf '%s' "$pair_rows"
+  echo
   echo "On the Redis store (\`redis_*\`: one local redis-server, a fresh gateway, peak RSS ${redis_gw_rss} MiB):"
   echo "a push took $RT_WX Redis round trips by wxgate's count (\`wxgate_store_commands_total\`) and"
   echo "$RT_REDIS by Redis's (\`INFO commandstats\`: EVALSHA, EVAL, PSETEX and SCRIPT, which only clients send),"
@@ -263,7 +295,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "| /wx/config CPU ≤ 15 µs/req | ${CPU[config]} | $(verdict "${CPU[config]}" 15 '<=') |"
   echo "| safe-mode push CPU ≤ 30 µs/req | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" 30 '<=') |"
   two_limits=$(cpu_times 2 limit)
-  echo "| safe-mode push CPU ≤ 2 × the limit's (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
+  echo "| safe-mode push CPU ≤ 2 × the limit's, median of $PAIRS paired rounds (ratio) | ${pair_median} | $(verdict "$pair_median" 2 '<=') |"
+  echo "| safe-mode push CPU ≤ 2 × the limit's, in the scenario table (${two_limits} µs/req) | ${CPU[push_safe]} | $(verdict "${CPU[push_safe]}" "$two_limits" '<=') |"
   two_shapes=$(cpu_times 2 push_shape)
   two_1w=$(cpu_times 2 limit_1w)
   echo "| safe-mode push CPU ≤ 2 × the limit's, one worker each (${two_1w} µs/req; not the issue's setup, for comparison) | ${CPU[push_safe_1w]} | $(verdict "${CPU[push_safe_1w]}" "$two_1w" '<=') |"
