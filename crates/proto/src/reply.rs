@@ -220,7 +220,13 @@ impl Reply {
 
 /// The encrypted reply envelope of safe mode.
 pub fn encrypted_reply_xml(sealed: &Sealed) -> String {
-    let mut out = String::with_capacity(sealed.encrypt.len() + 160);
+    // Room for every text and the 133 bytes of markup: a buffer grown once copied the
+    // whole `Encrypt` again.
+    let texts = sealed.encrypt.len()
+        + sealed.msg_signature.len()
+        + sealed.timestamp.len()
+        + sealed.nonce.len();
+    let mut out = String::with_capacity(texts + 160);
     out.push_str("<xml>");
     push_cdata_field(&mut out, "Encrypt", &sealed.encrypt);
     push_cdata_field(&mut out, "MsgSignature", &sealed.msg_signature);
@@ -264,4 +270,25 @@ fn sealed_of(f: &xml::Fields) -> Result<Sealed> {
         timestamp: get("TimeStamp")?,
         nonce: get("Nonce")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encrypted_reply_is_written_in_its_first_allocation() {
+        for len in [0, 1, 24, 44, 300, 344, 1000, 4096] {
+            let sealed = Sealed {
+                encrypt: "A".repeat(len),
+                msg_signature: "0".repeat(40),
+                timestamp: "1700000000".into(),
+                nonce: "0123456789abcdef".into(),
+            };
+            let xml = encrypted_reply_xml(&sealed);
+            let texts = len + 40 + 10 + 16;
+            assert_eq!(xml.len(), texts + 133, "the markup is 133 bytes");
+            assert_eq!(xml.capacity(), texts + 160, "grown at {len}");
+        }
+    }
 }

@@ -9,10 +9,10 @@
 //! so an upgrade keeps the tokens, users and sessions it already stored.
 
 /// `wxgate:{account}:{part}:{part}...`, built in one allocation (the push path makes
-/// one or two keys a request).
-fn key(account: &str, parts: &[&str]) -> String {
+/// one or two keys a request), with room for `more` bytes after it.
+fn key_with_room(account: &str, parts: &[&str], more: usize) -> String {
     let len = 9 + account.len() + parts.iter().map(|p| p.len() + 1).sum::<usize>();
-    let mut k = String::with_capacity(len);
+    let mut k = String::with_capacity(len + more);
     k.push_str("wxgate:{");
     k.push_str(account);
     k.push('}');
@@ -21,6 +21,11 @@ fn key(account: &str, parts: &[&str]) -> String {
         k.push_str(p);
     }
     k
+}
+
+/// [`key_with_room`] with no room after it.
+fn key(account: &str, parts: &[&str]) -> String {
+    key_with_room(account, parts, 0)
 }
 
 /// The stored credential of a kind (`access_token`, `ticket:jsapi`, `ticket:wx_card`).
@@ -51,8 +56,8 @@ pub fn dedup(account: &str, message_key: &str) -> String {
 
 /// [`dedup`] for a message's digest, hex written straight into the key.
 pub fn dedup_digest(account: &str, digest: &[u8; 16]) -> String {
-    let mut k = key(account, &["dedup", ""]);
-    k.reserve(2 * digest.len());
+    // Made with room for the hex: reserved after, it was a second allocation and a copy.
+    let mut k = key_with_room(account, &["dedup", ""], 2 * digest.len());
     wxgate_proto::signature::push_hex(&mut k, digest);
     k
 }
@@ -151,6 +156,12 @@ mod tests {
         // Every key is exactly as long as it was reserved for (no reallocation).
         let k = mp_user("mini", "o1");
         assert_eq!(k.capacity(), k.len());
+        let k = dedup_digest("default", &digest);
+        assert_eq!(
+            k.capacity(),
+            k.len(),
+            "the digest's hex fits the first allocation"
+        );
     }
 
     #[test]
