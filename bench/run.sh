@@ -196,7 +196,7 @@ fresh_gateway() { # starts one; sets fresh_port and fresh_pid
 }
 # The safe push's ratio to the limit in PAIRS paired rounds: the limit, then a safe push
 # on a fresh gateway, right after each other. This VM's noise moves the limit itself by
-# a quarter from one minute to the next (8 to 11.8 µs seen in one hour), more than the
+# a quarter from one minute to the next (7.6 to 11.8 µs seen in one hour), more than the
 # target's margin, and a pair shares its minute. The median pair is the figure.
 pair_ratios=()
 for i in $(seq "$PAIRS"); do

@@ -18,7 +18,7 @@
 
 use axum::body::Bytes;
 use axum::http::{header, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use wxgate_proto::crypto::MsgCrypt;
@@ -103,15 +103,14 @@ async fn main() {
         app.route(
             "/wx/service",
             post(move |uri: Uri, body: Bytes| async move {
-                let answer: Response = match floor_answer(crypt, &uri, &body) {
+                match floor_answer(crypt, &uri, &body) {
                     Ok(xml) => (
                         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
                         xml,
                     )
                         .into_response(),
                     Err(status) => status.into_response(),
-                };
-                answer
+                }
             }),
         )
     } else {
