@@ -4,8 +4,7 @@
 #   CARGO_TARGET_DIR=/work/target-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
 #     cargo build --release -p wxgate -p wxgate-bench
 #   PROF_TARGET=/work/target-prof bench/profile.sh push 2000
-# Scenarios: push, config, healthz, limit, floor (the limit's `floor` mode, driven
-# with pushes). Loopback only; N requests, one connection.
+# Scenarios: push, config, healthz, limit, floor (bench/floor, driven with pushes). Loopback only; N requests, one connection.
 # Then: callgrind_annotate --inclusive=yes bench/cg.SCENARIO.out.1
 set -euo pipefail
 scen=$1; N=${2:-2000}
@@ -22,8 +21,7 @@ write_configs "$sb_port" "$gw_port"
 "$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$sb_port"
 if [ "$scen" = limit ] || [ "$scen" = floor ]; then
-  mode=""; [ "$scen" = floor ] && mode=floor
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out/cg.$scen.out "$bin/limit" "127.0.0.1:$gw_port" $mode > "$work/gw.log" 2>&1 & pids+=($!)
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out/cg.$scen.out "$bin/$scen" "127.0.0.1:$gw_port" > "$work/gw.log" 2>&1 & pids+=($!)
 else
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out/cg.$scen.out "$bin/wxgate" serve --config "$work/wxgate.toml" > "$work/gw.log" 2>&1 & pids+=($!)
 fi

@@ -1,0 +1,21 @@
+//! The floor: the limit doing WeChat's part of each push (`limit::Mode::Floor`) on the
+//! allocator and settings wxgate's binary runs on, so that the gap between them is
+//! wxgate's own work and not the allocator's: glibc's malloc made the floor about a
+//! sixth dearer than jemalloc's thread caches (crates/server/Cargo.toml says why wxgate
+//! uses jemalloc). Usage: floor 127.0.0.1:PORT
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// wxgate's jemalloc settings (crates/server/src/main.rs).
+#[export_name = "_rjem_malloc_conf"]
+static JEMALLOC_CONF: &[u8; 70] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,narenas:2\0";
+
+#[tokio::main]
+async fn main() {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18398".into());
+    wxgate_bench::limit::serve(&addr, wxgate_bench::limit::Mode::Floor).await;
+}
