@@ -96,6 +96,12 @@ pub enum Mode {
     Floor,
 }
 
+/// Serves on the address the command line names first (else `default`).
+pub async fn serve_from_args(mode: Mode, default: &str) {
+    let addr = std::env::args().nth(1).unwrap_or_else(|| default.into());
+    serve(&addr, mode).await;
+}
+
 /// Serves on `addr` until the process ends.
 pub async fn serve(addr: &str, mode: Mode) {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");

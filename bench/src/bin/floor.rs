@@ -14,8 +14,5 @@ static JEMALLOC_CONF: &[u8; 70] =
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:18398".into());
-    wxgate_bench::limit::serve(&addr, wxgate_bench::limit::Mode::Floor).await;
+    wxgate_bench::limit::serve_from_args(wxgate_bench::limit::Mode::Floor, "127.0.0.1:18398").await;
 }

@@ -3,8 +3,5 @@
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:18399".into());
-    wxgate_bench::limit::serve(&addr, wxgate_bench::limit::Mode::Shape).await;
+    wxgate_bench::limit::serve_from_args(wxgate_bench::limit::Mode::Shape, "127.0.0.1:18399").await;
 }
