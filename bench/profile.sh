@@ -4,7 +4,8 @@
 #   CARGO_TARGET_DIR=/work/target-prof CARGO_PROFILE_RELEASE_DEBUG=line-tables-only \
 #     cargo build --release -p wxgate -p wxgate-bench
 #   PROF_TARGET=/work/target-prof bench/profile.sh push 2000
-# Scenarios: push, config, healthz, limit, floor (bench/floor, driven with pushes). Loopback only; N requests, one connection.
+# Scenarios: push, config, healthz, limit, floor (bench/floor, driven with pushes).
+# Loopback only; N requests, one connection.
 # Then: callgrind_annotate --inclusive=yes bench/cg.SCENARIO.out.1
 set -euo pipefail
 scen=$1; N=${2:-2000}

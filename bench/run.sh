@@ -7,7 +7,7 @@
 #   bench/run.sh                    # 10 s per scenario, 64 connections, 2 wrk threads
 #   DURATION=5 CONNECTIONS=32 bench/run.sh
 #   FLOOD=1100000 RATE=5000 SUSTAIN=600 bench/run.sh   # the memory runs' sizes (defaults)
-#   PAIRS=5 bench/run.sh            # paired rounds of the limit and a safe push (the default)
+#   PAIRS=5 bench/run.sh            # paired rounds of the limit, the floor and a safe push (the default)
 #
 # Per scenario: requests/s (and as a ratio to the limit's), p50 and p99 latency, the
 # server's CPU time per request (utime+stime from /proc/PID/stat, before and after, over

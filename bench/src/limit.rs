@@ -105,7 +105,6 @@ pub async fn serve_from_args(mode: Mode, default: &str) {
 /// Serves on `addr` until the process ends.
 pub async fn serve(addr: &str, mode: Mode) {
     let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-    let reply = push_shaped_reply();
     let app = Router::new().route("/", get(|| async { "Hello, World!" }));
     let app = match mode {
         Mode::Floor => {
@@ -126,17 +125,20 @@ pub async fn serve(addr: &str, mode: Mode) {
                 }),
             )
         }
-        Mode::Shape => app.route(
-            "/wx/service",
-            post(move |body: Bytes| async move {
-                // The body is read to its end, as wxgate reads it, and then dropped.
-                drop(body);
-                (
-                    [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
-                    reply,
-                )
-            }),
-        ),
+        Mode::Shape => {
+            let reply = push_shaped_reply();
+            app.route(
+                "/wx/service",
+                post(move |body: Bytes| async move {
+                    // The body is read to its end, as wxgate reads it, and then dropped.
+                    drop(body);
+                    (
+                        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+                        reply,
+                    )
+                }),
+            )
+        }
     };
     axum::serve(listener, app).await.expect("serve");
 }

@@ -16,3 +16,16 @@ static JEMALLOC_CONF: &[u8; 70] =
 async fn main() {
     wxgate_bench::limit::serve_from_args(wxgate_bench::limit::Mode::Floor, "127.0.0.1:18398").await;
 }
+
+#[cfg(test)]
+mod tests {
+    /// The settings are a copy (the bench does not depend on the server crate): this
+    /// keeps them from drifting apart.
+    #[test]
+    fn the_floor_runs_on_wxgates_jemalloc_settings() {
+        let wxgate_main = include_str!("../../../crates/server/src/main.rs");
+        let ours = std::str::from_utf8(&super::JEMALLOC_CONF[..super::JEMALLOC_CONF.len() - 1])
+            .expect("ASCII");
+        assert!(wxgate_main.contains(ours), "{ours} is not wxgate's setting");
+    }
+}
