@@ -6,11 +6,12 @@
 //!   access_token with its seconds left, never fetching while it is valid. The `secret`
 //!   is a client's own (`[[compat.clients]]`), not the AppSecret, which stays in wxgate
 //!   (unless `compat_accepts_app_secret`). A wrong one gets WeChat's error and costs
-//!   nothing upstream; every ask is rate-limited per client address and account.
+//!   nothing upstream; wrong secrets are rate-limited per client address, and a right
+//!   one is never refused.
 //! - `force_refresh`, or a client asking again for the token it already holds (what an
 //!   SDK does after a 40001), refreshes only if WeChat says the token is dead
-//!   (`/cgi-bin/get_api_domain_ip`, the cheapest authenticated call, at most once per
-//!   token every [`LIVENESS_MEMO`] seconds), then compare-and-refresh as the API does.
+//!   ([`crate::credentials::CentralControl::is_dead`]: `/cgi-bin/get_api_domain_ip`, at
+//!   most once per token every few seconds), then compare-and-refresh as the API does.
 //! - `GET /cgi-bin/ticket/getticket` answers the central ticket.
 //! - Every other `/cgi-bin/`, `/wxa/`, `/datacube/` and `/card/` path is forwarded with
 //!   the central token in place of the caller's, which must be one wxgate handed out
@@ -18,18 +19,18 @@
 //!
 //! Errors are WeChat's: HTTP 200 with `{"errcode", "errmsg"}`.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, RawQuery, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
-use wxgate_proto::api::openapi::GetApiDomainIp;
+use wxgate_proto::api::openapi::ClearQuota;
 use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::ticket::Ticket;
 use wxgate_proto::api::token::AccessToken;
@@ -43,18 +44,12 @@ use crate::web::forward::{forward, ForwardError};
 use crate::web::limit::Client;
 use crate::web::Ctx;
 
-/// A liveness check of a token is reused this long (seconds): a storm of clients
-/// asking again costs one check.
-pub const LIVENESS_MEMO: i64 = 10;
-
 /// What the compatible API remembers: which token each client was handed (so that a
-/// repeat ask reads as "my token was rejected"), and the last liveness check per
-/// account. Bounded by clients x accounts.
+/// repeat ask reads as "my token was rejected"). Bounded by clients x accounts.
 #[derive(Default)]
 pub struct Compat {
     /// (client, account, token handed out): a few entries, scanned without allocating.
     handed: Mutex<Vec<(String, String, String)>>,
-    checked: Mutex<HashMap<String, (String, i64, bool)>>,
 }
 
 pub type SharedCompat = Arc<Compat>;
@@ -108,7 +103,9 @@ fn client_of<'c>(
 }
 
 /// The checks both token endpoints make, in WeChat's order and with its errcodes: the
-/// grant type, the appid, the secret; and the rate limit.
+/// grant type, the appid, the secret. Only a failure is rate-limited, and per client
+/// address: a client with the right secret is answered from the central control (which
+/// costs WeChat nothing) however many strangers send wrong secrets for the same appid.
 fn authenticate<'c>(
     ctx: &'c Ctx,
     grant_type: &str,
@@ -126,45 +123,30 @@ fn authenticate<'c>(
     let Some(account) = account_of(&ctx.config, appid) else {
         return Err(WxRefusal(ErrCode::InvalidAppId, "invalid appid"));
     };
-    if ctx.limits.admit(ClassicToken::PATH, account, ip).is_err() {
+    let client = (!secret.is_empty())
+        .then(|| client_of(&ctx.config, account, appid, secret, ip))
+        .flatten();
+    if let Some(client) = client {
+        return Ok((account, client));
+    }
+    if ctx.limits.failed_auth(ClassicToken::PATH, ip).is_err() {
         return Err(WxRefusal(
             ErrCode::ApiMinuteQuota,
-            "api minute-quota reach limit: retry later",
+            "api minute-quota reach limit: too many wrong secrets from this address, retry later",
         ));
     }
     if secret.is_empty() {
         return Err(WxRefusal(ErrCode::SecretMissing, "appsecret missing"));
     }
-    match client_of(&ctx.config, account, appid, secret, ip) {
-        Some(client) => Ok((account, client)),
-        None => {
-            tracing::warn!(account, "compatible API: wrong client secret");
-            Err(WxRefusal(wrong_secret, "invalid appsecret"))
-        }
-    }
+    crate::sampled_warn!(
+        "compat_wrong_secret",
+        account,
+        "compatible API: wrong client secret"
+    );
+    Err(WxRefusal(wrong_secret, "invalid appsecret"))
 }
 
 impl Compat {
-    /// Whether WeChat still accepts `token`, asked at most once per [`LIVENESS_MEMO`].
-    /// Only a token error counts as dead: an unreachable WeChat does not burn a fetch.
-    async fn alive(&self, ctx: &Ctx, account: &str, token: &str) -> bool {
-        let now = ctx.now();
-        if let Some((t, at, alive)) = self.checked.lock().unwrap().get(account) {
-            if t == token && now - at < LIVENESS_MEMO {
-                return *alive;
-            }
-        }
-        let alive = match ctx.upstream.call_api(&GetApiDomainIp {}, Some(token)).await {
-            Err(e) => !e.errcode().is_some_and(|c| c.is_access_token_invalid()),
-            Ok(_) => true,
-        };
-        self.checked
-            .lock()
-            .unwrap()
-            .insert(account.to_owned(), (token.to_owned(), now, alive));
-        alive
-    }
-
     /// The token for `client`: the central one, refreshed first only when the client
     /// asks for a new one (forced, or again for the token it holds) and WeChat says
     /// the current one is dead.
@@ -180,7 +162,7 @@ impl Compat {
             .iter()
             .any(|(c, a, t)| c == client && a == account && *t == current.value);
         let mut token = current.clone();
-        if (force || asks_again) && !self.alive(ctx, account, &current.value).await {
+        if (force || asks_again) && ctx.credentials.is_dead(account, &current.value).await {
             tracing::info!(
                 account,
                 client,
@@ -266,8 +248,15 @@ pub async fn token(
     State(ctx): State<Ctx>,
     State(compat): State<SharedCompat>,
     Client(ip): Client,
-    Query(mut ask): Query<TokenAsk>,
+    ask: Result<Query<TokenAsk>, QueryRejection>,
 ) -> Response {
+    // A parameter given twice (or not as a string) is WeChat's "invalid args", in JSON.
+    let Ok(Query(mut ask)) = ask else {
+        return wx_error(
+            ErrCode::InvalidParameter,
+            "invalid args: each parameter once",
+        );
+    };
     ask.force_refresh = false;
     answer_ask(&ctx, &compat, ip, &ask, ErrCode::InvalidCredential).await
 }
@@ -347,9 +336,24 @@ pub async fn getticket(State(ctx): State<Ctx>, Query(q): Query<TicketQuery>) -> 
     }
 }
 
+/// `/cgi-bin/clear_quota` (and its `/v2`): each call spends one of the 10 a month.
+fn is_clear_quota(path: &str) -> bool {
+    wxgate_proto::api::under_prefix(path, &[ClearQuota::PATH])
+}
+
+/// Whether a client allowed to clear the quota calls from `ip`.
+fn may_clear_quota(config: &Config, ip: IpAddr) -> bool {
+    config
+        .compat
+        .clients
+        .iter()
+        .any(|c| c.allow_clear_quota && c.allow_ips.contains(&ip))
+}
+
 /// Any other API path: forwarded with the central token in place of the caller's.
 pub async fn forwarded(
     State(ctx): State<Ctx>,
+    Client(ip): Client,
     method: Method,
     uri: Uri,
     RawQuery(query): RawQuery,
@@ -362,6 +366,12 @@ pub async fn forwarded(
     let Some(account) = account_by_token(&ctx, &token) else {
         return not_ours();
     };
+    if is_clear_quota(uri.path()) && !may_clear_quota(&ctx.config, ip) {
+        return wx_error(
+            ErrCode::ApiUnauthorized,
+            "api unauthorized: clear_quota through wxgate needs a [[compat.clients]] entry with allow_clear_quota and this address in allow_ips",
+        );
+    }
     match forward(
         &ctx,
         &account,

@@ -129,7 +129,10 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
             let s = state.clone();
             crate::util::spawn_periodic(std::time::Duration::from_secs(60), stop, move || {
                 let s = s.clone();
-                async move { s.ctx.limits.forget_idle() }
+                async move {
+                    s.ctx.limits.forget_idle();
+                    crate::sampled::flush();
+                }
             })
         },
     ];

@@ -18,6 +18,8 @@
 //!   route names, the envelope, query reading, rate limits, body deadlines.
 //! - [`http`]: the routes, the hot lane and the accept loop; [`gateway`]: assembling and
 //!   running a server.
+//! - [`sampled`]: log lines a stranger can cause, sampled (the first of a minute, then a
+//!   summary).
 //! - [`console`]: `/console`, the operator console in the browser.
 //! - [`demo`]: the demo pages and `wxgate demo`.
 //! - [`cli`]: the `wxgate` command line.
@@ -38,6 +40,7 @@ pub mod jssdk;
 pub mod metrics;
 pub mod miniprogram;
 pub mod origin;
+pub mod sampled;
 pub mod service;
 pub mod store;
 pub mod upstream;

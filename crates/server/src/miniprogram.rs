@@ -34,7 +34,7 @@ use crate::config::{AccountConfig, AccountKind};
 use crate::error::Error;
 use crate::store::keys;
 use crate::web::envelope::{self, Reject};
-use crate::web::limit::Client;
+use crate::web::limit::{Client, Family};
 use crate::web::{Account, Ctx};
 
 /// The header that carries the session id.
@@ -93,6 +93,26 @@ fn field<'a>(v: &'a Value, name: &str) -> Result<&'a str, Reject> {
                 format!("Parameter Error: {name} is required"),
             )
         })
+}
+
+/// The longest code accepted: WeChat's `wx.login` codes are 32 characters and the
+/// phone-number codes 64; anything much longer is not a code, and is refused here
+/// instead of costing a WeChat call (and its retries).
+const MAX_CODE_LEN: usize = 128;
+
+/// A code as WeChat issues them: letters, digits, `-` and `_`, at most
+/// [`MAX_CODE_LEN`] characters.
+fn check_code(code: &str) -> Result<(), Reject> {
+    let plain = code
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if code.len() > MAX_CODE_LEN || !plain {
+        return Err(Reject::new(
+            StatusCode::BAD_REQUEST,
+            format!("Parameter Error: code is at most {MAX_CODE_LEN} letters, digits, - or _ (the code wx.login or getPhoneNumber gave)"),
+        ));
+    }
+    Ok(())
 }
 
 /// How long a session lives after its last use.
@@ -156,12 +176,17 @@ pub async fn login(
     body: Bytes,
 ) -> Result<Response, Reject> {
     let acc = account(&s, &name)?;
-    // Each login spends a jscode2session call: limited per client and per account.
-    if let Err(refused) = s.limits.admit("/wx/mp/login", &name, client) {
-        return Ok(refused.into_response());
-    }
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
+    check_code(code)?;
+    // Each login spends a jscode2session call: limited per client and per account,
+    // charged only now that the request is well-formed.
+    if let Err(refused) = s
+        .limits
+        .admit(Family::MiniProgram, "/wx/mp/login", &name, client)
+    {
+        return Ok(refused.into_response());
+    }
     let answer = match s
         .upstream
         .call_api(
@@ -181,7 +206,7 @@ pub async fn login(
             };
             let refused = refusal("jscode2session", e, status_of, |_| "");
             if wechat {
-                tracing::warn!(account = %name, msg = %refused.msg, "login refused");
+                crate::sampled_warn!("mp_login_refused", account = %name, msg = %refused.msg, "login refused");
             }
             return Err(refused);
         }
@@ -245,8 +270,12 @@ pub async fn phone(
     let acc = account(&s, &name)?;
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
+    check_code(code)?;
     session(&s, &name, &headers).await?;
-    if let Err(refused) = s.limits.admit("/wx/mp/phone", &name, client) {
+    if let Err(refused) = s
+        .limits
+        .admit(Family::MiniProgram, "/wx/mp/phone", &name, client)
+    {
         return Ok(refused.into_response());
     }
     let req = GetUserPhoneNumber {
@@ -305,15 +334,23 @@ pub async fn check_text(
             format!("Parameter Error: content is at most {MSG_SEC_CHECK_MAX_CHARS} characters"),
         ));
     }
-    let scene = v.get("scene").and_then(Value::as_u64).unwrap_or(2);
-    if !(1..=4).contains(&scene) {
+    // Absent: 2 (a comment). Present: exactly one of WeChat's four integers; a string,
+    // a fraction or another number is refused, not read as the default.
+    let scene = match v.get("scene") {
+        None => Some(2),
+        Some(s) => s.as_u64().filter(|n| (1..=4).contains(n)),
+    };
+    let Some(scene) = scene else {
         return Err(Reject::new(
             StatusCode::BAD_REQUEST,
             "Parameter Error: scene is 1 (profile), 2 (comment), 3 (forum) or 4 (social log)",
         ));
-    }
+    };
     let (_, sess) = session(&s, &name, &headers).await?;
-    if let Err(refused) = s.limits.admit("/wx/mp/check/text", &name, client) {
+    if let Err(refused) = s
+        .limits
+        .admit(Family::MiniProgram, "/wx/mp/check/text", &name, client)
+    {
         return Ok(refused.into_response());
     }
     let req = MsgSecCheck {
@@ -380,7 +417,7 @@ pub async fn decrypt(
     match miniprogram::decrypt(&sess.session_key, iv, data, &acc.appid) {
         Ok(open) => Ok(ok(open.value)),
         Err(e) => {
-            tracing::warn!(account = %name, error = %e, "decrypt refused");
+            crate::sampled_warn!("mp_decrypt_refused", account = %name, error = %e, "decrypt refused");
             Err(
                 Reject::new(StatusCode::BAD_REQUEST, decrypt_reason(&e, &acc.appid))
                     .with_errcode(e.sample_code().code()),
@@ -407,7 +444,10 @@ pub async fn get_session(
     // wx.login elsewhere replaces it), signed with it, never sent.
     if q.get("remote").is_some_and(|v| v == "1") {
         // Each remote check spends a WeChat call: limited per client like a login.
-        if let Err(refused) = s.limits.admit("/wx/mp/session", &name, client) {
+        if let Err(refused) = s
+            .limits
+            .admit(Family::MiniProgram, "/wx/mp/session", &name, client)
+        {
             return Ok(refused.into_response());
         }
         let req = CheckSession {
@@ -441,7 +481,10 @@ pub async fn reset_session(
 ) -> Result<Response, Reject> {
     account(&s, &name)?;
     let (key, mut sess) = session(&s, &name, &headers).await?;
-    if let Err(refused) = s.limits.admit("/wx/mp/session/reset", &name, client) {
+    if let Err(refused) = s
+        .limits
+        .admit(Family::MiniProgram, "/wx/mp/session/reset", &name, client)
+    {
         return Ok(refused.into_response());
     }
     let req = ResetUserSessionKey {

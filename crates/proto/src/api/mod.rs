@@ -84,6 +84,20 @@ pub const KNOWN_PATHS: &[&str] = &[
 /// WeChat-compatible API forwards them). `/sns/` is not one: its calls take a user's.
 pub const APP_TOKEN_PREFIXES: &[&str] = &["/cgi-bin", "/wxa", "/datacube", "/card"];
 
+/// The path prefixes whose calls take a user's token (web authorization's
+/// `access_token`), never the app's: a proxy must not put the app's token on them, and
+/// a token error in their answer says nothing about the app's token.
+pub const USER_TOKEN_PREFIXES: &[&str] = &["/sns"];
+
+/// Whether `path` is under one of `prefixes` (a whole segment: `/sns` and `/sns/...`,
+/// not `/snsx`).
+pub fn under_prefix(path: &str, prefixes: &[&str]) -> bool {
+    prefixes.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
 /// How an endpoint is called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {

@@ -191,7 +191,7 @@ async function loadOverview() {
     const level = tr.insertCell();
     level.textContent = x.level;
     level.className = x.level;
-    tr.insertCell().textContent = x.message;
+    tr.insertCell().textContent = x.count > 1 ? `${x.message} (×${x.count} since ${clock(x.first_at)})` : x.message;
     tr.insertCell().textContent = x.fields.join(" ");
     tr.insertCell().textContent = x.request_id || "";
   }

@@ -41,7 +41,7 @@ use sha1::{Digest, Sha1};
 use crate::config::{AccountConfig, AccountKind, Config};
 use crate::store::keys;
 use crate::web::envelope::{self, Reject};
-use crate::web::limit::Client;
+use crate::web::limit::{Client, Family};
 use crate::web::{Account, Ctx, DEFAULT_ACCOUNT};
 use signed::{Scope, StateError};
 use users::{UserRecord, Users};
@@ -57,7 +57,12 @@ pub(crate) fn route_prefix(account: &str) -> String {
 }
 
 fn bad(msg: impl AsRef<str>) -> Response {
-    tracing::warn!(reason = msg.as_ref(), "auth request refused");
+    metrics::counter!("wxgate_auth_refused_total").increment(1);
+    crate::sampled_warn!(
+        "auth_refused",
+        reason = msg.as_ref(),
+        "auth request refused"
+    );
     envelope::error(StatusCode::BAD_REQUEST, msg)
 }
 
@@ -245,7 +250,10 @@ pub async fn callback(
         }
     }
     // The exchange below spends a WeChat call: limited per client and per account.
-    if let Err(refused) = s.limits.admit("/wx/auth/callback", &c.account, client) {
+    if let Err(refused) = s
+        .limits
+        .admit(Family::OAuth, "/wx/auth/callback", &c.account, client)
+    {
         return refused.into_response();
     }
     let state_ttl = Duration::from_secs(s.config.auth.state_ttl.max(1) as u64);

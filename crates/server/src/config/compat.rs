@@ -29,6 +29,11 @@ pub struct CompatClient {
     /// Addresses it may call from; any when empty.
     #[serde(default)]
     pub allow_ips: Vec<std::net::IpAddr>,
+    /// Whether it may call `/cgi-bin/clear_quota` through the compatible API (which
+    /// spends one of the 10 a month for everyone). Forwarded calls carry the shared
+    /// central token, so the caller is known by its address: this needs `allow_ips`.
+    #[serde(default)]
+    pub allow_clear_quota: bool,
 }
 
 impl CompatConfig {
@@ -44,6 +49,12 @@ impl CompatConfig {
             if c.secret.expose().len() < 16 {
                 p.push(format!(
                     "compat.clients {:?}: a secret needs at least 16 characters",
+                    c.name
+                ));
+            }
+            if c.allow_clear_quota && c.allow_ips.is_empty() {
+                p.push(format!(
+                    "compat.clients {:?}: allow_clear_quota needs allow_ips (forwarded calls are known by their address)",
                     c.name
                 ));
             }

@@ -10,8 +10,13 @@ use super::Secret;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// Connections served at once; more wait in the kernel's backlog. Near it, the
+    /// oldest idle connection of the client holding the most is closed.
     pub max_connections: usize,
+    /// Connections one client address (an IPv6 /64) may hold at once; past it its
+    /// oldest idle one is closed, or the new one if none is idle. `trusted_proxies`
+    /// have no such share (they carry many clients).
+    pub max_connections_per_client: usize,
     /// A request's header must arrive within this (also: a keep-alive connection idle
     /// this long is closed).
     pub header_read_timeout_ms: u64,
@@ -29,6 +34,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_connections: 1024,
+            max_connections_per_client: 128,
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             client_ip_header: None,
@@ -53,6 +59,15 @@ pub struct RateLimitConfig {
     /// Client addresses remembered at most; past that, unknown addresses share the
     /// account's limit only (memory stays bounded whatever addresses an attacker uses).
     pub max_clients: usize,
+    /// Failed authentications (a wrong compat secret, a wrong console key) a client
+    /// address may make a minute, and its burst; past them it gets 429 (45011 on the
+    /// compatible API) until its budget recovers. Charged to the client only: a right
+    /// secret is never refused.
+    pub failed_auth_per_client_per_minute: u32,
+    pub failed_auth_per_client_burst: u32,
+    /// Failed authentications of all clients together a minute: a ceiling on what
+    /// failures cost, never applied to a right secret.
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for RateLimitConfig {
@@ -64,6 +79,9 @@ impl Default for RateLimitConfig {
             per_account_per_minute: 3000,
             per_account_burst: 300,
             max_clients: 100_000,
+            failed_auth_per_client_per_minute: 10,
+            failed_auth_per_client_burst: 10,
+            failed_auth_per_minute: 600,
         }
     }
 }
@@ -120,6 +138,15 @@ impl RateLimitConfig {
             ("per_client_burst", self.per_client_burst),
             ("per_account_per_minute", self.per_account_per_minute),
             ("per_account_burst", self.per_account_burst),
+            (
+                "failed_auth_per_client_per_minute",
+                self.failed_auth_per_client_per_minute,
+            ),
+            (
+                "failed_auth_per_client_burst",
+                self.failed_auth_per_client_burst,
+            ),
+            ("failed_auth_per_minute", self.failed_auth_per_minute),
         ] {
             if v == 0 {
                 p.push(format!(

@@ -104,6 +104,13 @@ pub struct CredentialsConfig {
     pub wait_timeout_ms: u64,
     /// WeChat's daily quota for token fetches, shown against the daily counter.
     pub daily_quota: i64,
+    /// A failed fetch is remembered this long for the whole fleet (ms): the requests
+    /// in that window get its error without calling WeChat again.
+    pub failure_backoff_ms: u64,
+    /// At most one forced access_token refresh (`force_refresh`, which ends the
+    /// previous token at once for every holder) per account in this many seconds, for
+    /// the fleet. WeChat allows 20 a day, 30 s apart.
+    pub forced_refresh_interval_secs: u64,
 }
 
 impl Default for CredentialsConfig {
@@ -114,6 +121,8 @@ impl Default for CredentialsConfig {
             lock_lease_ms: 30_000,
             wait_timeout_ms: 10_000,
             daily_quota: 2000,
+            failure_backoff_ms: 3000,
+            forced_refresh_interval_secs: 60,
         }
     }
 }

@@ -20,10 +20,13 @@ pub mod session;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,11 +34,8 @@ use wxgate_proto::api::openapi::ClearQuota;
 
 use crate::credentials::Kind;
 use crate::store::keys;
+use crate::web::limit::client_addr;
 use crate::web::Ctx;
-
-/// Failed logins allowed a minute, per process, before 429: the admin key is long, so
-/// this only keeps a guesser from costing CPU and log lines.
-const FAILED_LOGINS_A_MINUTE: u32 = 10;
 
 /// The console's state: its keys, the rings, this instance's heartbeat.
 pub struct Console {
@@ -44,8 +44,9 @@ pub struct Console {
     me: Mutex<fleet::Heartbeat>,
     session_secs: i64,
     heartbeat: Duration,
-    /// (unix minute, failed logins in it).
-    failed: Mutex<(i64, u32)>,
+    /// Sessions this instance saw logged out (nonce, expiry), so a logout holds here
+    /// even while the store does not answer. Pruned by expiry.
+    revoked: Mutex<Vec<(String, i64)>>,
 }
 
 pub type SharedConsole = Option<Arc<Console>>;
@@ -77,7 +78,7 @@ impl Console {
             }),
             session_secs: (c.session_hours * 3600) as i64,
             heartbeat: Duration::from_secs(c.heartbeat_secs),
-            failed: Mutex::new((0, 0)),
+            revoked: Mutex::new(Vec::new()),
         }))
     }
 
@@ -113,30 +114,51 @@ impl Console {
         vec![sampler, beat]
     }
 
-    /// The session's cookie value if the request carries a valid one.
-    fn session<'a>(&self, ctx: &Ctx, headers: &'a HeaderMap) -> Option<&'a str> {
-        crate::web::cookie(headers, session::COOKIE).filter(|c| self.keys.verify(c, ctx.now()))
-    }
-
-    /// The failed logins of `now`'s minute, counted afresh each minute.
-    fn failed_logins(&self, now: i64) -> Option<std::sync::MutexGuard<'_, (i64, u32)>> {
-        let mut f = self.failed.lock().ok()?;
-        let minute = now.div_euclid(60);
-        if f.0 != minute {
-            *f = (minute, 0);
+    /// The session's cookie value if the request carries a valid one that was not
+    /// logged out (here, or on any instance: the store's revocation list). A store
+    /// that does not answer does not lock the operator out: the local list still holds.
+    async fn session<'a>(&self, ctx: &Ctx, headers: &'a HeaderMap) -> Option<&'a str> {
+        let cookie = crate::web::cookie(headers, session::COOKIE)?;
+        let (_, nonce) = self.keys.verified(cookie, ctx.now())?;
+        if self.revoked_here(nonce, ctx.now()) {
+            return None;
         }
-        Some(f)
+        match ctx.store.get(&keys::console_revoked(nonce)).await {
+            Ok(Some(_)) => None,
+            _ => Some(cookie),
+        }
     }
 
-    /// Too many failed logins this minute?
-    fn logins_throttled(&self, now: i64) -> bool {
-        self.failed_logins(now)
-            .is_none_or(|f| f.1 >= FAILED_LOGINS_A_MINUTE)
+    fn revoked_here(&self, nonce: &str, now: i64) -> bool {
+        self.revoked
+            .lock()
+            .map(|mut r| {
+                r.retain(|(_, expiry)| *expiry > now);
+                r.iter().any(|(n, _)| n == nonce)
+            })
+            .unwrap_or(false)
     }
 
-    fn login_failed(&self, now: i64) {
-        if let Some(mut f) = self.failed_logins(now) {
-            f.1 += 1;
+    /// Ends the session of `cookie` for the fleet, if it is a valid one.
+    async fn revoke(&self, ctx: &Ctx, cookie: &str) {
+        let now = ctx.now();
+        let Some((expiry, nonce)) = self.keys.verified(cookie, now) else {
+            return;
+        };
+        if let Ok(mut r) = self.revoked.lock() {
+            // Bounded: a session lives at most 30 days, and an operator logs out by hand.
+            if r.len() >= 10_000 {
+                r.remove(0);
+            }
+            r.push((nonce.to_owned(), expiry));
+        }
+        let ttl = Duration::from_secs((expiry - now).max(1) as u64);
+        if let Err(e) = ctx
+            .store
+            .set(&keys::console_revoked(nonce), "1", Some(ttl))
+            .await
+        {
+            tracing::warn!(error = %e, "console: a logout could not be written to the store; other instances accept the session until it expires");
         }
     }
 }
@@ -208,12 +230,12 @@ fn console(s: &ConsoleState) -> Result<&Arc<Console>, Denied> {
 }
 
 /// The console and the session of a data route, or 401.
-fn authorized<'a>(
+async fn authorized<'a>(
     s: &'a ConsoleState,
     headers: &HeaderMap,
 ) -> Result<(&'a Arc<Console>, String), Denied> {
     let c = console(s)?;
-    match c.session(&s.ctx, headers) {
+    match c.session(&s.ctx, headers).await {
         Some(cookie) => Ok((c, cookie.to_owned())),
         None => Err(Denied::Refused(
             StatusCode::UNAUTHORIZED,
@@ -223,11 +245,11 @@ fn authorized<'a>(
 }
 
 /// [`authorized`], and the CSRF token of a route that changes something.
-fn authorized_change<'a>(
+async fn authorized_change<'a>(
     s: &'a ConsoleState,
     headers: &HeaderMap,
 ) -> Result<&'a Arc<Console>, Denied> {
-    let (c, cookie) = authorized(s, headers)?;
+    let (c, cookie) = authorized(s, headers).await?;
     let sent = headers
         .get(session::CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -278,26 +300,33 @@ struct Login {
     key: String,
 }
 
-/// `POST /console/login` `{"key"}`: the session cookie, or 401 (429 after
-/// [`FAILED_LOGINS_A_MINUTE`] failures in a minute).
-async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Response {
+/// `POST /console/login` `{"key"}`: the session cookie, or 401; 429 once the client's
+/// address has spent its failed-authentication budget (`[rate_limit]`). The right key
+/// always logs in: failures are charged to the address that failed, so nobody can lock
+/// the operator out by sending wrong keys.
+async fn login(
+    State(s): State<ConsoleState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let c = match console(&s) {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
     let now = s.ctx.now();
-    if c.logins_throttled(now) {
-        return refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed logins: wait a minute",
-        );
-    }
     let Ok(Login { key }) = serde_json::from_slice::<Login>(&body) else {
         return refusal(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}");
     };
     if !c.keys.is_admin_key(&key) {
-        c.login_failed(now);
-        tracing::warn!("console: a login with a wrong key");
+        let client = client_addr(&s.ctx.config.server, peer.map(|p| p.0 .0), &headers);
+        if s.ctx.limits.failed_auth("/console/login", client).is_err() {
+            return refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many failed logins from this address: wait a minute",
+            );
+        }
+        crate::sampled_warn!("console_wrong_key", "console: a login with a wrong key");
         return refusal(StatusCode::UNAUTHORIZED, "wrong key");
     }
     let cookie = c.keys.issue(now + c.session_secs);
@@ -318,10 +347,16 @@ async fn login(State(s): State<ConsoleState>, body: axum::body::Bytes) -> Respon
     hardened(r)
 }
 
-/// `POST /console/logout`: forgets the cookie in this browser.
-async fn logout(State(s): State<ConsoleState>) -> Response {
-    if let Err(r) = console(&s) {
-        return r.into_response();
+/// `POST /console/logout`: ends the session for the whole fleet (its nonce goes into the
+/// store's revocation list until the cookie would have expired, so a copied cookie
+/// stops working everywhere) and forgets the cookie in this browser.
+async fn logout(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
+    let c = match console(&s) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    if let Some(cookie) = crate::web::cookie(&headers, session::COOKIE) {
+        c.revoke(&s.ctx, cookie).await;
     }
     let mut r = Json(json!({ "ok": true })).into_response();
     let set = format!(
@@ -337,7 +372,7 @@ async fn logout(State(s): State<ConsoleState>) -> Response {
 /// `GET /console/api/overview`: every account's credentials (lifetimes, digests, fetches
 /// today, last error, who holds a refresh lock), the store's health and the fleet.
 async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
-    let (c, cookie) = match authorized(&s, &headers) {
+    let (c, cookie) = match authorized(&s, &headers).await {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
@@ -383,7 +418,7 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
 
 /// `GET /console/api/traffic`: the last hour, a point a minute.
 async fn traffic(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
-    match authorized(&s, &headers) {
+    match authorized(&s, &headers).await {
         Ok((c, _)) => hardened(Json(c.rings.snapshot()).into_response()),
         Err(r) => r.into_response(),
     }
@@ -391,7 +426,7 @@ async fn traffic(State(s): State<ConsoleState>, headers: HeaderMap) -> Response 
 
 /// `GET /console/api/problems`: the last 100 warnings, newest first.
 async fn recent_problems(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
-    match authorized(&s, &headers) {
+    match authorized(&s, &headers).await {
         Ok(_) => hardened(Json(json!({ "problems": problems::recent() })).into_response()),
         Err(r) => r.into_response(),
     }
@@ -414,8 +449,12 @@ fn kind_of(name: Option<&str>) -> Option<Kind> {
 
 /// The start of a route that changes something: the session, the CSRF token, and the
 /// account (and kind) the body names.
-fn change_target(s: &ConsoleState, headers: &HeaderMap, body: &[u8]) -> Result<Target, Denied> {
-    authorized_change(s, headers)?;
+async fn change_target(
+    s: &ConsoleState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Target, Denied> {
+    authorized_change(s, headers).await?;
     serde_json::from_slice::<Target>(body).map_err(|_| {
         Denied::Refused(
             StatusCode::BAD_REQUEST,
@@ -432,7 +471,7 @@ async fn force_refresh(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let t = match change_target(&s, &headers, &body) {
+    let t = match change_target(&s, &headers, &body).await {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };
@@ -478,7 +517,7 @@ async fn clear_quota(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let t = match change_target(&s, &headers, &body) {
+    let t = match change_target(&s, &headers, &body).await {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };

@@ -1,6 +1,11 @@
-//! The last [`KEPT`] warnings, for the console: every `warn` or `error` event the
-//! gateway logs (an upstream errcode, a refused push and its reason, a failed webhook,
-//! the store going away), with the request it happened in.
+//! The last [`KEPT`] distinct warnings, for the console: every `warn` or `error` event
+//! the gateway logs (an upstream errcode, a refused push and its reason, a failed
+//! webhook, the store going away), with the request it happened in.
+//!
+//! Problems are distinct by level, place, message and account: a repeat updates its
+//! entry (count, last time, latest details) instead of taking a new one, so a stranger's
+//! hundred refused requests are one line with a count and cannot push a real problem
+//! out of the list.
 //!
 //! A `tracing` layer beside the log formatter, installed by `wxgate serve` and `demo`.
 //! Log lines never carry a secret, a token or a session (the crate's rule), so neither
@@ -32,6 +37,24 @@ pub struct Problem {
     /// The other fields, `name=value` each.
     pub fields: Vec<String>,
     pub request_id: Option<String>,
+    /// How many times it happened since it entered the list.
+    pub count: u64,
+    /// When it first happened (unix seconds).
+    pub first_at: i64,
+}
+
+impl Problem {
+    /// Whether `other` is the same problem (a repeat).
+    fn same_as(&self, other: &Problem) -> bool {
+        self.level == other.level
+            && self.message == other.message
+            && self.target == other.target
+            && self.account() == other.account()
+    }
+
+    fn account(&self) -> Option<&str> {
+        self.fields.iter().find_map(|f| f.strip_prefix("account="))
+    }
 }
 
 static RECENT: Mutex<VecDeque<Problem>> = Mutex::new(VecDeque::new());
@@ -44,9 +67,14 @@ pub fn recent() -> Vec<Problem> {
         .unwrap_or_default()
 }
 
-fn keep(p: Problem) {
+fn keep(mut p: Problem) {
     if let Ok(mut r) = RECENT.lock() {
-        if r.len() == KEPT {
+        if let Some(i) = r.iter().position(|q| q.same_as(&p)) {
+            if let Some(old) = r.remove(i) {
+                p.count = old.count.saturating_add(1);
+                p.first_at = old.first_at;
+            }
+        } else if r.len() == KEPT {
             r.pop_front();
         }
         r.push_back(p);
@@ -68,10 +96,13 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for Layer {
             .try_with(|id| id.as_str().to_owned())
             .ok()
             .or(v.request_id);
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         keep(Problem {
-            at: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
+            at,
+            first_at: at,
+            count: 1,
             level: if level == Level::ERROR {
                 "error"
             } else {
@@ -115,12 +146,16 @@ mod tests {
     use tracing_subscriber::layer::SubscriberExt;
 
     #[test]
-    fn warnings_are_kept_newest_first_and_at_most_a_hundred() {
+    fn warnings_are_kept_newest_first_distinct_and_at_most_a_hundred() {
         let subscriber = tracing_subscriber::registry().with(Layer);
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("not a problem");
+            tracing::warn!(account = "default", "the real one");
             for i in 0..150 {
                 tracing::warn!(account = "default", errcode = 40001, i, "fetch failed");
+            }
+            for i in 0..150 {
+                tracing::warn!(account = format!("a{i}"), "fetch failed");
             }
             tracing::error!(reason = %"x".repeat(1000), "refused");
         });
@@ -128,8 +163,23 @@ mod tests {
         assert_eq!(r.len(), KEPT);
         assert_eq!(r[0].level, "error");
         assert_eq!(r[0].fields[0].len(), "reason=".len() + FIELD_CHARS);
-        assert_eq!(r[1].message, "fetch failed");
-        assert!(r[1].fields.contains(&"i=149".to_owned()), "{:?}", r[1]);
         assert!(r.iter().all(|p| p.message != "not a problem"));
+        // 150 of one problem are one entry with its count and latest details.
+        let noise = tracing_subscriber::registry().with(Layer);
+        tracing::subscriber::with_default(noise, || {
+            tracing::warn!(account = "x", "the real one");
+            for i in 0..500 {
+                tracing::warn!(account = "default", i, "push refused");
+            }
+        });
+        let r = recent();
+        let refused: Vec<_> = r.iter().filter(|p| p.message == "push refused").collect();
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].count, 500);
+        assert!(refused[0].fields.contains(&"i=499".to_owned()));
+        assert!(
+            r.iter().any(|p| p.message == "the real one"),
+            "noise cannot push it out"
+        );
     }
 }

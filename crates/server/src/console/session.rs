@@ -3,7 +3,9 @@
 //!
 //! The cookie is `v1.{expiry}.{nonce}.{mac}`, the MAC (HMAC-SHA256) keyed by a key
 //! derived from the admin key, so every instance of a fleet accepts it and changing the
-//! admin key ends every session. Nothing is stored. The CSRF token is a second MAC over
+//! admin key ends every session. Nothing is stored but logouts: a logout writes the
+//! session's nonce into the store until the cookie would have expired, and every
+//! instance refuses a cookie whose nonce is there. The CSRF token is a second MAC over
 //! the cookie: a page of the console reads it from `/console/api/overview` and sends it
 //! back in `X-Wxgate-Csrf`; another site can neither read it nor (SameSite=Strict) make
 //! the browser send the cookie.
@@ -53,6 +55,12 @@ impl Keys {
 
     /// Whether `value` is a cookie this key issued and `now` is before its expiry.
     pub fn verify(&self, value: &str, now: i64) -> bool {
+        self.verified(value, now).is_some()
+    }
+
+    /// The expiry and nonce of `value` if it is a cookie this key issued and `now` is
+    /// before its expiry. The nonce names the session, for revoking it at logout.
+    pub fn verified<'a>(&self, value: &'a str, now: i64) -> Option<(i64, &'a str)> {
         let mut parts = value.split('.');
         let (Some("v1"), Some(expiry), Some(nonce), Some(mac), None) = (
             parts.next(),
@@ -61,12 +69,10 @@ impl Keys {
             parts.next(),
             parts.next(),
         ) else {
-            return false;
+            return None;
         };
-        let Ok(expiry) = expiry.parse::<i64>() else {
-            return false;
-        };
-        ct_eq(mac, &self.mac(expiry, nonce)) && now < expiry
+        let expiry = expiry.parse::<i64>().ok()?;
+        (ct_eq(mac, &self.mac(expiry, nonce)) && now < expiry).then_some((expiry, nonce))
     }
 
     /// The CSRF token that goes with a session cookie.

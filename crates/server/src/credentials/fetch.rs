@@ -3,6 +3,8 @@
 //! only when WeChat still hands back the rejected token), tickets, and any endpoint
 //! that needs the app's token, retried once after a token error.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::token::{ClassicToken, StableToken};
@@ -29,6 +31,7 @@ impl CentralControl {
                     // Forced refreshes are rationed (20 a day): only when WeChat still
                     // hands back the token that was rejected.
                     Want::NotThis(stale) if &normal.access_token == stale => {
+                        self.allow_forced_refresh(acc).await?;
                         tracing::info!(account = %acc.name, "stable token still the rejected one; forcing a refresh");
                         up.call_api(&StableToken::new(appid, secret, true), None)
                             .await?
@@ -38,6 +41,30 @@ impl CentralControl {
             }
         };
         Ok((answer.access_token, answer.expires_in))
+    }
+
+    /// One forced refresh per account every `forced_refresh_interval_secs`, for the
+    /// fleet (a key in the store); counted either way. A forced refresh ends the
+    /// previous token at once for every holder, and WeChat allows 20 a day.
+    async fn allow_forced_refresh(&self, acc: &AccountState) -> Result<()> {
+        let every = Duration::from_secs(self.cfg.forced_refresh_interval_secs.max(1));
+        let key = keys::forced_refresh(&acc.name);
+        let allowed = self.store.set_if_absent(&key, &self.owner, every).await?;
+        let outcome = if allowed { "done" } else { "limited" };
+        metrics::counter!("wxgate_forced_refreshes_total", "account" => acc.name.clone(), "outcome" => outcome)
+            .increment(1);
+        if allowed {
+            return Ok(());
+        }
+        tracing::warn!(account = %acc.name, "forced refresh refused: one a {}s per account", every.as_secs());
+        Err(Error::WeChat {
+            endpoint: StableToken::PATH.into(),
+            code: wxgate_proto::ErrCode::ApiMinuteQuota,
+            errmsg: format!(
+                "wxgate: one forced refresh per account every {} s (credentials.forced_refresh_interval_secs)",
+                every.as_secs()
+            ),
+        })
     }
 
     pub(super) async fn fetch_ticket(
@@ -53,27 +80,31 @@ impl CentralControl {
     }
 
     /// Calls a WeChat endpoint that needs the app's access_token, with the account's;
-    /// on a token error (40001, 40014, 42001) refreshes compare-and-set style and
-    /// retries once.
+    /// on a token error (40001, 40014, 42001) that a liveness check confirms,
+    /// refreshes compare-and-set style and retries once.
     pub async fn call_api<E: Endpoint>(&self, account: &str, req: &E) -> Result<E::Answer> {
         let token = Box::pin(self.get(account, Kind::AccessToken)).await?;
         match self.upstream.call_api(req, Some(&token.value)).await {
             Err(e) if e.errcode().is_some_and(|c| c.is_access_token_invalid()) => {
-                tracing::info!(
-                    account,
-                    endpoint = E::PATH,
-                    "access_token rejected; refreshing and retrying once"
-                );
-                let fresh =
-                    Box::pin(self.refresh_stale(account, Kind::AccessToken, &token.value)).await?;
-                self.upstream.call_api(req, Some(&fresh.value)).await
+                match Box::pin(self.refresh_if_dead(account, &token.value)).await? {
+                    Some(fresh) => {
+                        tracing::info!(
+                            account,
+                            endpoint = E::PATH,
+                            "access_token confirmed dead; refreshed, retrying once"
+                        );
+                        self.upstream.call_api(req, Some(&fresh.value)).await
+                    }
+                    None => Err(e),
+                }
             }
             other => other,
         }
     }
 
     /// Calls a WeChat API with the account's access_token; on a token error (40001,
-    /// 40014, 42001) refreshes compare-and-set style and retries once.
+    /// 40014, 42001) that a liveness check confirms, refreshes compare-and-set style
+    /// and retries once.
     pub async fn call_with_token(
         &self,
         account: &str,
@@ -101,14 +132,16 @@ impl CentralControl {
         if !rejected {
             return Ok(first);
         }
+        let Some(fresh) = self.refresh_if_dead(account, &token.value).await? else {
+            // WeChat still accepts the token: the error is about something else (a
+            // token of the caller's in the body, say). Answered as WeChat gave it.
+            return Ok(first);
+        };
         tracing::info!(
             account,
             endpoint = crate::upstream::endpoint_label(path),
-            "access_token rejected; refreshing and retrying once"
+            "access_token confirmed dead; refreshed, retrying once"
         );
-        let fresh = self
-            .refresh_stale(account, Kind::AccessToken, &token.value)
-            .await?;
         self.upstream
             .send_raw(method, path, &with(&fresh.value), body)
             .await

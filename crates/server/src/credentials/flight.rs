@@ -35,6 +35,14 @@ impl CentralControl {
                         self.remember(slot, c);
                         return Ok(c.clone());
                     }
+                    // A fetch failed a moment ago (here or on another instance): its
+                    // error, without calling WeChat again until the backoff ends.
+                    if let Some(failure) = self.recent_failure(acc, kind).await {
+                        return match self.cached(slot).filter(|c| c.usable(now)) {
+                            Some(c) if !matches!(&want, Want::NotThis(s) if *s == c.value) => Ok(c),
+                            _ => Err(failure),
+                        };
+                    }
                     self.store
                         .set_if_absent(&lock_key, &self.owner, lease)
                         .await
@@ -121,6 +129,7 @@ impl CentralControl {
             }
             Err(e) => {
                 tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "fetch failed");
+                self.remember_failure(acc, kind, &e).await;
                 if let Ok(mut last) = slot.last_error.write() {
                     *last = Some(e.to_string());
                 }
@@ -170,12 +179,88 @@ impl CentralControl {
         })
     }
 
+    /// Remembers a failed fetch for the fleet for `failure_backoff_ms`.
+    async fn remember_failure(&self, acc: &AccountState, kind: Kind, e: &Error) {
+        let backoff = Duration::from_millis(self.cfg.failure_backoff_ms);
+        if backoff.is_zero() {
+            return;
+        }
+        let failure = RememberedFailure::of(e);
+        let key = keys::fetch_failure(&acc.name, kind.name());
+        let value = serde_json::to_string(&failure).unwrap_or_default();
+        if let Err(e) = self.store.set(&key, &value, Some(backoff)).await {
+            tracing::debug!(account = %acc.name, error = %e, "fetch failure not remembered");
+        }
+    }
+
+    /// The error of a fetch that failed within the backoff, if any.
+    async fn recent_failure(&self, acc: &AccountState, kind: Kind) -> Option<Error> {
+        if self.cfg.failure_backoff_ms == 0 {
+            return None;
+        }
+        let key = keys::fetch_failure(&acc.name, kind.name());
+        let raw = self.store.get(&key).await.ok()??;
+        let failure: RememberedFailure = serde_json::from_str(&raw).ok()?;
+        metrics::counter!("wxgate_fetch_backoff_answers_total", "kind" => kind.name()).increment(1);
+        Some(failure.into_error())
+    }
+
     async fn count_fetch(&self, acc: &AccountState, kind: Kind, now: i64) {
         let key = keys::fetch_counter(&acc.name, &format!("{}:{}", kind.name(), utc_day(now)));
         match self.store.increment(&key, Duration::from_secs(2 * 86400)).await {
             Ok(n) => metrics::gauge!("wxgate_credential_fetches_today", "account" => acc.name.clone(), "kind" => kind.name())
                 .set(n as f64),
             Err(e) => tracing::warn!(account = %acc.name, error = %e, "fetch counter not updated"),
+        }
+    }
+}
+
+/// A failed fetch as the store keeps it for the fleet: enough to answer the same error.
+#[derive(Serialize, Deserialize)]
+struct RememberedFailure {
+    endpoint: String,
+    /// WeChat's errcode, when WeChat refused.
+    errcode: Option<i64>,
+    message: String,
+}
+
+impl RememberedFailure {
+    fn of(e: &Error) -> Self {
+        match e {
+            Error::WeChat {
+                endpoint,
+                code,
+                errmsg,
+            } => RememberedFailure {
+                endpoint: endpoint.clone(),
+                errcode: Some(code.code()),
+                message: errmsg.clone(),
+            },
+            Error::Transport { endpoint, reason } => RememberedFailure {
+                endpoint: endpoint.clone(),
+                errcode: None,
+                message: reason.clone(),
+            },
+            other => RememberedFailure {
+                endpoint: "fetch".into(),
+                errcode: None,
+                message: other.to_string(),
+            },
+        }
+    }
+
+    fn into_error(self) -> Error {
+        let endpoint = self.endpoint;
+        match self.errcode {
+            Some(code) => Error::WeChat {
+                endpoint,
+                code: wxgate_proto::ErrCode::from_code(code),
+                errmsg: format!("{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)", self.message),
+            },
+            None => Error::Transport {
+                endpoint,
+                reason: format!("{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)", self.message),
+            },
         }
     }
 }

@@ -30,6 +30,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use serde::{Deserialize, Serialize};
+use wxgate_proto::api::openapi::GetApiDomainIp;
 
 use crate::clock::Clock;
 use crate::config::{AccountConfig, CredentialsConfig, TokenApi};
@@ -39,6 +40,10 @@ use crate::upstream::Upstream;
 
 /// A credential is not handed out in its last seconds: a caller needs time to use it.
 pub const MIN_VALIDITY: i64 = 10;
+
+/// A liveness check of an access_token is reused this long (seconds): a storm of
+/// token errors (or of SDKs asking again) costs one check.
+pub const LIVENESS_MEMO: i64 = 10;
 
 /// WeChat issues a new stable token (and, in the sandbox, ticket) only in the last 5
 /// minutes of the current one, so those refresh inside that window.
@@ -152,6 +157,8 @@ struct AccountState {
     name: String,
     config: AccountConfig,
     slots: [Slot; 3],
+    /// The last liveness check of the access_token: (token, when, alive).
+    liveness: std::sync::Mutex<Option<(String, i64, bool)>>,
 }
 
 pub struct CentralControl {
@@ -179,6 +186,7 @@ impl CentralControl {
                     name: name.clone(),
                     config: config.clone(),
                     slots: Default::default(),
+                    liveness: Default::default(),
                 };
                 state.slots[Kind::AccessToken.index()]
                     .active
@@ -267,6 +275,60 @@ impl CentralControl {
         }
         self.obtain(acc, kind, Want::NotThis(stale.to_owned()))
             .await
+    }
+
+    /// Whether WeChat no longer accepts `token`, an access_token of `account` that
+    /// wxgate handed out, asked with the cheapest authenticated call
+    /// (`/cgi-bin/get_api_domain_ip`) at most once per token every [`LIVENESS_MEMO`]
+    /// seconds. A token error in some other answer is not proof: `/sns/*` and a few
+    /// others answer 40001 about a token of the caller's, and a forced refresh ends the
+    /// central token for every holder. Only a token error counts as dead: an
+    /// unreachable WeChat does not burn a fetch.
+    pub async fn is_dead(&self, account: &str, token: &str) -> bool {
+        let Ok(acc) = self.state(account) else {
+            return false;
+        };
+        let now = self.clock.now();
+        if let Ok(memo) = acc.liveness.lock() {
+            if let Some((t, at, alive)) = memo.as_ref() {
+                if t == token && now - at < LIVENESS_MEMO {
+                    return !alive;
+                }
+            }
+        }
+        let alive = match self
+            .upstream
+            .call_api(&GetApiDomainIp {}, Some(token))
+            .await
+        {
+            Err(e) => !e.errcode().is_some_and(|c| c.is_access_token_invalid()),
+            Ok(_) => true,
+        };
+        if let Ok(mut memo) = acc.liveness.lock() {
+            *memo = Some((token.to_owned(), now, alive));
+        }
+        if !alive {
+            metrics::counter!("wxgate_token_confirmed_dead_total", "account" => acc.name.clone())
+                .increment(1);
+        }
+        !alive
+    }
+
+    /// [`CentralControl::refresh_stale`] for an access_token that WeChat rejected in
+    /// some answer, only once [`CentralControl::is_dead`] confirms it: `None` when the
+    /// token is alive (the rejection was about something else).
+    pub async fn refresh_if_dead(&self, account: &str, stale: &str) -> Result<Option<Credential>> {
+        if let Some(c) = self.current(account, Kind::AccessToken) {
+            if c.value != stale {
+                return Ok(Some(c));
+            }
+        }
+        if !self.is_dead(account, stale).await {
+            return Ok(None);
+        }
+        self.refresh_stale(account, Kind::AccessToken, stale)
+            .await
+            .map(Some)
     }
 
     /// Refreshes every active credential that is missing or due. The background task

@@ -4,7 +4,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -71,7 +71,8 @@ pub struct RefreshBody {
 }
 
 /// `POST /api/v1/{account}/token/refresh {"stale": "..."}`: refreshes only if `stale`
-/// is still the current token; answers the current token either way.
+/// is still the current token and WeChat confirms it dead; answers the current token
+/// either way.
 pub async fn refresh(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -82,11 +83,13 @@ pub async fn refresh(
     let b: RefreshBody = serde_json::from_slice(&body).map_err(|_| {
         ApiError::bad_request("the body must be {\"stale\": \"<the token that was rejected>\"}")
     })?;
-    let c = s
-        .ctx
-        .credentials
-        .refresh_stale(&account, Kind::AccessToken, &b.stale)
-        .await?;
+    // Refreshed only if WeChat confirms the token dead: a forced refresh ends the
+    // token for every holder, so a caller's word is not enough.
+    let credentials = &s.ctx.credentials;
+    let c = match credentials.refresh_if_dead(&account, &b.stale).await? {
+        Some(fresh) => fresh,
+        None => credentials.get(&account, Kind::AccessToken).await?,
+    };
     let now = s.ctx.now();
     Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
 }
@@ -141,10 +144,19 @@ pub async fn proxy(
     headers: HeaderMap,
     method: Method,
     Path((account, path)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, &account)?;
+    // The path as sent, before axum decoded it: `cgi-bin%2Fuser` would decode into two
+    // segments, and README promises no percent-encoding in a proxied path.
+    let raw = uri.path().splitn(5, '/').nth(4).unwrap_or_default();
+    if raw.contains('%') {
+        return Err(ApiError::bad_request(
+            "a proxied path is plain segments: no percent-encoding (%2F included)",
+        ));
+    }
     let path = format!("/{path}");
     forward(
         &s.ctx,

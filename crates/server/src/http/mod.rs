@@ -2,6 +2,7 @@
 //! error answers. Each group of routes has its own module.
 
 pub mod api;
+pub mod conns;
 pub mod hot;
 pub mod linger;
 pub mod observe;

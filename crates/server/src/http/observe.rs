@@ -145,7 +145,7 @@ where
         let latency_us = elapsed.as_micros() as u64;
         if status >= 500 {
             let request_id = id.to_str().unwrap_or_default();
-            tracing::warn!(request_id, %method, %route, status, latency_us, "request failed");
+            crate::sampled_warn!("request_failed", request_id, %method, %route, status, latency_us, "request failed");
         } else {
             span.in_scope(|| tracing::debug!(%method, %route, status, latency_us, "request"));
         }

@@ -3,8 +3,10 @@
 //! one header line a second held a connection for as long as it liked, and two
 //! thousand half-sent requests all stayed open. Here:
 //!
-//! - at most `server.max_connections` connections are served at once; past that,
-//!   new ones wait in the kernel's backlog until one closes;
+//! - at most `server.max_connections` connections are served at once, and one client
+//!   address holds at most `server.max_connections_per_client` of them (`conns`); near
+//!   the cap idle connections are closed first, and past it new ones wait in the
+//!   kernel's backlog until one closes;
 //! - a request's header must arrive within `server.header_read_timeout_ms` (hyper's
 //!   header timeout, which also closes a keep-alive connection idle that long);
 //! - a request's body must arrive within `server.body_read_timeout_ms` of the first
@@ -35,6 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_service::Service;
 
+use super::conns::{ConnState, ConnTable, InFlight};
 use super::hot::App;
 use super::linger::Lingering;
 use crate::config::ServerConfig;
@@ -48,36 +51,21 @@ pub async fn serve(
     limits: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max));
+    // Below this many free permits, idle connections are closed to make room.
+    let low_water = (max / 8).max(1);
+    let table = ConnTable::new(&limits);
+    let (stopping, stop) = tokio::sync::watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_read_timeout_ms.max(1)))
         .keep_alive(true);
+    let http = Arc::new(http);
     let body_timeout = Duration::from_millis(limits.body_read_timeout_ms.max(1));
     let mut full_logged = false;
     tokio::pin!(shutdown);
     loop {
-        let permit = if let Ok(p) = permits.clone().try_acquire_owned() {
-            full_logged = false;
-            p
-        } else {
-            if !full_logged {
-                tracing::warn!(
-                    max_connections = limits.max_connections,
-                    "connection limit reached: new connections wait"
-                );
-                metrics::counter!("wxgate_connections_limited_total").increment(1);
-                full_logged = true;
-            }
-            tokio::select! {
-                p = permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            }
-        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -90,21 +78,72 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(entry) = table.admit(peer.ip()) else {
+            // The client holds its share, every connection busy: this one is closed.
+            metrics::counter!("wxgate_connections_refused_total", "why" => "client_share")
+                .increment(1);
+            crate::sampled_warn!(
+                "connection_share",
+                client = %peer.ip(),
+                "a client holds its share of connections (server.max_connections_per_client), all busy: closing its new one"
+            );
+            drop(stream);
+            continue;
+        };
+        if permits.available_permits() <= low_water {
+            table.evict_one();
+        }
+        let permit = if let Ok(p) = permits.clone().try_acquire_owned() {
+            full_logged = false;
+            p
+        } else {
+            if !full_logged {
+                tracing::warn!(
+                    max_connections = limits.max_connections,
+                    "connection limit reached: closing idle connections, new ones wait"
+                );
+                metrics::counter!("wxgate_connections_limited_total").increment(1);
+                full_logged = true;
+            }
+            tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            }
+        };
         let _ = stream.set_nodelay(true);
         let service = Connection {
             app: app.clone().with_peer(peer),
             body_timeout,
+            table: table.clone(),
+            conn: entry.state.clone(),
         };
-        let conn =
-            graceful.watch(http.serve_connection(TokioIo::new(Lingering::new(stream)), service));
+        let (http, mut stop) = (http.clone(), stop.clone());
         tokio::spawn(async move {
+            let conn = http.serve_connection(TokioIo::new(Lingering::new(stream)), service);
+            tokio::pin!(conn);
             // A client that vanishes or times out ends here; nothing to report.
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = entry.state.evict.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+                () = async { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(entry);
             drop(permit);
         });
     }
     drop(listener);
-    if tokio::time::timeout(Duration::from_secs(30), graceful.shutdown())
+    let _ = stopping.send(true);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(Duration::from_secs(30), permits.acquire_many(all))
         .await
         .is_err()
     {
@@ -117,6 +156,8 @@ pub async fn serve(
 struct Connection {
     app: App,
     body_timeout: Duration,
+    table: Arc<ConnTable>,
+    conn: Arc<ConnState>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
@@ -125,11 +166,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
     type Future = CloseIfUnread<<App as Service<Request>>::Future>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::new(&self.conn, &self.table);
         // A request without a body (every GET of the hot lane) pays no timer.
         if hyper::body::Body::is_end_stream(req.body()) {
             return CloseIfUnread {
                 answer: self.app.answer(req.map(Body::new)),
                 body: None,
+                _in_flight: in_flight,
             };
         }
         let (timeout, read) = (self.body_timeout, BodyRead::default());
@@ -137,6 +180,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Connection {
         CloseIfUnread {
             answer: self.app.answer(req),
             body: Some(read),
+            _in_flight: in_flight,
         }
     }
 }
@@ -148,6 +192,8 @@ pin_project_lite::pin_project! {
         #[pin]
         answer: F,
         body: Option<BodyRead>,
+        // The connection is busy (not idle, so not evicted) while the answer is made.
+        _in_flight: InFlight,
     }
 }
 

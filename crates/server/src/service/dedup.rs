@@ -41,7 +41,7 @@ pub async fn answer_once(
     //    longer than WeChat retries), in every mode; else the push is remembered, its
     //    nonce until its timestamp leaves the window. Past the memory's ceiling only
     //    retries are answered: a new push gets 503 and WeChat retries later.
-    let claim = if svc.memory.has_room(now) {
+    let claim = if svc.memory.has_room(&acc.memory, &acc.name, now) {
         let nonce_key = keys::nonce(&acc.name, checked.timestamp, nonce);
         store
             .claim_push(&dedup_key, &nonce_key, ttl, window_left(cfg, ts, now))
@@ -76,7 +76,7 @@ pub async fn answer_once(
         // the outage once; a line a push would flood the log.
         Err(e) => tracing::debug!(account = %acc.name, error = %e, "push memory unavailable"),
     }
-    svc.memory.remember(now);
+    svc.memory.remember(&acc.memory, now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
     let answer = answer_for_format(ctx, acc, pushed, answer);
     if let Err(e) = store

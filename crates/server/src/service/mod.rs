@@ -53,6 +53,8 @@ pub struct ServiceAccount {
     /// The configured data format; `None` reads it from each push.
     format: Option<PushFormat>,
     handlers: Vec<Arc<dyn Handler>>,
+    /// Its share of the push memory.
+    memory: Arc<memory::AccountMemory>,
 }
 
 /// Every account's push settings.
@@ -75,6 +77,11 @@ impl Service {
     ) -> Result<Self> {
         let mut accounts = HashMap::new();
         let mut webhook_stats = BTreeMap::new();
+        let mut memory = memory::PushMemory::new(
+            config.service.replay_window,
+            config.service.max_remembered_pushes,
+            config.accounts.len(),
+        );
         for (name, a) in &config.accounts {
             let crypt = match (&a.token, &a.encoding_aes_key) {
                 (Some(t), Some(k)) => Some(MsgCrypt::new(t.expose(), k.expose(), &a.appid)?),
@@ -100,6 +107,7 @@ impl Service {
                     mode: a.mode,
                     format: a.format,
                     handlers,
+                    memory: memory.account(),
                 },
             );
         }
@@ -110,10 +118,7 @@ impl Service {
         }
         Ok(Service {
             accounts,
-            memory: memory::PushMemory::new(
-                config.service.replay_window,
-                config.service.max_remembered_pushes,
-            ),
+            memory,
             cfg: config.service.clone(),
             webhook_stats,
         })
@@ -133,7 +138,8 @@ fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
     // A full push memory is logged once an episode (`memory`), not once a push.
     let once_an_episode = status == StatusCode::SERVICE_UNAVAILABLE;
     if !once_an_episode {
-        tracing::warn!(
+        crate::sampled_warn!(
+            "push_refused",
             account,
             status = status.as_u16(),
             reason = logged,

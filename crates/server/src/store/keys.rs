@@ -48,6 +48,23 @@ pub fn last_error(account: &str, kind: &str) -> String {
     key(account, &["last_error", kind])
 }
 
+/// A failed fetch of a credential, remembered for the fleet for a short backoff: the
+/// requests in that window get its error without calling WeChat again.
+pub fn fetch_failure(account: &str, kind: &str) -> String {
+    key(account, &["fetch_failed", kind])
+}
+
+/// Held while a forced token refresh is not allowed again for the account (WeChat
+/// rations them: `force_refresh` 20 a day, 30 s apart).
+pub fn forced_refresh(account: &str) -> String {
+    key(account, &["forced_refresh"])
+}
+
+/// A revoked console session (its nonce), until the session would have expired.
+pub fn console_revoked(nonce: &str) -> String {
+    key("fleet", &["console_revoked", nonce])
+}
+
 /// The first answer to a pushed message, for WeChat's retries (`MsgId`, or the event's
 /// sender, time, event and key).
 pub fn dedup(account: &str, message_key: &str) -> String {

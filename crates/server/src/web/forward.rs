@@ -48,6 +48,13 @@ pub async fn forward(
     ctx.upstream
         .check_path(path)
         .map_err(|e| ForwardError::Path(e.to_string()))?;
+    if wxgate_proto::api::under_prefix(path, wxgate_proto::api::USER_TOKEN_PREFIXES) {
+        // These take a user's token: the app's must not be put on them, and their
+        // token errors are about the user's.
+        return Err(ForwardError::Path(format!(
+            "{path} takes a user's access_token, not the app's: call WeChat with the user's token (for OAuth users, /wx/auth remembers them)"
+        )));
+    }
     let body = read_body(ctx, body).await?;
     let query: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())

@@ -1,18 +1,31 @@
 //! Rate limits on the routes that spend a WeChat call for an anonymous caller
 //! (`/wx/mp/login` spends a `jscode2session`, `/wx/auth/callback` an OAuth code
-//! exchange): without them a script can burn the app's WeChat API limits.
+//! exchange), and on failed authentications: without them a script can burn the app's
+//! WeChat API limits or guess secrets for free.
 //!
-//! Two GCRA limiters (governor): one per client address (an IPv4 address, an IPv6 /64,
-//! since one host holds a whole /64), one per account as the backstop a botnet meets.
-//! The client table is bounded (`rate_limit.max_clients`): when full, idle entries are
-//! dropped, and if it is still full a client is held to one of 4096 shared buckets
-//! (by a keyed hash of its address) with the same quota, so memory stays bounded
-//! whatever addresses an attacker uses and a client stays limited. A refusal is a 429 with `Retry-After`, counted by route, logged once a minute
-//! at most.
+//! The limits are built so that an attacker cannot aim them at the users they protect:
+//!
+//! - A call is charged only once it is well-formed (a login with a code, a callback with
+//!   a valid state): malformed requests are refused by their own 400 and cost nothing.
+//! - Each route [`Family`] has its own budget per account, so a flood of Mini Program
+//!   logins cannot starve the OAuth callback of the same account.
+//! - A failed authentication (a wrong compat secret, a wrong console key) is charged to
+//!   the client that failed ([`Limits::failed_auth`]), never to the account: a stranger
+//!   who knows the public appid cannot make the valid clients' requests fail. A request
+//!   that proves a valid secret is never refused by these limits.
+//!
+//! GCRA limiters (governor): one per client address (an IPv4 address, an IPv6 /64,
+//! since one host holds a whole /64) and family, one per account and family as the
+//! backstop a botnet meets. The client table is bounded (`rate_limit.max_clients`):
+//! when full, idle entries are dropped, and if it is still full a client is held to one
+//! of 4096 shared buckets (by a keyed hash of its address) with the same quota, so
+//! memory stays bounded whatever addresses an attacker uses and a client stays limited.
+//! A refusal is a 429 with `Retry-After`, counted by route, logged once a minute at most.
 //!
 //! The client address is the connection's peer, or, from a peer in
 //! `server.trusted_proxies`, the last address of `server.client_ip_header`.
 
+use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,25 +34,82 @@ use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::{RateLimitConfig, ServerConfig};
 
-/// The limiters of a gateway.
-pub struct Limits {
-    enabled: bool,
-    clients: DefaultKeyedRateLimiter<IpAddr>,
-    /// When `clients` is full: shared buckets by a keyed hash of the address.
+/// A family of routes that spend WeChat calls for anonymous callers. Each family has its
+/// own budget per client and per account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `/wx/mp/login`, `/wx/mp/phone`, `/wx/mp/check/text`, `/wx/mp/session?remote=1`,
+    /// `/wx/mp/session/reset`.
+    MiniProgram,
+    /// `/wx/auth/callback`.
+    OAuth,
+}
+
+/// A client table bounded by `max_clients`, with shared overflow buckets past it.
+struct ClientLimiter<K: Hash + Eq + Clone> {
+    table: DefaultKeyedRateLimiter<K>,
+    /// When `table` is full: shared buckets by a keyed hash of the key.
     overflow: DefaultKeyedRateLimiter<u16>,
-    overflow_hasher: std::collections::hash_map::RandomState,
-    accounts: DefaultKeyedRateLimiter<String>,
-    max_clients: usize,
-    clock: DefaultClock,
-    last_logged: AtomicI64,
+    hasher: std::collections::hash_map::RandomState,
+    max: usize,
 }
 
 /// The shared buckets of clients past `max_clients`.
 const OVERFLOW_BUCKETS: u64 = 4096;
+
+impl<K: Hash + Eq + Clone> ClientLimiter<K> {
+    fn new(q: Quota, max: usize) -> Self {
+        ClientLimiter {
+            table: RateLimiter::keyed(q),
+            overflow: RateLimiter::keyed(q),
+            hasher: Default::default(),
+            max: max.max(1),
+        }
+    }
+
+    fn forget_idle(&self) {
+        self.table.retain_recent();
+        self.table.shrink_to_fit();
+    }
+
+    /// One call of `key`: `Err(wait)` past its quota.
+    fn check(
+        &self,
+        key: &K,
+        now: <DefaultClock as Clock>::Instant,
+    ) -> Result<(), std::time::Duration> {
+        let mut room = self.table.len() < self.max;
+        if !room {
+            self.forget_idle();
+            room = self.table.len() < self.max;
+        }
+        if room {
+            self.table.check_key(key)
+        } else {
+            let bucket = (self.hasher.hash_one(key) % OVERFLOW_BUCKETS) as u16;
+            self.overflow.check_key(&bucket)
+        }
+        .map_err(|n| n.wait_time_from(now))
+    }
+}
+
+/// The limiters of a gateway.
+pub struct Limits {
+    enabled: bool,
+    clients: ClientLimiter<(Family, IpAddr)>,
+    accounts: DefaultKeyedRateLimiter<(Family, String)>,
+    /// Failed authentications per client address.
+    failures: ClientLimiter<IpAddr>,
+    /// Failed authentications of all clients together: a ceiling on what failures cost
+    /// (hashing, log lines), never applied to a request with the right secret.
+    failures_all: DefaultDirectRateLimiter,
+    clock: DefaultClock,
+    last_logged: AtomicI64,
+}
 
 fn quota(per_minute: u32, burst: u32) -> Quota {
     let one = NonZeroU32::MIN;
@@ -48,7 +118,7 @@ fn quota(per_minute: u32, burst: u32) -> Quota {
 }
 
 /// The key of a client address: IPv4 as it is, IPv6 cut to its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -82,13 +152,20 @@ pub fn client_addr(server: &ServerConfig, peer: Option<SocketAddr>, headers: &He
 
 impl Limits {
     pub fn new(cfg: &RateLimitConfig) -> Self {
+        let per_client = quota(cfg.per_client_per_minute, cfg.per_client_burst);
+        let failures = quota(
+            cfg.failed_auth_per_client_per_minute,
+            cfg.failed_auth_per_client_burst,
+        );
         Limits {
             enabled: cfg.enabled,
-            clients: RateLimiter::keyed(quota(cfg.per_client_per_minute, cfg.per_client_burst)),
-            overflow: RateLimiter::keyed(quota(cfg.per_client_per_minute, cfg.per_client_burst)),
-            overflow_hasher: Default::default(),
+            clients: ClientLimiter::new(per_client, cfg.max_clients),
             accounts: RateLimiter::keyed(quota(cfg.per_account_per_minute, cfg.per_account_burst)),
-            max_clients: cfg.max_clients.max(1),
+            failures: ClientLimiter::new(failures, cfg.max_clients),
+            failures_all: RateLimiter::direct(quota(
+                cfg.failed_auth_per_minute,
+                cfg.failed_auth_per_minute,
+            )),
             clock: DefaultClock::default(),
             last_logged: AtomicI64::new(i64::MIN),
         }
@@ -96,40 +173,62 @@ impl Limits {
 
     /// Drops the clients whose limit has fully recovered (the upkeep calls it).
     pub fn forget_idle(&self) {
-        self.clients.retain_recent();
-        self.clients.shrink_to_fit();
+        self.clients.forget_idle();
+        self.failures.forget_idle();
+        self.accounts.retain_recent();
     }
 
-    /// Client addresses remembered now.
+    /// Client addresses remembered now (all families, and failures).
     pub fn clients_tracked(&self) -> usize {
-        self.clients.len()
+        self.clients.table.len() + self.failures.table.len()
     }
 
-    /// Admits one call of `route` for `account` from `client`, or answers the 429.
-    pub fn admit(&self, route: &'static str, account: &str, client: IpAddr) -> Result<(), Limited> {
+    /// Admits one well-formed call of `route` (of `family`) for `account` from
+    /// `client`, or answers the 429. Call it once the request is known to be well-formed
+    /// and right before the WeChat call it pays for.
+    pub fn admit(
+        &self,
+        family: Family,
+        route: &'static str,
+        account: &str,
+        client: IpAddr,
+    ) -> Result<(), Limited> {
         if !self.enabled {
             return Ok(());
         }
-        let key = client_key(client);
         let now = self.clock.now();
-        let mut room = self.clients.len() < self.max_clients;
-        if !room {
-            self.forget_idle();
-            room = self.clients.len() < self.max_clients;
+        let verdict = self
+            .clients
+            .check(&(family, client_key(client)), now)
+            .and_then(|()| {
+                self.accounts
+                    .check_key(&(family, account.to_owned()))
+                    .map_err(|n| n.wait_time_from(now))
+            });
+        self.verdict(route, verdict)
+    }
+
+    /// Charges one failed authentication (a wrong secret or key) of `route` to
+    /// `client`, and to the ceiling of all failures; `Err` once either is spent, which
+    /// the caller answers instead of "wrong secret". Only failures are charged, so a
+    /// client with the right secret is never refused, whoever else fails.
+    pub fn failed_auth(&self, route: &'static str, client: IpAddr) -> Result<(), Limited> {
+        if !self.enabled {
+            return Ok(());
         }
-        let client_verdict = if room {
-            self.clients.check_key(&key)
-        } else {
-            use std::hash::BuildHasher;
-            let bucket = (self.overflow_hasher.hash_one(key) % OVERFLOW_BUCKETS) as u16;
-            self.overflow.check_key(&bucket)
-        }
-        .map_err(|n| n.wait_time_from(now));
-        let verdict = client_verdict.and_then(|()| {
-            self.accounts
-                .check_key(&account.to_owned())
-                .map_err(|n| n.wait_time_from(now))
-        });
+        let now = self.clock.now();
+        let verdict = self
+            .failures
+            .check(&client_key(client), now)
+            .and_then(|()| self.failures_all.check().map_err(|n| n.wait_time_from(now)));
+        self.verdict(route, verdict)
+    }
+
+    fn verdict(
+        &self,
+        route: &'static str,
+        verdict: Result<(), std::time::Duration>,
+    ) -> Result<(), Limited> {
         match verdict {
             Ok(()) => Ok(()),
             Err(wait) => {
@@ -254,13 +353,17 @@ mod tests {
         });
         for i in 0..1000u32 {
             let ip = IpAddr::from(i.to_be_bytes());
-            let _ = limits.admit("test", "default", ip);
+            let _ = limits.admit(Family::MiniProgram, "test", "default", ip);
             assert!(limits.clients_tracked() <= 10);
         }
         // Past the table, a client is still held to a limit (its shared bucket).
         let late = IpAddr::from(5000u32.to_be_bytes());
         let answers: Vec<bool> = (0..3)
-            .map(|_| limits.admit("test", "default", late).is_ok())
+            .map(|_| {
+                limits
+                    .admit(Family::MiniProgram, "test", "default", late)
+                    .is_ok()
+            })
             .collect();
         assert!(answers.iter().filter(|ok| **ok).count() <= 1, "{answers:?}");
     }

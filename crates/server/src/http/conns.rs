@@ -1,0 +1,232 @@
+//! Who holds the connections: a table of open connections by client address, so that one
+//! host cannot take every connection. Without it the cap on connections was global: a
+//! host opening `max_connections` idle sockets made `/healthz` time out and WeChat's
+//! pushes miss their 5 s.
+//!
+//! - Each client address (an IPv6 /64) holds at most `server.max_connections_per_client`
+//!   connections. Past it, its oldest idle connection is closed to make room; if none
+//!   is idle, the new connection is closed at once. The trusted proxies of
+//!   `server.trusted_proxies` carry many clients' connections and have no share.
+//! - Near the global cap (`max_connections`, less an eighth), the oldest idle connection
+//!   of the client holding the most is closed, so a new client (WeChat with a push) gets
+//!   a connection instead of waiting behind idle sockets.
+//!
+//! "Idle" is a connection with no request in flight: accepted and silent, or between
+//! two keep-alive requests. Closing one is hyper's graceful shutdown: a request that
+//! races in still gets its answer.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use crate::config::ServerConfig;
+use crate::web::limit::client_key;
+
+/// One open connection, as the table sees it.
+pub struct ConnState {
+    id: u64,
+    /// Requests in flight on it.
+    busy: AtomicUsize,
+    /// When it last became idle (a monotonic instant as microseconds since the table
+    /// started).
+    idle_since: AtomicU64,
+    /// Told to close when it is evicted.
+    pub evict: Notify,
+}
+
+impl ConnState {
+    fn is_idle(&self) -> bool {
+        self.busy.load(Ordering::Acquire) == 0
+    }
+}
+
+/// A request in flight on a connection: the connection is busy until it is dropped.
+pub struct InFlight {
+    conn: Arc<ConnState>,
+    origin: Instant,
+}
+
+impl InFlight {
+    pub fn new(conn: &Arc<ConnState>, table: &ConnTable) -> Self {
+        conn.busy.fetch_add(1, Ordering::AcqRel);
+        InFlight {
+            conn: conn.clone(),
+            origin: table.origin,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let now = self.origin.elapsed().as_micros() as u64;
+        self.conn.idle_since.store(now, Ordering::Release);
+        self.conn.busy.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The open connections by client.
+pub struct ConnTable {
+    per_client: usize,
+    exempt: Vec<IpAddr>,
+    origin: Instant,
+    next_id: AtomicU64,
+    by_client: Mutex<HashMap<IpAddr, Vec<Arc<ConnState>>>>,
+}
+
+/// A connection's place in the table; dropping it removes the connection.
+pub struct Entry {
+    table: Arc<ConnTable>,
+    client: IpAddr,
+    pub state: Arc<ConnState>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.table.by_client.lock() {
+            if let Some(list) = t.get_mut(&self.client) {
+                list.retain(|c| c.id != self.state.id);
+                if list.is_empty() {
+                    t.remove(&self.client);
+                }
+            }
+        }
+    }
+}
+
+impl ConnTable {
+    pub fn new(cfg: &ServerConfig) -> Arc<Self> {
+        Arc::new(ConnTable {
+            per_client: cfg.max_connections_per_client.max(1),
+            exempt: cfg
+                .trusted_proxies
+                .iter()
+                .map(|ip| client_key(*ip))
+                .collect(),
+            origin: Instant::now(),
+            next_id: AtomicU64::new(0),
+            by_client: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Takes a new connection from `peer` into the table, closing the client's oldest
+    /// idle connection if it is at its share; `None` when it is at its share with
+    /// every connection busy (the new one is to be closed).
+    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Entry> {
+        let client = client_key(peer);
+        let mut t = self.by_client.lock().ok()?;
+        let list = t.entry(client).or_default();
+        if list.len() >= self.per_client && !self.exempt.contains(&client) {
+            let oldest = Self::oldest_idle(list)?;
+            oldest.evict.notify_one();
+            metrics::counter!("wxgate_connections_evicted_total", "why" => "client_share")
+                .increment(1);
+        }
+        let state = Arc::new(ConnState {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            busy: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(self.origin.elapsed().as_micros() as u64),
+            evict: Notify::new(),
+        });
+        list.push(state.clone());
+        Some(Entry {
+            table: self.clone(),
+            client,
+            state,
+        })
+    }
+
+    /// Closes the oldest idle connection of the client that holds the most: what the
+    /// accept loop does near the global cap. Whether one was found.
+    pub fn evict_one(&self) -> bool {
+        let Ok(t) = self.by_client.lock() else {
+            return false;
+        };
+        let mut clients: Vec<&Vec<Arc<ConnState>>> = t.values().collect();
+        clients.sort_by_key(|l| std::cmp::Reverse(l.len()));
+        for list in clients {
+            if let Some(c) = Self::oldest_idle(list) {
+                c.evict.notify_one();
+                metrics::counter!("wxgate_connections_evicted_total", "why" => "near_cap")
+                    .increment(1);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn oldest_idle(list: &[Arc<ConnState>]) -> Option<&Arc<ConnState>> {
+        list.iter()
+            .filter(|c| c.is_idle())
+            .min_by_key(|c| c.idle_since.load(Ordering::Acquire))
+    }
+
+    /// Connections open now from `peer`'s client address.
+    pub fn held_by(&self, peer: IpAddr) -> usize {
+        self.by_client
+            .lock()
+            .map(|t| t.get(&client_key(peer)).map_or(0, Vec::len))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(per_client: usize) -> Arc<ConnTable> {
+        ConnTable::new(&ServerConfig {
+            max_connections_per_client: per_client,
+            trusted_proxies: vec!["10.0.0.1".parse().unwrap()],
+            ..ServerConfig::default()
+        })
+    }
+
+    #[test]
+    fn a_client_at_its_share_loses_its_oldest_idle_connection_or_the_new_one() {
+        let t = table(2);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let a = t.admit(ip).unwrap();
+        let b = t.admit(ip).unwrap();
+        let _busy_a = InFlight::new(&a.state, &t);
+        // b is idle: it is evicted for the third.
+        let c = t.admit(ip).unwrap();
+        assert_eq!(t.held_by(ip), 3, "b closes once it hears the eviction");
+        drop(b);
+        // a busy, c idle: c goes for the fourth.
+        let _d = t.admit(ip).unwrap();
+        drop(c);
+        let _busy_d = InFlight::new(&_d.state, &t);
+        assert!(
+            t.admit(ip).is_none(),
+            "every connection busy: the new one is refused"
+        );
+        // Another client is not affected; a trusted proxy has no share.
+        assert!(t.admit("192.0.2.2".parse().unwrap()).is_some());
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let held: Vec<_> = (0..10).map(|_| t.admit(proxy).unwrap()).collect();
+        assert_eq!(t.held_by(proxy), held.len());
+    }
+
+    #[test]
+    fn near_the_cap_the_largest_clients_idle_connection_goes() {
+        let t = table(100);
+        let big: IpAddr = "192.0.2.9".parse().unwrap();
+        let small: IpAddr = "192.0.2.8".parse().unwrap();
+        let _s = t.admit(small).unwrap();
+        let held: Vec<_> = (0..5).map(|_| t.admit(big).unwrap()).collect();
+        assert!(t.evict_one());
+        // The notified one is the big client's; a waiter on it wakes.
+        let notified = held
+            .iter()
+            .filter(|e| {
+                let fut = e.state.evict.notified();
+                futures_util::FutureExt::now_or_never(fut).is_some()
+            })
+            .count();
+        assert_eq!(notified, 1);
+    }
+}
