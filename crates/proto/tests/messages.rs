@@ -355,3 +355,16 @@ fn reply_json_form() {
     assert_eq!(cs["news"]["articles"][0]["url"], "http://x");
     assert!(serde_json::from_str::<Reply>(r#"{"type":"bogus"}"#).is_err());
 }
+
+#[test]
+fn json_member_names_that_are_not_xml_names_are_not_written_as_tags() {
+    let json = r#"{"ToUserName":"gh_x","FromUserName":"o1","CreateTime":1,"MsgType":"text","Content":"hi","a<b/><c":"x","Msg Type":"y","1st":"z","xmlns":"w","Ok_Name-1.2":"kept"}"#;
+    let fields = wxgate_proto::json::parse(json, 65536).unwrap();
+    let xml = wxgate_proto::message::write_fields(&fields);
+    for bad in ["a<b", "Msg Type", "<1st>", "<xmlns>"] {
+        assert!(!xml.contains(bad), "{bad} in {xml}");
+    }
+    let doc = wxgate_proto::xml::parse(&xml, 65536).unwrap();
+    assert_eq!(doc.fields.text("Content"), Some("hi"));
+    assert_eq!(doc.fields.text("Ok_Name-1.2"), Some("kept"));
+}

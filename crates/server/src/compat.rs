@@ -11,7 +11,8 @@
 //! - `force_refresh`, or a client asking again for the token it already holds (what an
 //!   SDK does after a 40001), refreshes only if WeChat says the token is dead
 //!   ([`crate::credentials::CentralControl::is_dead`]: `/cgi-bin/get_api_domain_ip`, at
-//!   most once per token every few seconds), then compare-and-refresh as the API does.
+//!   a burst of 5 checks per account, then one every 10 s), then compare-and-refresh as
+//!   the API does.
 //! - `GET /cgi-bin/ticket/getticket` answers the central ticket.
 //! - Every other `/cgi-bin/`, `/wxa/`, `/datacube/` and `/card/` path is forwarded with
 //!   the central token in place of the caller's, which must be one wxgate handed out
@@ -162,7 +163,13 @@ impl Compat {
             .iter()
             .any(|(c, a, t)| c == client && a == account && *t == current.value);
         let mut token = current.clone();
-        if (force || asks_again) && ctx.credentials.is_dead(account, &current.value).await {
+        let asked = std::time::Instant::now();
+        if (force || asks_again)
+            && ctx
+                .credentials
+                .is_dead(account, &current.value, asked)
+                .await
+        {
             tracing::info!(
                 account,
                 client,

@@ -3,8 +3,15 @@
 //! the rest only counted, and one summary line a minute says how many were left out.
 //! Without it, one connection sending refused requests wrote megabytes of log a second.
 //! The metrics count every refusal; this bounds only the log.
+//!
+//! The events left out are still emitted, under the target [`TARGET`], which the log
+//! formatter drops (`cli::ops::init_logging`) and the console's problem list counts:
+//! its entry for them keeps the newest details and a true count.
 
 use std::sync::Mutex;
+
+/// The target of the events left out of the log.
+pub const TARGET: &str = "wxgate::sampled";
 
 /// Lines of one kind logged a minute before the rest are only counted.
 pub const FIRST: u32 = 10;
@@ -72,6 +79,8 @@ macro_rules! sampled_warn {
     ($kind:literal, $($arg:tt)+) => {
         if $crate::sampled::admit($kind) {
             ::tracing::warn!($($arg)+);
+        } else {
+            ::tracing::warn!(target: "wxgate::sampled", $($arg)+);
         }
     };
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -160,13 +161,98 @@ async fn a_storm_of_forced_refreshes_fetches_once() {
     assert_eq!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA), 1);
 }
 
+/// A WeChat stand-in that hands back the same stable token in normal mode whatever
+/// happens, says every token is dead, and counts what it is asked: the case where only
+/// a forced refresh helps.
+async fn stuck_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let log = log.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let body = axum::body::to_bytes(req.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let answer = if path == "/cgi-bin/stable_token" {
+                let forced = body["force_refresh"] == true;
+                let mut log = log.lock().unwrap();
+                let n = log.iter().filter(|p| *p == "forced").count();
+                log.push(if forced { "forced" } else { "normal" }.to_owned());
+                let n = if forced { n + 1 } else { n };
+                json!({"access_token": format!("TOKEN-{n}"), "expires_in": 7200})
+            } else {
+                log.lock().unwrap().push(path);
+                json!({"errcode": 40001, "errmsg": "invalid credential"})
+            };
+            axum::Json(answer)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
 #[tokio::test]
-async fn a_rejected_stable_token_that_wechat_still_hands_out_is_forced() {
-    // WeChat keeps answering the rejected token in normal mode: only then force.
+async fn a_dead_stable_token_that_wechat_still_hands_out_is_forced_once_per_interval() {
+    let (upstream, seen) = stuck_upstream().await;
+    let dir = TempDir::new("force");
+    let toml = gateway_toml(&upstream, dir.path(), embedded(), "", "");
+    let g = start_gateway(&toml, Clock::system()).await;
+    let http = reqwest::Client::new();
+    let count = |what: &str| seen.lock().unwrap().iter().filter(|p| *p == what).count();
+    let (_, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
+    assert_eq!(v["access_token"], "TOKEN-0");
+    // WeChat says TOKEN-0 is dead and keeps handing it back: forced, once.
+    let refresh = |stale: &str| {
+        api(
+            &http,
+            reqwest::Method::POST,
+            format!("{}/api/v1/default/token/refresh", g.url()),
+            Some(json!({ "stale": stale })),
+        )
+    };
+    let (status, v) = refresh("TOKEN-0").await;
+    assert_eq!(
+        (status, v["access_token"].as_str()),
+        (200, Some("TOKEN-1")),
+        "{v}"
+    );
+    assert_eq!(count("forced"), 1);
+    assert_eq!(
+        count("/cgi-bin/get_api_domain_ip"),
+        1,
+        "confirmed dead first"
+    );
+    // Dead again at once: a second forced refresh within the interval is refused and
+    // counted, the token is not burnt again.
+    let (status, v) = refresh("TOKEN-1").await;
+    assert_ne!(status, 200, "{v}");
+    assert_eq!(v["error"]["errcode"], 45011, "{v}");
+    assert_eq!(count("forced"), 1, "one forced refresh per interval");
+    let metrics = http
+        .get(format!("{}/metrics", g.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("wxgate_forced_refreshes_total{account=\"default\",outcome=\"limited\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_calling_a_live_token_stale_burns_nothing() {
     let sb = Sandbox::start_ephemeral(SandboxConfig::example())
         .await
         .unwrap();
-    let dir = TempDir::new("force");
+    let dir = TempDir::new("live-stale");
     let g = start_gateway(
         &gateway_toml(&sb.base_url(), dir.path(), embedded(), "", ""),
         Clock::system(),
@@ -175,24 +261,33 @@ async fn a_rejected_stable_token_that_wechat_still_hands_out_is_forced() {
     let http = reqwest::Client::new();
     let (_, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
     let current = v["access_token"].as_str().unwrap().to_owned();
-    let (status, v) = api(
-        &http,
-        reqwest::Method::POST,
-        format!("{}/api/v1/default/token/refresh", g.url()),
-        Some(json!({"stale": current})),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_ne!(v["access_token"], current.as_str());
+    for _ in 0..20 {
+        let (status, v) = api(
+            &http,
+            reqwest::Method::POST,
+            format!("{}/api/v1/default/token/refresh", g.url()),
+            Some(json!({"stale": current})),
+        )
+        .await;
+        assert_eq!(
+            (status, v["access_token"].as_str()),
+            (200, Some(current.as_str()))
+        );
+    }
     assert_eq!(
         sandbox_verdict(&sb, &current),
-        40001,
-        "forced: the old token is gone"
+        0,
+        "still alive for every holder"
     );
     assert_eq!(
         sandbox_calls(&sb, "/cgi-bin/stable_token", OA),
-        3,
-        "initial + normal + forced"
+        1,
+        "no fetch"
+    );
+    let checks = sandbox_calls(&sb, "/cgi-bin/get_api_domain_ip", OA);
+    assert!(
+        (1..=5).contains(&checks),
+        "20 claims cost at most the burst of liveness checks: {checks}"
     );
 }
 
@@ -210,6 +305,12 @@ async fn classic_token_storm_fetches_once() {
     let http = reqwest::Client::new();
     let (_, v) = api_get(&http, format!("{}/api/v1/default/token", g.url())).await;
     let stale = v["access_token"].as_str().unwrap().to_owned();
+    // Another server fetches a classic token: WeChat retires this one after its overlap.
+    sb.platform
+        .classic_token("client_credential", OA, OA_SECRET)
+        .unwrap();
+    sb.platform.clock.advance(301);
+    assert_eq!(sandbox_verdict(&sb, &stale), 40001);
     let mut tasks = Vec::new();
     for _ in 0..200 {
         let (http, url) = (
@@ -344,8 +445,10 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
-    // WeChat recovers: so does the gateway, without a restart.
+    // WeChat recovers: so does the gateway, without a restart (once the failure it
+    // remembers for the fleet has passed).
     sb.platform.faults.lock().unwrap().clear();
+    after_failure_backoff().await;
     let (status, v) = api_get(&http, token_url).await;
     assert_eq!(status, 200);
     assert_ne!(v["access_token"], first.as_str());

@@ -184,7 +184,9 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
         .unwrap();
     assert_eq!(r.status(), 503);
     assert_eq!(r.json::<Value>().await.unwrap()["state"]["code"], 5000000);
-    // WeChat is back but busy: the errcode comes through.
+    // WeChat is back but busy: the errcode comes through (once the failure remembered
+    // for the fleet has passed).
+    after_failure_backoff().await;
     let mut config = SandboxConfig::example();
     config.listen = addr.to_string();
     let sb = Sandbox::start(config).await.unwrap();
@@ -200,6 +202,7 @@ async fn wechat_unreachable_longer_than_a_token_lives() {
         "{v}"
     );
     // Recovered, without a restart.
+    after_failure_backoff().await;
     let (status, v) = api_get(&http, token_url).await;
     assert_eq!(status, 200, "{v}");
     assert!(sb

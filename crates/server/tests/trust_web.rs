@@ -5,6 +5,9 @@
 
 mod common;
 
+#[path = "trust_web/round_two.rs"]
+mod round_two;
+
 use std::sync::{Arc, Mutex};
 
 use axum::extract::Request;

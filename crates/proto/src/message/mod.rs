@@ -274,11 +274,29 @@ pub fn fields_digest(fields: &Fields) -> [u8; 16] {
     h.digest128().to_le_bytes()
 }
 
+/// Whether `name` can be written as an element name: an ASCII letter or `_`, then
+/// letters, digits, `_`, `-` or `.` (WeChat's field names are all of this kind; `xml` in
+/// any case is reserved).
+pub fn is_xml_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml"))
+}
+
 /// Writes fields as a WeChat document: digits plain, everything else as CDATA. This is
 /// how WeChat itself writes pushes, so the sandbox and tests use it to produce them.
+///
+/// A field whose name is not an XML name (a JSON push's member can be called anything)
+/// is left out: written as a tag it would make the document something else.
 pub fn write_fields(fields: &Fields) -> String {
     fn write(out: &mut String, fields: &Fields) {
         for (name, value) in &fields.0 {
+            if !is_xml_name(name) {
+                continue;
+            }
             match value {
                 Value::Text(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
                     xml::push_plain_field(out, name, t)

@@ -1,11 +1,39 @@
 //! Writing WeChat's documents: CDATA fields (a `]]>` inside split across sections) and
 //! plain numeric fields.
 
-/// Appends `text` as CDATA. A `]]>` inside the text is split across two sections, the only
-/// way CDATA can carry it.
+/// Whether XML 1.0 forbids `c` anywhere in a document, CDATA included: the C0 controls
+/// but tab, line feed and carriage return, and U+FFFE, U+FFFF (surrogates cannot be in
+/// a `str`). A reply carrying one is not XML, and WeChat drops it.
+pub fn xml_forbidden(c: char) -> bool {
+    matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+/// `text` without the characters XML forbids ([`xml_forbidden`]); borrowed when it has
+/// none, which a scan of its bytes tells (U+FFFE and U+FFFF are `EF BF BE`/`EF BF BF`).
+pub fn xml_clean(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let suspect = bytes.iter().enumerate().any(|(i, &b)| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+            || (b == 0xEF
+                && bytes.get(i + 1) == Some(&0xBF)
+                && bytes.get(i + 2).is_some_and(|c| *c >= 0xBE))
+    });
+    if suspect {
+        text.chars()
+            .filter(|c| !xml_forbidden(*c))
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+/// Appends `text` as CDATA, without the characters XML forbids ([`xml_clean`]). A `]]>`
+/// inside the text is split across two sections, the only way CDATA can carry it.
 pub fn push_cdata(out: &mut String, text: &str) {
+    let text = xml_clean(text);
     out.push_str("<![CDATA[");
-    let mut rest = text;
+    let mut rest: &str = &text;
     while let Some(i) = cdata_end(rest) {
         out.push_str(&rest[..i]);
         out.push_str("]]]]><![CDATA[>");
@@ -65,6 +93,22 @@ mod tests {
         ] {
             assert_eq!(cdata_end(t), t.find("]]>"), "{t}");
         }
+    }
+
+    #[test]
+    fn characters_xml_forbids_are_dropped_from_cdata() {
+        let mut s = String::new();
+        push_cdata_field(
+            &mut s,
+            "Content",
+            "a\u{0}b\u{7}c\u{1b}[31md\u{FFFF}e\u{FFFE}\tf\ng，中",
+        );
+        let doc = parse(&format!("<xml>{s}</xml>"), DEFAULT_LIMIT).unwrap();
+        assert_eq!(doc.fields.text("Content"), Some("abc[31mde\tf\ng，中"));
+        assert!(matches!(
+            xml_clean("中文，全角！\u{FFFD}"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

@@ -55,23 +55,35 @@ fn load(arg: &ConfigArg) -> Result<Config, Failure> {
 }
 
 /// Sets up logging: text or JSON lines on stderr, `RUST_LOG` filtering (default info).
+/// Lines a stranger can cause beyond the first few a minute ([`crate::sampled`], target
+/// [`crate::sampled::TARGET`]) are kept from stderr but still reach the console's
+/// problem list, which counts them.
 pub fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::filter::LevelFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+            .add_directive(
+                format!("{}=off", crate::sampled::TARGET)
+                    .parse()
+                    .expect("a valid directive"),
+            )
+    };
     // Colours only for a terminal: escape codes in a file or a pipe are noise, and
     // formatting them costs every request's span (measured: a quarter of /healthz).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let text = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
     // Beside the formatter: warnings kept for the console's "recent problems".
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let problems = crate::console::problems::Layer;
+    let problems = crate::console::problems::Layer.with_filter(LevelFilter::WARN);
+    let registry = tracing_subscriber::registry().with(problems);
     let _ = match format {
-        LogFormat::Json => builder.json().finish().with(problems).try_init(),
-        LogFormat::Text => builder.finish().with(problems).try_init(),
+        LogFormat::Json => registry.with(text.json().with_filter(filter())).try_init(),
+        LogFormat::Text => registry.with(text.with_filter(filter())).try_init(),
     };
 }
 

@@ -134,6 +134,14 @@ pub struct WebhookConfig {
     /// Deliver a reply that missed WeChat's deadline through the customer-service API.
     #[serde(default = "default_true")]
     pub late_reply: bool,
+    /// The largest answer read from the webhook (bytes); a larger one is refused and
+    /// logged, and the push answered `success`. A reply WeChat takes is a few KiB.
+    #[serde(default = "default_webhook_max_answer")]
+    pub max_answer_bytes: usize,
+}
+
+fn default_webhook_max_answer() -> usize {
+    64 << 10
 }
 
 fn default_webhook_timeout() -> u64 {

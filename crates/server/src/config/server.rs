@@ -13,9 +13,9 @@ pub struct ServerConfig {
     /// Connections served at once; more wait in the kernel's backlog. Near it, the
     /// oldest idle connection of the client holding the most is closed.
     pub max_connections: usize,
-    /// Connections one client address (an IPv6 /64) may hold at once; past it its
-    /// oldest idle one is closed, or the new one if none is idle. `trusted_proxies`
-    /// have no such share (they carry many clients).
+    /// Near `max_connections`, connections one client address (an IPv6 /64) may hold:
+    /// past it its oldest idle one is closed for a new one, or the new one if none is
+    /// idle. `trusted_proxies` have no such share (they carry many clients).
     pub max_connections_per_client: usize,
     /// A request's header must arrive within this (also: a keep-alive connection idle
     /// this long is closed).
@@ -28,6 +28,75 @@ pub struct ServerConfig {
     pub client_ip_header: Option<String>,
     /// The addresses of the reverse proxies whose `client_ip_header` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Who may read `/metrics` and `/readyz` (addresses or CIDR ranges, matched
+    /// against the client address); anyone when empty. Others get 403. `/healthz`
+    /// stays open for load balancers.
+    pub ops_allow: Vec<IpRange>,
+}
+
+/// An address range (`10.0.0.0/8`, `fd00::/8`) or one address, as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpRange {
+    base: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl IpRange {
+    /// Whether `ip` is in the range (an IPv4-mapped IPv6 address as its IPv4 one).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |a: IpAddr| -> (u128, u32) {
+            match a {
+                IpAddr::V4(v) => (u32::from(v) as u128, 32),
+                IpAddr::V6(v) => (u128::from(v), 128),
+            }
+        };
+        let ((b, width), (i, iwidth)) = (bits(self.base), bits(ip));
+        if width != iwidth {
+            return false;
+        }
+        let host = width - u32::from(self.prefix);
+        let mask = if host >= 128 { 0 } else { u128::MAX << host };
+        (b & mask) == (i & mask)
+    }
+}
+
+impl std::str::FromStr for IpRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let base: std::net::IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or a range like 10.0.0.0/8"))?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix is 0 to {max}"))?,
+        };
+        Ok(IpRange { base, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for IpRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for ServerConfig {
@@ -39,6 +108,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 30_000,
             client_ip_header: None,
             trusted_proxies: Vec::new(),
+            ops_allow: Vec::new(),
         }
     }
 }
@@ -171,6 +241,30 @@ impl ApiConfig {
                     p.push(format!("api.keys {:?}: unknown account {acc:?}", k.name));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IpRange;
+
+    #[test]
+    fn ranges_hold_what_they_say() {
+        let r: IpRange = "10.0.0.0/8".parse().unwrap();
+        assert!(r.contains("10.200.3.4".parse().unwrap()));
+        assert!(!r.contains("11.0.0.1".parse().unwrap()));
+        assert!(r.contains("::ffff:10.1.1.1".parse().unwrap()));
+        let one: IpRange = "127.0.0.1".parse().unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        let v6: IpRange = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!(!v6.contains("10.0.0.1".parse().unwrap()));
+        let all: IpRange = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope", "10.0.0.0/x", "::/129"] {
+            assert!(bad.parse::<IpRange>().is_err(), "{bad}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! the gateway logs (an upstream errcode, a refused push and its reason, a failed
 //! webhook, the store going away), with the request it happened in.
 //!
-//! Problems are distinct by level, place, message and account: a repeat updates its
+//! Problems are distinct by level, message and account: a repeat updates its
 //! entry (count, last time, latest details) instead of taking a new one, so a stranger's
 //! hundred refused requests are one line with a count and cannot push a real problem
 //! out of the list.
@@ -44,11 +44,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    /// Whether `other` is the same problem (a repeat).
+    /// Whether `other` is the same problem (a repeat). Not by target: a repeat left
+    /// out of the log ([`crate::sampled`]) comes under another.
     fn same_as(&self, other: &Problem) -> bool {
         self.level == other.level
             && self.message == other.message
-            && self.target == other.target
             && self.account() == other.account()
     }
 

@@ -84,9 +84,10 @@ impl CentralControl {
     /// refreshes compare-and-set style and retries once.
     pub async fn call_api<E: Endpoint>(&self, account: &str, req: &E) -> Result<E::Answer> {
         let token = Box::pin(self.get(account, Kind::AccessToken)).await?;
+        let sent = std::time::Instant::now();
         match self.upstream.call_api(req, Some(&token.value)).await {
             Err(e) if e.errcode().is_some_and(|c| c.is_access_token_invalid()) => {
-                match Box::pin(self.refresh_if_dead(account, &token.value)).await? {
+                match Box::pin(self.refresh_if_dead(account, &token.value, sent)).await? {
                     Some(fresh) => {
                         tracing::info!(
                             account,
@@ -123,6 +124,7 @@ impl CentralControl {
             q.push(("access_token".into(), t.to_owned()));
             q
         };
+        let sent = std::time::Instant::now();
         let first = self
             .upstream
             .send_raw(method.clone(), path, &with(&token.value), body.clone())
@@ -132,7 +134,7 @@ impl CentralControl {
         if !rejected {
             return Ok(first);
         }
-        let Some(fresh) = self.refresh_if_dead(account, &token.value).await? else {
+        let Some(fresh) = self.refresh_if_dead(account, &token.value, sent).await? else {
             // WeChat still accepts the token: the error is about something else (a
             // token of the caller's in the body, say). Answered as WeChat gave it.
             return Ok(first);

@@ -41,9 +41,47 @@ use crate::upstream::Upstream;
 /// A credential is not handed out in its last seconds: a caller needs time to use it.
 pub const MIN_VALIDITY: i64 = 10;
 
-/// A liveness check of an access_token is reused this long (seconds): a storm of
-/// token errors (or of SDKs asking again) costs one check.
-pub const LIVENESS_MEMO: i64 = 10;
+/// Liveness checks an account may make in a burst, and how often one more is allowed:
+/// an honest token error is checked at once, and a caller provoking token errors on
+/// purpose costs WeChat at most one check every [`LIVENESS_REFILL`] once the burst is
+/// spent (and never a refresh).
+pub const LIVENESS_BURST: f64 = 5.0;
+pub const LIVENESS_REFILL: Duration = Duration::from_secs(10);
+
+/// The liveness checks of an account's access_token: the last verdict and the budget.
+struct Liveness {
+    /// (token, when checked, alive).
+    verdict: Option<(String, std::time::Instant, bool)>,
+    budget: f64,
+    refilled: std::time::Instant,
+}
+
+impl Default for Liveness {
+    fn default() -> Self {
+        Liveness {
+            verdict: None,
+            budget: LIVENESS_BURST,
+            refilled: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Liveness {
+    /// Takes one check from the budget, if any is left.
+    fn spend(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let earned =
+            now.duration_since(self.refilled).as_secs_f64() / LIVENESS_REFILL.as_secs_f64();
+        self.budget = (self.budget + earned).min(LIVENESS_BURST);
+        self.refilled = now;
+        if self.budget >= 1.0 {
+            self.budget -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
 
 /// WeChat issues a new stable token (and, in the sandbox, ticket) only in the last 5
 /// minutes of the current one, so those refresh inside that window.
@@ -157,8 +195,9 @@ struct AccountState {
     name: String,
     config: AccountConfig,
     slots: [Slot; 3],
-    /// The last liveness check of the access_token: (token, when, alive).
-    liveness: std::sync::Mutex<Option<(String, i64, bool)>>,
+    /// The liveness checks of the access_token. An async mutex held across a check: a
+    /// storm of token errors waits for one check.
+    liveness: tokio::sync::Mutex<Liveness>,
 }
 
 pub struct CentralControl {
@@ -278,24 +317,36 @@ impl CentralControl {
     }
 
     /// Whether WeChat no longer accepts `token`, an access_token of `account` that
-    /// wxgate handed out, asked with the cheapest authenticated call
-    /// (`/cgi-bin/get_api_domain_ip`) at most once per token every [`LIVENESS_MEMO`]
-    /// seconds. A token error in some other answer is not proof: `/sns/*` and a few
-    /// others answer 40001 about a token of the caller's, and a forced refresh ends the
-    /// central token for every holder. Only a token error counts as dead: an
-    /// unreachable WeChat does not burn a fetch.
-    pub async fn is_dead(&self, account: &str, token: &str) -> bool {
+    /// wxgate handed out, for a token error seen on a call sent at `sent`. Asked with
+    /// the cheapest authenticated call (`/cgi-bin/get_api_domain_ip`), one check at a
+    /// time per account: a verdict made after `sent` answers every such error; a newer
+    /// error is checked again while the account's budget lasts ([`LIVENESS_BURST`],
+    /// one more every [`LIVENESS_REFILL`]), else the last verdict stands (alive, if
+    /// this token was never checked). A token error in some other answer is not proof:
+    /// `/sns/*` and a few others answer 40001 about a token of the caller's, and a
+    /// forced refresh ends the central token for every holder. Only a token error
+    /// counts as dead: an unreachable WeChat does not burn a fetch.
+    pub async fn is_dead(&self, account: &str, token: &str, sent: std::time::Instant) -> bool {
         let Ok(acc) = self.state(account) else {
             return false;
         };
-        let now = self.clock.now();
-        if let Ok(memo) = acc.liveness.lock() {
-            if let Some((t, at, alive)) = memo.as_ref() {
-                if t == token && now - at < LIVENESS_MEMO {
-                    return !alive;
-                }
+        let mut memo = acc.liveness.lock().await;
+        let known = memo
+            .verdict
+            .as_ref()
+            .filter(|(t, _, _)| t == token)
+            .map(|(_, at, alive)| (*at, *alive));
+        if let Some((at, alive)) = known {
+            if at >= sent {
+                return !alive;
             }
         }
+        if !memo.spend() {
+            metrics::counter!("wxgate_liveness_checks_refused_total", "account" => acc.name.clone())
+                .increment(1);
+            return known.is_some_and(|(_, alive)| !alive);
+        }
+        let checked_at = std::time::Instant::now();
         let alive = match self
             .upstream
             .call_api(&GetApiDomainIp {}, Some(token))
@@ -304,9 +355,8 @@ impl CentralControl {
             Err(e) => !e.errcode().is_some_and(|c| c.is_access_token_invalid()),
             Ok(_) => true,
         };
-        if let Ok(mut memo) = acc.liveness.lock() {
-            *memo = Some((token.to_owned(), now, alive));
-        }
+        memo.verdict = Some((token.to_owned(), checked_at, alive));
+        drop(memo);
         if !alive {
             metrics::counter!("wxgate_token_confirmed_dead_total", "account" => acc.name.clone())
                 .increment(1);
@@ -315,15 +365,21 @@ impl CentralControl {
     }
 
     /// [`CentralControl::refresh_stale`] for an access_token that WeChat rejected in
-    /// some answer, only once [`CentralControl::is_dead`] confirms it: `None` when the
-    /// token is alive (the rejection was about something else).
-    pub async fn refresh_if_dead(&self, account: &str, stale: &str) -> Result<Option<Credential>> {
+    /// the answer to a call sent at `sent`, only once [`CentralControl::is_dead`]
+    /// confirms it: `None` when the token is alive (the rejection was about something
+    /// else).
+    pub async fn refresh_if_dead(
+        &self,
+        account: &str,
+        stale: &str,
+        sent: std::time::Instant,
+    ) -> Result<Option<Credential>> {
         if let Some(c) = self.current(account, Kind::AccessToken) {
             if c.value != stale {
                 return Ok(Some(c));
             }
         }
-        if !self.is_dead(account, stale).await {
+        if !self.is_dead(account, stale, sent).await {
             return Ok(None);
         }
         self.refresh_stale(account, Kind::AccessToken, stale)

@@ -86,7 +86,11 @@ pub async fn refresh(
     // Refreshed only if WeChat confirms the token dead: a forced refresh ends the
     // token for every holder, so a caller's word is not enough.
     let credentials = &s.ctx.credentials;
-    let c = match credentials.refresh_if_dead(&account, &b.stale).await? {
+    let asked = std::time::Instant::now();
+    let c = match credentials
+        .refresh_if_dead(&account, &b.stale, asked)
+        .await?
+    {
         Some(fresh) => fresh,
         None => credentials.get(&account, Kind::AccessToken).await?,
     };

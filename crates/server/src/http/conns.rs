@@ -3,17 +3,22 @@
 //! host opening `max_connections` idle sockets made `/healthz` time out and WeChat's
 //! pushes miss their 5 s.
 //!
-//! - Each client address (an IPv6 /64) holds at most `server.max_connections_per_client`
-//!   connections. Past it, its oldest idle connection is closed to make room; if none
-//!   is idle, the new connection is closed at once. The trusted proxies of
-//!   `server.trusted_proxies` carry many clients' connections and have no share.
-//! - Near the global cap (`max_connections`, less an eighth), the oldest idle connection
-//!   of the client holding the most is closed, so a new client (WeChat with a push) gets
-//!   a connection instead of waiting behind idle sockets.
+//! While connections are plentiful, nobody is limited: a backend opening hundreds of
+//! connections at once is served. Near the global cap (`max_connections`, less an
+//! eighth):
 //!
-//! "Idle" is a connection with no request in flight: accepted and silent, or between
-//! two keep-alive requests. Closing one is hyper's graceful shutdown: a request that
-//! races in still gets its answer.
+//! - the oldest idle connection of the client holding the most is closed, so a new
+//!   client (WeChat with a push) gets a connection instead of waiting behind idle
+//!   sockets;
+//! - a client holding `server.max_connections_per_client` or more has its oldest idle
+//!   connection closed for a new one, or, if none is idle, the new one is closed at
+//!   once: one host cannot take the rest.
+//!
+//! The trusted proxies of `server.trusted_proxies` carry many clients' connections and
+//! have no share. "Idle" is a connection with no request in flight for at least
+//! [`IDLE_GRACE`]: accepted and silent, or between two keep-alive requests (a connection
+//! just accepted, whose request is on its way, is not closed). Closing one is hyper's
+//! graceful shutdown: a request that races in still gets its answer.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,6 +30,9 @@ use tokio::sync::Notify;
 
 use crate::config::ServerConfig;
 use crate::web::limit::client_key;
+
+/// How long a connection must have been without a request before it counts as idle.
+pub const IDLE_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// One open connection, as the table sees it.
 pub struct ConnState {
@@ -39,8 +47,11 @@ pub struct ConnState {
 }
 
 impl ConnState {
-    fn is_idle(&self) -> bool {
+    /// Idle since at least `IDLE_GRACE` before `now` (microseconds since the origin).
+    fn is_idle(&self, now: u64) -> bool {
         self.busy.load(Ordering::Acquire) == 0
+            && now.saturating_sub(self.idle_since.load(Ordering::Acquire))
+                >= IDLE_GRACE.as_micros() as u64
     }
 }
 
@@ -112,15 +123,20 @@ impl ConnTable {
         })
     }
 
-    /// Takes a new connection from `peer` into the table, closing the client's oldest
-    /// idle connection if it is at its share; `None` when it is at its share with
-    /// every connection busy (the new one is to be closed).
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Entry> {
+    fn now(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
+    /// Takes a new connection from `peer` into the table. Near the cap (`crowded`), a
+    /// client at its share has its oldest idle connection closed for it; `None` when
+    /// it has none idle (the new one is to be closed).
+    pub fn admit(self: &Arc<Self>, peer: IpAddr, crowded: bool) -> Option<Entry> {
         let client = client_key(peer);
+        let now = self.now();
         let mut t = self.by_client.lock().ok()?;
         let list = t.entry(client).or_default();
-        if list.len() >= self.per_client && !self.exempt.contains(&client) {
-            let oldest = Self::oldest_idle(list)?;
+        if crowded && list.len() >= self.per_client && !self.exempt.contains(&client) {
+            let oldest = Self::oldest_idle(list, now)?;
             oldest.evict.notify_one();
             metrics::counter!("wxgate_connections_evicted_total", "why" => "client_share")
                 .increment(1);
@@ -128,7 +144,7 @@ impl ConnTable {
         let state = Arc::new(ConnState {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             busy: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(self.origin.elapsed().as_micros() as u64),
+            idle_since: AtomicU64::new(now),
             evict: Notify::new(),
         });
         list.push(state.clone());
@@ -142,13 +158,14 @@ impl ConnTable {
     /// Closes the oldest idle connection of the client that holds the most: what the
     /// accept loop does near the global cap. Whether one was found.
     pub fn evict_one(&self) -> bool {
+        let now = self.now();
         let Ok(t) = self.by_client.lock() else {
             return false;
         };
         let mut clients: Vec<&Vec<Arc<ConnState>>> = t.values().collect();
         clients.sort_by_key(|l| std::cmp::Reverse(l.len()));
         for list in clients {
-            if let Some(c) = Self::oldest_idle(list) {
+            if let Some(c) = Self::oldest_idle(list, now) {
                 c.evict.notify_one();
                 metrics::counter!("wxgate_connections_evicted_total", "why" => "near_cap")
                     .increment(1);
@@ -158,9 +175,9 @@ impl ConnTable {
         false
     }
 
-    fn oldest_idle(list: &[Arc<ConnState>]) -> Option<&Arc<ConnState>> {
+    fn oldest_idle(list: &[Arc<ConnState>], now: u64) -> Option<&Arc<ConnState>> {
         list.iter()
-            .filter(|c| c.is_idle())
+            .filter(|c| c.is_idle(now))
             .min_by_key(|c| c.idle_since.load(Ordering::Acquire))
     }
 
@@ -185,29 +202,36 @@ mod tests {
         })
     }
 
+    fn after_grace() {
+        std::thread::sleep(IDLE_GRACE + std::time::Duration::from_millis(20));
+    }
+
     #[test]
-    fn a_client_at_its_share_loses_its_oldest_idle_connection_or_the_new_one() {
+    fn near_the_cap_a_client_at_its_share_loses_its_oldest_idle_connection_or_the_new_one() {
         let t = table(2);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
-        let a = t.admit(ip).unwrap();
-        let b = t.admit(ip).unwrap();
+        let a = t.admit(ip, true).unwrap();
+        let b = t.admit(ip, true).unwrap();
         let _busy_a = InFlight::new(&a.state, &t);
-        // b is idle: it is evicted for the third.
-        let c = t.admit(ip).unwrap();
-        assert_eq!(t.held_by(ip), 3, "b closes once it hears the eviction");
+        // b is not idle for long enough yet: the new one is refused.
+        assert!(t.admit(ip, true).is_none());
+        // Not crowded: no share at all.
+        let extra: Vec<_> = (0..5).map(|_| t.admit(ip, false).unwrap()).collect();
+        drop(extra);
+        after_grace();
+        // b has been idle: it is evicted for the third.
+        let c = t.admit(ip, true).unwrap();
+        assert!(futures_util::FutureExt::now_or_never(b.state.evict.notified()).is_some());
         drop(b);
-        // a busy, c idle: c goes for the fourth.
-        let _d = t.admit(ip).unwrap();
-        drop(c);
-        let _busy_d = InFlight::new(&_d.state, &t);
+        let _busy_c = InFlight::new(&c.state, &t);
         assert!(
-            t.admit(ip).is_none(),
+            t.admit(ip, true).is_none(),
             "every connection busy: the new one is refused"
         );
         // Another client is not affected; a trusted proxy has no share.
-        assert!(t.admit("192.0.2.2".parse().unwrap()).is_some());
+        assert!(t.admit("192.0.2.2".parse().unwrap(), true).is_some());
         let proxy: IpAddr = "10.0.0.1".parse().unwrap();
-        let held: Vec<_> = (0..10).map(|_| t.admit(proxy).unwrap()).collect();
+        let held: Vec<_> = (0..10).map(|_| t.admit(proxy, true).unwrap()).collect();
         assert_eq!(t.held_by(proxy), held.len());
     }
 
@@ -216,16 +240,15 @@ mod tests {
         let t = table(100);
         let big: IpAddr = "192.0.2.9".parse().unwrap();
         let small: IpAddr = "192.0.2.8".parse().unwrap();
-        let _s = t.admit(small).unwrap();
-        let held: Vec<_> = (0..5).map(|_| t.admit(big).unwrap()).collect();
+        let _s = t.admit(small, false).unwrap();
+        let held: Vec<_> = (0..5).map(|_| t.admit(big, false).unwrap()).collect();
+        assert!(!t.evict_one(), "nobody idle past the grace yet");
+        after_grace();
         assert!(t.evict_one());
         // The notified one is the big client's; a waiter on it wakes.
         let notified = held
             .iter()
-            .filter(|e| {
-                let fut = e.state.evict.notified();
-                futures_util::FutureExt::now_or_never(fut).is_some()
-            })
+            .filter(|e| futures_util::FutureExt::now_or_never(e.state.evict.notified()).is_some())
             .count();
         assert_eq!(notified, 1);
     }

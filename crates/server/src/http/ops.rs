@@ -7,16 +7,33 @@ use axum::Json;
 use serde_json::json;
 
 use super::AppState;
+use crate::web::limit::Client;
 
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Whether the request's client may read `/metrics` and `/readyz` (`server.ops_allow`).
+fn allowed(s: &AppState, client: std::net::IpAddr) -> Result<(), Response> {
+    let allow = &s.ctx.config.server.ops_allow;
+    if allow.is_empty() || allow.iter().any(|r| r.contains(client)) {
+        return Ok(());
+    }
+    Err((
+        StatusCode::FORBIDDEN,
+        "not allowed from this address (server.ops_allow)\n",
+    )
+        .into_response())
+}
+
 /// `GET /readyz`: the store answers (for every account's keys) and every account has a
 /// usable access_token (else the last fetch error). 503 when not ready. The store's part
 /// says its mode, its outages so far and, during one, what the gateway does meanwhile.
-pub async fn readyz(State(s): State<AppState>) -> Response {
+pub async fn readyz(State(s): State<AppState>, Client(client): Client) -> Response {
+    if let Err(r) = allowed(&s, client) {
+        return r;
+    }
     let store = crate::store::report(s.ctx.store.as_ref(), s.ctx.credentials.account_names()).await;
     let mut ready = store.ok;
     let mut accounts = serde_json::Map::new();
@@ -43,7 +60,10 @@ pub async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics() -> Response {
+pub async fn metrics(State(s): State<AppState>, Client(client): Client) -> Response {
+    if let Err(r) = allowed(&s, client) {
+        return r;
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -3,10 +3,10 @@
 //! one header line a second held a connection for as long as it liked, and two
 //! thousand half-sent requests all stayed open. Here:
 //!
-//! - at most `server.max_connections` connections are served at once, and one client
-//!   address holds at most `server.max_connections_per_client` of them (`conns`); near
-//!   the cap idle connections are closed first, and past it new ones wait in the
-//!   kernel's backlog until one closes;
+//! - at most `server.max_connections` connections are served at once; near that cap
+//!   idle connections are closed first and one client address holds at most
+//!   `server.max_connections_per_client` ([`super::conns`]), and past it new ones wait
+//!   in the kernel's backlog until one closes;
 //! - a request's header must arrive within `server.header_read_timeout_ms` (hyper's
 //!   header timeout, which also closes a keep-alive connection idle that long);
 //! - a request's body must arrive within `server.body_read_timeout_ms` of the first
@@ -78,7 +78,8 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let Some(entry) = table.admit(peer.ip()) else {
+        let crowded = permits.available_permits() <= low_water;
+        let Some(entry) = table.admit(peer.ip(), crowded) else {
             // The client holds its share, every connection busy: this one is closed.
             metrics::counter!("wxgate_connections_refused_total", "why" => "client_share")
                 .increment(1);
@@ -90,7 +91,7 @@ pub async fn serve(
             drop(stream);
             continue;
         };
-        if permits.available_permits() <= low_water {
+        if crowded {
             table.evict_one();
         }
         let permit = if let Ok(p) = permits.clone().try_acquire_owned() {

@@ -105,10 +105,12 @@ impl WebhookHandler {
                 reason: format!("HTTP {status}"),
             });
         }
-        let bytes = resp.bytes().await.map_err(|e| Error::Transport {
-            endpoint: endpoint.clone(),
-            reason: e.without_url().to_string(),
-        })?;
+        let bytes = read_limited(resp, config.max_answer_bytes)
+            .await
+            .map_err(|reason| Error::Transport {
+                endpoint: endpoint.clone(),
+                reason,
+            })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Outcome::NoReply);
         }
@@ -199,6 +201,30 @@ impl Handler for WebhookHandler {
             }
         })
     }
+}
+
+/// The answer's body, refused past `limit` bytes (by its length when it says one, else
+/// as it arrives): a webhook cannot make wxgate hold megabytes for a reply.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let too_large = || format!("the answer is over webhook.max_answer_bytes ({limit} bytes)");
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| e.without_url().to_string())?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// The push as a WeChat XML document: as received for an XML push, the same fields

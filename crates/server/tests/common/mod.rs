@@ -154,6 +154,14 @@ impl Drop for RedisServer {
 }
 
 pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+/// How long the tests' gateways remember a failed fetch: short, so that a test of a
+/// recovery waits [`after_failure_backoff`] rather than seconds.
+pub const FAILURE_BACKOFF_MS: u64 = 300;
+
+/// Waits until a failed fetch is no longer remembered.
+pub async fn after_failure_backoff() {
+    tokio::time::sleep(std::time::Duration::from_millis(FAILURE_BACKOFF_MS + 50)).await;
+}
 pub const OA: &str = "wxsandbox0000001";
 pub const OA_SECRET: &str = "sandbox-secret-official-0001";
 pub const MINI: &str = "wxsandboxmini001";
@@ -189,6 +197,7 @@ backoff_ms = 20
 check_interval_ms = 100
 lock_lease_ms = 5000
 wait_timeout_ms = 10000
+failure_backoff_ms = {FAILURE_BACKOFF_MS}
 
 [[api.keys]]
 name = "tests"
