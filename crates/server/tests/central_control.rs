@@ -189,10 +189,7 @@ async fn stuck_upstream() -> (String, Arc<Mutex<Vec<String>>>) {
             axum::Json(answer)
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), seen)
+    (serve_stand_in(app).await, seen)
 }
 
 #[tokio::test]
@@ -232,14 +229,7 @@ async fn a_dead_stable_token_that_wechat_still_hands_out_is_forced_once_per_inte
     assert_ne!(status, 200, "{v}");
     assert_eq!(v["error"]["errcode"], 45011, "{v}");
     assert_eq!(count("forced"), 1, "one forced refresh per interval");
-    let metrics = http
-        .get(format!("{}/metrics", g.url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&g.url()).await;
     assert!(
         metrics
             .contains("wxgate_forced_refreshes_total{account=\"default\",outcome=\"limited\"} 1"),

@@ -13,9 +13,10 @@ pub struct ServerConfig {
     /// Connections served at once; more wait in the kernel's backlog. Near it, the
     /// oldest idle connection of the client holding the most is closed.
     pub max_connections: usize,
-    /// Near `max_connections`, connections one client address (an IPv6 /64) may hold:
-    /// past it its oldest idle one is closed for a new one, or the new one if none is
-    /// idle. `trusted_proxies` have no such share (they carry many clients).
+    /// Near `max_connections`, connections one client address (an IPv6 /64) may hold
+    /// (at most half of `max_connections`): past it its oldest idle one is closed for a
+    /// new one, or the new one if none is idle. `trusted_proxies` have no such share
+    /// (they carry many clients).
     pub max_connections_per_client: usize,
     /// A request's header must arrive within this (also: a keep-alive connection idle
     /// this long is closed).

@@ -10,9 +10,9 @@
 //! - the oldest idle connection of the client holding the most is closed, so a new
 //!   client (WeChat with a push) gets a connection instead of waiting behind idle
 //!   sockets;
-//! - a client holding `server.max_connections_per_client` or more has its oldest idle
-//!   connection closed for a new one, or, if none is idle, the new one is closed at
-//!   once: one host cannot take the rest.
+//! - a client holding `server.max_connections_per_client` or more (at most half the
+//!   cap) has its oldest idle connection closed for a new one, or, if none is idle, the
+//!   new one is closed at once: one host cannot take the rest.
 //!
 //! The trusted proxies of `server.trusted_proxies` carry many clients' connections and
 //! have no share. "Idle" is a connection with no request in flight for at least
@@ -44,12 +44,22 @@ pub struct ConnState {
     idle_since: AtomicU64,
     /// Told to close when it is evicted.
     pub evict: Notify,
+    /// Evicted already (closing): not chosen again.
+    evicted: std::sync::atomic::AtomicBool,
 }
 
 impl ConnState {
-    /// Idle since at least `IDLE_GRACE` before `now` (microseconds since the origin).
+    /// Tells its task to close it.
+    fn close(&self) {
+        self.evicted.store(true, Ordering::Release);
+        self.evict.notify_one();
+    }
+
+    /// Idle since at least `IDLE_GRACE` before `now` (microseconds since the origin),
+    /// and not being closed already.
     fn is_idle(&self, now: u64) -> bool {
         self.busy.load(Ordering::Acquire) == 0
+            && !self.evicted.load(Ordering::Acquire)
             && now.saturating_sub(self.idle_since.load(Ordering::Acquire))
                 >= IDLE_GRACE.as_micros() as u64
     }
@@ -111,7 +121,11 @@ impl Drop for Entry {
 impl ConnTable {
     pub fn new(cfg: &ServerConfig) -> Arc<Self> {
         Arc::new(ConnTable {
-            per_client: cfg.max_connections_per_client.max(1),
+            // A share larger than half the cap would let one host take the rest.
+            per_client: cfg
+                .max_connections_per_client
+                .min(cfg.max_connections / 2)
+                .max(1),
             exempt: cfg
                 .trusted_proxies
                 .iter()
@@ -136,8 +150,7 @@ impl ConnTable {
         let mut t = self.by_client.lock().ok()?;
         let list = t.entry(client).or_default();
         if crowded && list.len() >= self.per_client && !self.exempt.contains(&client) {
-            let oldest = Self::oldest_idle(list, now)?;
-            oldest.evict.notify_one();
+            Self::oldest_idle(list, now)?.close();
             metrics::counter!("wxgate_connections_evicted_total", "why" => "client_share")
                 .increment(1);
         }
@@ -146,6 +159,7 @@ impl ConnTable {
             busy: AtomicUsize::new(0),
             idle_since: AtomicU64::new(now),
             evict: Notify::new(),
+            evicted: Default::default(),
         });
         list.push(state.clone());
         Some(Entry {
@@ -166,7 +180,7 @@ impl ConnTable {
         clients.sort_by_key(|l| std::cmp::Reverse(l.len()));
         for list in clients {
             if let Some(c) = Self::oldest_idle(list, now) {
-                c.evict.notify_one();
+                c.close();
                 metrics::counter!("wxgate_connections_evicted_total", "why" => "near_cap")
                     .increment(1);
                 return true;

@@ -43,6 +43,10 @@ use super::linger::Lingering;
 use crate::config::ServerConfig;
 use crate::web::body::{BodyRead, DeadlineBody};
 
+/// How long an evicted connection may take to close (a request that raced in, the
+/// close itself) before its socket is dropped; it does not linger.
+const EVICTED_GRACE: Duration = Duration::from_millis(200);
+
 /// Serves `app` on `listener` under `limits` until `shutdown` resolves, then waits (at
 /// most 30 s) for the connections in flight.
 pub async fn serve(
@@ -106,12 +110,20 @@ pub async fn serve(
                 metrics::counter!("wxgate_connections_limited_total").increment(1);
                 full_logged = true;
             }
-            tokio::select! {
-                p = permits.clone().acquire_owned() => match p {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
+            // While waiting, keep closing idle connections (they become idle as time
+            // passes): a new client is not stuck behind sockets nobody uses.
+            let waited = loop {
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => break p.ok(),
+                    () = tokio::time::sleep(Duration::from_millis(10)) => {
+                        table.evict_one();
+                    }
+                    () = &mut shutdown => break None,
+                }
+            };
+            match waited {
+                Some(p) => p,
+                None => break,
             }
         };
         let _ = stream.set_nodelay(true);
@@ -129,8 +141,10 @@ pub async fn serve(
             tokio::select! {
                 _ = conn.as_mut() => {}
                 () = entry.state.evict.notified() => {
+                    // Idle: nothing to answer, so no lingering either; a request that
+                    // raced in gets a moment to finish, then the socket is dropped.
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    let _ = tokio::time::timeout(EVICTED_GRACE, conn).await;
                 }
                 () = async { let _ = stop.wait_for(|s| *s).await; } => {
                     conn.as_mut().graceful_shutdown();

@@ -246,6 +246,45 @@ pub async fn start_gateway(toml: &str, clock: wxgate::Clock) -> wxgate::gateway:
     wxgate::gateway::start_on(listener, state).await.unwrap()
 }
 
+/// Serves `app` on a free loopback port, for as long as the test runs: a WeChat stand-in
+/// or a webhook. Its base URL, `http://127.0.0.1:PORT`.
+pub async fn serve_stand_in(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The gateway's `/metrics` text.
+pub async fn metrics_text(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `[accounts.NAME]`: the sandbox's Official Account again, in plaintext mode, with
+/// `more` lines after it (rules, a webhook section).
+pub fn plaintext_account(name: &str, more: &str) -> String {
+    format!(
+        "[accounts.{name}]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"sandboxtoken\"\nmode = \"plaintext\"\n\n{more}\n"
+    )
+}
+
+/// Where the sandbox's pusher sends plaintext pushes for `account` of `h`.
+pub fn plaintext_target(h: &Harness, account: &str) -> wxgate_sandbox::pusher::PushTarget {
+    wxgate_sandbox::pusher::PushTarget {
+        url: h.url(&format!("/wx/{account}/service")),
+        token: "sandboxtoken".into(),
+        appid: OA.into(),
+        encoding_aes_key: None,
+        mode: wxgate_sandbox::pusher::MessageMode::Plaintext,
+        format: Default::default(),
+    }
+}
+
 /// `GET url` with the internal API's key: the status and the JSON answer (`Null` when
 /// the answer is not JSON).
 pub async fn api_get(http: &reqwest::Client, url: String) -> (u16, serde_json::Value) {

@@ -228,7 +228,10 @@ async fn malformed_logins_cost_nothing_and_mini_program_floods_do_not_starve_oau
 async fn check_text_takes_only_wechats_four_scenes() {
     let h = Setup::new().tag("r2-scene").start().await;
     let http = reqwest::Client::new();
-    let code = h.sb.platform.issue_js_code(MINI, "oMiniUser00000000000000001").unwrap();
+    let code =
+        h.sb.platform
+            .issue_js_code(MINI, "oMiniUser00000000000000001")
+            .unwrap();
     let v: Value = http
         .post(h.url("/wx/mini/mp/login"))
         .json(&json!({ "code": code }))
@@ -401,10 +404,7 @@ async fn upstream_with_a_foreign_40001() -> (String, std::sync::Arc<std::sync::M
             })
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), seen)
+    (serve_stand_in(app).await, seen)
 }
 
 #[tokio::test]
@@ -486,12 +486,8 @@ async fn while_wechat_fails_anonymous_configs_do_not_each_call_it() {
             .unwrap();
         assert_eq!(r.status(), 503);
     }
-    let calls: u64 = sb
-        .platform
-        .calls()
-        .values()
-        .map(|c| c.by_app.values().sum::<u64>())
-        .sum();
+    // Every call that reached the sandbox, faulted or not.
+    let calls: u64 = sb.platform.calls().values().map(|c| c.total).sum();
     // The refresher's first fetch of each account (3 tries each with retries = 2);
     // then nothing until the backoff ends.
     assert!(
@@ -504,9 +500,7 @@ async fn while_wechat_fails_anonymous_configs_do_not_each_call_it() {
 
 #[tokio::test]
 async fn a_noisy_account_leaves_the_others_room_for_their_pushes() {
-    let accounts = format!(
-        "[accounts.noisy]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"sandboxtoken\"\nmode = \"plaintext\"\n\n[accounts.quiet]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"sandboxtoken\"\nmode = \"plaintext\"\n"
-    );
+    let accounts = plaintext_account("noisy", "") + &plaintext_account("quiet", "");
     // 4 accounts share 16: each keeps 2, the other 8 are a pool.
     let h = Setup::new()
         .tag("r2-share")
@@ -514,75 +508,36 @@ async fn a_noisy_account_leaves_the_others_room_for_their_pushes() {
         .extra(&accounts)
         .start()
         .await;
-    let target = |account: &str| PushTarget {
-        url: h.url(&format!("/wx/{account}/service")),
-        token: "sandboxtoken".into(),
-        appid: OA.into(),
-        encoding_aes_key: None,
-        mode: MessageMode::Plaintext,
-        format: Default::default(),
-    };
-    let http = reqwest::Client::new();
-    let now = h.clock.now();
-    let send = |account: &'static str, i: u64| {
-        let msg = messages::sample(
-            "text",
-            "gh_sandbox00001",
-            "oUser0001",
-            now,
-            500 + i,
-            Some("hi"),
-        )
-        .unwrap();
-        let target = target(account);
-        let http = http.clone();
-        async move {
-            push(
-                &http,
-                &target,
-                &msg,
-                &PushOptions {
-                    timestamp: Some(now),
-                    nonce: Some(format!("{account}-{i}")),
-                },
-            )
-            .await
-            .unwrap()
-            .status
-        }
-    };
     let mut noisy = Vec::new();
     for i in 0..30 {
-        noisy.push(send("noisy", i).await);
+        noisy.push(push_text(&h, "noisy", 500 + i, "hi").await.0);
     }
     assert_eq!(noisy.iter().filter(|s| **s == 200).count(), 10, "{noisy:?}");
     assert_eq!(noisy.iter().filter(|s| **s == 503).count(), 20, "{noisy:?}");
     // The quiet account's pushes still pass, up to its reserve.
-    assert_eq!(send("quiet", 1000).await, 200);
-    assert_eq!(send("quiet", 1001).await, 200);
+    assert_eq!(push_text(&h, "quiet", 1000, "hi").await.0, 200);
+    assert_eq!(push_text(&h, "quiet", 1001, "hi").await.0, 200);
 }
 
 // 4. One host cannot take every connection.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_host_holding_every_connection_does_not_stop_wechats_pushes() {
-    let h = Setup::new()
-        .tag("r2-conns")
-        .top("[server]\nmax_connections = 64\nmax_connections_per_client = 16\nheader_read_timeout_ms = 60000\n")
-        .start()
-        .await;
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", h.port).parse().unwrap();
-    // A host (127.0.0.2) opens 64 + 200 idle sockets, more than the cap and a backlog.
+/// Opens `n` idle connections to `port` from `from` (a loopback address of its own).
+async fn idle_sockets(from: &str, port: u16, n: usize) -> Vec<tokio::net::TcpStream> {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut held = Vec::new();
-    for _ in 0..264 {
+    for _ in 0..n {
         let s = tokio::net::TcpSocket::new_v4().unwrap();
-        s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        s.bind(format!("{from}:0").parse().unwrap()).unwrap();
         if let Ok(c) = s.connect(addr).await {
             held.push(c);
         }
     }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    // WeChat's push and a health check, from another address, are answered in time.
+    held
+}
+
+/// Five safe-mode pushes and health checks from 127.0.0.1, each answered within WeChat's
+/// 5 s.
+async fn pushes_answered_in_time(h: &Harness) {
     let target = PushTarget {
         url: h.url("/wx/service"),
         token: "sandboxtoken".into(),
@@ -618,18 +573,38 @@ async fn one_host_holding_every_connection_does_not_stop_wechats_pushes() {
         let r = http.get(h.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), 200);
     }
-    let metrics = http
-        .get(h.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+}
+
+const SMALL_CAP: &str = "[server]\nmax_connections = 64\nheader_read_timeout_ms = 60000\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_host_holding_every_connection_does_not_stop_wechats_pushes() {
+    let h = Setup::new().tag("r2-conns").top(SMALL_CAP).start().await;
+    // A host (127.0.0.2) opens 64 + 200 idle sockets, more than the cap and a backlog.
+    let held = idle_sockets("127.0.0.2", h.port, 264).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    pushes_answered_in_time(&h).await;
+    let metrics = metrics_text(&h.gw.url()).await;
     assert!(
-        metrics.contains("wxgate_connections_evicted_total")
-            || metrics.contains("wxgate_connections_refused_total"),
+        metrics.contains("wxgate_connections_refused_total{why=\"client_share\"}"),
         "{metrics}"
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_hosts_holding_every_connection_do_not_stop_wechats_pushes() {
+    let h = Setup::new().tag("r2-conns8").top(SMALL_CAP).start().await;
+    let mut held = Vec::new();
+    for host in 2..10 {
+        held.extend(idle_sockets(&format!("127.0.0.{host}"), h.port, 40).await);
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    pushes_answered_in_time(&h).await;
+    let metrics = metrics_text(&h.gw.url()).await;
+    assert!(
+        metrics.contains("wxgate_connections_evicted_total"),
+        "idle sockets were closed for the pushes: {metrics}"
     );
     drop(held);
 }
@@ -662,33 +637,18 @@ async fn metrics_and_readiness_can_be_kept_to_the_operators() {
     assert_eq!(r.status(), 200, "liveness stays open");
 }
 
-#[tokio::test]
-async fn a_rule_reply_with_control_characters_is_still_xml() {
-    let rules = "[[accounts.clear.rules]]\nkeyword = \"hello\"\nreply = { type = \"text\", content = \"hi\\u0000there\\u001b[31m\\uFFFF!\" }\n";
-    let h = Setup::new()
-        .tag("r2-ctl")
-        .extra(&format!(
-            "[accounts.clear]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"sandboxtoken\"\nmode = \"plaintext\"\n\n{rules}"
-        ))
-        .start()
-        .await;
-    let target = PushTarget {
-        url: h.url("/wx/clear/service"),
-        token: "sandboxtoken".into(),
-        appid: OA.into(),
-        encoding_aes_key: None,
-        mode: MessageMode::Plaintext,
-        format: Default::default(),
-    };
+/// One plaintext push of a text to `account`: the gateway's status and answer.
+async fn push_text(h: &Harness, account: &str, id: u64, content: &str) -> (u16, String) {
     let msg = messages::sample(
         "text",
         "gh_sandbox00001",
         "oUser0001",
         now(),
-        4242,
-        Some("hello"),
+        id,
+        Some(content),
     )
     .unwrap();
+    let target = plaintext_target(h, account);
     let out = push(
         &reqwest::Client::new(),
         &target,
@@ -697,61 +657,127 @@ async fn a_rule_reply_with_control_characters_is_still_xml() {
     )
     .await
     .unwrap();
-    assert_eq!(out.status, 200);
-    let doc = wxgate_proto::xml::parse(&out.body, 65536).expect("the reply is XML");
+    (out.status, out.body)
+}
+
+#[tokio::test]
+async fn a_rule_reply_with_control_characters_is_still_xml() {
+    let rules = "[[accounts.clear.rules]]\nkeyword = \"hello\"\nreply = { type = \"text\", content = \"hi\\u0000there\\u001b[31m\\uFFFF!\" }\n";
+    let h = Setup::new()
+        .tag("r2-ctl")
+        .extra(&plaintext_account("clear", rules))
+        .start()
+        .await;
+    let (status, body) = push_text(&h, "clear", 4242, "hello").await;
+    assert_eq!(status, 200);
+    let doc = wxgate_proto::xml::parse(&body, 65536).expect("the reply is XML");
     assert_eq!(doc.fields.text("Content"), Some("hithere[31m!"));
 }
 
 #[tokio::test]
 async fn a_webhook_answer_over_the_limit_is_refused() {
     // A webhook that answers a megabyte.
-    let app = axum::Router::new().fallback(|| async {
+    let hook = serve_stand_in(axum::Router::new().fallback(|| async {
         axum::Json(json!({ "type": "text", "content": "x".repeat(1 << 20) }))
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    }))
+    .await;
+    let webhook = format!(
+        "[accounts.clear.webhook]\nurl = \"{hook}/hook\"\nsecret = \"hook-secret-0123456789\"\nlate_reply = false\n"
+    );
     let h = Setup::new()
         .tag("r2-hook")
-        .extra(&format!(
-            "[accounts.clear]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\ntoken = \"sandboxtoken\"\nmode = \"plaintext\"\n\n[accounts.clear.webhook]\nurl = \"http://{hook}/hook\"\nsecret = \"hook-secret-0123456789\"\nlate_reply = false\n"
-        ))
+        .extra(&plaintext_account("clear", &webhook))
         .start()
         .await;
-    let target = PushTarget {
-        url: h.url("/wx/clear/service"),
-        token: "sandboxtoken".into(),
-        appid: OA.into(),
-        encoding_aes_key: None,
-        mode: MessageMode::Plaintext,
-        format: Default::default(),
-    };
-    let msg = messages::sample(
-        "text",
-        "gh_sandbox00001",
-        "oUser0001",
-        now(),
-        4343,
-        Some("hi"),
-    )
-    .unwrap();
-    let out = push(
-        &reqwest::Client::new(),
-        &target,
-        &msg,
-        &PushOptions::default(),
-    )
-    .await
-    .unwrap();
-    assert_eq!((out.status, out.body.as_str()), (200, "success"));
-    let metrics = reqwest::get(h.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, body) = push_text(&h, "clear", 4343, "hi").await;
+    assert_eq!((status, body.as_str()), (200, "success"));
+    let metrics = metrics_text(&h.gw.url()).await;
     assert!(
         metrics.contains("wxgate_webhook_total{account=\"clear\",outcome=\"failed\"} 1"),
         "{metrics}"
+    );
+}
+
+// 5. Refusals are counted and sampled; noise cannot push a real problem out of the list.
+
+#[tokio::test]
+async fn a_flood_of_refused_requests_is_one_problem_with_a_count() {
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = tracing_subscriber::registry()
+            .with(wxgate::console::problems::Layer)
+            .try_init();
+    }
+    let h = Setup::new()
+        .tag("r2-problems")
+        .extra(&format!(
+            "[auth]\nsecret = \"{AUTH_SECRET}\"\n[console]\nenabled = true\nadmin_key = \"{CONSOLE_KEY}\"\n"
+        ))
+        .start()
+        .await;
+    // A real problem first: WeChat refuses the jsapi ticket.
+    h.sb.platform.faults.lock().unwrap().add(
+        serde_json::from_value(
+            json!({"path": "/cgi-bin/ticket/getticket", "kind": "busy", "count": 3}),
+        )
+        .unwrap(),
+    );
+    let http = reqwest::Client::new();
+    let r = http
+        .get(h.url("/wx/config?url=http%3A%2F%2F127.0.0.1%2Fp"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    // Then 300 anonymous refused OAuth starts (a dest on no allowed host).
+    for _ in 0..300 {
+        let r = http
+            .get(h.url("/wx/auth?dest=https%3A%2F%2Fevil.example%2F"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+    }
+    let metrics = metrics_text(&h.gw.url()).await;
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wxgate_auth_refused_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(refused >= 300, "every refusal counted: {refused}");
+    let r = http
+        .post(h.url("/console/login"))
+        .json(&json!({ "key": CONSOLE_KEY }))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let problems: Value = http
+        .get(h.url("/console/api/problems"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = problems["problems"].as_array().unwrap();
+    let auth: Vec<&Value> = list
+        .iter()
+        .filter(|p| p["message"] == "auth request refused")
+        .collect();
+    assert_eq!(auth.len(), 1, "{problems}");
+    assert!(auth[0]["count"].as_u64().unwrap() >= 300, "{problems}");
+    assert!(
+        list.iter()
+            .any(|p| p["message"] == "fetch failed" && p["fields"].to_string().contains("default")),
+        "the real problem is still listed: {problems}"
     );
 }
