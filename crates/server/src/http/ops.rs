@@ -15,24 +15,25 @@ pub async fn healthz() -> &'static str {
 }
 
 /// Whether the request's client may read `/metrics` and `/readyz` (`server.ops_allow`).
-fn allowed(s: &AppState, client: std::net::IpAddr) -> Result<(), Response> {
+fn allowed(s: &AppState, client: std::net::IpAddr) -> bool {
     let allow = &s.ctx.config.server.ops_allow;
-    if allow.is_empty() || allow.iter().any(|r| r.contains(client)) {
-        return Ok(());
-    }
-    Err((
+    allow.is_empty() || allow.iter().any(|r| r.contains(client))
+}
+
+fn forbidden() -> Response {
+    (
         StatusCode::FORBIDDEN,
         "not allowed from this address (server.ops_allow)\n",
     )
-        .into_response())
+        .into_response()
 }
 
 /// `GET /readyz`: the store answers (for every account's keys) and every account has a
 /// usable access_token (else the last fetch error). 503 when not ready. The store's part
 /// says its mode, its outages so far and, during one, what the gateway does meanwhile.
 pub async fn readyz(State(s): State<AppState>, Client(client): Client) -> Response {
-    if let Err(r) = allowed(&s, client) {
-        return r;
+    if !allowed(&s, client) {
+        return forbidden();
     }
     let store = crate::store::report(s.ctx.store.as_ref(), s.ctx.credentials.account_names()).await;
     let mut ready = store.ok;
@@ -61,8 +62,8 @@ pub async fn readyz(State(s): State<AppState>, Client(client): Client) -> Respon
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(s): State<AppState>, Client(client): Client) -> Response {
-    if let Err(r) = allowed(&s, client) {
-        return r;
+    if !allowed(&s, client) {
+        return forbidden();
     }
     (
         [(
