@@ -71,6 +71,11 @@ errcodes! {
     InvalidPagePath = 40165 => "invalid weapp pagepath",
     InvalidScene = 40169 => "invalid length for scene, or the data is not json string",
     InvalidIp = 40164 => "invalid ip: caller is not in the IP whitelist",
+    /// The open platform's form of 40164: the caller is not in the third-party
+    /// platform's IP whitelist.
+    ClientIpNotRegistered = 61004 => "access clientip is not registered: caller is not in the platform's IP whitelist",
+    /// WeCom's form of 40164: the caller is not among the app's trusted IPs.
+    IpNotAllowed = 60020 => "not allow to access from your ip: caller is not among the trusted IPs",
     AccessTokenMissing = 41001 => "access_token missing",
     AppIdMissing = 41002 => "appid missing",
     SecretMissing = 41004 => "appsecret missing",
@@ -130,6 +135,16 @@ errcodes! {
 }
 
 impl ErrCode {
+    /// Whether WeChat refused the caller's IP address (40164, and the open platform's
+    /// 61004 and WeCom's 60020): the server's egress IP is not in the account's IP
+    /// whitelist. [`refused_ip`] reads the address WeChat saw from the errmsg.
+    pub fn is_ip_not_whitelisted(self) -> bool {
+        matches!(
+            self,
+            ErrCode::InvalidIp | ErrCode::ClientIpNotRegistered | ErrCode::IpNotAllowed
+        )
+    }
+
     /// Whether the errcode says the access_token used for a call is no longer valid, so a
     /// fresh token (compare-and-refresh) and one retry are the right answer.
     pub fn is_access_token_invalid(self) -> bool {
@@ -157,15 +172,52 @@ impl From<i64> for ErrCode {
     }
 }
 
+/// The IP address WeChat saw, from the errmsg of a refused IP: `invalid ip 1.2.3.4 ipv6
+/// ::ffff:1.2.3.4, not in whitelist rid: ...` (40164), `... requestIP: 1.2.3.4 ...`
+/// (61004) or `... from ip: 1.2.3.4, ...` (60020).
+pub fn refused_ip(errmsg: &str) -> Option<std::net::IpAddr> {
+    ["invalid ip ", "requestIP: ", "from ip: "]
+        .iter()
+        .find_map(|marker| {
+            let rest = &errmsg[errmsg.find(marker)? + marker.len()..];
+            let token = rest.split(|c: char| c.is_whitespace() || c == ',').next()?;
+            token.parse().ok()
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    fn the_ip_wechat_saw_is_read_from_its_errmsg() {
+        let ip = |m| refused_ip(m).map(|a| a.to_string());
+        assert_eq!(
+            ip("invalid ip 118.190.42.90 ipv6 ::ffff:118.190.42.90, not in whitelist rid: 60196b9b-4c5ba79c-066b49c8").as_deref(),
+            Some("118.190.42.90")
+        );
+        assert_eq!(
+            ip("invalid ip 123.123.123.123, not in whitelist").as_deref(),
+            Some("123.123.123.123")
+        );
+        assert_eq!(
+            ip("access clientip is not registered requestIP: 203.0.113.9 rid: 1").as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(
+            ip("not allow to access from your ip, hint: [1], from ip: 198.51.100.4, more info at https://open.work.weixin.qq.com").as_deref(),
+            Some("198.51.100.4")
+        );
+        assert_eq!(ip("invalid appsecret"), None);
+        assert!(ErrCode::from_code(40164).is_ip_not_whitelisted());
+        assert!(!ErrCode::from_code(40125).is_ip_not_whitelisted());
+    }
+
+    #[test]
     fn codes_round_trip() {
         for code in [
-            -1, 0, 40001, 40002, 40013, 40014, 40029, 40125, 40163, 40164, 41001, 42001, 42002,
-            43004, 45009, 45015, 48001, 50001, -41001, -41002, -41003,
+            -1, 0, 40001, 40002, 40013, 40014, 40029, 40125, 40163, 40164, 61004, 60020, 41001,
+            42001, 42002, 43004, 45009, 45015, 48001, 50001, -41001, -41002, -41003,
         ] {
             let e = ErrCode::from_code(code);
             assert!(!matches!(e, ErrCode::Other(_)), "{code} should be named");

@@ -96,6 +96,10 @@ pub struct AppConfig {
     /// Hosts allowed for JS-SDK pages (JS接口安全域名); empty allows any.
     #[serde(default)]
     pub js_domains: Vec<String>,
+    /// Addresses allowed to call the token endpoints (IP白名单); any when empty. Others
+    /// get WeChat's 40164 naming the address it saw.
+    #[serde(default)]
+    pub ip_whitelist: Vec<String>,
     /// Followers generated beyond the test users, to exercise `user/get` paging.
     #[serde(default)]
     pub extra_followers: usize,

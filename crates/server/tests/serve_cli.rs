@@ -3,6 +3,9 @@
 
 mod common;
 
+#[path = "serve_cli/newcomer.rs"]
+mod newcomer;
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

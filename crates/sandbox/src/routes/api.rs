@@ -1,8 +1,12 @@
 //! WeChat's server APIs: credentials, tickets, followers, messages and Mini Program login.
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use axum::Extension;
 use serde_json::{json, Value};
 use wxgate_proto::ErrCode;
 
@@ -16,27 +20,41 @@ use super::{answer, app_call, json_body, param, wx, Params, Shared};
 use crate::platform::{WxError, WxResult};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
-pub async fn token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+pub async fn token(
+    State(p): State<Shared>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Query(q): Query<Params>,
+) -> Response {
     p.count_call("/cgi-bin/token", Some(param(&q, "appid")));
-    wx(p.classic_token(
-        param(&q, "grant_type"),
-        param(&q, "appid"),
-        param(&q, "secret"),
-    )
-    .map(|g| {
-        answer(AccessToken {
-            access_token: g.value,
-            expires_in: g.expires_in,
+    let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    wx(p.check_ip(param(&q, "appid"), ip)
+        .and_then(|()| {
+            p.classic_token(
+                param(&q, "grant_type"),
+                param(&q, "appid"),
+                param(&q, "secret"),
+            )
         })
-    }))
+        .map(|g| {
+            answer(AccessToken {
+                access_token: g.value,
+                expires_in: g.expires_in,
+            })
+        }))
 }
 
 /// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
-pub async fn stable_token(State(p): State<Shared>, body: Bytes) -> Response {
+pub async fn stable_token(
+    State(p): State<Shared>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
     wx((|| {
         let b = json_body(&body)?;
         let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
         p.count_call("/cgi-bin/stable_token", Some(&s("appid")));
+        p.check_ip(&s("appid"), ip)?;
         let force = b
             .get("force_refresh")
             .and_then(Value::as_bool)

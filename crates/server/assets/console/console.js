@@ -174,12 +174,24 @@ function renderStore(v) {
   }
 }
 
+// WeChat refusing this server's IP (40164): the first thing to fix, above everything.
+function renderIpBanner(refused) {
+  const b = $("ip-banner");
+  b.hidden = refused.length === 0;
+  if (b.hidden) return;
+  const lines = refused.map((r) =>
+    `WeChat refuses this server's IP ${r.ip || "(not named)"} for ${r.account} (errcode ${r.errcode}, since ${clock(r.since)}).`);
+  b.textContent = lines.join(" ") +
+    " Add the address to the account's IP whitelist: 公众平台 → 设置与开发 → 基本配置 → IP白名单 (Mini Programs: 开发管理 → 开发设置 → IP白名单).";
+}
+
 async function loadOverview() {
   const r = await api("/console/api/overview");
   const v = await r.json();
   csrf = v.csrf;
   showDashboard();
   $("instance").textContent = "instance " + v.instance.slice(0, 8);
+  renderIpBanner(v.ip_not_whitelisted || []);
   renderAccounts(v);
   renderStore(v);
   const p = await (await api("/console/api/problems")).json();

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "sandbox")]
 mod demo;
+mod init;
 mod ops;
 mod protocol;
 #[cfg(feature = "sandbox")]
@@ -40,8 +41,12 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run the gateway.
     Serve(ops::ServeArgs),
-    /// Validate a configuration and say exactly what is wrong.
-    Check(ops::ConfigArg),
+    /// Write a starter configuration for one account and print what to paste into
+    /// WeChat's console (服务器配置).
+    Init(init::InitArgs),
+    /// Validate a configuration and say exactly what is wrong; `--online` also asks
+    /// WeChat for each account's token once.
+    Check(ops::CheckArgs),
     /// Print an account's current access_token (for scripts).
     Token(ops::AccountArgs),
     /// Print each account's token age, expiry and fetches today against the quota.
@@ -103,7 +108,8 @@ pub fn main() -> ExitCode {
         #[cfg(feature = "sandbox")]
         Command::Demo(args) => block_on(demo::run(args)),
         Command::Serve(args) => block_on(ops::serve(args)),
-        Command::Check(arg) => ops::check(arg),
+        Command::Init(args) => init::run(args),
+        Command::Check(args) => block_on(ops::check(args)),
         Command::Token(args) => block_on(ops::token(args)),
         Command::Status(arg) => block_on(ops::status(arg)),
         Command::Quota(cmd) => block_on(ops::quota(cmd)),

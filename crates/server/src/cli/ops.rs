@@ -28,6 +28,17 @@ pub struct ConfigArg {
 }
 
 #[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also ask WeChat (or the sandbox: `upstream.api_base`) for each account's token
+    /// once, and say per account what is wrong: the secret, the appid, the IP whitelist
+    /// (naming the address WeChat saw), or the network.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
     #[command(flatten)]
     pub config: ConfigArg,
@@ -128,8 +139,8 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-pub fn check(arg: ConfigArg) -> Result<(), Failure> {
-    let config = load(&arg)?;
+pub async fn check(args: CheckArgs) -> Result<(), Failure> {
+    let config = load(&args.config)?;
     println!(
         "ok: {} account(s) ({}), store {:?}, listening on {}",
         config.accounts.len(),
@@ -142,6 +153,75 @@ pub fn check(arg: ConfigArg) -> Result<(), Failure> {
         config.store.kind,
         config.listen
     );
+    if args.online {
+        check_online(&config).await?;
+    }
+    Ok(())
+}
+
+/// What WeChat says of one account's AppID and AppSecret, from this machine.
+async fn online_verdict(
+    up: &crate::upstream::Upstream,
+    acc: &crate::config::AccountConfig,
+) -> (bool, String) {
+    use wxgate_proto::api::token::StableToken;
+    use wxgate_proto::ErrCode;
+    // Normal mode: neither ends the token a running server holds nor spends a forced
+    // refresh (a classic /cgi-bin/token fetch would retire the running one).
+    let req = StableToken::new(&acc.appid, acc.secret.expose(), false);
+    let e = match up.call_api(&req, None).await {
+        Ok(t) => return (true, format!("ok (a token for {} s)", t.expires_in)),
+        Err(e) => e,
+    };
+    let Some(code) = e.errcode() else {
+        return (
+            false,
+            format!("unreachable: {e} (the network, a proxy, or upstream.api_base)"),
+        );
+    };
+    let errmsg = match &e {
+        crate::Error::WeChat { errmsg, .. } => errmsg.as_str(),
+        _ => "",
+    };
+    let said = match code {
+        ErrCode::InvalidAppSecret | ErrCode::InvalidCredential => format!(
+            "wrong secret ({}): copy the AppSecret again (公众平台 → 设置与开发 → 基本配置; Mini Programs: 开发管理 → 开发设置)",
+            code.code()
+        ),
+        ErrCode::InvalidAppId => format!(
+            "appid unknown ({}): {} is not an AppID WeChat knows",
+            code.code(),
+            acc.appid
+        ),
+        c if c.is_ip_not_whitelisted() => {
+            let ip = wxgate_proto::errcode::refused_ip(errmsg)
+                .map_or("an address it did not name".to_owned(), |ip| ip.to_string());
+            format!(
+                "IP not whitelisted: WeChat saw {ip} ({}); add it to 公众平台 → 设置与开发 → 基本配置 → IP白名单 (Mini Programs: 开发管理 → 开发设置 → IP白名单), effective within minutes",
+                code.code()
+            )
+        }
+        c => format!("WeChat refused: {} ({errmsg})", c),
+    };
+    (false, said)
+}
+
+/// `check --online`: one token ask per account, a line each; fails if any is not ok.
+async fn check_online(config: &Config) -> Result<(), Failure> {
+    let up = crate::upstream::Upstream::new(&config.upstream)
+        .map_err(|e| Failure::new(e.to_string()))?;
+    let mut failed = 0;
+    for (name, acc) in &config.accounts {
+        let (ok, said) = online_verdict(&up, acc).await;
+        failed += usize::from(!ok);
+        println!("{name} ({}): {said}", acc.appid);
+    }
+    if failed > 0 {
+        return Err(Failure::new(format!(
+            "{failed} of {} account(s) not ok",
+            config.accounts.len()
+        )));
+    }
     Ok(())
 }
 

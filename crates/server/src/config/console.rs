@@ -9,7 +9,8 @@ use super::Secret;
 pub struct ConsoleConfig {
     pub enabled: bool,
     /// What an operator types to log in: at least 16 characters (better: `openssl rand
-    /// -hex 16`), written as `{ env = "WXGATE_CONSOLE_KEY" }` to keep it out of the file.
+    /// -hex 16`), written as `{ env = "CONSOLE_ADMIN_KEY" }` to keep it out of the file
+    /// (not a `WXGATE_*` name: those are read as setting overrides).
     /// The session cookie is signed with a key derived from it, so changing it logs
     /// every console session out.
     pub admin_key: Option<Secret>,

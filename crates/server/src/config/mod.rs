@@ -153,6 +153,7 @@ impl Config {
                 apply_override(&mut value, path, &v)?;
             }
         }
+        check_env_references(&value)?;
         let config: Config = toml::Value::Table(value)
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config(e.to_string().trim().to_owned()))?;
@@ -222,6 +223,66 @@ impl Config {
         let appids: Vec<&str> = self.accounts.values().map(|a| a.appid.as_str()).collect();
         self.compat.problems(&appids, &mut p);
         p
+    }
+}
+
+/// Every `{ env = "NAME" }` reference of the file, with where it stands
+/// (`accounts.default.secret`).
+fn env_references(table: &toml::Table, at: &str, out: &mut Vec<(String, String)>) {
+    for (key, value) in table {
+        let here = if at.is_empty() {
+            key.clone()
+        } else {
+            format!("{at}.{key}")
+        };
+        match value {
+            toml::Value::Table(t) => match (t.len(), t.get("env")) {
+                (1, Some(toml::Value::String(name))) => out.push((here, name.clone())),
+                _ => env_references(t, &here, out),
+            },
+            toml::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let toml::Value::Table(t) = item {
+                        env_references(t, &format!("{here}[{i}]"), out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The secrets read from the environment, all checked before any is read: every
+/// variable that is not set is named at once (not one per run), and a `WXGATE_*` name
+/// is refused, since the override layer would also read that variable as a setting and
+/// break the file.
+fn check_env_references(root: &toml::Table) -> Result<()> {
+    let mut refs = Vec::new();
+    env_references(root, "", &mut refs);
+    let mut problems = Vec::new();
+    for (at, name) in &refs {
+        if name.starts_with("WXGATE_") {
+            problems.push(format!(
+                "{at}: {{ env = {name:?} }} names a WXGATE_* variable, which is also read as a setting override (WXGATE_<PATH>); name it something else, e.g. {:?}",
+                name.trim_start_matches("WXGATE_")
+            ));
+        }
+    }
+    let unset: Vec<String> = refs
+        .iter()
+        .filter(|(_, name)| !name.starts_with("WXGATE_") && std::env::var(name).is_err())
+        .map(|(at, name)| format!("{name} (for {at})"))
+        .collect();
+    if !unset.is_empty() {
+        problems.push(format!(
+            "environment variables not set: {}",
+            unset.join(", ")
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Config(problems.join("; ")))
     }
 }
 

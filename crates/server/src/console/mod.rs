@@ -410,6 +410,7 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
             "accounts": accounts,
             "store": store_report,
             "fleet": fleet,
+            "ip_not_whitelisted": ctx.credentials.ip_refusals(),
             "csrf": c.keys.csrf(&cookie),
         }))
         .into_response(),

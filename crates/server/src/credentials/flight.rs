@@ -122,13 +122,20 @@ impl CentralControl {
                 }
                 self.remember(slot, &c);
                 Self::observe(acc, kind, &c);
+                if let Ok(mut refused) = acc.ip_refused.lock() {
+                    *refused = None;
+                }
                 if let Ok(mut e) = slot.last_error.write() {
                     *e = None;
                 }
                 Ok(c)
             }
             Err(e) => {
-                tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "fetch failed");
+                if e.errcode().is_some_and(|c| c.is_ip_not_whitelisted()) {
+                    self.note_ip_refused(acc, &e);
+                } else {
+                    tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "fetch failed");
+                }
                 self.remember_failure(acc, kind, &e).await;
                 if let Ok(mut last) = slot.last_error.write() {
                     *last = Some(e.to_string());

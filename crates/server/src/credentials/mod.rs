@@ -157,6 +157,19 @@ impl Credential {
     }
 }
 
+/// WeChat refusing the server's IP address for an account (40164, 61004, 60020).
+#[derive(Debug, Clone, Serialize)]
+pub struct IpRefused {
+    pub account: String,
+    /// The address WeChat saw, when its errmsg names one.
+    pub ip: Option<String>,
+    pub errcode: i64,
+    /// Unix seconds of the first refusal in a row.
+    pub since: i64,
+    #[serde(skip)]
+    logged_minute: i64,
+}
+
 /// Why a credential is being obtained.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Want {
@@ -195,6 +208,8 @@ struct AccountState {
     name: String,
     config: AccountConfig,
     slots: [Slot; 3],
+    /// WeChat refuses this server's IP for the account (40164 and kin): what it said.
+    ip_refused: std::sync::Mutex<Option<IpRefused>>,
     /// The liveness checks of the access_token. An async mutex held across a check: a
     /// storm of token errors waits for one check.
     liveness: tokio::sync::Mutex<Liveness>,
@@ -226,6 +241,7 @@ impl CentralControl {
                     config: config.clone(),
                     slots: Default::default(),
                     liveness: Default::default(),
+                    ip_refused: Default::default(),
                 };
                 state.slots[Kind::AccessToken.index()]
                     .active
@@ -385,6 +401,48 @@ impl CentralControl {
         self.refresh_stale(account, Kind::AccessToken, stale)
             .await
             .map(Some)
+    }
+
+    /// The accounts for which WeChat refuses this server's IP right now: what the
+    /// console shows as a banner.
+    pub fn ip_refusals(&self) -> Vec<IpRefused> {
+        self.accounts
+            .values()
+            .filter_map(|a| a.ip_refused.lock().ok()?.clone())
+            .collect()
+    }
+
+    /// A fetch refused for the server's IP: remembered for the console, counted, and
+    /// one error line a minute naming the address (not a warning per fetch).
+    fn note_ip_refused(&self, acc: &AccountState, e: &Error) {
+        let (code, errmsg) = match e {
+            Error::WeChat { code, errmsg, .. } => (code.code(), errmsg.as_str()),
+            _ => return,
+        };
+        let ip = wxgate_proto::errcode::refused_ip(errmsg).map(|a| a.to_string());
+        let now = self.clock.now();
+        metrics::counter!("wxgate_ip_not_whitelisted_total", "account" => acc.name.clone())
+            .increment(1);
+        let Ok(mut slot) = acc.ip_refused.lock() else {
+            return;
+        };
+        let entry = slot.get_or_insert_with(|| IpRefused {
+            account: acc.name.clone(),
+            ip: ip.clone(),
+            errcode: code,
+            since: now,
+            logged_minute: i64::MIN,
+        });
+        entry.ip = ip;
+        if entry.logged_minute != now.div_euclid(60) {
+            entry.logged_minute = now.div_euclid(60);
+            tracing::error!(
+                account = %acc.name,
+                errcode = code,
+                egress_ip = entry.ip.as_deref().unwrap_or("unknown"),
+                "WeChat refuses this server's IP address: add the egress_ip to the account's IP whitelist (公众平台 → 设置与开发 → 基本配置 → IP白名单; Mini Programs: 开发管理 → 开发设置 → IP白名单)"
+            );
+        }
     }
 
     /// Refreshes every active credential that is missing or due. The background task
