@@ -380,23 +380,38 @@ secret = "s"
 
     #[test]
     fn secrets_from_environment_variables() {
-        std::env::set_var("WXGATE_TEST_SECRET_1", "env-secret");
+        std::env::set_var("CONFIG_TEST_SECRET_1", "env-secret");
         let c = load(
-            "[accounts.default]\nappid = \"wx1\"\nsecret = { env = \"WXGATE_TEST_SECRET_1\" }\n",
+            "[accounts.default]\nappid = \"wx1\"\nsecret = { env = \"CONFIG_TEST_SECRET_1\" }\n",
             &[],
         )
         .unwrap();
         assert_eq!(c.accounts["default"].secret.expose(), "env-secret");
         assert!(!format!("{c:?}").contains("env-secret"));
+        // Every unset variable is named at once, with where it is used.
         let e = load(
-            "[accounts.default]\nappid = \"wx1\"\nsecret = { env = \"WXGATE_TEST_UNSET_9\" }\n",
+            "[accounts.default]\nappid = \"wx1\"\nsecret = { env = \"CONFIG_TEST_UNSET_9\" }\ntoken = { env = \"CONFIG_TEST_UNSET_8\" }\n",
             &[],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
-            e.to_string().contains("WXGATE_TEST_UNSET_9 is not set"),
+            e.contains("CONFIG_TEST_UNSET_9 (for accounts.default.secret)"),
             "{e}"
         );
+        assert!(
+            e.contains("CONFIG_TEST_UNSET_8 (for accounts.default.token)"),
+            "{e}"
+        );
+        // A WXGATE_* name is refused, set or not: the override layer reads it too.
+        std::env::set_var("WXGATE_TEST_SECRET_1", "env-secret");
+        let e = load(
+            "[accounts.default]\nappid = \"wx1\"\nsecret = { env = \"WXGATE_TEST_SECRET_1\" }\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("setting override"), "{e}");
     }
 
     #[test]
