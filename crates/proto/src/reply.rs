@@ -228,8 +228,9 @@ pub fn encrypted_reply_xml(sealed: &Sealed) -> String {
         + sealed.nonce.len();
     let mut out = String::with_capacity(texts + 160);
     out.push_str("<xml>");
-    push_cdata_field(&mut out, "Encrypt", &sealed.encrypt);
-    push_cdata_field(&mut out, "MsgSignature", &sealed.msg_signature);
+    // Base64 and hex this crate made: nothing to clean.
+    xml::push_own_cdata_field(&mut out, "Encrypt", &sealed.encrypt);
+    xml::push_own_cdata_field(&mut out, "MsgSignature", &sealed.msg_signature);
     push_plain_field(&mut out, "TimeStamp", &sealed.timestamp);
     push_cdata_field(&mut out, "Nonce", &sealed.nonce);
     out.push_str("</xml>");

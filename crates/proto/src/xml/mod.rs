@@ -23,7 +23,9 @@ mod write;
 use scan::{Scanner, Token};
 
 pub use stream::root_texts;
-pub use write::{push_cdata, push_cdata_field, push_plain_field, xml_clean, xml_forbidden};
+pub use write::{
+    push_cdata, push_cdata_field, push_own_cdata_field, push_plain_field, xml_clean, xml_forbidden,
+};
 
 /// The default size limit for one pushed document. WeChat's pushes are a few KiB; a
 /// compatible-mode push carries its fields twice, once as ciphertext (about 3x); the

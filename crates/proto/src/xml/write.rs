@@ -8,17 +8,25 @@ pub fn xml_forbidden(c: char) -> bool {
     matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}')
 }
 
-/// `text` without the characters XML forbids ([`xml_forbidden`]); borrowed when it has
-/// none, which a scan of its bytes tells (U+FFFE and U+FFFF are `EF BF BE`/`EF BF BF`).
-pub fn xml_clean(text: &str) -> std::borrow::Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let suspect = bytes.iter().enumerate().any(|(i, &b)| {
+/// Whether `text` may hold a character XML forbids: a C0 control byte other than tab,
+/// line feed and carriage return, or U+FFFE/U+FFFF (`EF BF BE`/`EF BF BF`). A first
+/// pass looks only for bytes below 0x20 and 0xEF, which most texts have none of.
+fn needs_cleaning(bytes: &[u8]) -> bool {
+    if !bytes.iter().any(|&b| b < 0x20 || b == 0xEF) {
+        return false;
+    }
+    bytes.iter().enumerate().any(|(i, &b)| {
         (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
             || (b == 0xEF
                 && bytes.get(i + 1) == Some(&0xBF)
                 && bytes.get(i + 2).is_some_and(|c| *c >= 0xBE))
-    });
-    if suspect {
+    })
+}
+
+/// `text` without the characters XML forbids ([`xml_forbidden`]); borrowed when it has
+/// none.
+pub fn xml_clean(text: &str) -> std::borrow::Cow<'_, str> {
+    if needs_cleaning(text.as_bytes()) {
         text.chars()
             .filter(|c| !xml_forbidden(*c))
             .collect::<String>()
@@ -31,9 +39,14 @@ pub fn xml_clean(text: &str) -> std::borrow::Cow<'_, str> {
 /// Appends `text` as CDATA, without the characters XML forbids ([`xml_clean`]). A `]]>`
 /// inside the text is split across two sections, the only way CDATA can carry it.
 pub fn push_cdata(out: &mut String, text: &str) {
-    let text = xml_clean(text);
+    push_cdata_verbatim(out, &xml_clean(text));
+}
+
+/// [`push_cdata`] without the cleaning, for a text that cannot hold a forbidden
+/// character.
+fn push_cdata_verbatim(out: &mut String, text: &str) {
     out.push_str("<![CDATA[");
-    let mut rest: &str = &text;
+    let mut rest = text;
     while let Some(i) = cdata_end(rest) {
         out.push_str(&rest[..i]);
         out.push_str("]]]]><![CDATA[>");
@@ -54,6 +67,18 @@ pub fn push_cdata_field(out: &mut String, name: &str, text: &str) {
     out.push_str(name);
     out.push('>');
     push_cdata(out, text);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// [`push_cdata_field`] for a text this crate made from characters XML allows (base64,
+/// hex: an `Encrypt`, a `MsgSignature`), written without looking for forbidden ones.
+pub fn push_own_cdata_field(out: &mut String, name: &str, text: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    push_cdata_verbatim(out, text);
     out.push_str("</");
     out.push_str(name);
     out.push('>');

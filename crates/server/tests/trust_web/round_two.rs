@@ -419,6 +419,9 @@ async fn a_token_error_about_another_token_does_not_refresh_the_central_one() {
     let count = |p: &str| seen.lock().unwrap().iter().filter(|s| *s == p).count();
     let (_, v) = api_get(&http, h.url("/api/v1/default/token")).await;
     assert_eq!(v["access_token"], "LIVE-TOKEN");
+    // Both accounts' tokens held (the refresher fetches the Mini Program's too).
+    let (_, v) = api_get(&http, h.url("/api/v1/mini/token")).await;
+    assert_eq!(v["access_token"], "LIVE-TOKEN");
     let fetches = count("/cgi-bin/stable_token");
     for _ in 0..22 {
         let (status, v) = api_get(
