@@ -378,8 +378,15 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
         .await
         .unwrap();
     let dir = TempDir::new("faults");
-    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", "")
-        .replace("check_interval_ms = 100", "check_interval_ms = 3600000");
+    // Strict readiness: not ready while an account has no usable token.
+    let toml = gateway_toml(
+        &sb.base_url(),
+        dir.path(),
+        embedded(),
+        "readiness = \"all_accounts\"",
+        "",
+    )
+    .replace("check_interval_ms = 100", "check_interval_ms = 3600000");
     let clock = Clock::system();
     let g = start_gateway(&toml, clock.clone()).await;
     let http = reqwest::Client::new();
@@ -400,6 +407,11 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
             .lock()
             .unwrap()
             .add(serde_json::from_value(fault).unwrap());
+        // Past the previous failure's backoff (at most 4 s after two failures) and the
+        // failure the fleet remembers: each fault is met by a fetch.
+        clock.advance(5);
+        sb.platform.clock.advance(5);
+        after_failure_backoff().await;
         g.state.ctx.credentials.refresh_due().await;
         let (status, v) = api_get(&http, token_url.clone()).await;
         assert_eq!(status, 200);
@@ -592,4 +604,92 @@ async fn the_api_needs_a_key_for_the_account() {
     // Refused calls changed nothing upstream (the background refresher may have fetched once).
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA) <= before + 1);
+}
+
+/// Many accounts: refreshed side by side (bounded), their refresh moments spread inside
+/// the margin, and an account WeChat refuses backs off on its own without holding up
+/// the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
+    let mut config = SandboxConfig::example();
+    let template = config.apps[0].clone();
+    let mut accounts = String::new();
+    for i in 0..40 {
+        let mut app = template.clone();
+        app.appid = format!("wxmany{i:010}");
+        app.secret = format!("many-secret-{i:04}");
+        accounts.push_str(&format!(
+            "[accounts.a{i}]\nappid = \"{}\"\nsecret = \"{}\"\n",
+            app.appid, app.secret
+        ));
+        config.apps.push(app);
+    }
+    // One account whose secret WeChat refuses.
+    accounts
+        .push_str("[accounts.broken]\nappid = \"wxmany0000000000\"\nsecret = \"not-its-secret\"\n");
+    let sb = Sandbox::start_ephemeral(config).await.unwrap();
+    // Every token fetch takes 200 ms.
+    sb.platform.faults.lock().unwrap().add(
+        serde_json::from_value(
+            json!({"path": "/cgi-bin/stable_token", "kind": "latency", "ms": 200}),
+        )
+        .unwrap(),
+    );
+    let dir = TempDir::new("many");
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", &accounts)
+        .replace(
+            "check_interval_ms = 100",
+            "check_interval_ms = 3600000\nmax_backoff_secs = 20",
+        )
+        // Simulated time runs faster than the real-time memory of a failed fetch.
+        .replace(
+            &format!("failure_backoff_ms = {FAILURE_BACKOFF_MS}"),
+            "failure_backoff_ms = 0",
+        );
+    let clock = Clock::system();
+    let g = start_gateway(&toml, clock.clone()).await;
+    let central = g.state.ctx.credentials.clone();
+    // A cold start of 43 accounts: 16 at a time, so about 3 x 200 ms; one at a time it
+    // was 43 x 200 ms (8.6 s).
+    let started = std::time::Instant::now();
+    central.refresh_due().await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(6),
+        "a cold refresh took {took:?}"
+    );
+    let mut moments = Vec::new();
+    for i in 0..40 {
+        let status = central.status(&format!("a{i}")).await.unwrap();
+        moments.push(status[0].refresh_at.expect("refreshed"));
+    }
+    // Fetched in the same second, due across the margin's first half (140 s here).
+    let (first, last) = (moments.iter().min().unwrap(), moments.iter().max().unwrap());
+    assert!(
+        last - first >= 60,
+        "refresh moments not spread: {moments:?}"
+    );
+    let distinct: std::collections::HashSet<_> = moments.iter().collect();
+    assert!(distinct.len() >= 20, "{moments:?}");
+    // The broken account over two simulated minutes: retried after 2, 4, 8, 16, then at
+    // most every 20 s, not on every round; the others are not held up.
+    let tries = || sandbox_calls(&sb, "/cgi-bin/stable_token", "wxmany0000000000");
+    let before = tries();
+    for _ in 0..120 {
+        clock.advance(1);
+        sb.platform.clock.advance(1);
+        central.refresh_due().await;
+    }
+    let retried = tries() - before;
+    assert!(
+        (4..=16).contains(&retried),
+        "retried {retried} times in 120 s"
+    );
+    let ready = central.readiness();
+    let failing: Vec<&String> = ready
+        .iter()
+        .filter(|(_, s)| s.is_err())
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(failing, ["broken"]);
 }

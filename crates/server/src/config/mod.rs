@@ -73,6 +73,19 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// What `/readyz` answers 200 for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// The store answers and the instance can serve: one merchant with a revoked secret
+    /// does not take every instance out of its load balancer. For many accounts.
+    #[default]
+    Instance,
+    /// Also every account holds a usable access_token: for a single-account deployment
+    /// that wants no traffic before its token is there.
+    AllAccounts,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -95,6 +108,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub log_format: LogFormat,
+    /// What `/readyz` means: `instance` (the store answers and this instance can serve;
+    /// an account without a token is reported, not a 503 for every account) or
+    /// `all_accounts` (also every account holds a usable access_token).
+    #[serde(default)]
+    pub readiness: Readiness,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]

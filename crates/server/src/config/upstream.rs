@@ -111,6 +111,15 @@ pub struct CredentialsConfig {
     /// previous token at once for every holder) per account in this many seconds, for
     /// the fleet. WeChat allows 20 a day, 30 s apart.
     pub forced_refresh_interval_secs: u64,
+    /// Background refreshes running at once (each account and kind is one): many
+    /// accounts are refreshed side by side, and a slow one holds one slot.
+    pub max_concurrent_refreshes: usize,
+    /// A background refresh gives up after this long (ms), so an account whose WeChat
+    /// hangs holds its slot no longer.
+    pub refresh_timeout_ms: u64,
+    /// A credential whose refresh keeps failing is retried after 2, 4, 8, ... seconds
+    /// (with jitter), at most this many, and always well before what it holds expires.
+    pub max_backoff_secs: u64,
 }
 
 impl Default for CredentialsConfig {
@@ -123,6 +132,9 @@ impl Default for CredentialsConfig {
             daily_quota: 2000,
             failure_backoff_ms: 3000,
             forced_refresh_interval_secs: 60,
+            max_concurrent_refreshes: 16,
+            refresh_timeout_ms: 30_000,
+            max_backoff_secs: 300,
         }
     }
 }

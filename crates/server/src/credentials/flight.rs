@@ -175,12 +175,15 @@ impl CentralControl {
         } else {
             self.margin(acc, kind)
         };
+        // A random moment in the first half of the margin: credentials fetched together
+        // (a cold start of many accounts) come due apart, not in one burst for ever.
+        let jitter = rand::random::<u64>() % (margin / 2).max(1) as u64;
         tracing::info!(account = %acc.name, kind = kind.name(), expires_in, "credential fetched");
         Ok(Credential {
             value,
             expires_at,
             fetched_at: now,
-            refresh_at: (expires_at - margin)
+            refresh_at: (expires_at - margin + jitter as i64)
                 .max(now + 30)
                 .min(expires_at - MIN_VALIDITY),
         })

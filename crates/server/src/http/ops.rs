@@ -28,26 +28,29 @@ fn forbidden() -> Response {
         .into_response()
 }
 
-/// `GET /readyz`: the store answers (for every account's keys) and every account has a
-/// usable access_token (else the last fetch error). 503 when not ready. The store's part
+/// `GET /readyz`: the store answers (for every account's keys), and with `readiness =
+/// "all_accounts"` every account has a usable access_token. 503 when not ready. The body
+/// names the failing accounts (with their last fetch error) either way; the store's part
 /// says its mode, its outages so far and, during one, what the gateway does meanwhile.
 pub async fn readyz(State(s): State<AppState>, Client(client): Client) -> Response {
     if !allowed(&s, client) {
         return forbidden();
     }
     let store = crate::store::report(s.ctx.store.as_ref(), s.ctx.credentials.account_names()).await;
-    let mut ready = store.ok;
     let mut accounts = serde_json::Map::new();
+    let mut failing = Vec::new();
     for (name, state) in s.ctx.credentials.readiness() {
         let v = match state {
             Ok(expires_in) => json!({ "ok": true, "access_token_expires_in": expires_in }),
             Err(e) => {
-                ready = false;
+                failing.push(name.clone());
                 json!({ "ok": false, "error": e })
             }
         };
         accounts.insert(name, v);
     }
+    let all = s.ctx.config.readiness == crate::config::Readiness::AllAccounts;
+    let ready = store.ok && (!all || failing.is_empty());
     let status = if ready {
         StatusCode::OK
     } else {
@@ -55,7 +58,13 @@ pub async fn readyz(State(s): State<AppState>, Client(client): Client) -> Respon
     };
     (
         status,
-        Json(json!({ "ready": ready, "store": store, "accounts": accounts })),
+        Json(json!({
+            "ready": ready,
+            "readiness": s.ctx.config.readiness,
+            "store": store,
+            "failing": failing,
+            "accounts": accounts,
+        })),
     )
         .into_response()
 }

@@ -346,4 +346,10 @@ async fn a_refused_ip_is_named_on_the_console_and_counted() {
         metrics.contains("wxgate_ip_not_whitelisted_total{account=\"default\"}"),
         "{metrics}"
     );
+    // One broken account does not take the instance out of its load balancer (the
+    // default readiness): ready, with the account named as failing.
+    let (status, ready) = api_get(&http, h.url("/readyz")).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["failing"], serde_json::json!(["default"]), "{ready}");
+    assert_eq!(ready["accounts"]["mini"]["ok"], true, "{ready}");
 }
