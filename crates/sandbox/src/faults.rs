@@ -21,6 +21,11 @@ pub enum FaultKind {
 pub struct Fault {
     /// The endpoint path (`/cgi-bin/token`), or `*` for every WeChat endpoint.
     pub path: String,
+    /// Only the calls of this app (the token endpoints `/cgi-bin/token` and
+    /// `/cgi-bin/stable_token`, where the appid is the caller's): one account's WeChat
+    /// can hang or fail while the others answer.
+    #[serde(default)]
+    pub appid: Option<String>,
     #[serde(flatten)]
     pub kind: FaultKind,
     /// Applies to the next `count` calls; forever when absent.
@@ -50,11 +55,16 @@ impl Faults {
         self.rules.clone()
     }
 
-    /// The faults that strike this call, spending their counts.
-    pub fn strike(&mut self, path: &str) -> Vec<FaultKind> {
+    /// The faults that strike this call, spending their counts: the rules for any app
+    /// when `appid` is `None` (the middleware, before the call is read), else the rules
+    /// for that app (a token endpoint, once it read the appid).
+    pub fn strike(&mut self, path: &str, appid: Option<&str>) -> Vec<FaultKind> {
         let mut hit = Vec::new();
         for rule in &mut self.rules {
             if rule.path != "*" && rule.path != path {
+                continue;
+            }
+            if rule.appid.as_deref() != appid {
                 continue;
             }
             if let Some(r) = rule.ratio {

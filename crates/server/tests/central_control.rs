@@ -431,6 +431,7 @@ async fn upstream_trouble_keeps_the_unexpired_token_and_reports_clearly_after() 
         .add(serde_json::from_value(json!({"path": "*", "kind": "busy"})).unwrap());
     clock.advance(200);
     sb.platform.clock.advance(200);
+    after_failure_backoff().await;
     let (status, v) = api_get(&http, token_url.clone()).await;
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["error"]["errcode"], -1);
@@ -606,15 +607,13 @@ async fn the_api_needs_a_key_for_the_account() {
     assert!(sandbox_calls(&sb, "/cgi-bin/stable_token", OA) <= before + 1);
 }
 
-/// Many accounts: refreshed side by side (bounded), their refresh moments spread inside
-/// the margin, and an account WeChat refuses backs off on its own without holding up
-/// the others.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
+/// The sandbox's example with `n` more Official Accounts (`wxmany0000000000`, ...), and
+/// the gateway's `[accounts.a0]`... sections for them.
+fn many_accounts(n: usize) -> (SandboxConfig, String) {
     let mut config = SandboxConfig::example();
     let template = config.apps[0].clone();
     let mut accounts = String::new();
-    for i in 0..40 {
+    for i in 0..n {
         let mut app = template.clone();
         app.appid = format!("wxmany{i:010}");
         app.secret = format!("many-secret-{i:04}");
@@ -624,6 +623,42 @@ async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
         ));
         config.apps.push(app);
     }
+    (config, accounts)
+}
+
+/// A gateway on `sb` for `accounts`, its refresher stepped by hand, with `credentials`
+/// lines added; failed fetches not remembered in real time (simulated time runs faster).
+async fn stepped_gateway(
+    sb: &Sandbox,
+    dir: &TempDir,
+    accounts: &str,
+    credentials: &str,
+) -> wxgate::gateway::Running {
+    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", accounts)
+        .replace(
+            "check_interval_ms = 100",
+            &format!("check_interval_ms = 3600000\n{credentials}"),
+        )
+        .replace(
+            &format!("failure_backoff_ms = {FAILURE_BACKOFF_MS}"),
+            "failure_backoff_ms = 0",
+        );
+    start_gateway(&toml, Clock::system()).await
+}
+
+fn stable_calls(sb: &Sandbox) -> u64 {
+    sb.platform
+        .calls()
+        .get("/cgi-bin/stable_token")
+        .map_or(0, |c| c.total)
+}
+
+/// Many accounts: refreshed side by side (bounded), their refresh moments spread inside
+/// the margin, and an account WeChat refuses backs off on its own without holding up
+/// the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
+    let (config, mut accounts) = many_accounts(40);
     // One account whose secret WeChat refuses.
     accounts
         .push_str("[accounts.broken]\nappid = \"wxmany0000000000\"\nsecret = \"not-its-secret\"\n");
@@ -636,18 +671,8 @@ async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
         .unwrap(),
     );
     let dir = TempDir::new("many");
-    let toml = gateway_toml(&sb.base_url(), dir.path(), embedded(), "", &accounts)
-        .replace(
-            "check_interval_ms = 100",
-            "check_interval_ms = 3600000\nmax_backoff_secs = 20",
-        )
-        // Simulated time runs faster than the real-time memory of a failed fetch.
-        .replace(
-            &format!("failure_backoff_ms = {FAILURE_BACKOFF_MS}"),
-            "failure_backoff_ms = 0",
-        );
-    let clock = Clock::system();
-    let g = start_gateway(&toml, clock.clone()).await;
+    let g = stepped_gateway(&sb, &dir, &accounts, "max_backoff_secs = 20").await;
+    let clock = g.state.ctx.clock.clone();
     let central = g.state.ctx.credentials.clone();
     // A cold start of 43 accounts: 16 at a time, so about 3 x 200 ms; one at a time it
     // was 43 x 200 ms (8.6 s).
@@ -692,4 +717,119 @@ async fn many_accounts_refresh_side_by_side_spread_out_and_back_off_alone() {
         .map(|(n, _)| n)
         .collect();
     assert_eq!(failing, ["broken"]);
+}
+
+/// A thousand accounts, WeChat answering in 50 ms: every token within 10 s of a cold
+/// start on an empty store; then a simulated day in which no minute holds more than a
+/// tenth of the day's refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_accounts_are_ready_in_seconds_and_come_due_apart() {
+    let (config, accounts) = many_accounts(1000);
+    let sb = Sandbox::start_ephemeral(config).await.unwrap();
+    sb.platform.faults.lock().unwrap().add(
+        serde_json::from_value(
+            json!({"path": "/cgi-bin/stable_token", "kind": "latency", "ms": 50}),
+        )
+        .unwrap(),
+    );
+    let dir = TempDir::new("thousand");
+    let g = stepped_gateway(&sb, &dir, &accounts, "").await;
+    let clock = g.state.ctx.clock.clone();
+    let central = g.state.ctx.credentials.clone();
+    let started = std::time::Instant::now();
+    central.refresh_due().await;
+    let took = started.elapsed();
+    let missing = central
+        .readiness()
+        .iter()
+        .filter(|(_, s)| s.is_err())
+        .count();
+    assert_eq!(missing, 0, "every account holds a token");
+    assert!(took < Duration::from_secs(10), "ready after {took:?}");
+    sb.platform.faults.lock().unwrap().clear();
+    // The next simulated day, a minute at a time.
+    let mut per_minute = Vec::new();
+    for _ in 0..(24 * 60) {
+        clock.advance(60);
+        sb.platform.clock.advance(60);
+        let before = stable_calls(&sb);
+        central.refresh_due().await;
+        per_minute.push(stable_calls(&sb) - before);
+    }
+    let total: u64 = per_minute.iter().sum();
+    let busiest = per_minute.iter().max().unwrap();
+    assert!(total >= 1000 * 11, "{total} refreshes in a day");
+    assert!(
+        *busiest * 10 <= total,
+        "the busiest minute held {busiest} of {total} refreshes"
+    );
+    assert_eq!(
+        central
+            .readiness()
+            .iter()
+            .filter(|(_, s)| s.is_err())
+            .count(),
+        0
+    );
+}
+
+/// One account whose WeChat hangs and one whose secret is refused, over a simulated
+/// day: every other account's token stays usable, the two are reported failing,
+/// `/readyz` stays 200, and the hanging one's retries are never further apart than the
+/// backoff cap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_and_a_refused_account_harm_no_other() {
+    let (config, mut accounts) = many_accounts(30);
+    accounts.push_str(
+        "[accounts.refused]\nappid = \"wxmany0000000001\"\nsecret = \"not-its-secret\"\n",
+    );
+    let sb = Sandbox::start_ephemeral(config).await.unwrap();
+    let dir = TempDir::new("hanging");
+    let g = stepped_gateway(
+        &sb,
+        &dir,
+        &accounts,
+        "refresh_timeout_ms = 50\nmax_backoff_secs = 600",
+    )
+    .await;
+    let clock = g.state.ctx.clock.clone();
+    let central = g.state.ctx.credentials.clone();
+    // a0's WeChat hangs from the start: a minute for every answer.
+    sb.platform.faults.lock().unwrap().add(
+        serde_json::from_value(json!({"path": "/cgi-bin/stable_token", "appid": "wxmany0000000000", "kind": "latency", "ms": 60000}))
+            .unwrap(),
+    );
+    let hanging = || sandbox_calls(&sb, "/cgi-bin/stable_token", "wxmany0000000000");
+    let mut attempts = Vec::new();
+    for minute in 0..(24 * 60) {
+        if minute > 0 {
+            clock.advance(60);
+            sb.platform.clock.advance(60);
+        }
+        let before = hanging();
+        central.refresh_due().await;
+        if hanging() > before {
+            attempts.push(minute);
+        }
+        for (name, state) in central.readiness() {
+            if name != "a0" && name != "refused" {
+                assert!(
+                    state.is_ok(),
+                    "minute {minute}: {name} has no usable token: {state:?}"
+                );
+            }
+        }
+    }
+    let gaps = attempts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    assert!(attempts.len() >= 100, "retried {} times", attempts.len());
+    assert!(
+        gaps <= 11,
+        "retries {gaps} minutes apart, past the 10-minute cap"
+    );
+    let http = reqwest::Client::new();
+    let (status, ready) = api_get(&http, format!("{}/readyz", g.url())).await;
+    assert_eq!(status, 200, "{ready}");
+    let mut failing: Vec<String> = serde_json::from_value(ready["failing"].clone()).unwrap();
+    failing.sort();
+    assert_eq!(failing, ["a0", "refused"], "{ready}");
 }

@@ -26,6 +26,9 @@ pub async fn token(
     Query(q): Query<Params>,
 ) -> Response {
     p.count_call("/cgi-bin/token", Some(param(&q, "appid")));
+    if let Some(r) = super::app_faults(&p, "/cgi-bin/token", param(&q, "appid")).await {
+        return r;
+    }
     let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
     wx(p.check_ip(param(&q, "appid"), ip)
         .and_then(|()| {
@@ -50,10 +53,18 @@ pub async fn stable_token(
     body: Bytes,
 ) -> Response {
     let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let appid = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("appid").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    // Counted before its faults strike, as the middleware counts every call.
+    p.count_call("/cgi-bin/stable_token", Some(&appid));
+    if let Some(r) = super::app_faults(&p, "/cgi-bin/stable_token", &appid).await {
+        return r;
+    }
     wx((|| {
         let b = json_body(&body)?;
         let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        p.count_call("/cgi-bin/stable_token", Some(&s("appid")));
         p.check_ip(&s("appid"), ip)?;
         let force = b
             .get("force_refresh")

@@ -70,25 +70,45 @@ pub async fn faults_and_counts(State(p): State<Shared>, req: Request, next: Next
     let hits = p
         .faults
         .lock()
-        .map(|mut f| f.strike(&path))
+        .map(|mut f| f.strike(&path, None))
         .unwrap_or_default();
+    if let Some(r) = apply(hits).await {
+        return r;
+    }
+    next.run(req).await
+}
+
+/// Plays the faults that struck a call: a delay, or the answer that replaces WeChat's.
+pub async fn apply(hits: Vec<FaultKind>) -> Option<Response> {
     for hit in hits {
         match hit {
             FaultKind::Latency { ms } => {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await
             }
             FaultKind::Busy => {
-                return Json(json!({"errcode": -1, "errmsg": "system error"})).into_response()
+                return Some(Json(json!({"errcode": -1, "errmsg": "system error"})).into_response())
             }
             FaultKind::Status { status } => {
-                return StatusCode::from_u16(status)
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-                    .into_response()
+                return Some(
+                    StatusCode::from_u16(status)
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                        .into_response(),
+                )
             }
-            FaultKind::Drop => return dropped_connection(),
+            FaultKind::Drop => return Some(dropped_connection()),
         }
     }
-    next.run(req).await
+    None
+}
+
+/// The faults set for `appid` on a token endpoint (see [`crate::faults::Fault::appid`]).
+pub async fn app_faults(p: &Shared, path: &str, appid: &str) -> Option<Response> {
+    let hits = p
+        .faults
+        .lock()
+        .map(|mut f| f.strike(path, Some(appid)))
+        .unwrap_or_default();
+    apply(hits).await
 }
 
 /// An answer whose body fails after the headers: the client sees the connection cut.

@@ -68,7 +68,16 @@ impl CentralControl {
                 }
             };
             if locked {
+                // Released however the fetch ends, a timeout that drops it included:
+                // else the fleet would wait out the lease before anyone tries again.
+                let mut held = HeldLock {
+                    store: self.store.clone(),
+                    key: lock_key.clone(),
+                    owner: self.owner.clone(),
+                    released: false,
+                };
                 let result = self.fetch_under_lock(acc, kind, &want, slot).await;
+                held.released = true;
                 if let Err(e) = self.store.compare_and_delete(&lock_key, &self.owner).await {
                     tracing::warn!(account = %acc.name, kind = kind.name(), error = %e, "lock release failed; the lease will end it");
                 }
@@ -271,6 +280,33 @@ impl RememberedFailure {
                 endpoint,
                 reason: format!("{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)", self.message),
             },
+        }
+    }
+}
+
+/// A refresh lock this instance holds: released in the background if the fetch under it
+/// is dropped before it could release it (a refresh's timeout).
+struct HeldLock {
+    store: crate::store::SharedStore,
+    key: String,
+    owner: String,
+    released: bool,
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        let (store, key, owner) = (
+            self.store.clone(),
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.owner),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = store.compare_and_delete(&key, &owner).await;
+            });
         }
     }
 }

@@ -215,6 +215,8 @@ struct Slot {
     active: AtomicBool,
     /// A background refresh of it is running (a hanging one is not started twice).
     refreshing: AtomicBool,
+    /// Told when a background refresh of it ends, for a round that found it running.
+    refreshed: tokio::sync::Notify,
     /// Consecutive failed background refreshes, and when the next may start (unix s).
     backoff: std::sync::Mutex<(u32, i64)>,
     last_error: RwLock<Option<String>>,
@@ -502,13 +504,21 @@ impl CentralControl {
     async fn refresh_one(&self, acc: &AccountState, kind: Kind) {
         let slot = &acc.slots[kind.index()];
         if slot.refreshing.swap(true, Ordering::AcqRel) {
-            // Another round is refreshing it: this one waits for that fetch (its
-            // single flight) rather than starting a second.
-            drop(slot.flight.lock().await);
-            return;
+            // Another round is refreshing it: this one waits for that refresh to end
+            // rather than starting a second.
+            loop {
+                let ended = slot.refreshed.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                if !slot.refreshing.load(Ordering::Acquire) {
+                    return;
+                }
+                ended.await;
+            }
         }
         let Ok(_permit) = self.refresh_slots.acquire().await else {
             slot.refreshing.store(false, Ordering::Release);
+            slot.refreshed.notify_waiters();
             return;
         };
         let timeout = Duration::from_millis(self.cfg.refresh_timeout_ms.max(1));
@@ -549,6 +559,7 @@ impl CentralControl {
             }
         }
         slot.refreshing.store(false, Ordering::Release);
+        slot.refreshed.notify_waiters();
     }
 
     /// Runs [`CentralControl::refresh_due`] every `check_interval_ms` until `stop`,
