@@ -101,7 +101,7 @@ async fn sigterm_finishes_in_flight_requests_and_releases_locks() {
     let config = write_config(&dir, "wxgate.toml", &toml, port);
     sb.platform.faults.lock().unwrap().add(
         serde_json::from_value(
-            json!({"path": "/cgi-bin/stable_token", "kind": "latency", "ms": 1500, "count": 1}),
+            json!({"path": "/cgi-bin/stable_token", "appid": OA, "kind": "latency", "ms": 1500, "count": 1}),
         )
         .unwrap(),
     );
