@@ -35,9 +35,20 @@ pub async fn build_with(
     clock: Clock,
     handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
 ) -> Result<AppState> {
+    let store = store::open(&config.store, &config.data_dir).await?;
+    build_on(config, clock, &handlers, store)
+}
+
+/// The state of a gateway on a store already open: what a reload builds, keeping the
+/// store (an embedded store cannot be opened twice, a Redis one keeps its connections).
+fn build_on(
+    config: Config,
+    clock: Clock,
+    handlers: &HashMap<String, Vec<Arc<dyn Handler>>>,
+    store: store::SharedStore,
+) -> Result<AppState> {
     crate::metrics::install();
     metrics::gauge!("wxgate_credential_daily_quota").set(config.credentials.daily_quota as f64);
-    let store = store::open(&config.store, &config.data_dir).await?;
     let upstream = Upstream::new(&config.upstream)?;
     let credentials = Arc::new(CentralControl::new(
         store.clone(),
@@ -46,7 +57,7 @@ pub async fn build_with(
         config.credentials.clone(),
         &config.accounts,
     ));
-    let service = Arc::new(Service::new(&config, &credentials, handlers)?);
+    let service = Arc::new(Service::new(&config, &credentials, handlers.clone())?);
     let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
     let ctx = Ctx::new(Context {
         limits: Limits::new(&config.rate_limit),
@@ -66,16 +77,81 @@ pub async fn build_with(
     }))
 }
 
+/// The background work of one generation of the configuration: the credential
+/// refresher, the user sweep, the limits' upkeep and the console's sampler, stopped
+/// when a reload replaces the generation or the gateway stops.
+fn spawn_generation(state: &AppState, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+    let mut tasks = vec![
+        crate::metrics::spawn_upkeep(stop.subscribe()),
+        state.ctx.credentials.spawn_refresher(stop.subscribe()),
+        state.users.spawn_sweeper(
+            crate::auth::sweep_accounts(&state.ctx.config),
+            stop.subscribe(),
+        ),
+        {
+            let s = state.clone();
+            crate::util::spawn_periodic(
+                std::time::Duration::from_secs(60),
+                stop.subscribe(),
+                move || {
+                    let s = s.clone();
+                    async move {
+                        s.ctx.limits.forget_idle();
+                        crate::sampled::flush();
+                    }
+                },
+            )
+        },
+    ];
+    if let Some(console) = &state.console {
+        tasks.extend(console.spawn(state.ctx.clone(), stop.subscribe()));
+    }
+    tasks
+}
+
+/// What a reload changed: accounts added, removed and changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl std::fmt::Display for Reloaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "added {}; removed {}; changed {}",
+            list(&self.added),
+            list(&self.removed),
+            list(&self.changed)
+        )
+    }
+}
+
 /// A running gateway. Dropping it stops it (without waiting); [`Running::stop`] waits.
 pub struct Running {
     pub addr: SocketAddr,
     /// The WeChat-compatible API's own address, when `compat.listen` gives it one.
     pub compat_addr: Option<SocketAddr>,
+    /// The state it started with ([`Running::current`] after a reload).
     pub state: AppState,
+    live: http::hot::SharedLive,
+    clock: Clock,
+    handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
     shutdown: Option<oneshot::Sender<()>>,
     stop_tasks: watch::Sender<bool>,
+    /// Stops the background work of the generation in service.
+    generation: std::sync::Mutex<watch::Sender<bool>>,
     server: Option<JoinHandle<()>>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Running {
@@ -84,18 +160,110 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
+    /// The state in service now.
+    pub fn current(&self) -> AppState {
+        self.live.load().state.clone()
+    }
+
+    /// Applies a new configuration without a restart: accounts added start (their
+    /// tokens fetched, or read from the store), removed ones stop refreshing and answer
+    /// 404, changed secrets, keys, modes and rules take effect. Built beside the one in
+    /// service on the same store, then swapped in at once: a request in flight finishes
+    /// on the configuration it started with, and the next one sees the new. Refused,
+    /// with the running configuration kept, when it cannot be built or changes what
+    /// only a restart can (`listen`, `data_dir`, `[store]`, `[server]`,
+    /// `compat.listen`). Rate-limit and push-memory counts start afresh.
+    pub fn reload(&self, config: Config) -> Result<Reloaded> {
+        let current = self.current();
+        let old = &current.ctx.config;
+        let fixed = [
+            ("listen", old.listen != config.listen),
+            ("data_dir", old.data_dir != config.data_dir),
+            (
+                "[store]",
+                format!("{:?}", old.store) != format!("{:?}", config.store),
+            ),
+            (
+                "[server]",
+                format!("{:?}", old.server) != format!("{:?}", config.server),
+            ),
+            ("compat.listen", old.compat.listen != config.compat.listen),
+        ];
+        let needs_restart: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+        if !needs_restart.is_empty() {
+            return Err(Error::Config(format!(
+                "reload refused: {} change(s) only at a restart; the running configuration stays",
+                needs_restart.join(", ")
+            )));
+        }
+        let mut what = Reloaded::default();
+        for (name, acc) in &config.accounts {
+            match old.accounts.get(name) {
+                None => what.added.push(name.clone()),
+                Some(before)
+                    if format!("{before:?}") != format!("{acc:?}")
+                        || before.secret != acc.secret
+                        || before.token != acc.token
+                        || before.encoding_aes_key != acc.encoding_aes_key =>
+                {
+                    what.changed.push(name.clone())
+                }
+                Some(_) => {}
+            }
+        }
+        what.removed = old
+            .accounts
+            .keys()
+            .filter(|n| !config.accounts.contains_key(*n))
+            .cloned()
+            .collect();
+        let state = build_on(
+            config,
+            self.clock.clone(),
+            &self.handlers,
+            current.ctx.store.clone(),
+        )?;
+        let (stop, _) = watch::channel(false);
+        let tasks = spawn_generation(&state, &stop);
+        self.live.store(Arc::new(http::hot::Live::new(state)));
+        let previous = match self.generation.lock() {
+            Ok(mut g) => std::mem::replace(&mut *g, stop),
+            Err(_) => return Err(Error::Config("reload: a previous reload panicked".into())),
+        };
+        let _ = previous.send(true);
+        if let Ok(mut t) = self.tasks.lock() {
+            t.retain(|h| !h.is_finished());
+            t.extend(tasks);
+        }
+        metrics::counter!("wxgate_reloads_total").increment(1);
+        tracing::info!(%what, "configuration reloaded");
+        Ok(what)
+    }
+
     /// Graceful stop: no new connections, in-flight requests finish, the background tasks
     /// finish their current run (so refresh locks are released, not left to their lease).
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = self.stop_tasks.send(true);
+        self.stop_background();
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        for t in std::mem::take(&mut self.tasks) {
+        let tasks = self
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(30), t).await;
+        }
+    }
+
+    fn stop_background(&self) {
+        let _ = self.stop_tasks.send(true);
+        if let Ok(g) = self.generation.lock() {
+            let _ = g.send(true);
         }
     }
 }
@@ -105,9 +273,11 @@ impl Drop for Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        let _ = self.stop_tasks.send(true);
-        for t in &self.tasks {
-            t.abort();
+        self.stop_background();
+        if let Ok(t) = self.tasks.lock() {
+            for t in t.iter() {
+                t.abort();
+            }
         }
     }
 }
@@ -115,32 +285,25 @@ impl Drop for Running {
 /// Starts a gateway on `listener` with its background tasks (credential refresher, user
 /// sweep).
 pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running> {
+    start_with_handlers(listener, state, HashMap::new()).await
+}
+
+/// [`start_on`], remembering the embedding program's handlers for reloads.
+pub async fn start_with_handlers(
+    listener: TcpListener,
+    state: AppState,
+    handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
+) -> Result<Running> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Config(format!("listener: {e}")))?;
-    let (stop_tasks, stop) = watch::channel(false);
-    let tasks = vec![
-        crate::metrics::spawn_upkeep(stop.clone()),
-        state.ctx.credentials.spawn_refresher(stop.clone()),
-        state
-            .users
-            .spawn_sweeper(crate::auth::sweep_accounts(&state.ctx.config), stop.clone()),
-        {
-            let s = state.clone();
-            crate::util::spawn_periodic(std::time::Duration::from_secs(60), stop, move || {
-                let s = s.clone();
-                async move {
-                    s.ctx.limits.forget_idle();
-                    crate::sampled::flush();
-                }
-            })
-        },
-    ];
-    let mut tasks = tasks;
-    if let Some(console) = &state.console {
-        tasks.extend(console.spawn(state.ctx.clone(), stop_tasks.subscribe()));
-    }
-    let app = http::hot::App::new(state.clone());
+    let (stop_tasks, _) = watch::channel(false);
+    let (generation, _) = watch::channel(false);
+    let mut tasks = spawn_generation(&state, &generation);
+    let live: http::hot::SharedLive = Arc::new(arc_swap::ArcSwap::from_pointee(
+        http::hot::Live::new(state.clone()),
+    ));
+    let app = http::hot::App::new(live.clone());
     let limits = state.ctx.config.server.clone();
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(http::serve::serve(listener, app, limits.clone(), async {
@@ -155,7 +318,7 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
             .await
             .map_err(|e| Error::Config(format!("compat.listen on {listen}: {e}")))?;
         compat_addr = compat_listener.local_addr().ok();
-        let app = http::hot::App::router_only(state.clone(), http::compat_router(state.clone()));
+        let app = http::hot::App::compat_only(live.clone());
         let mut stopped = stop_tasks.subscribe();
         tasks.push(tokio::spawn(http::serve::serve(
             compat_listener,
@@ -169,11 +332,15 @@ pub async fn start_on(listener: TcpListener, state: AppState) -> Result<Running>
     Ok(Running {
         addr,
         compat_addr,
+        clock: state.ctx.clock.clone(),
         state,
+        live,
+        handlers,
         shutdown: Some(tx),
         stop_tasks,
+        generation: std::sync::Mutex::new(generation),
         server: Some(server),
-        tasks,
+        tasks: std::sync::Mutex::new(tasks),
     })
 }
 

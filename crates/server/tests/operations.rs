@@ -3,6 +3,9 @@
 
 mod common;
 
+#[path = "operations/reload.rs"]
+mod reload;
+
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -47,6 +47,9 @@ pub enum Command {
     /// Validate a configuration and say exactly what is wrong; `--online` also asks
     /// WeChat for each account's token once.
     Check(ops::CheckArgs),
+    /// Apply a changed configuration to the running server without a restart (accounts
+    /// added, removed or changed): validated here first, then SIGHUP.
+    Reload(ops::ReloadArgs),
     /// Print an account's current access_token (for scripts).
     Token(ops::AccountArgs),
     /// Print each account's token age, expiry and fetches today against the quota.
@@ -110,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => block_on(ops::serve(args)),
         Command::Init(args) => init::run(args),
         Command::Check(args) => block_on(ops::check(args)),
+        Command::Reload(args) => ops::reload(args),
         Command::Token(args) => block_on(ops::token(args)),
         Command::Status(arg) => block_on(ops::status(arg)),
         Command::Quota(cmd) => block_on(ops::quota(cmd)),

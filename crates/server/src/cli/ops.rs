@@ -116,10 +116,99 @@ pub async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
     tracing::info!(addr = %running.addr, accounts = ?accounts, store = running.state.ctx.store.kind(), "wxgate listening");
-    shutdown_signal().await;
+    let pid_file = pid_file(&running.state.ctx.config.data_dir);
+    if let Err(e) = std::fs::write(&pid_file, std::process::id().to_string()) {
+        tracing::warn!(path = %pid_file.display(), error = %e, "pid file not written: `wxgate reload` will need --pid");
+    }
+    let path = args.config.config.clone();
+    let reloads = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return std::future::pending().await;
+            };
+            while hup.recv().await.is_some() {
+                // Read and validated as `wxgate check` does; an invalid file changes
+                // nothing and says why.
+                match Config::load(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|c| running.reload(c).map_err(|e| e.to_string()))
+                {
+                    Ok(what) => tracing::info!(%what, "reload applied"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "reload refused: the running configuration stays")
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = shutdown_signal() => {}
+        () = reloads => {}
+    }
+    let _ = std::fs::remove_file(&pid_file);
     tracing::info!("shutting down: finishing in-flight requests");
     running.stop().await;
     Ok(())
+}
+
+/// Where `wxgate serve` writes its process id, for `wxgate reload`.
+fn pid_file(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("wxgate.pid")
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The running server's process id; by default the one `wxgate serve` wrote into
+    /// `data_dir/wxgate.pid`.
+    #[arg(long)]
+    pub pid: Option<u32>,
+}
+
+/// `wxgate reload`: validates the file as `check` does (an invalid one is refused here,
+/// and the server is not told), then asks the running server to apply it (SIGHUP). The
+/// server logs what it added, removed and changed, or why it refused.
+pub fn reload(args: ReloadArgs) -> Result<(), Failure> {
+    let config = load(&args.config)?;
+    let pid = match args.pid {
+        Some(p) => p,
+        None => {
+            let file = pid_file(&config.data_dir);
+            std::fs::read_to_string(&file)
+                .map_err(|e| {
+                    Failure::new(format!(
+                        "reading {}: {e} (is `wxgate serve` running with this config? or give --pid)",
+                        file.display()
+                    ))
+                })?
+                .trim()
+                .parse()
+                .map_err(|_| Failure::new(format!("{} holds no process id", file.display())))?
+        }
+    };
+    #[cfg(unix)]
+    {
+        let pid = libc::pid_t::try_from(pid)
+            .map_err(|_| Failure::new(format!("{pid} is not a process id")))?;
+        // SAFETY: kill(2) with a valid signal number; it touches no memory of ours.
+        if unsafe { libc::kill(pid, libc::SIGHUP) } != 0 {
+            return Err(Failure::new(format!(
+                "signalling process {pid}: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        println!("ok: the configuration is valid; asked process {pid} to apply it (its log says what changed)");
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    Err(Failure::new(
+        "reload needs a Unix signal; restart the server instead",
+    ))
 }
 
 async fn shutdown_signal() {

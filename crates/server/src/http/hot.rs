@@ -31,34 +31,54 @@ use crate::service::{self, PushQuery};
 use crate::web::query::QuerySlots;
 use crate::web::DEFAULT_ACCOUNT;
 
+/// What one generation of the configuration serves: its state and its routers. A
+/// reload swaps the whole of it at once; a request in flight finishes on the one it
+/// started with.
+pub struct Live {
+    pub state: AppState,
+    router: Router,
+    /// The WeChat-compatible API alone, for its own listener (`compat.listen`).
+    compat: Router,
+}
+
+impl Live {
+    pub fn new(state: AppState) -> Self {
+        Live {
+            router: super::router(state.clone()),
+            compat: super::compat_router(state.clone()),
+            state,
+        }
+    }
+}
+
+/// The generation in service, shared by every connection and swapped by a reload.
+pub type SharedLive = std::sync::Arc<arc_swap::ArcSwap<Live>>;
+
 /// The whole HTTP surface: the hot lane in front of the router.
 #[derive(Clone)]
 pub struct App {
-    state: AppState,
-    router: Router,
+    live: SharedLive,
     /// The connection's peer, given to the router's requests as `ConnectInfo`.
     peer: Option<std::net::SocketAddr>,
-    /// Whether the lane answers (not on a listener that serves another router).
-    lane: bool,
+    /// The main listener (the lane and every route), or the compatible API's own.
+    main: bool,
 }
 
 impl App {
-    pub fn new(state: AppState) -> Self {
+    pub fn new(live: SharedLive) -> Self {
         App {
-            router: super::router(state.clone()),
-            state,
+            live,
             peer: None,
-            lane: true,
+            main: true,
         }
     }
 
-    /// `router` alone, without the lane (the compatible API's own listener).
-    pub fn router_only(state: AppState, router: Router) -> Self {
+    /// The compatible API's router alone, without the lane (its own listener).
+    pub fn compat_only(live: SharedLive) -> Self {
         App {
-            router,
-            state,
+            live,
             peer: None,
-            lane: false,
+            main: false,
         }
     }
 
@@ -197,9 +217,11 @@ impl App {
     /// (the state's), a router request another (the router's). Each is a write to a
     /// count every worker thread shares.
     pub fn answer(&self, req: Request) -> <Self as Service<Request>>::Future {
-        match Lane::of(&req).filter(|_| self.lane) {
+        // One load of the generation in service (no reference count in its fast path).
+        let live = self.live.load();
+        match Lane::of(&req).filter(|_| self.main) {
             Some(lane) => {
-                let s = self.state.clone();
+                let s = live.state.clone();
                 let route = Route::Fixed(lane.route());
                 let answer = observed(req, route, move |req| answer(s, lane, req));
                 Either::Left(Box::pin(async move { Ok(answer.await) }))
@@ -210,7 +232,12 @@ impl App {
                     req.extensions_mut()
                         .insert(axum::extract::ConnectInfo(peer));
                 }
-                Either::Right(self.router.clone().call(req))
+                let router = if self.main {
+                    &live.router
+                } else {
+                    &live.compat
+                };
+                Either::Right(router.clone().call(req))
             }
         }
     }
