@@ -143,14 +143,25 @@ pub struct Running {
     pub compat_addr: Option<SocketAddr>,
     /// The state it started with ([`Running::current`] after a reload).
     pub state: AppState,
+    inner: Arc<Generations>,
+    shutdown: Option<oneshot::Sender<()>>,
+    stop_tasks: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+/// The generations of a running gateway's configuration: the one in service, what a
+/// reload needs to build the next, and the background work of each.
+pub(crate) struct Generations {
     live: http::hot::SharedLive,
     clock: Clock,
     handlers: HashMap<String, Vec<Arc<dyn Handler>>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    stop_tasks: watch::Sender<bool>,
+    /// The configuration as the file gives it (accounts kept in the store are added to
+    /// it; see [`crate::fleet_accounts`]).
+    file: std::sync::Mutex<Config>,
+    /// The store's accounts document last applied.
+    applied_store_accounts: std::sync::Mutex<Option<String>>,
     /// Stops the background work of the generation in service.
     generation: std::sync::Mutex<watch::Sender<bool>>,
-    server: Option<JoinHandle<()>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -162,18 +173,89 @@ impl Running {
 
     /// The state in service now.
     pub fn current(&self) -> AppState {
-        self.live.load().state.clone()
+        self.inner.current()
     }
 
-    /// Applies a new configuration without a restart: accounts added start (their
+    /// Applies a new configuration file without a restart: accounts added start (their
     /// tokens fetched, or read from the store), removed ones stop refreshing and answer
     /// 404, changed secrets, keys, modes and rules take effect. Built beside the one in
     /// service on the same store, then swapped in at once: a request in flight finishes
     /// on the configuration it started with, and the next one sees the new. Refused,
     /// with the running configuration kept, when it cannot be built or changes what
     /// only a restart can (`listen`, `data_dir`, `[store]`, `[server]`,
-    /// `compat.listen`). Rate-limit and push-memory counts start afresh.
+    /// `compat.listen`). Accounts kept in the store stay. Rate-limit and push-memory
+    /// counts start afresh.
     pub fn reload(&self, config: Config) -> Result<Reloaded> {
+        self.inner.reload_file(config)
+    }
+
+    /// Graceful stop: no new connections, in-flight requests finish, the background tasks
+    /// finish their current run (so refresh locks are released, not left to their lease).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.stop_background();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), t).await;
+        }
+    }
+
+    fn stop_background(&self) {
+        let _ = self.stop_tasks.send(true);
+        if let Ok(g) = self.inner.generation.lock() {
+            let _ = g.send(true);
+        }
+    }
+}
+
+impl Generations {
+    fn current(&self) -> AppState {
+        self.live.load().state.clone()
+    }
+
+    fn reload_file(&self, config: Config) -> Result<Reloaded> {
+        let store_doc = self
+            .applied_store_accounts
+            .lock()
+            .ok()
+            .and_then(|d| d.clone());
+        let merged = crate::fleet_accounts::merged(&config, store_doc.as_deref())?;
+        let what = self.apply(merged)?;
+        if let Ok(mut f) = self.file.lock() {
+            *f = config;
+        }
+        Ok(what)
+    }
+
+    /// Applies the store's accounts document `doc` (its text), merged into the file's
+    /// configuration, if it changed since the last one applied.
+    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<Reloaded>> {
+        if self.applied_store_accounts.lock().is_ok_and(|d| *d == doc) {
+            return Ok(None);
+        }
+        let file = match self.file.lock() {
+            Ok(f) => f.clone(),
+            Err(_) => return Ok(None),
+        };
+        let merged = crate::fleet_accounts::merged(&file, doc.as_deref())?;
+        let what = self.apply(merged)?;
+        if let Ok(mut d) = self.applied_store_accounts.lock() {
+            *d = doc;
+        }
+        Ok(Some(what))
+    }
+
+    fn apply(&self, config: Config) -> Result<Reloaded> {
         let current = self.current();
         let old = &current.ctx.config;
         let fixed = [
@@ -239,33 +321,6 @@ impl Running {
         tracing::info!(%what, "configuration reloaded");
         Ok(what)
     }
-
-    /// Graceful stop: no new connections, in-flight requests finish, the background tasks
-    /// finish their current run (so refresh locks are released, not left to their lease).
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        self.stop_background();
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        let tasks = self
-            .tasks
-            .lock()
-            .map(|mut t| std::mem::take(&mut *t))
-            .unwrap_or_default();
-        for t in tasks {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), t).await;
-        }
-    }
-
-    fn stop_background(&self) {
-        let _ = self.stop_tasks.send(true);
-        if let Ok(g) = self.generation.lock() {
-            let _ = g.send(true);
-        }
-    }
 }
 
 impl Drop for Running {
@@ -274,7 +329,7 @@ impl Drop for Running {
             let _ = tx.send(());
         }
         self.stop_background();
-        if let Ok(t) = self.tasks.lock() {
+        if let Ok(t) = self.inner.tasks.lock() {
             for t in t.iter() {
                 t.abort();
             }
@@ -329,18 +384,32 @@ pub async fn start_with_handlers(
             },
         )));
     }
+    let inner = Arc::new(Generations {
+        live,
+        clock: state.ctx.clock.clone(),
+        handlers,
+        file: std::sync::Mutex::new((*state.ctx.config).clone()),
+        applied_store_accounts: std::sync::Mutex::new(None),
+        generation: std::sync::Mutex::new(generation),
+        tasks: std::sync::Mutex::new(Vec::new()),
+    });
+    tasks.push(crate::fleet_accounts::spawn_watch(
+        inner.clone(),
+        state.ctx.store.clone(),
+        std::time::Duration::from_millis(state.ctx.config.api.accounts_poll_ms.max(100)),
+        stop_tasks.subscribe(),
+    ));
+    if let Ok(mut t) = inner.tasks.lock() {
+        t.extend(tasks);
+    }
     Ok(Running {
         addr,
         compat_addr,
-        clock: state.ctx.clock.clone(),
         state,
-        live,
-        handlers,
+        inner,
         shutdown: Some(tx),
         stop_tasks,
-        generation: std::sync::Mutex::new(generation),
         server: Some(server),
-        tasks: std::sync::Mutex::new(tasks),
     })
 }
 
@@ -350,4 +419,11 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running> {
         .await
         .map_err(|e| Error::Config(format!("listen on {}: {e}", config.listen)))?;
     start_on(listener, build(config, clock).await?).await
+}
+
+/// What the store's accounts watcher drives.
+impl crate::fleet_accounts::Apply for Generations {
+    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<Reloaded>> {
+        Generations::apply_store_accounts(self, doc)
+    }
 }

@@ -13,6 +13,8 @@
 //! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
 //! - [`compat`]: the WeChat-compatible API (`/cgi-bin/token`, ...) for existing SDKs.
+//! - [`fleet_accounts`]: accounts kept in the store for the whole fleet, applied by
+//!   every instance without a restart.
 //! - [`followers`]: every follower of an account, streamed.
 //! - [`web`]: what every feature's handlers share: the request context, the account a
 //!   route names, the envelope, query reading, rate limits, body deadlines.
@@ -33,6 +35,7 @@ pub mod console;
 pub mod credentials;
 pub mod demo;
 pub mod error;
+pub mod fleet_accounts;
 pub mod followers;
 pub mod gateway;
 pub mod http;

@@ -4,6 +4,9 @@
 
 mod common;
 
+#[path = "redis_fleet/accounts.rs"]
+mod accounts;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -170,6 +170,9 @@ pub struct ApiConfig {
     /// `/api/v1/{account}/wxa/code` keeps a code for identical requests this long
     /// (seconds; 0: not kept). Codes are permanent and the API is rate-limited.
     pub wxa_code_cache_secs: u64,
+    /// How often each instance looks for changes to the accounts kept in the store
+    /// (ms): an account created on one instance serves on every other within this.
+    pub accounts_poll_ms: u64,
 }
 
 impl Default for ApiConfig {
@@ -179,6 +182,7 @@ impl Default for ApiConfig {
             proxy_max_body_bytes: 16 << 20,
             followers_call_interval_ms: 20,
             wxa_code_cache_secs: 86400,
+            accounts_poll_ms: 2000,
         }
     }
 }
@@ -192,6 +196,9 @@ pub struct ApiKeyConfig {
     /// Accounts the key may use; all when empty.
     #[serde(default)]
     pub accounts: Vec<String>,
+    /// May manage the accounts kept in the store (`/api/v1/admin/accounts`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl ServerConfig {

@@ -18,9 +18,12 @@ use wxgate_proto::api::message::SubscribeSend;
 use wxgate_proto::api::wxa::{GenerateScheme, GenerateUrlLink, GetWxaCodeUnlimit};
 use wxgate_proto::api::Endpoint;
 
-/// Checks the bearer key against every configured key (constant time, no early exit)
-/// and that the key may use the account.
-fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(), ApiError> {
+/// The configured key the request presents as `Authorization: Bearer KEY`, checked
+/// against every key (constant time, no early exit), or 401.
+pub(super) fn key_of<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+) -> Result<&'s crate::config::ApiKeyConfig, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -34,14 +37,18 @@ fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(),
             matched = Some(k);
         }
     }
-    let unauthorized = || {
+    matched.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing or wrong API key",
         )
-    };
-    let key = matched.ok_or_else(unauthorized)?;
+    })
+}
+
+/// Checks the bearer key ([`key_of`]) and that the key may use the account.
+fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(), ApiError> {
+    let key = key_of(state, headers)?;
     if !key.accounts.is_empty() && !key.accounts.iter().any(|a| a == account) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

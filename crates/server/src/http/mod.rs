@@ -1,6 +1,7 @@
 //! The HTTP surface of the gateway: the state every handler shares, the router, and the
 //! error answers. Each group of routes has its own module.
 
+pub mod admin;
 pub mod api;
 pub mod conns;
 pub mod hot;
@@ -190,6 +191,11 @@ pub fn router(state: AppState) -> Router {
             post(api::subscribe_send),
         )
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route("/api/v1/admin/accounts", get(admin::list))
+        .route(
+            "/api/v1/admin/accounts/{name}",
+            axum::routing::put(admin::put).delete(admin::delete),
+        )
         .merge(crate::console::routes())
         .route("/demo/", get(crate::demo::index))
         .route("/demo/{file}", get(crate::demo::asset))

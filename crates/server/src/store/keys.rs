@@ -132,6 +132,17 @@ pub fn fleet_instance(id: &str) -> String {
     key("fleet", &["instance", id])
 }
 
+/// The accounts kept in the store for the fleet (`crate::fleet_accounts`): one JSON
+/// document, `{name: account}`.
+pub fn fleet_accounts() -> String {
+    key("fleet", &["accounts"])
+}
+
+/// Held while an instance rewrites [`fleet_accounts`].
+pub fn fleet_accounts_lock() -> String {
+    key("fleet", &["lock", "accounts"])
+}
+
 /// The index of heartbeats (a sorted set by last beat).
 pub fn fleet_index() -> String {
     key("fleet", &["instances"])
