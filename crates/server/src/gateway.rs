@@ -48,6 +48,7 @@ fn build_on(
     store: store::SharedStore,
 ) -> Result<AppState> {
     crate::metrics::install();
+    crate::metrics::set_per_account_labels(config.metrics.per_account_labels);
     metrics::gauge!("wxgate_credential_daily_quota").set(config.credentials.daily_quota as f64);
     let upstream = Upstream::new(&config.upstream)?;
     let credentials = Arc::new(CentralControl::new(

@@ -19,8 +19,37 @@
 //! | `store_up` | store, mode | 1 while the Redis store answers, 0 from a command that found it unreachable |
 //! | `store_outages_total` | store, mode | times the Redis store stopped answering (one log line each) |
 //! | `store_commands_total` | store | Redis commands sent, each one round trip (a script is one) |
+//! | `credentials` | kind, state | credentials by state: `ok`, `due` (to be refreshed), `failing` (none usable) |
+//!
+//! With `metrics.per_account_labels = false` (thousands of accounts), every `account`
+//! label is `*` ([`account_label`]) and the per-account gauges are not kept: one series
+//! per family, not one per account; `credentials{kind,state}` says how many are where.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+
+static PER_ACCOUNT: AtomicBool = AtomicBool::new(true);
+
+/// Sets whether series carry the account's name (the recorder is the process's, so is
+/// this; the last gateway built decides).
+pub fn set_per_account_labels(on: bool) {
+    PER_ACCOUNT.store(on, Ordering::Relaxed);
+}
+
+/// Whether series carry the account's name.
+pub fn per_account_labels() -> bool {
+    PER_ACCOUNT.load(Ordering::Relaxed)
+}
+
+/// The `account` label of a series: the account's name, or `*` without per-account
+/// labels.
+pub fn account_label(name: &str) -> String {
+    if per_account_labels() {
+        name.to_owned()
+    } else {
+        "*".to_owned()
+    }
+}
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 

@@ -5,6 +5,8 @@ mod common;
 
 #[path = "serve_cli/newcomer.rs"]
 mod newcomer;
+#[path = "serve_cli/scale.rs"]
+mod scale;
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};

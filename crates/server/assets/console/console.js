@@ -185,13 +185,27 @@ function renderIpBanner(refused) {
     " Add the address to the account's IP whitelist: 公众平台 → 设置与开发 → 基本配置 → IP白名单 (Mini Programs: 开发管理 → 开发设置 → IP白名单).";
 }
 
+// The accounts shown: a search (name or appid) and a page of the matches.
+const listing = { q: "", page: 0, pages: 1 };
+
+function renderSummary(v) {
+  const t = (v.summary || {}).access_token || { ok: 0, due: 0, failing: 0 };
+  $("summary").textContent = `${v.total_accounts} accounts · access_token: ${t.ok} ok, ${t.due} due, ${t.failing} failing`;
+  $("summary").className = t.failing > 0 ? "error" : "";
+  listing.pages = Math.max(1, v.pages || 1);
+  $("pageinfo").textContent = `page ${listing.page + 1} of ${listing.pages} (${v.matched} shown of ${v.total_accounts})`;
+  $("prev").disabled = listing.page === 0;
+  $("next").disabled = listing.page + 1 >= listing.pages;
+}
+
 async function loadOverview() {
-  const r = await api("/console/api/overview");
+  const r = await api(`/console/api/overview?q=${encodeURIComponent(listing.q)}&page=${listing.page}`);
   const v = await r.json();
   csrf = v.csrf;
   showDashboard();
   $("instance").textContent = "instance " + v.instance.slice(0, 8);
   renderIpBanner(v.ip_not_whitelisted || []);
+  renderSummary(v);
   renderAccounts(v);
   renderStore(v);
   const p = await (await api("/console/api/problems")).json();
@@ -299,6 +313,20 @@ $("login-form").addEventListener("submit", async (e) => {
     const v = await r.json().catch(() => ({}));
     $("login-error").textContent = v.error || "refused (" + r.status + ")";
   }
+});
+
+$("search").addEventListener("input", () => {
+  listing.q = $("search").value;
+  listing.page = 0;
+  loadOverview().catch(() => {});
+});
+$("prev").addEventListener("click", () => {
+  listing.page = Math.max(0, listing.page - 1);
+  loadOverview().catch(() => {});
+});
+$("next").addEventListener("click", () => {
+  listing.page = Math.min(listing.pages - 1, listing.page + 1);
+  loadOverview().catch(() => {});
 });
 
 $("logout").addEventListener("click", async () => {

@@ -53,7 +53,7 @@ pub enum Command {
     /// Print an account's current access_token (for scripts).
     Token(ops::AccountArgs),
     /// Print each account's token age, expiry and fetches today against the quota.
-    Status(ops::ConfigArg),
+    Status(ops::StatusArgs),
     /// WeChat's API quota.
     #[command(subcommand)]
     Quota(ops::QuotaCommand),

@@ -404,6 +404,9 @@ fn span(seconds: Option<i64>) -> String {
 
 /// One row of `wxgate status` per credential, from `/api/v1/{account}/status`'s shape,
 /// with its colour: red for an error or no usable value, yellow past its refresh time.
+/// The colour of a failing credential's row (red).
+const FAILING: &str = "31";
+
 fn status_rows(account: &str, v: &Value) -> Vec<(Vec<String>, Option<&'static str>)> {
     let quota = v["daily_quota"].as_i64().unwrap_or(2000);
     let appid = v["appid"].as_str().unwrap_or("").to_owned();
@@ -415,7 +418,7 @@ fn status_rows(account: &str, v: &Value) -> Vec<(Vec<String>, Option<&'static st
         let expires_in = c["expires_in"].as_i64();
         let error = c["last_error"].as_str().unwrap_or("").to_owned();
         let colour = if !error.is_empty() || expires_in.is_some_and(|e| e <= 0) {
-            Some("31")
+            Some(FAILING)
         } else if refresh_in.is_some_and(|r| r < 0) {
             Some("33")
         } else {
@@ -488,8 +491,19 @@ fn print_table(rows: &[(Vec<String>, Option<&'static str>)]) {
     }
 }
 
-pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
-    let config = load(&arg)?;
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only the credentials that are failing (an error, or nothing usable): what to
+    /// look at first among thousands of accounts.
+    #[arg(long)]
+    pub failing: bool,
+}
+
+pub async fn status(args: StatusArgs) -> Result<(), Failure> {
+    let arg = &args.config;
+    let config = load(arg)?;
     let names: Vec<String> = config.accounts.keys().cloned().collect();
     let mut local = None;
     let mut rows = Vec::new();
@@ -520,7 +534,11 @@ pub async fn status(arg: ConfigArg) -> Result<(), Failure> {
                 })
             }
         };
-        rows.extend(status_rows(account, &v));
+        rows.extend(
+            status_rows(account, &v)
+                .into_iter()
+                .filter(|(_, colour)| !args.failing || *colour == Some(FAILING)),
+        );
     }
     print_table(&rows);
     Ok(())

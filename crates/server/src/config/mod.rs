@@ -73,6 +73,24 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// `[metrics]`: what `/metrics` keeps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Series labelled by account (and the per-account gauges). Off for thousands of
+    /// accounts: every `account` label is `*`, and `wxgate_credentials{kind,state}`
+    /// counts them by state instead.
+    pub per_account_labels: bool,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            per_account_labels: true,
+        }
+    }
+}
+
 /// What `/readyz` answers 200 for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -113,6 +131,8 @@ pub struct Config {
     /// `all_accounts` (also every account holds a usable access_token).
     #[serde(default)]
     pub readiness: Readiness,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]

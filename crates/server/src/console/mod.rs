@@ -369,17 +369,60 @@ async fn logout(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
     hardened(r)
 }
 
-/// `GET /console/api/overview`: every account's credentials (lifetimes, digests, fetches
-/// today, last error, who holds a refresh lock), the store's health and the fleet.
-async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response {
+/// What the overview lists: a page of accounts, failing first, matching a search.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OverviewQuery {
+    /// Part of an account's name or appid.
+    q: String,
+    /// 0-based.
+    page: usize,
+    per_page: Option<usize>,
+}
+
+/// Accounts on a page of the console (at most [`MAX_PER_PAGE`]).
+const PER_PAGE: usize = 20;
+const MAX_PER_PAGE: usize = 100;
+
+/// `GET /console/api/overview?q=&page=&per_page=`: a summary of every account's
+/// credentials by state (ok, due, failing), and a page of the accounts matching `q`
+/// (name or appid), failing first, each with its credentials (lifetimes, digests,
+/// fetches today, last error, who holds a refresh lock); the store's health and the
+/// fleet. With thousands of accounts the page keeps the answer (and the store reads it
+/// costs) small.
+async fn overview(
+    State(s): State<ConsoleState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<OverviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let (c, cookie) = match authorized(&s, &headers).await {
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
+    let q = query.map(|q| q.0).unwrap_or_default();
     let ctx = &s.ctx;
     let store = ctx.store.as_ref();
+    let needle = q.q.trim().to_lowercase();
+    let mut listed: Vec<(crate::credentials::CredentialState, String)> = ctx
+        .credentials
+        .states()
+        .into_iter()
+        .filter(|(name, _)| {
+            needle.is_empty()
+                || name.contains(&needle)
+                || ctx
+                    .credentials
+                    .account(name)
+                    .is_ok_and(|a| a.appid.to_lowercase().contains(&needle))
+        })
+        .map(|(name, state)| (state, name))
+        .collect();
+    listed.sort();
+    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+    let matched = listed.len();
     let mut accounts = Vec::new();
-    for name in ctx.credentials.account_names() {
+    for (state, name) in listed.iter().skip(q.page * per_page).take(per_page) {
+        let name = name.as_str();
         let Ok(config) = ctx.credentials.account(name) else {
             continue;
         };
@@ -397,8 +440,16 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
             "name": name,
             "appid": config.appid,
             "kind": config.kind,
+            "state": state.name(),
             "credentials": credentials,
         }));
+    }
+    let mut summary = serde_json::Map::new();
+    for (kind, counts) in ctx.credentials.by_state() {
+        summary.insert(
+            kind.name().to_owned(),
+            json!({ "failing": counts[0], "due": counts[1], "ok": counts[2] }),
+        );
     }
     let store_report = crate::store::report(store, ctx.credentials.account_names()).await;
     let fleet = fleet::instances(store).await.unwrap_or_default();
@@ -407,6 +458,11 @@ async fn overview(State(s): State<ConsoleState>, headers: HeaderMap) -> Response
             "now": ctx.now(),
             "instance": ctx.credentials.owner(),
             "daily_quota": ctx.credentials.daily_quota(),
+            "summary": summary,
+            "total_accounts": ctx.credentials.account_names().count(),
+            "matched": matched,
+            "page": q.page,
+            "pages": matched.div_ceil(per_page),
             "accounts": accounts,
             "store": store_report,
             "fleet": fleet,

@@ -51,7 +51,7 @@ impl CentralControl {
         let key = keys::forced_refresh(&acc.name);
         let allowed = self.store.set_if_absent(&key, &self.owner, every).await?;
         let outcome = if allowed { "done" } else { "limited" };
-        metrics::counter!("wxgate_forced_refreshes_total", "account" => acc.name.clone(), "outcome" => outcome)
+        metrics::counter!("wxgate_forced_refreshes_total", "account" => crate::metrics::account_label(&acc.name), "outcome" => outcome)
             .increment(1);
         if allowed {
             return Ok(());

@@ -227,8 +227,11 @@ impl CentralControl {
     async fn count_fetch(&self, acc: &AccountState, kind: Kind, now: i64) {
         let key = keys::fetch_counter(&acc.name, &format!("{}:{}", kind.name(), utc_day(now)));
         match self.store.increment(&key, Duration::from_secs(2 * 86400)).await {
-            Ok(n) => metrics::gauge!("wxgate_credential_fetches_today", "account" => acc.name.clone(), "kind" => kind.name())
-                .set(n as f64),
+            Ok(n) if crate::metrics::per_account_labels() => {
+                metrics::gauge!("wxgate_credential_fetches_today", "account" => acc.name.clone(), "kind" => kind.name())
+                    .set(n as f64)
+            }
+            Ok(_) => {}
             Err(e) => tracing::warn!(account = %acc.name, error = %e, "fetch counter not updated"),
         }
     }

@@ -99,6 +99,33 @@ fn backoff_delay(failures: u32, cap: u64, held: Option<i64>, now: i64) -> i64 {
     jittered.clamp(1, before_expiry.max(1))
 }
 
+/// Where a credential stands, for operators at scale: `ok` (usable, not yet due),
+/// `due` (usable, to be refreshed) or `failing` (nothing usable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CredentialState {
+    Failing = 0,
+    Due = 1,
+    Ok = 2,
+}
+
+impl CredentialState {
+    fn of(c: Option<&Credential>, now: i64) -> Self {
+        match c {
+            Some(c) if c.usable(now) && c.refresh_at > now => CredentialState::Ok,
+            Some(c) if c.usable(now) => CredentialState::Due,
+            _ => CredentialState::Failing,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialState::Ok => "ok",
+            CredentialState::Due => "due",
+            CredentialState::Failing => "failing",
+        }
+    }
+}
+
 /// What is being controlled. Written (in `/api/v1/{account}/status`, the console) by its
 /// [`Kind::name`], WeChat's word for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -381,7 +408,7 @@ impl CentralControl {
             }
         }
         if !memo.spend() {
-            metrics::counter!("wxgate_liveness_checks_refused_total", "account" => acc.name.clone())
+            metrics::counter!("wxgate_liveness_checks_refused_total", "account" => crate::metrics::account_label(&acc.name))
                 .increment(1);
             return known.is_some_and(|(_, alive)| !alive);
         }
@@ -397,7 +424,7 @@ impl CentralControl {
         memo.verdict = Some((token.to_owned(), checked_at, alive));
         drop(memo);
         if !alive {
-            metrics::counter!("wxgate_token_confirmed_dead_total", "account" => acc.name.clone())
+            metrics::counter!("wxgate_token_confirmed_dead_total", "account" => crate::metrics::account_label(&acc.name))
                 .increment(1);
         }
         !alive
@@ -444,7 +471,7 @@ impl CentralControl {
         };
         let ip = wxgate_proto::errcode::refused_ip(errmsg).map(|a| a.to_string());
         let now = self.clock.now();
-        metrics::counter!("wxgate_ip_not_whitelisted_total", "account" => acc.name.clone())
+        metrics::counter!("wxgate_ip_not_whitelisted_total", "account" => crate::metrics::account_label(&acc.name))
             .increment(1);
         let Ok(mut slot) = acc.ip_refused.lock() else {
             return;
@@ -475,6 +502,7 @@ impl CentralControl {
     /// task calls this every `check_interval_ms` without waiting for it; tests call it
     /// to step through time.
     pub async fn refresh_due(&self) {
+        self.publish_states();
         let now = self.clock.now();
         let due: Vec<(&AccountState, Kind)> = self
             .accounts
@@ -485,6 +513,7 @@ impl CentralControl {
         futures_util::stream::iter(due)
             .for_each_concurrent(None, |(acc, kind)| self.refresh_one(acc, kind))
             .await;
+        self.publish_states();
     }
 
     /// Whether the background refresh should fetch this credential now.
@@ -597,8 +626,60 @@ impl CentralControl {
     }
 
     fn observe(acc: &AccountState, kind: Kind, c: &Credential) {
-        metrics::gauge!("wxgate_credential_expires_at", "account" => acc.name.clone(), "kind" => kind.name())
-            .set(c.expires_at as f64);
+        // A series per account only where they are wanted (not for thousands).
+        if crate::metrics::per_account_labels() {
+            metrics::gauge!("wxgate_credential_expires_at", "account" => acc.name.clone(), "kind" => kind.name())
+                .set(c.expires_at as f64);
+        }
+    }
+
+    /// How many credentials of each kind are ok, due or failing now: `wxgate_credentials`
+    /// and what the console's summary counts. A kind nobody asked for (a ticket) is
+    /// not counted.
+    pub fn by_state(&self) -> Vec<(Kind, [usize; 3])> {
+        let now = self.clock.now();
+        Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let mut counts = [0usize; 3];
+                for acc in self.accounts.values() {
+                    let slot = &acc.slots[kind.index()];
+                    if !slot.active.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    counts[CredentialState::of(self.cached(slot).as_ref(), now) as usize] += 1;
+                }
+                (kind, counts)
+            })
+            .collect()
+    }
+
+    /// The state of every account's access_token, for listing and filtering.
+    pub fn states(&self) -> Vec<(String, CredentialState)> {
+        let now = self.clock.now();
+        self.accounts
+            .values()
+            .map(|acc| {
+                let slot = &acc.slots[Kind::AccessToken.index()];
+                (
+                    acc.name.clone(),
+                    CredentialState::of(self.cached(slot).as_ref(), now),
+                )
+            })
+            .collect()
+    }
+
+    fn publish_states(&self) {
+        for (kind, counts) in self.by_state() {
+            for state in [
+                CredentialState::Ok,
+                CredentialState::Due,
+                CredentialState::Failing,
+            ] {
+                metrics::gauge!("wxgate_credentials", "kind" => kind.name(), "state" => state.name())
+                    .set(counts[state as usize] as f64);
+            }
+        }
     }
 
     async fn stored(&self, acc: &AccountState, kind: Kind) -> Result<Option<Credential>> {

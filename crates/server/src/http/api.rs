@@ -388,7 +388,7 @@ pub async fn subscribe_send(
             Some(known) => known.code().to_string(),
         },
     };
-    metrics::counter!("wxgate_subscribe_sent_total", "account" => account.clone(), "template" => label, "result" => outcome)
+    metrics::counter!("wxgate_subscribe_sent_total", "account" => crate::metrics::account_label(&account), "template" => label, "result" => outcome)
         .increment(1);
     match result {
         Ok(ack) => Ok(Json(ack).into_response()),

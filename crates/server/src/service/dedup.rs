@@ -61,7 +61,7 @@ pub async fn answer_once(
     match claim {
         Ok(PushClaim::Claimed) => {}
         Ok(PushClaim::Known(v)) => {
-            metrics::counter!("wxgate_dedup_hits_total", "account" => acc.name.clone())
+            metrics::counter!("wxgate_dedup_hits_total", "account" => crate::metrics::account_label(&acc.name))
                 .increment(1);
             return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
         }

@@ -130,7 +130,7 @@ pub fn answer_for_format(
                 "failed"
             }
         };
-        metrics::counter!("wxgate_customer_service_replies_total", "account" => account, "outcome" => outcome).increment(1);
+        metrics::counter!("wxgate_customer_service_replies_total", "account" => crate::metrics::account_label(&account), "outcome" => outcome).increment(1);
     });
     None
 }

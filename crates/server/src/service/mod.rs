@@ -146,7 +146,7 @@ fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
             "push refused"
         );
     }
-    metrics::counter!("wxgate_push_refused_total", "account" => account.to_owned(), "status" => status.as_str().to_owned())
+    metrics::counter!("wxgate_push_refused_total", "account" => crate::metrics::account_label(account), "status" => status.as_str().to_owned())
         .increment(1);
     envelope::error(status, reason)
 }

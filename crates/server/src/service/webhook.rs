@@ -171,7 +171,7 @@ impl Handler for WebhookHandler {
                         "failed"
                     }
                 };
-                metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => outcome).increment(1);
+                metrics::counter!("wxgate_webhook_total", "account" => crate::metrics::account_label(&account), "outcome" => outcome).increment(1);
                 let Err(Ok(Outcome::Reply(reply))) = tx.send(result) else {
                     return;
                 };
@@ -183,12 +183,12 @@ impl Handler for WebhookHandler {
                 match deliver_late(&central, &account, &openid, &reply).await {
                     Ok(()) => {
                         stats.late_delivered.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => "late_delivered").increment(1);
+                        metrics::counter!("wxgate_webhook_total", "account" => crate::metrics::account_label(&account), "outcome" => "late_delivered").increment(1);
                         tracing::info!(account = %account, "late webhook reply sent as a customer-service message");
                     }
                     Err(e) => {
                         stats.failed.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("wxgate_webhook_total", "account" => account.clone(), "outcome" => "failed").increment(1);
+                        metrics::counter!("wxgate_webhook_total", "account" => crate::metrics::account_label(&account), "outcome" => "failed").increment(1);
                         tracing::warn!(account = %account, error = %e, "late webhook reply could not be delivered");
                     }
                 }
