@@ -354,3 +354,8 @@ verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == "<=") ? (v <
   echo "\`limit_1w\`, \`push_safe_1w\` as \`limit\` and \`push_safe\` with TOKIO_WORKER_THREADS=1 (push_safe_1w on a fresh gateway)."
 } > "$root/bench/results.md"
 cat "$root/bench/results.md"
+
+# Many accounts (time to ready, RSS per account, an account's CPU with 10 vs 10,000).
+cleanup
+trap - EXIT
+DURATION="$DURATION" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" "$root/bench/accounts.sh"

@@ -453,6 +453,31 @@ secret = "s"
     }
 
     #[test]
+    fn one_broken_entry_among_ten_thousand_accounts_is_named() {
+        let mut text = String::new();
+        for i in 0..10_000 {
+            let key = if i == 7777 {
+                "tooshort"
+            } else {
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+            };
+            text.push_str(&format!(
+                "[accounts.a{i}]\nappid = \"wx{i:016}\"\nsecret = \"s\"\ntoken = \"t\"\nencoding_aes_key = \"{key}\"\nmode = \"safe\"\n"
+            ));
+        }
+        let e = load(&text, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("accounts.a7777.encoding_aes_key"),
+            "{}",
+            &e[..e.len().min(300)]
+        );
+        assert!(
+            !e.contains("accounts.a7776"),
+            "only the broken entry is named"
+        );
+    }
+
+    #[test]
     fn problems_are_named_precisely() {
         let e = load(
             "[accounts.default]\nappid = \"wx1\"\nsecret = \"s\"\nmode = \"safe\"\ntoken = \"t\"\nencoding_aes_key = \"tooshort\"\n",
