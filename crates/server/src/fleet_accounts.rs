@@ -17,12 +17,12 @@ use serde_json::{Map, Value};
 
 use crate::config::{AccountConfig, Config};
 use crate::error::{Error, Result};
-use crate::gateway::Reloaded;
 use crate::store::{keys, SharedStore};
 
-/// What applies a changed document (the running gateway's generations).
+/// What applies a changed document (the running gateway's generations): what changed,
+/// in words, or `None` when the document is the one already applied.
 pub trait Apply: Send + Sync + 'static {
-    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<Reloaded>>;
+    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<String>>;
 }
 
 /// The accounts of the document `doc`, by name.

@@ -424,7 +424,7 @@ pub async fn start(config: Config, clock: Clock) -> Result<Running> {
 
 /// What the store's accounts watcher drives.
 impl crate::fleet_accounts::Apply for Generations {
-    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<Reloaded>> {
-        Generations::apply_store_accounts(self, doc)
+    fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<String>> {
+        Generations::apply_store_accounts(self, doc).map(|w| w.map(|w| w.to_string()))
     }
 }
