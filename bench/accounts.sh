@@ -21,11 +21,8 @@ THREADS="${THREADS:-2}"
 LATENCY_MS="${LATENCY_MS:-50}"
 OUT="${OUT:-$root/bench/accounts-results.md}"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian)" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+. "$root/bench/common.sh"
+need_wrk
 
 cargo build --release -q -p wxgate
 bin="$CARGO_TARGET_DIR/release"
@@ -33,8 +30,6 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 

@@ -1,6 +1,14 @@
 # Shared by bench/run.sh and bench/profile.sh (sourced; expects $work): loopback port
 # helpers, the bench account's settings, and the sandbox and gateway config files.
 
+# Installs wrk from Debian when it is missing.
+need_wrk() {
+  command -v wrk >/dev/null 2>&1 && return 0
+  echo "installing wrk (Debian)" >&2
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq wrk >/dev/null
+}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Up to 30 s: a gateway under valgrind starts slowly.
 wait_port() { for _ in $(seq 1 600); do (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }

@@ -27,11 +27,8 @@ CONNECTIONS="${CONNECTIONS:-64}"
 THREADS="${THREADS:-2}"
 PAIRS="${PAIRS:-5}"
 
-if ! command -v wrk >/dev/null 2>&1; then
-  echo "installing wrk (Debian)" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
-fi
+. "$root/bench/common.sh"
+need_wrk
 
 cargo build --release -q -p wxgate -p wxgate-bench
 bin="$CARGO_TARGET_DIR/release"
@@ -40,7 +37,6 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-. "$root/bench/common.sh"
 sb_port=$(free_port); gw_port=$(free_port); limit_port=$(free_port); floor_port=$(free_port)
 write_configs "$sb_port" "$gw_port"
 
