@@ -164,6 +164,10 @@ pub(crate) struct Generations {
     /// Stops the background work of the generation in service.
     generation: std::sync::Mutex<watch::Sender<bool>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    /// Held through a whole reload: a file reload and a change of the store's accounts
+    /// at the same moment would otherwise each build on the other's old half, and the
+    /// one swapped in last would miss the other's change.
+    applying: std::sync::Mutex<()>,
 }
 
 impl Running {
@@ -225,6 +229,7 @@ impl Generations {
     }
 
     fn reload_file(&self, config: Config) -> Result<Reloaded> {
+        let _applying = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         let store_doc = self
             .applied_store_accounts
             .lock()
@@ -241,6 +246,7 @@ impl Generations {
     /// Applies the store's accounts document `doc` (its text), merged into the file's
     /// configuration, if it changed since the last one applied.
     fn apply_store_accounts(&self, doc: Option<String>) -> Result<Option<Reloaded>> {
+        let _applying = self.applying.lock().unwrap_or_else(|e| e.into_inner());
         if self.applied_store_accounts.lock().is_ok_and(|d| *d == doc) {
             return Ok(None);
         }
@@ -262,14 +268,8 @@ impl Generations {
         let fixed = [
             ("listen", old.listen != config.listen),
             ("data_dir", old.data_dir != config.data_dir),
-            (
-                "[store]",
-                format!("{:?}", old.store) != format!("{:?}", config.store),
-            ),
-            (
-                "[server]",
-                format!("{:?}", old.server) != format!("{:?}", config.server),
-            ),
+            ("[store]", old.store != config.store),
+            ("[server]", old.server != config.server),
             ("compat.listen", old.compat.listen != config.compat.listen),
         ];
         let needs_restart: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
@@ -283,14 +283,7 @@ impl Generations {
         for (name, acc) in &config.accounts {
             match old.accounts.get(name) {
                 None => what.added.push(name.clone()),
-                Some(before)
-                    if format!("{before:?}") != format!("{acc:?}")
-                        || before.secret != acc.secret
-                        || before.token != acc.token
-                        || before.encoding_aes_key != acc.encoding_aes_key =>
-                {
-                    what.changed.push(name.clone())
-                }
+                Some(before) if before != acc => what.changed.push(name.clone()),
                 Some(_) => {}
             }
         }
@@ -393,6 +386,7 @@ pub async fn start_with_handlers(
         applied_store_accounts: std::sync::Mutex::new(None),
         generation: std::sync::Mutex::new(generation),
         tasks: std::sync::Mutex::new(Vec::new()),
+        applying: std::sync::Mutex::new(()),
     });
     tasks.push(crate::fleet_accounts::spawn_watch(
         inner.clone(),

@@ -30,7 +30,7 @@ pub enum TokenApi {
     Classic,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AccountConfig {
     #[serde(default)]

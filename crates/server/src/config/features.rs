@@ -96,7 +96,7 @@ pub struct DemoConfig {
 }
 
 /// A reply rule: every condition given must hold; the first matching rule answers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
     /// `MsgType`: text, image, voice, ..., event.
@@ -122,7 +122,7 @@ pub struct RuleConfig {
 }
 
 /// The business's webhook for messages no rule answered.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     pub url: String,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::Secret;
 
 /// The HTTP server: what one client may hold, and where its address comes from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Connections served at once; more wait in the kernel's backlog. Near it, the

@@ -13,7 +13,7 @@ pub enum StoreKind {
     Redis,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     #[serde(default)]
@@ -41,7 +41,7 @@ pub struct StoreConfig {
 }
 
 /// `[store.sentinel]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SentinelConfig {
     /// The name the sentinels monitor the master under (`sentinel monitor <name> ...`).
@@ -54,7 +54,7 @@ pub struct SentinelConfig {
 }
 
 /// `[store.cluster]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterConfig {
     /// Seed nodes, `redis://host:7000` (or `rediss://`): any reachable one is enough.
