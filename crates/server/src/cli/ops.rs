@@ -253,44 +253,29 @@ async fn online_verdict(
     up: &crate::upstream::Upstream,
     acc: &crate::config::AccountConfig,
 ) -> (bool, String) {
-    use wxgate_proto::api::token::StableToken;
-    use wxgate_proto::ErrCode;
-    // Normal mode: neither ends the token a running server holds nor spends a forced
-    // refresh (a classic /cgi-bin/token fetch would retire the running one).
-    let req = StableToken::new(&acc.appid, acc.secret.expose(), false);
-    let e = match up.call_api(&req, None).await {
-        Ok(t) => return (true, format!("ok (a token for {} s)", t.expires_in)),
-        Err(e) => e,
-    };
-    let Some(code) = e.errcode() else {
-        return (
-            false,
-            format!("unreachable: {e} (the network, a proxy, or upstream.api_base)"),
-        );
-    };
-    let errmsg = match &e {
-        crate::Error::WeChat { errmsg, .. } => errmsg.as_str(),
-        _ => "",
-    };
-    let said = match code {
-        ErrCode::InvalidAppSecret | ErrCode::InvalidCredential => format!(
+    use crate::credentials::AppCheck;
+    let said = match crate::credentials::check_app(up, &acc.appid, acc.secret.expose()).await {
+        AppCheck::Ok { expires_in } => return (true, format!("ok (a token for {expires_in} s)")),
+        AppCheck::WrongSecret(code) => format!(
             "wrong secret ({}): copy the AppSecret again (公众平台 → 设置与开发 → 基本配置; Mini Programs: 开发管理 → 开发设置)",
             code.code()
         ),
-        ErrCode::InvalidAppId => format!(
+        AppCheck::UnknownAppId(code) => format!(
             "appid unknown ({}): {} is not an AppID WeChat knows",
             code.code(),
             acc.appid
         ),
-        c if c.is_ip_not_whitelisted() => {
-            let ip = wxgate_proto::errcode::refused_ip(errmsg)
-                .map_or("an address it did not name".to_owned(), |ip| ip.to_string());
+        AppCheck::IpNotWhitelisted(code, ip) => {
+            let ip = ip.map_or("an address it did not name".to_owned(), |ip| ip.to_string());
             format!(
                 "IP not whitelisted: WeChat saw {ip} ({}); add it to 公众平台 → 设置与开发 → 基本配置 → IP白名单 (Mini Programs: 开发管理 → 开发设置 → IP白名单), effective within minutes",
                 code.code()
             )
         }
-        c => format!("WeChat refused: {} ({errmsg})", c),
+        AppCheck::Refused(c, errmsg) => format!("WeChat refused: {c} ({errmsg})"),
+        AppCheck::Unreachable(e) => {
+            format!("unreachable: {e} (the network, a proxy, or upstream.api_base)")
+        }
     };
     (false, said)
 }

@@ -272,16 +272,22 @@ impl RememberedFailure {
     }
 
     fn into_error(self) -> Error {
-        let endpoint = self.endpoint;
+        let (endpoint, said) = (
+            self.endpoint,
+            format!(
+                "{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)",
+                self.message
+            ),
+        );
         match self.errcode {
             Some(code) => Error::WeChat {
                 endpoint,
                 code: wxgate_proto::ErrCode::from_code(code),
-                errmsg: format!("{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)", self.message),
+                errmsg: said,
             },
             None => Error::Transport {
                 endpoint,
-                reason: format!("{} (a fetch failed a moment ago; retried after credentials.failure_backoff_ms)", self.message),
+                reason: said,
             },
         }
     }

@@ -21,7 +21,7 @@ mod fetch;
 mod flight;
 mod status;
 
-pub use status::{digest, CredentialStatus};
+pub use status::{check_app, digest, AppCheck, CredentialStatus};
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -502,7 +502,6 @@ impl CentralControl {
     /// task calls this every `check_interval_ms` without waiting for it; tests call it
     /// to step through time.
     pub async fn refresh_due(&self) {
-        self.publish_states();
         let now = self.clock.now();
         let due: Vec<(&AccountState, Kind)> = self
             .accounts

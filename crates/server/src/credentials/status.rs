@@ -2,6 +2,7 @@
 //! today, the last error, readiness.
 
 use serde::Serialize;
+use wxgate_proto::ErrCode;
 
 use super::*;
 
@@ -105,6 +106,54 @@ impl CentralControl {
                 (acc.name.clone(), state)
             })
             .collect()
+    }
+}
+
+/// What WeChat says of an AppID and AppSecret, asked from this machine: what
+/// `wxgate check --online` reports and what the admin API refuses an account for.
+#[derive(Debug)]
+pub enum AppCheck {
+    /// A token for this many seconds.
+    Ok { expires_in: i64 },
+    /// 40125 or 40001: the AppSecret.
+    WrongSecret(ErrCode),
+    /// 40013: the AppID.
+    UnknownAppId(ErrCode),
+    /// 40164, 61004, 60020: the server's egress IP, when WeChat named it.
+    IpNotWhitelisted(ErrCode, Option<std::net::IpAddr>),
+    /// Another refusal, with WeChat's words.
+    Refused(ErrCode, String),
+    /// No answer: the network, a proxy, `upstream.api_base`.
+    Unreachable(Error),
+}
+
+/// Asks WeChat for a token of `appid` once, with `stable_token` in normal mode: it
+/// neither ends the token a running server holds nor spends a forced refresh (a classic
+/// `/cgi-bin/token` fetch would retire the running one).
+pub async fn check_app(upstream: &Upstream, appid: &str, secret: &str) -> AppCheck {
+    use wxgate_proto::api::token::StableToken;
+    let e = match upstream
+        .call_api(&StableToken::new(appid, secret, false), None)
+        .await
+    {
+        Ok(t) => {
+            return AppCheck::Ok {
+                expires_in: t.expires_in,
+            }
+        }
+        Err(e) => e,
+    };
+    let (code, errmsg) = match &e {
+        Error::WeChat { code, errmsg, .. } => (*code, errmsg.clone()),
+        _ => return AppCheck::Unreachable(e),
+    };
+    match code {
+        ErrCode::InvalidAppSecret | ErrCode::InvalidCredential => AppCheck::WrongSecret(code),
+        ErrCode::InvalidAppId => AppCheck::UnknownAppId(code),
+        c if c.is_ip_not_whitelisted() => {
+            AppCheck::IpNotWhitelisted(c, wxgate_proto::errcode::refused_ip(&errmsg))
+        }
+        c => AppCheck::Refused(c, errmsg),
     }
 }
 

@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use wxgate_proto::api::token::StableToken;
 use wxgate_proto::ErrCode;
 
 use super::api::key_of;
@@ -120,29 +119,64 @@ async fn check_with_wechat(
     appid: &str,
     secret: &str,
 ) -> Result<(), ApiError> {
-    let req = StableToken::new(appid, secret, false);
-    let Err(e) = s.ctx.upstream.call_api(&req, None).await else {
-        return Ok(());
-    };
+    use crate::credentials::AppCheck;
     let field_error =
         |field: &str, why: String| ApiError::bad_request(format!("accounts.{name}.{field}: {why}"));
-    let mut refused = match e.errcode() {
-        Some(c @ (ErrCode::InvalidAppSecret | ErrCode::InvalidCredential)) => {
-            field_error("secret", format!("WeChat refuses it ({})", c.code()))
-        }
-        Some(c @ ErrCode::InvalidAppId) => {
-            field_error("appid", format!("WeChat does not know it ({})", c.code()))
-        }
-        Some(c) if c.is_ip_not_whitelisted() => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "ip_not_whitelisted",
-            format!("WeChat refuses this server's IP for {appid} ({}): add it to the account's IP whitelist, then retry", c.code()),
+    let (mut refused, code) = match crate::credentials::check_app(&s.ctx.upstream, appid, secret).await {
+        AppCheck::Ok { .. } => return Ok(()),
+        AppCheck::WrongSecret(c) => (field_error("secret", format!("WeChat refuses it ({})", c.code())), Some(c)),
+        AppCheck::UnknownAppId(c) => (field_error("appid", format!("WeChat does not know it ({})", c.code())), Some(c)),
+        AppCheck::IpNotWhitelisted(c, _) => (
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "ip_not_whitelisted",
+                format!("WeChat refuses this server's IP for {appid} ({}): add it to the account's IP whitelist, then retry", c.code()),
+            ),
+            Some(c),
         ),
-        Some(c) => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_refused", format!("WeChat: {c}")),
-        None => ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", e.to_string()),
+        AppCheck::Refused(c, _) => (
+            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_refused", format!("WeChat: {c}")),
+            Some(c),
+        ),
+        AppCheck::Unreachable(e) => (
+            ApiError::new(StatusCode::BAD_GATEWAY, "upstream_unavailable", e.to_string()),
+            None,
+        ),
     };
-    refused.errcode = e.errcode().map(ErrCode::code);
+    refused.errcode = code.map(ErrCode::code);
     Err(refused)
+}
+
+/// 409 for a name the file defines, or an appid another account (the file's or the
+/// store's document `doc`) has.
+fn refuse_collision(
+    s: &AppState,
+    doc: &Map<String, Value>,
+    name: &str,
+    appid: &str,
+) -> Result<(), ApiError> {
+    if s.ctx.config.accounts.contains_key(name) && !doc.contains_key(name) {
+        return Err(conflict(format!(
+            "accounts.{name} is defined in the file; change it there"
+        )));
+    }
+    let taken = s
+        .ctx
+        .config
+        .accounts
+        .iter()
+        .filter(|(n, _)| *n != name)
+        .any(|(_, a)| a.appid == appid)
+        || doc
+            .iter()
+            .filter(|(n, _)| *n != name)
+            .any(|(_, a)| a.get("appid").and_then(Value::as_str) == Some(appid));
+    if taken {
+        return Err(conflict(format!(
+            "accounts.{name}.appid: {appid} is another account's"
+        )));
+    }
+    Ok(())
 }
 
 /// `PUT /api/v1/admin/accounts/{name}`
@@ -163,34 +197,14 @@ pub async fn put(
     if let Err(e) = probe.validate() {
         return Err(ApiError::bad_request(e.to_string()));
     }
-    let stored = load(&s).await?;
-    let in_file = s.ctx.config.accounts.contains_key(&name) && !stored.contains_key(&name);
-    if in_file {
-        return Err(conflict(format!(
-            "accounts.{name} is defined in the file; change it there"
-        )));
-    }
-    let appid_taken = s
-        .ctx
-        .config
-        .accounts
-        .iter()
-        .filter(|(n, _)| **n != name)
-        .any(|(_, a)| a.appid == acc.appid)
-        || stored
-            .iter()
-            .filter(|(n, _)| **n != name)
-            .any(|(_, a)| a.get("appid").and_then(Value::as_str) == Some(acc.appid.as_str()));
-    if appid_taken {
-        return Err(conflict(format!(
-            "accounts.{name}.appid: {} is another account's",
-            acc.appid
-        )));
-    }
+    // Checked before WeChat is asked, and again under the lock that the write takes:
+    // another instance may have written meanwhile.
+    refuse_collision(&s, &load(&s).await?, &name, &acc.appid)?;
     check_with_wechat(&s, &name, &acc.appid, acc.secret.expose()).await?;
-    let created = !stored.contains_key(&name);
+    let mut created = false;
     update(&s, |doc| {
-        doc.insert(name.clone(), v);
+        refuse_collision(&s, doc, &name, &acc.appid)?;
+        created = doc.insert(name.clone(), v).is_none();
         Ok(())
     })
     .await?;
