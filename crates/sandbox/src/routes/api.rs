@@ -53,24 +53,30 @@ pub async fn stable_token(
     body: Bytes,
 ) -> Response {
     let ip = peer.map(|Extension(ConnectInfo(a))| a.ip());
-    let appid = serde_json::from_slice::<Value>(&body)
-        .ok()
-        .and_then(|b| b.get("appid").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_default();
+    // Read once: the appid counts the call and picks its faults before the rest.
+    let b = json_body(&body);
+    let field = |k: &str| {
+        b.as_ref()
+            .ok()
+            .and_then(|b| b.get(k))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let appid = field("appid");
     // Counted before its faults strike, as the middleware counts every call.
     p.count_call("/cgi-bin/stable_token", Some(&appid));
     if let Some(r) = super::app_faults(&p, "/cgi-bin/stable_token", &appid).await {
         return r;
     }
     wx((|| {
-        let b = json_body(&body)?;
-        let s = |k: &str| b.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        p.check_ip(&s("appid"), ip)?;
+        let b = b.as_ref().map_err(Clone::clone)?;
+        p.check_ip(&appid, ip)?;
         let force = b
             .get("force_refresh")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let g = p.stable_token(&s("grant_type"), &s("appid"), &s("secret"), force)?;
+        let g = p.stable_token(&field("grant_type"), &appid, &field("secret"), force)?;
         Ok(answer(AccessToken {
             access_token: g.value,
             expires_in: g.expires_in,

@@ -20,13 +20,10 @@ pub mod session;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Extension;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -34,7 +31,7 @@ use wxgate_proto::api::openapi::ClearQuota;
 
 use crate::credentials::Kind;
 use crate::store::keys;
-use crate::web::limit::client_addr;
+use crate::web::limit::Client;
 use crate::web::Ctx;
 
 /// The console's state: its keys, the rings, this instance's heartbeat.
@@ -168,6 +165,7 @@ pub fn routes<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
     ConsoleState: axum::extract::FromRef<S>,
+    Ctx: axum::extract::FromRef<S>,
 {
     Router::new()
         .route("/console", get(page))
@@ -306,8 +304,7 @@ struct Login {
 /// the operator out by sending wrong keys.
 async fn login(
     State(s): State<ConsoleState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    Client(client): Client,
     body: axum::body::Bytes,
 ) -> Response {
     let c = match console(&s) {
@@ -319,7 +316,6 @@ async fn login(
         return refusal(StatusCode::BAD_REQUEST, "send {\"key\": \"...\"}");
     };
     if !c.keys.is_admin_key(&key) {
-        let client = client_addr(&s.ctx.config.server, peer.map(|p| p.0 .0), &headers);
         if s.ctx.limits.failed_auth("/console/login", client).is_err() {
             return refusal(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -421,7 +417,11 @@ async fn overview(
     let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let matched = listed.len();
     let mut accounts = Vec::new();
-    for (state, name) in listed.iter().skip(q.page * per_page).take(per_page) {
+    for (state, name) in listed
+        .iter()
+        .skip(q.page.saturating_mul(per_page))
+        .take(per_page)
+    {
         let name = name.as_str();
         let Ok(config) = ctx.credentials.account(name) else {
             continue;
