@@ -255,6 +255,25 @@ pub async fn serve_stand_in(app: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// Logs in to the console of the gateway at `base` with `key`: the session cookie as a
+/// `Cookie` header value (`wxgate_console=...`).
+pub async fn console_cookie(http: &reqwest::Client, base: &str, key: &str) -> String {
+    let r = http
+        .post(format!("{base}/console/login"))
+        .json(&serde_json::json!({ "key": key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the console login");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// The gateway's `/metrics` text.
 pub async fn metrics_text(base: &str) -> String {
     reqwest::get(format!("{base}/metrics"))

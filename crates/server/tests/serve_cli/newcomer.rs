@@ -310,19 +310,7 @@ async fn a_refused_ip_is_named_on_the_console_and_counted() {
     let (status, v) = api_get(&http, h.url("/api/v1/default/token")).await;
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["error"]["errcode"], 40164, "{v}");
-    let r = http
-        .post(h.url("/console/login"))
-        .json(&serde_json::json!({ "key": key }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = console_cookie(&http, &h.gw.url(), key).await;
     let overview: serde_json::Value = http
         .get(h.url("/console/api/overview"))
         .header("cookie", cookie)

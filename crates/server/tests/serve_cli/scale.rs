@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 use super::common::*;
@@ -43,19 +43,7 @@ async fn the_console_pages_accounts_failing_first_and_metrics_stay_small() {
     let _server = spawn_wxgate(&["serve", "--config", &path], port);
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{base}/console/login"))
-        .json(&json!({ "key": KEY }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = console_cookie(&http, &base, KEY).await;
     let overview = |query: &str| {
         let (http, cookie) = (http.clone(), cookie.clone());
         let url = format!("{base}/console/api/overview?{query}");
@@ -93,6 +81,9 @@ async fn the_console_pages_accounts_failing_first_and_metrics_stay_small() {
     assert_eq!(page[0]["state"], "failing");
     let last = overview("page=2").await;
     assert_eq!(last["accounts"].as_array().unwrap().len(), 8);
+    // A page far past the end is empty, not an overflow.
+    let beyond = overview(&format!("page={}", usize::MAX)).await;
+    assert_eq!(beyond["accounts"].as_array().unwrap().len(), 0, "{beyond}");
     // Search by name and by appid.
     let found = overview("q=a4").await;
     let names: Vec<&str> = found["accounts"]

@@ -348,20 +348,7 @@ async fn a_console_logout_ends_the_session_on_every_instance() {
         fleet.push(start_gateway(&toml, Clock::system()).await);
     }
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/console/login", fleet[0].url()))
-        .json(&json!({ "key": CONSOLE_KEY }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = console_cookie(&http, &fleet[0].url(), CONSOLE_KEY).await;
     let overview = |i: usize| {
         http.get(format!("{}/console/api/overview", fleet[i].url()))
             .header("cookie", &cookie)
@@ -749,19 +736,7 @@ async fn a_flood_of_refused_requests_is_one_problem_with_a_count() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
     assert!(refused >= 300, "every refusal counted: {refused}");
-    let r = http
-        .post(h.url("/console/login"))
-        .json(&json!({ "key": CONSOLE_KEY }))
-        .send()
-        .await
-        .unwrap();
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = console_cookie(&http, &h.gw.url(), CONSOLE_KEY).await;
     let problems: Value = http
         .get(h.url("/console/api/problems"))
         .header("cookie", cookie)
