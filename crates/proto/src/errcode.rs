@@ -74,6 +74,13 @@ errcodes! {
     /// The open platform's form of 40164: the caller is not in the third-party
     /// platform's IP whitelist.
     ClientIpNotRegistered = 61004 => "access clientip is not registered: caller is not in the platform's IP whitelist",
+    /// The `component_verify_ticket` sent is older than its 12 hours: use the newest
+    /// WeChat pushed (or ask for a push with `api_start_push_ticket`).
+    ComponentTicketExpired = 61005 => "component ticket is expired",
+    /// The `component_verify_ticket` sent is not one WeChat pushed to this component.
+    ComponentTicketInvalid = 61006 => "component ticket is invalid",
+    /// The appid is not a third-party platform's (component's).
+    InvalidComponent = 61011 => "invalid component",
     /// WeCom's form of 40164: the caller is not among the app's trusted IPs.
     IpNotAllowed = 60020 => "not allow to access from your ip: caller is not among the trusted IPs",
     AccessTokenMissing = 41001 => "access_token missing",

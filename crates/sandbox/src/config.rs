@@ -63,7 +63,7 @@ impl Default for Limits {
     }
 }
 
-/// Official Account or Mini Program.
+/// Official Account, Mini Program or third-party platform (component).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum AppKind {
@@ -72,6 +72,9 @@ pub enum AppKind {
     /// 小程序; the older name `miniapp` is accepted too.
     #[serde(rename = "miniprogram", alias = "miniapp")]
     MiniProgram,
+    /// 第三方平台: an open-platform component, whose token comes from
+    /// `api_component_token` with the verify ticket WeChat pushes it.
+    Component,
 }
 
 /// One app of the platform.

@@ -31,46 +31,52 @@ use axum::Router;
 pub use config::{AppConfig, AppKind, SandboxConfig, TestUser};
 pub use platform::Platform;
 
+/// WeChat's endpoints, each registered from its typed definition.
+fn wechat() -> routes::wechat::WeChat {
+    use routes::{api, media, oauth};
+    use wxgate_proto::api::{
+        component, media as m, menu, message, openapi, sns, ticket, token, user, wxa,
+    };
+    routes::wechat::WeChat::new()
+        .without_token::<token::ClassicToken>(api::token)
+        .without_token::<token::StableToken>(api::stable_token)
+        .without_token::<component::ComponentToken>(api::component_token)
+        .with_token::<openapi::ClearQuota>(api::clear_quota)
+        .with_token::<openapi::GetApiDomainIp>(api::get_api_domain_ip)
+        .with_token::<ticket::GetTicket>(api::getticket)
+        .with_token::<menu::CreateMenu>(api::menu_create)
+        .with_token::<menu::GetMenu>(api::menu_get)
+        .with_token::<user::GetFollowers>(api::user_get)
+        .with_token::<user::GetUserInfo>(api::user_info)
+        .with_token::<user::BatchGetUserInfo>(api::user_batchget)
+        .with_token::<message::CustomSend>(api::custom_send)
+        .with_token::<message::TemplateSend>(api::template_send)
+        .with_token::<message::SubscribeSend>(api::subscribe_send)
+        .raw::<m::UploadMedia>(media::upload)
+        .raw::<m::GetMedia>(media::get)
+        .with_token::<wxa::GetUserPhoneNumber>(api::getuserphonenumber)
+        .with_token::<wxa::CheckSession>(api::checksession)
+        .with_token::<wxa::ResetUserSessionKey>(api::resetusersessionkey)
+        .with_token::<wxa::MsgSecCheck>(api::msg_sec_check)
+        .with_token::<wxa::GenerateScheme>(api::generatescheme)
+        .with_token::<wxa::GenerateUrlLink>(api::generate_urllink)
+        .raw::<wxa::GetWxaCodeUnlimit>(media::getwxacodeunlimit)
+        .without_token::<sns::JsCode2Session>(api::jscode2session)
+        .without_token::<sns::OauthAccessToken>(oauth::access_token)
+        .without_token::<sns::OauthRefreshToken>(oauth::refresh_token)
+        .without_token::<sns::UserInfoRequest>(oauth::userinfo)
+        .without_token::<sns::CheckUserToken>(oauth::sns_auth)
+        .page(sns::AUTHORIZE_PAGE, get(oauth::authorize))
+        .page(oauth::DECIDE_PAGE, get(oauth::decide))
+}
+
 /// The sandbox's HTTP application.
 pub fn router(platform: Arc<Platform>) -> Router {
-    use routes::{admin, api, jssdk, media, oauth};
-    let wechat = Router::new()
-        .route("/cgi-bin/token", get(api::token))
-        .route("/cgi-bin/stable_token", post(api::stable_token))
-        .route("/cgi-bin/clear_quota", post(api::clear_quota))
-        .route("/cgi-bin/ticket/getticket", get(api::getticket))
-        .route("/cgi-bin/get_api_domain_ip", get(api::get_api_domain_ip))
-        .route("/cgi-bin/menu/create", post(api::menu_create))
-        .route("/cgi-bin/menu/get", get(api::menu_get))
-        .route(
-            "/wxa/business/getuserphonenumber",
-            post(api::getuserphonenumber),
-        )
-        .route("/wxa/checksession", get(api::checksession))
-        .route("/wxa/msg_sec_check", post(api::msg_sec_check))
-        .route("/wxa/generatescheme", post(api::generatescheme))
-        .route("/wxa/generate_urllink", post(api::generate_urllink))
-        .route("/wxa/resetusersessionkey", get(api::resetusersessionkey))
-        .route("/cgi-bin/user/get", get(api::user_get))
-        .route("/cgi-bin/user/info", get(api::user_info))
-        .route("/cgi-bin/user/info/batchget", post(api::user_batchget))
-        .route("/cgi-bin/message/custom/send", post(api::custom_send))
-        .route("/cgi-bin/message/template/send", post(api::template_send))
-        .route("/cgi-bin/message/subscribe/send", post(api::subscribe_send))
-        .route(
-            "/cgi-bin/media/upload",
-            // WeChat's limits are per media type (10 MB at most), checked by the route.
-            post(media::upload).layer(axum::extract::DefaultBodyLimit::max(12 << 20)),
-        )
-        .route("/cgi-bin/media/get", get(media::get))
-        .route("/wxa/getwxacodeunlimit", post(media::getwxacodeunlimit))
-        .route("/sns/jscode2session", get(api::jscode2session))
-        .route("/sns/oauth2/access_token", get(oauth::access_token))
-        .route("/sns/oauth2/refresh_token", get(oauth::refresh_token))
-        .route("/sns/userinfo", get(oauth::userinfo))
-        .route("/sns/auth", get(oauth::sns_auth))
-        .route("/connect/oauth2/authorize", get(oauth::authorize))
-        .route("/connect/oauth2/decide", get(oauth::decide))
+    use routes::{admin, jssdk};
+    let wechat = wechat()
+        .into_router()
+        // WeChat's limits are per media type (10 MB at most), checked by the upload.
+        .layer(axum::extract::DefaultBodyLimit::max(12 << 20))
         .route_layer(axum::middleware::from_fn_with_state(
             platform.clone(),
             routes::faults_and_counts,
@@ -87,6 +93,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/admin/calls", get(admin::calls).delete(admin::reset_calls))
         .route("/admin/sent", get(admin::sent))
         .route("/admin/token/check", get(admin::token_check))
+        .route("/admin/component/ticket", get(admin::component_ticket))
         .route("/admin/oauth/code", post(admin::oauth_code))
         .route(
             "/admin/miniprogram/phonecode",

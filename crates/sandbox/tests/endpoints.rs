@@ -959,3 +959,97 @@ async fn clock_reads_and_advances() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// `/cgi-bin/component/api_component_token`: the open platform's component token, from
+/// its secret and a verify ticket it was pushed, with WeChat's errcodes.
+#[tokio::test]
+async fn component_token_takes_a_pushed_ticket() {
+    const COMPONENT: &str = "wxcomponent00001";
+    const COMPONENT_SECRET: &str = "sandbox-secret-component-01";
+    let mut config = SandboxConfig::example();
+    config.apps.push(
+        toml::from_str(&format!(
+            "appid = \"{COMPONENT}\"\nsecret = \"{COMPONENT_SECRET}\"\nkind = \"component\""
+        ))
+        .unwrap(),
+    );
+    let t = T::with(config).await;
+    let path = "/cgi-bin/component/api_component_token";
+    let ask = |appid: &str, secret: &str, ticket: &str| json!({"component_appid": appid, "component_appsecret": secret, "component_verify_ticket": ticket});
+    let ticket = t
+        .get(&format!(
+            "/admin/component/ticket?component_appid={COMPONENT}"
+        ))
+        .await["component_verify_ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ticket.starts_with("ticket@@@"), "{ticket}");
+
+    let v = t
+        .post(path, ask(COMPONENT, COMPONENT_SECRET, &ticket))
+        .await;
+    let token = v["component_access_token"].as_str().unwrap().to_owned();
+    assert_eq!(v["expires_in"], 7200);
+    // Not an app's access_token: WeChat's app APIs refuse it.
+    assert_eq!(t.check(&token).await, 40001);
+
+    let errcode = |v: Value| v["errcode"].as_i64().unwrap();
+    assert_eq!(
+        errcode(t.post(path, ask(OA, OA_SECRET, &ticket)).await),
+        61011
+    );
+    assert_eq!(
+        errcode(t.post(path, ask(COMPONENT, "wrong", &ticket)).await),
+        40125
+    );
+    assert_eq!(
+        errcode(
+            t.post(path, ask(COMPONENT, COMPONENT_SECRET, "ticket@@@forged"))
+                .await
+        ),
+        61006
+    );
+    assert_eq!(
+        errcode(t.post(path, ask(COMPONENT, COMPONENT_SECRET, "")).await),
+        61006
+    );
+    let r = t
+        .http
+        .post(t.url(path))
+        .body("<xml/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(errcode(r.json().await.unwrap()), 47001);
+
+    // A new ticket every 10 minutes; each accepted for 12 hours, then 61005.
+    t.advance(600).await;
+    let newer = t
+        .get(&format!(
+            "/admin/component/ticket?component_appid={COMPONENT}"
+        ))
+        .await["component_verify_ticket"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(newer, ticket);
+    assert!(t
+        .post(path, ask(COMPONENT, COMPONENT_SECRET, &ticket))
+        .await["component_access_token"]
+        .is_string());
+    t.advance(12 * 3600 - 600).await;
+    assert_eq!(
+        errcode(
+            t.post(path, ask(COMPONENT, COMPONENT_SECRET, &ticket))
+                .await
+        ),
+        61005
+    );
+    assert!(
+        t.post(path, ask(COMPONENT, COMPONENT_SECRET, &newer)).await["component_access_token"]
+            .is_string()
+    );
+    let calls = t.get("/admin/calls").await;
+    assert_eq!(calls[path]["by_app"][COMPONENT], 7, "{calls}");
+}

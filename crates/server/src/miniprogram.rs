@@ -189,10 +189,7 @@ pub async fn login(
     }
     let answer = match s
         .upstream
-        .call_api(
-            &JsCode2Session::new(&acc.appid, acc.secret.expose(), code),
-            None,
-        )
+        .call(&JsCode2Session::new(&acc.appid, acc.secret.expose(), code))
         .await
     {
         Ok(a) => a,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
-use wxgate_proto::api::{self, ApiError, Endpoint};
+use wxgate_proto::api::{self, ApiError, Endpoint, WithAccessToken, WithoutAccessToken};
 use wxgate_proto::ErrCode;
 
 use crate::config::UpstreamConfig;
@@ -35,11 +35,7 @@ pub struct RawAnswer {
 /// The metric label (and log field) of an upstream path: the path itself when wxgate
 /// knows it, else `other`.
 pub fn endpoint_label(path: &str) -> &'static str {
-    api::KNOWN_PATHS
-        .iter()
-        .find(|known| **known == path)
-        .copied()
-        .unwrap_or("other")
+    api::known_path(path).unwrap_or("other")
 }
 
 /// The metric label of an answer's errcode: the number when wxgate names it (a few
@@ -235,10 +231,25 @@ impl Upstream {
         })
     }
 
-    /// Calls a WeChat endpoint (with `access_token` when it needs the app's) and reads
-    /// its typed answer, retrying busy answers (-1), HTTP 5xx and transport errors up to
-    /// `retries` times with doubling backoff.
-    pub async fn call_api<E: Endpoint>(
+    /// Calls a WeChat endpoint that carries its own credentials (an AppSecret, a code, a
+    /// user's token) and reads its typed answer; see [`Self::call_endpoint`].
+    pub async fn call<E: WithoutAccessToken>(&self, req: &E) -> Result<E::Answer> {
+        self.call_endpoint(req, None).await
+    }
+
+    /// Calls a WeChat endpoint with the app's `access_token` (the type says it takes
+    /// one) and reads its typed answer; see [`Self::call_endpoint`].
+    pub async fn call_with_access_token<E: WithAccessToken>(
+        &self,
+        req: &E,
+        access_token: &str,
+    ) -> Result<E::Answer> {
+        self.call_endpoint(req, Some(access_token)).await
+    }
+
+    /// Sends a typed request and reads its typed answer, retrying busy answers (-1),
+    /// HTTP 5xx and transport errors up to `retries` times with doubling backoff.
+    async fn call_endpoint<E: Endpoint>(
         &self,
         req: &E,
         access_token: Option<&str>,

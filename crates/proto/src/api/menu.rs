@@ -2,33 +2,36 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Ack, Endpoint, Method};
+use super::Ack;
 
 /// `POST /cgi-bin/menu/create?access_token= {"button": [...]}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CreateMenu(pub serde_json::Value);
 
-impl Endpoint for CreateMenu {
-    const PATH: &'static str = "/cgi-bin/menu/create";
-    const METHOD: Method = Method::Post;
-    const NEEDS_ACCESS_TOKEN: bool = true;
-    type Answer = Ack;
-}
-
 /// `GET /cgi-bin/menu/get?access_token=`
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GetMenu {}
-
-impl Endpoint for GetMenu {
-    const PATH: &'static str = "/cgi-bin/menu/get";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = true;
-    type Answer = Menu;
-}
 
 /// `{"menu": {"button": [...]}}`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Menu {
     pub menu: serde_json::Value,
+}
+
+/// `GET /cgi-bin/menu/delete?access_token=`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMenu {}
+
+/// `GET /cgi-bin/get_current_selfmenu_info?access_token=`: the menu as users see it,
+/// however it was set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetCurrentSelfMenuInfo {}
+
+super::endpoints! {
+    CreateMenu: Post "/cgi-bin/menu/create", WithAccessToken -> Ack;
+    GetMenu: Get "/cgi-bin/menu/get", WithAccessToken -> Menu;
+    DeleteMenu: Get "/cgi-bin/menu/delete", WithAccessToken -> Ack;
+    GetCurrentSelfMenuInfo: Get "/cgi-bin/get_current_selfmenu_info", WithAccessToken -> serde_json::Value;
 }

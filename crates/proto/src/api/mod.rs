@@ -6,15 +6,20 @@
 //! One module per WeChat API family, as WeChat's documentation groups them:
 //! [`token`] (access_token), [`ticket`] (JS-SDK tickets), [`sns`] (web authorization and
 //! the Mini Program's code exchange), [`message`] (customer-service messages),
-//! [`openapi`] (quota, the API hosts' IPs). Adding an endpoint is one request type implementing [`Endpoint`]
-//! and its answer type.
+//! [`openapi`] (quota, the API hosts' IPs), [`user`], [`menu`], [`qrcode`], [`media`],
+//! [`wxa`] (Mini Program), [`component`] (the open platform). Adding an endpoint is its
+//! request and answer types and one line in its family's [`endpoints!`] list; the
+//! gateway's client, the sandbox's routes and the metric labels all read that line.
 //!
 //! An answer is read with [`read_answer`]: a non-zero `errcode` becomes a typed
 //! [`ApiError::WeChat`], anything else is parsed into the answer type.
 
+pub mod component;
+pub mod media;
 pub mod menu;
 pub mod message;
 pub mod openapi;
+pub mod qrcode;
 pub mod sns;
 pub mod ticket;
 pub mod token;
@@ -26,59 +31,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::ErrCode;
 
-/// Every WeChat API path wxgate knows by name: the endpoints typed here and the common
-/// ones business servers call through the proxy. The gateway labels its upstream
-/// metrics with these (anything else is `other`), so a caller cannot grow the metrics
-/// with made-up paths.
-pub const KNOWN_PATHS: &[&str] = &[
-    "/cgi-bin/token",
-    "/cgi-bin/stable_token",
-    "/cgi-bin/clear_quota",
-    "/cgi-bin/ticket/getticket",
-    "/cgi-bin/get_api_domain_ip",
-    "/cgi-bin/callback/check",
-    "/cgi-bin/openapi/quota/get",
-    "/cgi-bin/openapi/rid/get",
-    "/cgi-bin/user/get",
-    "/cgi-bin/user/info",
-    "/cgi-bin/user/info/batchget",
-    "/cgi-bin/message/custom/send",
-    "/cgi-bin/message/custom/typing",
-    "/cgi-bin/message/template/send",
-    "/cgi-bin/message/subscribe/send",
-    "/cgi-bin/message/subscribe/bizsend",
-    "/cgi-bin/menu/create",
-    "/cgi-bin/menu/get",
-    "/cgi-bin/menu/delete",
-    "/cgi-bin/get_current_selfmenu_info",
-    "/cgi-bin/qrcode/create",
-    "/cgi-bin/media/upload",
-    "/cgi-bin/media/uploadimg",
-    "/cgi-bin/media/get",
-    "/cgi-bin/material/add_material",
-    "/cgi-bin/material/get_material",
-    "/cgi-bin/material/del_material",
-    "/cgi-bin/material/batchget_material",
-    "/cgi-bin/tags/get",
-    "/cgi-bin/tags/create",
-    "/cgi-bin/tags/members/batchtagging",
-    "/sns/oauth2/access_token",
-    "/sns/oauth2/refresh_token",
-    "/sns/userinfo",
-    "/sns/auth",
-    "/sns/jscode2session",
-    "/wxa/checksession",
-    "/wxa/resetusersessionkey",
-    "/wxa/business/getuserphonenumber",
-    "/wxa/getwxacodeunlimit",
-    "/wxa/getwxacode",
-    "/wxa/generatescheme",
-    "/wxa/generate_urllink",
-    "/wxa/generate_shorklink",
-    "/wxa/msg_sec_check",
-    "/wxa/media_check_async",
-    "/wxa/getpaidunionid",
+/// The families, in WeChat's documentation order; [`known_path`] reads their lists.
+const FAMILIES: &[&[&str]] = &[
+    token::ENDPOINTS,
+    openapi::ENDPOINTS,
+    ticket::ENDPOINTS,
+    user::ENDPOINTS,
+    message::ENDPOINTS,
+    menu::ENDPOINTS,
+    qrcode::ENDPOINTS,
+    media::ENDPOINTS,
+    sns::ENDPOINTS,
+    wxa::ENDPOINTS,
+    component::ENDPOINTS,
 ];
+
+/// The path of every endpoint declared here (typed or proxied), as `'static` text: the
+/// gateway labels its upstream metrics with it (anything else is `other`), so a caller
+/// cannot grow the metrics with made-up paths.
+pub fn known_path(path: &str) -> Option<&'static str> {
+    FAMILIES
+        .iter()
+        .flat_map(|family| family.iter())
+        .find(|known| **known == path)
+        .copied()
+}
+
+/// Every declared path, family by family.
+pub fn known_paths() -> impl Iterator<Item = &'static str> {
+    FAMILIES.iter().flat_map(|family| family.iter().copied())
+}
 
 /// The path prefixes of WeChat's API host whose calls take the app's access_token (the
 /// WeChat-compatible API forwards them). `/sns/` is not one: its calls take a user's.
@@ -108,15 +90,70 @@ pub enum Method {
 }
 
 /// One WeChat endpoint: the request type is the query (GET) or the JSON body (POST).
-pub trait Endpoint: Serialize {
+///
+/// Declared with [`endpoints!`] in its family's module, which also lists its path for
+/// [`known_path`] and marks it [`WithAccessToken`] or [`WithoutAccessToken`]. The
+/// request's fields default when absent, so the sandbox reads a request missing one and
+/// answers WeChat's errcode for it, as WeChat does.
+pub trait Endpoint: Serialize + DeserializeOwned {
     /// The path under WeChat's API host, for example `/cgi-bin/token`.
     const PATH: &'static str;
     const METHOD: Method;
-    /// Whether the call carries the app's `access_token` in its query.
-    const NEEDS_ACCESS_TOKEN: bool;
     /// What a successful call answers.
     type Answer: DeserializeOwned + Serialize;
+
+    /// The appid the request names, for the calls that name one (made with an
+    /// AppSecret, a code or a component's token); an access_token call names its app
+    /// through the token.
+    fn appid(&self) -> &str {
+        ""
+    }
 }
+
+/// An endpoint called with the app's `access_token` (接口调用凭据) in its query. The
+/// gateway's token-spending calls take only these, so a call that needs the app's
+/// token cannot be sent without it, nor one that must not carry it be sent with it.
+pub trait WithAccessToken: Endpoint {}
+
+/// An endpoint that carries its own credentials (an AppSecret, a code, a user's or a
+/// component's token) and never the app's access_token.
+pub trait WithoutAccessToken: Endpoint {}
+
+/// Declares a family's endpoints: for each request type, its method, path, whether it
+/// carries the app's access_token, its answer and the field naming its appid (if any); and the family's `ENDPOINTS` list that
+/// [`known_path`] reads. One line per endpoint, so a path is written once.
+macro_rules! endpoints {
+    ($( $req:ident: $method:ident $path:literal, $token:ident -> $answer:ty $(, names $appid:ident)?; )*) => {
+        $(
+            impl $crate::api::Endpoint for $req {
+                const PATH: &'static str = $path;
+                const METHOD: $crate::api::Method = $crate::api::Method::$method;
+                type Answer = $answer;
+                $(fn appid(&self) -> &str {
+                    &self.$appid
+                })?
+            }
+            impl $crate::api::$token for $req {}
+        )*
+        /// This family's paths, for [`crate::api::known_path`].
+        pub const ENDPOINTS: &[&str] = &[$($path),*];
+    };
+}
+pub(crate) use endpoints;
+
+/// Declares endpoints the gateway only proxies: the request is its JSON (or query) as
+/// the caller wrote it and the answer is WeChat's JSON, unread.
+macro_rules! proxied {
+    ($( $(#[$doc:meta])* $req:ident; )*) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+            #[serde(transparent)]
+            pub struct $req(pub serde_json::Value);
+        )*
+    };
+}
+pub(crate) use proxied;
 
 /// WeChat's `{"errcode": 0, "errmsg": "ok"}`, the whole answer of calls that only say
 /// whether they worked.
@@ -195,34 +232,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_typed_endpoint_is_a_known_path() {
-        for path in [
-            token::ClassicToken::PATH,
-            token::StableToken::PATH,
-            ticket::GetTicket::PATH,
-            sns::OauthAccessToken::PATH,
-            sns::OauthRefreshToken::PATH,
-            sns::UserInfoRequest::PATH,
-            sns::CheckUserToken::PATH,
-            sns::JsCode2Session::PATH,
-            message::CustomSend::PATH,
-            openapi::ClearQuota::PATH,
-            openapi::GetApiDomainIp::PATH,
-            menu::CreateMenu::PATH,
-            menu::GetMenu::PATH,
-            user::GetFollowers::PATH,
-            user::BatchGetUserInfo::PATH,
-            wxa::GetUserPhoneNumber::PATH,
-            wxa::CheckSession::PATH,
-            wxa::ResetUserSessionKey::PATH,
-            wxa::MsgSecCheck::PATH,
-            wxa::GetWxaCodeUnlimit::PATH,
-            wxa::GenerateScheme::PATH,
-            wxa::GenerateUrlLink::PATH,
-            message::SubscribeSend::PATH,
-        ] {
-            assert!(KNOWN_PATHS.contains(&path), "{path}");
+    fn every_declared_path_is_known_once() {
+        let all: Vec<_> = known_paths().collect();
+        for path in &all {
+            assert_eq!(all.iter().filter(|p| *p == path).count(), 1, "{path}");
+            assert_eq!(known_path(path), Some(*path));
+            assert!(path.starts_with('/') && !path.ends_with('/'), "{path}");
         }
+        assert_eq!(
+            known_path(token::ClassicToken::PATH),
+            Some("/cgi-bin/token")
+        );
+        assert_eq!(known_path("/cgi-bin/made-up"), None);
+        assert!(all.len() >= 48, "{}", all.len());
     }
 
     #[test]

@@ -4,10 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{non_empty, two_hours, Ack, Endpoint, Method};
+use super::{non_empty, two_hours, Ack};
+
+/// The page a browser is sent to for web authorization, on WeChat's open host
+/// (`open.weixin.qq.com`), not its API host: `?appid=&redirect_uri=&response_type=code
+/// &scope=&state=#wechat_redirect`. WeChat answers it with its consent page and then a
+/// redirect carrying `code` and `state`.
+pub const AUTHORIZE_PAGE: &str = "/connect/oauth2/authorize";
 
 /// `GET /sns/oauth2/access_token?appid=&secret=&code=&grant_type=authorization_code`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OauthAccessToken {
     pub appid: String,
     pub secret: String,
@@ -26,15 +33,9 @@ impl OauthAccessToken {
     }
 }
 
-impl Endpoint for OauthAccessToken {
-    const PATH: &'static str = "/sns/oauth2/access_token";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = UserToken;
-}
-
 /// `GET /sns/oauth2/refresh_token?appid=&grant_type=refresh_token&refresh_token=`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OauthRefreshToken {
     pub appid: String,
     pub grant_type: String,
@@ -49,13 +50,6 @@ impl OauthRefreshToken {
             refresh_token: refresh_token.into(),
         }
     }
-}
-
-impl Endpoint for OauthRefreshToken {
-    const PATH: &'static str = "/sns/oauth2/refresh_token";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = UserToken;
 }
 
 /// The answer of a code exchange or a refresh: the user's own access_token (not the
@@ -76,18 +70,12 @@ pub struct UserToken {
 }
 
 /// `GET /sns/userinfo?access_token=&openid=&lang=` with the user's token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UserInfoRequest {
     pub access_token: String,
     pub openid: String,
     pub lang: String,
-}
-
-impl Endpoint for UserInfoRequest {
-    const PATH: &'static str = "/sns/userinfo";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = UserInfo;
 }
 
 /// A user's profile, passed on to pages as WeChat sent it: the documented fields, and
@@ -101,21 +89,16 @@ pub struct UserInfo {
 }
 
 /// `GET /sns/auth?access_token=&openid=`: whether a user's token is still valid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckUserToken {
     pub access_token: String,
     pub openid: String,
 }
 
-impl Endpoint for CheckUserToken {
-    const PATH: &'static str = "/sns/auth";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = Ack;
-}
-
 /// `GET /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct JsCode2Session {
     pub appid: String,
     pub secret: String,
@@ -134,13 +117,6 @@ impl JsCode2Session {
     }
 }
 
-impl Endpoint for JsCode2Session {
-    const PATH: &'static str = "/sns/jscode2session";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = MiniProgramSession;
-}
-
 /// A Mini Program login: who the user is and the session_key of their open data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MiniProgramSession {
@@ -150,4 +126,12 @@ pub struct MiniProgramSession {
     pub session_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unionid: Option<String>,
+}
+
+super::endpoints! {
+    OauthAccessToken: Get "/sns/oauth2/access_token", WithoutAccessToken -> UserToken, names appid;
+    OauthRefreshToken: Get "/sns/oauth2/refresh_token", WithoutAccessToken -> UserToken, names appid;
+    UserInfoRequest: Get "/sns/userinfo", WithoutAccessToken -> UserInfo;
+    CheckUserToken: Get "/sns/auth", WithoutAccessToken -> Ack;
+    JsCode2Session: Get "/sns/jscode2session", WithoutAccessToken -> MiniProgramSession, names appid;
 }

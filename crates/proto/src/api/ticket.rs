@@ -3,20 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{non_empty, two_hours, Endpoint, Method};
+use super::{non_empty, two_hours};
 
 /// `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GetTicket {
     #[serde(rename = "type")]
     pub ticket_type: String,
-}
-
-impl Endpoint for GetTicket {
-    const PATH: &'static str = "/cgi-bin/ticket/getticket";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = true;
-    type Answer = Ticket;
 }
 
 /// `{"errcode":0,"errmsg":"ok","ticket":"...","expires_in":7200}`
@@ -30,4 +24,8 @@ pub struct Ticket {
     pub ticket: String,
     #[serde(default = "two_hours")]
     pub expires_in: i64,
+}
+
+super::endpoints! {
+    GetTicket: Get "/cgi-bin/ticket/getticket", WithAccessToken -> Ticket;
 }

@@ -5,10 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{non_empty, two_hours, Endpoint, Method};
+use super::{non_empty, two_hours};
 
 /// `GET /cgi-bin/token?grant_type=client_credential&appid=&secret=`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ClassicToken {
     pub grant_type: String,
     pub appid: String,
@@ -25,15 +26,9 @@ impl ClassicToken {
     }
 }
 
-impl Endpoint for ClassicToken {
-    const PATH: &'static str = "/cgi-bin/token";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = AccessToken;
-}
-
 /// `POST /cgi-bin/stable_token {grant_type, appid, secret, force_refresh}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StableToken {
     pub grant_type: String,
     pub appid: String,
@@ -53,13 +48,6 @@ impl StableToken {
     }
 }
 
-impl Endpoint for StableToken {
-    const PATH: &'static str = "/cgi-bin/stable_token";
-    const METHOD: Method = Method::Post;
-    const NEEDS_ACCESS_TOKEN: bool = false;
-    type Answer = AccessToken;
-}
-
 /// Both token endpoints' answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
@@ -68,4 +56,9 @@ pub struct AccessToken {
     /// Seconds left.
     #[serde(default = "two_hours")]
     pub expires_in: i64,
+}
+
+super::endpoints! {
+    ClassicToken: Get "/cgi-bin/token", WithoutAccessToken -> AccessToken, names appid;
+    StableToken: Post "/cgi-bin/stable_token", WithoutAccessToken -> AccessToken, names appid;
 }

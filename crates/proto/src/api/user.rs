@@ -3,20 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Endpoint, Method};
-
 /// `GET /cgi-bin/user/get?access_token=&next_openid=`
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GetFollowers {
     /// Empty for the first page.
     pub next_openid: String,
-}
-
-impl Endpoint for GetFollowers {
-    const PATH: &'static str = "/cgi-bin/user/get";
-    const METHOD: Method = Method::Get;
-    const NEEDS_ACCESS_TOKEN: bool = true;
-    type Answer = Followers;
 }
 
 /// A page of followers: `data.openid` is absent on the page after the last.
@@ -24,7 +16,7 @@ impl Endpoint for GetFollowers {
 pub struct Followers {
     pub total: u64,
     pub count: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<OpenIds>,
     #[serde(default)]
     pub next_openid: String,
@@ -39,26 +31,47 @@ pub struct OpenIds {
 pub const BATCH_MAX: usize = 100;
 
 /// `POST /cgi-bin/user/info/batchget?access_token= {"user_list": [{openid, lang}]}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BatchGetUserInfo {
     pub user_list: Vec<UserRef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UserRef {
     pub openid: String,
     pub lang: String,
-}
-
-impl Endpoint for BatchGetUserInfo {
-    const PATH: &'static str = "/cgi-bin/user/info/batchget";
-    const METHOD: Method = Method::Post;
-    const NEEDS_ACCESS_TOKEN: bool = true;
-    type Answer = UserInfoList;
 }
 
 /// The profiles, in the order asked, as WeChat sent them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserInfoList {
     pub user_info_list: Vec<serde_json::Value>,
+}
+
+/// `GET /cgi-bin/user/info?access_token=&openid=&lang=`: one follower's profile.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetUserInfo {
+    pub openid: String,
+    pub lang: String,
+}
+
+super::proxied! {
+    /// `GET /cgi-bin/tags/get?access_token=`
+    GetTags;
+    /// `POST /cgi-bin/tags/create?access_token= {tag: {name}}`
+    CreateTag;
+    /// `POST /cgi-bin/tags/members/batchtagging?access_token= {openid_list, tagid}`
+    BatchTagging;
+}
+
+super::endpoints! {
+    GetFollowers: Get "/cgi-bin/user/get", WithAccessToken -> Followers;
+    BatchGetUserInfo: Post "/cgi-bin/user/info/batchget", WithAccessToken -> UserInfoList;
+    GetUserInfo: Get "/cgi-bin/user/info", WithAccessToken -> serde_json::Value;
+    GetTags: Get "/cgi-bin/tags/get", WithAccessToken -> serde_json::Value;
+    CreateTag: Post "/cgi-bin/tags/create", WithAccessToken -> serde_json::Value;
+    BatchTagging: Post "/cgi-bin/tags/members/batchtagging", WithAccessToken -> super::Ack;
 }

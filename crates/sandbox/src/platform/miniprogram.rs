@@ -107,6 +107,8 @@ impl Platform {
             .and_then(|u| u.phone)
             .unwrap_or_else(|| "13800138000".into());
         Ok(PhoneNumber {
+            errcode: 0,
+            errmsg: "ok".into(),
             phone_info: PhoneInfo {
                 phone_number: format!("+86{phone}"),
                 pure_phone_number: phone,
@@ -162,6 +164,8 @@ impl Platform {
             .session_keys
             .insert(openid.to_owned(), session_key.clone());
         Ok(NewSessionKey {
+            errcode: 0,
+            errmsg: "ok".into(),
             openid: openid.to_owned(),
             session_key,
         })

@@ -6,6 +6,7 @@
 //! messages); [`codes`] is the one-time code both kinds of login use.
 
 mod codes;
+mod component;
 mod followers;
 mod miniprogram;
 mod oauth;
@@ -111,6 +112,8 @@ struct AppState {
     last_force: Option<i64>,
     clear_quota_monthly: Counter,
     session_keys: HashMap<String, String>,
+    /// A component's verify tickets, newest last, with when each was pushed.
+    component_tickets: Vec<(String, i64)>,
 }
 
 /// A message the app sent through the platform, kept for tests to read back.
@@ -134,6 +137,9 @@ pub struct CallCount {
 struct State {
     apps: HashMap<String, AppState>,
     tokens: HashMap<String, Issued>,
+    /// `component_access_token`s, apart from the apps' tokens: WeChat accepts neither
+    /// in the other's place.
+    component_tokens: HashMap<String, Issued>,
     oauth_codes: OneTimeCodes,
     user_tokens: HashMap<String, UserCredential>,
     refresh_tokens: HashMap<String, UserCredential>,
@@ -152,7 +158,7 @@ pub struct Platform {
     state: Mutex<State>,
     followers: HashMap<String, Vec<String>>,
     /// Temporary media uploaded through `/cgi-bin/media/upload`.
-    pub media: crate::routes::media::MediaStore,
+    pub media: Mutex<HashMap<String, Media>>,
     /// One-time subscriptions a user accepted: (appid, openid, template_id) -> count.
     pub subscriptions: Mutex<HashMap<(String, String, String), u32>>,
     /// Each app's custom menu (`/cgi-bin/menu/create`).
@@ -164,6 +170,14 @@ pub struct Platform {
 pub struct Grant {
     pub value: String,
     pub expires_in: i64,
+}
+
+/// A temporary media file (`/cgi-bin/media/upload`), by media_id in [`Platform::media`].
+pub struct Media {
+    pub kind: String,
+    pub filename: String,
+    pub content_type: String,
+    pub bytes: axum::body::Bytes,
 }
 
 /// What `/sns/oauth2/access_token` and `/sns/oauth2/refresh_token` answer: the type the
@@ -230,6 +244,13 @@ impl Platform {
         };
         if app.ip_whitelist.is_empty() || app.ip_whitelist.iter().any(|a| a.parse() == Ok(ip)) {
             return Ok(());
+        }
+        // The open platform names the same refusal with its own errcode.
+        if app.kind == crate::config::AppKind::Component {
+            return Err(WxError::with(
+                ErrCode::ClientIpNotRegistered,
+                format!("access clientip is not registered, not in whitelist, clientip:{ip}"),
+            ));
         }
         Err(WxError::with(
             ErrCode::InvalidIp,

@@ -8,8 +8,7 @@ use super::{random_value, Grant, Platform, WxError, WxResult};
 impl Platform {
     /// `GET /cgi-bin/ticket/getticket`: the current ticket of that type while it has more
     /// than the overlap left, else a new one (the previous stays valid until its expiry).
-    pub fn ticket(&self, token: &str, kind: &str) -> WxResult<Grant> {
-        let appid = self.check_token(token)?;
+    pub fn ticket_for(&self, appid: &str, kind: &str) -> WxResult<Grant> {
         if kind != "jsapi" && kind != "wx_card" {
             return Err(WxError::with(
                 ErrCode::InvalidParameter,
@@ -19,7 +18,7 @@ impl Platform {
         let now = self.now();
         let limits = &self.config.limits;
         let mut s = self.lock();
-        let st = s.apps.entry(appid).or_default();
+        let st = s.apps.entry(appid.to_owned()).or_default();
         if let Some((v, exp)) = st.tickets.get(kind) {
             if exp - now > limits.token_overlap {
                 return Ok(Grant {

@@ -84,6 +84,15 @@ pub async fn token_check(State(p): State<Shared>, Query(q): Query<Params>) -> Js
     }
 }
 
+/// `GET /admin/component/ticket?component_appid=`: the component's newest
+/// `component_verify_ticket`, the one WeChat's ten-minute push would carry.
+pub async fn component_ticket(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
+    match p.component_verify_ticket(param(&q, "component_appid")) {
+        Ok(ticket) => Json(json!({ "component_verify_ticket": ticket })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct UserRef {
     appid: String,

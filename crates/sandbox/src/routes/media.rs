@@ -3,29 +3,16 @@
 //! (`/wxa/getwxacodeunlimit`), which answers an image. They let a gateway's proxy be
 //! shown carrying multipart uploads in and binary answers out, unchanged.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap};
-use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
+use axum::http::header;
+use axum::response::{IntoResponse, Json, Response};
+use serde_json::Value;
+use wxgate_proto::api::media::UploadedMedia;
 use wxgate_proto::ErrCode;
 
-use super::{app_call, json_body, param, wx, wx_error, Params, Shared};
-use crate::platform::{random_value, WxError, WxResult};
-
-/// Uploaded temporary media, by media_id.
-#[derive(Default)]
-pub struct MediaStore(Mutex<HashMap<String, Media>>);
-
-struct Media {
-    kind: String,
-    filename: String,
-    content_type: String,
-    bytes: Bytes,
-}
+use super::param;
+use super::wechat::RawCall;
+use crate::platform::{random_value, Media, Platform, WxError, WxResult};
 
 /// WeChat's size limit of a media type (新增临时素材): image 10 MB, voice 2 MB, video
 /// 10 MB, thumb 64 KB.
@@ -98,102 +85,84 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// `POST /cgi-bin/media/upload?access_token=&type=image|voice|video|thumb`, the file as
 /// the multipart field `media`.
-pub async fn upload(
-    State(p): State<Shared>,
-    Query(q): Query<Params>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    wx((|| {
-        app_call(&p, &q, "/cgi-bin/media/upload")?;
-        let kind = param(&q, "type");
-        let limit = size_limit(kind).ok_or_else(|| WxError::new(ErrCode::InvalidMediaType))?;
-        let boundary = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|ct| ct.starts_with("multipart/form-data"))
-            .and_then(|ct| {
-                ct.split(';')
-                    .find_map(|p| p.trim().strip_prefix("boundary="))
-            })
-            .map(|b| b.trim_matches('"').to_owned())
-            .ok_or_else(|| WxError::new(ErrCode::MediaDataMissing))?;
-        let parts = multipart_parts(&body, &boundary);
-        let part = parts
-            .iter()
-            .find(|part| part.name == "media")
-            .ok_or_else(|| WxError::new(ErrCode::MediaDataMissing))?;
-        if part.data.len() > limit {
-            return Err(WxError::new(ErrCode::InvalidFileSize));
-        }
-        let media_id = random_value("", 64);
-        p.media.0.lock().unwrap().insert(
-            media_id.clone(),
-            Media {
-                kind: kind.to_owned(),
-                filename: part.filename.to_owned(),
-                content_type: part.content_type.to_owned(),
-                bytes: Bytes::copy_from_slice(part.data),
-            },
-        );
-        Ok(json!({ "type": kind, "media_id": media_id, "created_at": p.now() }))
-    })())
+pub fn upload(p: &Platform, c: RawCall) -> WxResult<Response> {
+    let kind = param(&c.query, "type");
+    let limit = size_limit(kind).ok_or_else(|| WxError::new(ErrCode::InvalidMediaType))?;
+    let boundary = c
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|ct| ct.starts_with("multipart/form-data"))
+        .and_then(|ct| {
+            ct.split(';')
+                .find_map(|p| p.trim().strip_prefix("boundary="))
+        })
+        .map(|b| b.trim_matches('"').to_owned())
+        .ok_or_else(|| WxError::new(ErrCode::MediaDataMissing))?;
+    let parts = multipart_parts(&c.body, &boundary);
+    let part = parts
+        .iter()
+        .find(|part| part.name == "media")
+        .ok_or_else(|| WxError::new(ErrCode::MediaDataMissing))?;
+    if part.data.len() > limit {
+        return Err(WxError::new(ErrCode::InvalidFileSize));
+    }
+    let media_id = random_value("", 64);
+    p.media.lock().unwrap().insert(
+        media_id.clone(),
+        Media {
+            kind: kind.to_owned(),
+            filename: part.filename.to_owned(),
+            content_type: part.content_type.to_owned(),
+            bytes: Bytes::copy_from_slice(part.data),
+        },
+    );
+    let uploaded = UploadedMedia {
+        media_type: kind.to_owned(),
+        media_id,
+        created_at: p.now(),
+    };
+    Ok(Json(uploaded).into_response())
 }
 
 /// `GET /cgi-bin/media/get?access_token=&media_id=`: the file, with its type and name.
-pub async fn get(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
-    let found = (|| -> WxResult<Response> {
-        app_call(&p, &q, "/cgi-bin/media/get")?;
-        let store = p.media.0.lock().unwrap();
-        let m = store
-            .get(param(&q, "media_id"))
-            .filter(|m| m.kind != "video")
-            .ok_or_else(|| WxError::new(ErrCode::InvalidMediaId))?;
-        let disposition = format!("attachment; filename=\"{}\"", m.filename.replace('"', ""));
-        Ok((
-            [
-                (header::CONTENT_TYPE, m.content_type.clone()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            m.bytes.clone(),
-        )
-            .into_response())
-    })();
-    found.unwrap_or_else(|e| wx_error(&e))
+pub fn get(p: &Platform, c: RawCall) -> WxResult<Response> {
+    let store = p.media.lock().unwrap();
+    let m = store
+        .get(param(&c.query, "media_id"))
+        .filter(|m| m.kind != "video")
+        .ok_or_else(|| WxError::new(ErrCode::InvalidMediaId))?;
+    let disposition = format!("attachment; filename=\"{}\"", m.filename.replace('"', ""));
+    Ok((
+        [
+            (header::CONTENT_TYPE, m.content_type.clone()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        m.bytes.clone(),
+    )
+        .into_response())
 }
 
 /// `POST /wxa/getwxacodeunlimit?access_token= {scene, page, width, ...}`: a PNG (WeChat
 /// answers an image; errors as JSON). The picture is the scene's digest drawn as a
 /// grid, so identical requests give identical bytes, `width` pixels wide (430 by
 /// default, held between WeChat's documented 280 and 1280).
-pub async fn getwxacodeunlimit(
-    State(p): State<Shared>,
-    Query(q): Query<Params>,
-    body: Bytes,
-) -> Response {
-    let drawn = (|| -> WxResult<Vec<u8>> {
-        app_call(&p, &q, "/wxa/getwxacodeunlimit")?;
-        let b = json_body(&body).map_err(|_| WxError::new(ErrCode::InvalidScene))?;
-        let scene = b.get("scene").and_then(Value::as_str).unwrap_or("");
-        if scene.is_empty() || scene.chars().count() > 32 {
-            return Err(WxError::new(ErrCode::InvalidScene));
-        }
-        // A number, or its digits as a string (SDKs send both).
-        let width = match b.get("width") {
-            Some(Value::String(s)) => s.trim().parse().ok(),
-            Some(v) => v.as_u64(),
-            None => None,
-        };
-        let width = width.unwrap_or(430);
-        Ok(crate::png::grid(
-            scene.as_bytes(),
-            width.clamp(280, 1280) as u32,
-        ))
-    })();
-    match drawn {
-        Ok(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        Err(e) => wx_error(&e),
+pub fn getwxacodeunlimit(_: &Platform, c: RawCall) -> WxResult<Response> {
+    let b: Value =
+        serde_json::from_slice(&c.body).map_err(|_| WxError::new(ErrCode::InvalidScene))?;
+    let scene = b.get("scene").and_then(Value::as_str).unwrap_or("");
+    if scene.is_empty() || scene.chars().count() > 32 {
+        return Err(WxError::new(ErrCode::InvalidScene));
     }
+    // A number, or its digits as a string (SDKs send both).
+    let width = match b.get("width") {
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        Some(v) => v.as_u64(),
+        None => None,
+    };
+    let width = width.unwrap_or(430);
+    let png = crate::png::grid(scene.as_bytes(), width.clamp(280, 1280) as u32);
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 #[cfg(test)]

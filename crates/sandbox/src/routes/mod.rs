@@ -1,11 +1,13 @@
-//! The sandbox's HTTP surface: WeChat's endpoints ([`api`], [`oauth`], [`media`]), the
-//! JS-SDK check ([`jssdk`]) and the admin API that makes it a sandbox ([`admin`]).
+//! The sandbox's HTTP surface: WeChat's endpoints ([`api`], [`oauth`], [`media`]),
+//! registered from their typed definitions by [`wechat`]; the JS-SDK check ([`jssdk`]);
+//! and the admin API that makes it a sandbox ([`admin`]).
 
 pub mod admin;
 pub mod api;
 pub mod jssdk;
 pub mod media;
 pub mod oauth;
+pub mod wechat;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,14 +30,6 @@ pub fn param<'a>(q: &'a Params, name: &str) -> &'a str {
     q.get(name).map(String::as_str).unwrap_or("")
 }
 
-/// The app whose `access_token` the call carries (WeChat's errcode otherwise), with the
-/// call counted under it for `path`.
-pub fn app_call(p: &Platform, q: &Params, path: &str) -> WxResult<String> {
-    let app = p.check_token(param(q, "access_token"))?;
-    p.count_call(path, Some(&app));
-    Ok(app)
-}
-
 /// A typed answer (`wxgate_proto::api`) as the JSON WeChat sends.
 pub fn answer<T: serde::Serialize>(typed: T) -> Value {
     serde_json::to_value(typed).unwrap_or_default()
@@ -56,11 +50,6 @@ pub fn wx_error(e: &WxError) -> Response {
         "errmsg": format!("{} rid: {rid}", e.msg),
     }))
     .into_response()
-}
-
-/// Parses a JSON body the way WeChat does: anything else is errcode 47001.
-pub fn json_body(body: &[u8]) -> WxResult<Value> {
-    serde_json::from_slice(body).map_err(|_| WxError::new(wxgate_proto::ErrCode::InvalidJson))
 }
 
 /// Counts every call to a WeChat endpoint and applies injected faults before it runs.

@@ -7,7 +7,17 @@ use axum::response::{Html, IntoResponse, Response};
 use wxgate_proto::api::Ack;
 use wxgate_proto::ErrCode;
 
-use super::{answer, param, wx, Params, Shared};
+use wxgate_proto::api::sns::{
+    CheckUserToken, OauthAccessToken, OauthRefreshToken, UserInfo, UserInfoRequest, UserToken,
+};
+
+use super::wechat::Call;
+use super::{param, Params, Shared};
+use crate::platform::{Platform, WxResult};
+
+/// The sandbox's own consent form target (WeChat's is internal to its page): Allow or
+/// Deny, then the redirect WeChat would make.
+pub const DECIDE_PAGE: &str = "/connect/oauth2/decide";
 
 /// WeChat's rule for `state`: a-z, A-Z, 0-9, at most 128 bytes.
 pub fn state_is_valid(state: &str) -> bool {
@@ -167,7 +177,7 @@ pub async fn authorize(
         "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>微信授权 (sandbox)</title>\
          <h1>网页授权 (WeChat sandbox)</h1><p>This page asks to use your nickname and avatar.</p>\
-         <form method=get action=\"/connect/oauth2/decide\">{}{}{}{}\
+         <form method=get action=\"{DECIDE_PAGE}\">{}{}{}{}\
          <fieldset><legend>Sign in as</legend>{options}</fieldset>\
          <button id=allow name=decision value=allow>允许 Allow</button> \
          <button id=deny name=decision value=deny>拒绝 Deny</button></form>",
@@ -203,35 +213,24 @@ pub async fn decide(State(p): State<Shared>, Query(mut q): Query<Params>) -> Res
 }
 
 /// `GET /sns/oauth2/access_token?appid&secret&code&grant_type=authorization_code`
-pub async fn access_token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
-    p.count_call("/sns/oauth2/access_token", Some(param(&q, "appid")));
-    wx(p.exchange_oauth_code(
-        param(&q, "appid"),
-        param(&q, "secret"),
-        param(&q, "code"),
-        param(&q, "grant_type"),
-    )
-    .map(answer))
+pub fn access_token(p: &Platform, c: Call<OauthAccessToken>) -> WxResult<UserToken> {
+    let r = c.req;
+    p.exchange_oauth_code(&r.appid, &r.secret, &r.code, &r.grant_type)
 }
 
 /// `GET /sns/oauth2/refresh_token?appid&grant_type=refresh_token&refresh_token`
-pub async fn refresh_token(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
-    p.count_call("/sns/oauth2/refresh_token", Some(param(&q, "appid")));
-    wx(p.refresh_user_token(
-        param(&q, "appid"),
-        param(&q, "grant_type"),
-        param(&q, "refresh_token"),
-    )
-    .map(answer))
+pub fn refresh_token(p: &Platform, c: Call<OauthRefreshToken>) -> WxResult<UserToken> {
+    let r = c.req;
+    p.refresh_user_token(&r.appid, &r.grant_type, &r.refresh_token)
 }
 
 /// `GET /sns/userinfo?access_token&openid&lang`
-pub async fn userinfo(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
-    wx(p.sns_userinfo(param(&q, "access_token"), param(&q, "openid")))
+pub fn userinfo(p: &Platform, c: Call<UserInfoRequest>) -> WxResult<UserInfo> {
+    super::api::typed(p.sns_userinfo(&c.req.access_token, &c.req.openid)?)
 }
 
 /// `GET /sns/auth?access_token&openid`
-pub async fn sns_auth(State(p): State<Shared>, Query(q): Query<Params>) -> Response {
-    wx(p.sns_auth(param(&q, "access_token"), param(&q, "openid"))
-        .map(|_| answer(Ack::ok())))
+pub fn sns_auth(p: &Platform, c: Call<CheckUserToken>) -> WxResult<Ack> {
+    p.sns_auth(&c.req.access_token, &c.req.openid)?;
+    Ok(Ack::ok())
 }

@@ -162,8 +162,9 @@ pub async fn start(
         .append_pair("dest", dest.as_str());
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
     let location = format!(
-        "{}/connect/oauth2/authorize?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}#wechat_redirect",
+        "{}{}?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}#wechat_redirect",
         s.upstream.open_base(),
+        wxgate_proto::api::sns::AUTHORIZE_PAGE,
         enc(&c.acc.appid),
         enc(redirect_uri.as_str()),
         scope.as_str(),

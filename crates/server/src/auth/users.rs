@@ -65,10 +65,11 @@ impl Users {
         let g = self
             .central
             .upstream()
-            .call_api(
-                &OauthAccessToken::new(&acc.appid, acc.secret.expose(), code),
-                None,
-            )
+            .call(&OauthAccessToken::new(
+                &acc.appid,
+                acc.secret.expose(),
+                code,
+            ))
             .await?;
         let userinfo = self.userinfo(&g.access_token, &g.openid, &g.scope).await?;
         let now = self.now();
@@ -93,7 +94,7 @@ impl Users {
                 openid: openid.to_owned(),
                 lang: "zh_CN".into(),
             };
-            let info = self.central.upstream().call_api(&req, None).await?;
+            let info = self.central.upstream().call(&req).await?;
             Ok(serde_json::to_value(info).unwrap_or_default())
         } else {
             Ok(serde_json::json!({ "openid": openid }))
@@ -197,7 +198,7 @@ impl Users {
         let answer = self
             .central
             .upstream()
-            .call_api(&OauthRefreshToken::new(&acc.appid, &r.refresh_token), None)
+            .call(&OauthRefreshToken::new(&acc.appid, &r.refresh_token))
             .await;
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let g = match answer {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::Method;
 use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::token::{ClassicToken, StableToken};
-use wxgate_proto::api::Endpoint;
+use wxgate_proto::api::{Endpoint, WithAccessToken};
 
 use super::*;
 
@@ -22,19 +22,16 @@ impl CentralControl {
         let (appid, secret) = (c.appid.as_str(), c.secret.expose());
         let up = &self.upstream;
         let answer = match c.token_api {
-            TokenApi::Classic => up.call_api(&ClassicToken::new(appid, secret), None).await?,
+            TokenApi::Classic => up.call(&ClassicToken::new(appid, secret)).await?,
             TokenApi::Stable => {
-                let normal = up
-                    .call_api(&StableToken::new(appid, secret, false), None)
-                    .await?;
+                let normal = up.call(&StableToken::new(appid, secret, false)).await?;
                 match want {
                     // Forced refreshes are rationed (20 a day): only when WeChat still
                     // hands back the token that was rejected.
                     Want::NotThis(stale) if &normal.access_token == stale => {
                         self.allow_forced_refresh(acc).await?;
                         tracing::info!(account = %acc.name, "stable token still the rejected one; forcing a refresh");
-                        up.call_api(&StableToken::new(appid, secret, true), None)
-                            .await?
+                        up.call(&StableToken::new(appid, secret, true)).await?
                     }
                     _ => normal,
                 }
@@ -82,10 +79,14 @@ impl CentralControl {
     /// Calls a WeChat endpoint that needs the app's access_token, with the account's;
     /// on a token error (40001, 40014, 42001) that a liveness check confirms,
     /// refreshes compare-and-set style and retries once.
-    pub async fn call_api<E: Endpoint>(&self, account: &str, req: &E) -> Result<E::Answer> {
+    pub async fn call_api<E: WithAccessToken>(&self, account: &str, req: &E) -> Result<E::Answer> {
         let token = Box::pin(self.get(account, Kind::AccessToken)).await?;
         let sent = std::time::Instant::now();
-        match self.upstream.call_api(req, Some(&token.value)).await {
+        match self
+            .upstream
+            .call_with_access_token(req, &token.value)
+            .await
+        {
             Err(e) if e.errcode().is_some_and(|c| c.is_access_token_invalid()) => {
                 match Box::pin(self.refresh_if_dead(account, &token.value, sent)).await? {
                     Some(fresh) => {
@@ -94,7 +95,9 @@ impl CentralControl {
                             endpoint = E::PATH,
                             "access_token confirmed dead; refreshed, retrying once"
                         );
-                        self.upstream.call_api(req, Some(&fresh.value)).await
+                        self.upstream
+                            .call_with_access_token(req, &fresh.value)
+                            .await
                     }
                     None => Err(e),
                 }

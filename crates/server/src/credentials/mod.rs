@@ -415,7 +415,7 @@ impl CentralControl {
         let checked_at = std::time::Instant::now();
         let alive = match self
             .upstream
-            .call_api(&GetApiDomainIp {}, Some(token))
+            .call_with_access_token(&GetApiDomainIp {}, token)
             .await
         {
             Err(e) => !e.errcode().is_some_and(|c| c.is_access_token_invalid()),

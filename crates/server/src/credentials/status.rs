@@ -132,10 +132,7 @@ pub enum AppCheck {
 /// `/cgi-bin/token` fetch would retire the running one).
 pub async fn check_app(upstream: &Upstream, appid: &str, secret: &str) -> AppCheck {
     use wxgate_proto::api::token::StableToken;
-    let e = match upstream
-        .call_api(&StableToken::new(appid, secret, false), None)
-        .await
-    {
+    let e = match upstream.call(&StableToken::new(appid, secret, false)).await {
         Ok(t) => {
             return AppCheck::Ok {
                 expires_in: t.expires_in,

@@ -16,7 +16,7 @@ use crate::credentials::Kind;
 use crate::web::forward::{forward, ForwardError};
 use wxgate_proto::api::message::SubscribeSend;
 use wxgate_proto::api::wxa::{GenerateScheme, GenerateUrlLink, GetWxaCodeUnlimit};
-use wxgate_proto::api::Endpoint;
+use wxgate_proto::api::{Endpoint, WithAccessToken};
 
 /// The configured key the request presents as `Authorization: Bearer KEY`, checked
 /// against every key (constant time, no early exit), or 401.
@@ -312,7 +312,7 @@ fn refused(path: &str, code: wxgate_proto::ErrCode, errmsg: &str) -> ApiError {
 
 /// An API call of a Mini Program link kind: WeChat's JSON answer, or its error with a
 /// 400 (a bad page path, 40165) or a 503.
-async fn wxa_link<E: Endpoint>(
+async fn wxa_link<E: WithAccessToken>(
     s: &AppState,
     headers: &HeaderMap,
     account: &str,
