@@ -33,6 +33,11 @@ pub struct ServerConfig {
     /// against the client address); anyone when empty. Others get 403. `/healthz`
     /// stays open for load balancers.
     pub ops_allow: Vec<IpRange>,
+    /// Whether `/wx/config` and `/wx/service` are answered by the hot lane (`http::hot`)
+    /// in front of the router, or by the router like every other route. The answers are
+    /// the same; the lane saves the router's work on the two requests that arrive all
+    /// day (bench/results.md, "The hot lane").
+    pub hot_lane: bool,
 }
 
 /// An address range (`10.0.0.0/8`, `fd00::/8`) or one address, as written in the file.
@@ -110,6 +115,7 @@ impl Default for ServerConfig {
             client_ip_header: None,
             trusted_proxies: Vec::new(),
             ops_allow: Vec::new(),
+            hot_lane: true,
         }
     }
 }

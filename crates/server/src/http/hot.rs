@@ -219,7 +219,12 @@ impl App {
     pub fn answer(&self, req: Request) -> <Self as Service<Request>>::Future {
         // One load of the generation in service (no reference count in its fast path).
         let live = self.live.load();
-        match Lane::of(&req).filter(|_| self.main) {
+        let lane = if self.main && live.state.ctx.config.server.hot_lane {
+            Lane::of(&req)
+        } else {
+            None
+        };
+        match lane {
             Some(lane) => {
                 let s = live.state.clone();
                 let route = Route::Fixed(lane.route());

@@ -144,12 +144,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+fn config() -> axum::routing::MethodRouter<AppState> {
+    get(jssdk::config).options(jssdk::preflight)
+}
+
+fn push() -> axum::routing::MethodRouter<AppState> {
+    get(service::verify).post(service::push)
+}
+
 /// The `/wx` routes, written once: mounted under `/wx` for the `default` account and
 /// under `/wx/{account}` for a named one (`web::Account` tells them apart).
 fn wx_routes() -> Router<AppState> {
     Router::new()
-        .route(hot::CONFIG, get(jssdk::config).options(jssdk::preflight))
-        .route(hot::SERVICE, get(service::verify).post(service::push))
         .route("/auth", get(auth::start))
         .route("/auth/callback", get(auth::callback))
         .route("/mp/login", post(miniprogram::login))
@@ -176,6 +182,12 @@ pub fn router(state: AppState) -> Router {
     };
     Router::new()
         .merge(beside)
+        // The hot lane's two routes flat under both prefixes (a nested router is one
+        // more dispatch), the rest of `/wx` nested.
+        .route(&format!("{}{}", hot::WX, hot::CONFIG), config())
+        .route(&format!("{}{}", hot::ACCOUNT_WX, hot::CONFIG), config())
+        .route(&format!("{}{}", hot::WX, hot::SERVICE), push())
+        .route(&format!("{}{}", hot::ACCOUNT_WX, hot::SERVICE), push())
         .nest(hot::WX, wx_routes())
         .nest(hot::ACCOUNT_WX, wx_routes())
         .route("/api/v1/{account}/token", get(api::token))
