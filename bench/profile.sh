@@ -5,6 +5,7 @@
 #     cargo build --release -p wxgate -p wxgate-bench
 #   PROF_TARGET=/work/target-prof bench/profile.sh push 2000
 # Scenarios: push, config, healthz, limit, floor (bench/floor, driven with pushes).
+# HOT_LANE=false measures the router in the hot lane's place (bench/lane.sh).
 # Loopback only; N requests, one connection.
 # Then: callgrind_annotate --inclusive=yes bench/cg.SCENARIO.out.1
 set -euo pipefail
@@ -19,6 +20,8 @@ trap cleanup EXIT
 . "$here/common.sh"
 sb_port=$(free_port); gw_port=$(free_port)
 write_configs "$sb_port" "$gw_port"
+# HOT_LANE=false: the router answers /wx/config and /wx/service (bench/lane.sh).
+if [ -n "${HOT_LANE:-}" ]; then printf '[server]\nhot_lane = %s\n' "$HOT_LANE" >> "$work/wxgate.toml"; fi
 "$bin/wxgate" sandbox --config "$work/sandbox.toml" > "$work/sandbox.log" 2>&1 & pids+=($!)
 wait_port "$sb_port"
 if [ "$scen" = limit ] || [ "$scen" = floor ]; then

@@ -355,3 +355,7 @@ cat "$root/bench/results.md"
 cleanup
 trap - EXIT
 DURATION="$DURATION" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" "$root/bench/accounts.sh"
+# The hot lane against the router (bench/lane.sh, PAIRS paired rounds; writes
+# bench/lane-results.md), appended to this run's results.
+PAIRS="$PAIRS" DURATION="$DURATION" CONNECTIONS="$CONNECTIONS" THREADS="$THREADS" "$root/bench/lane.sh" > /dev/null
+{ echo; sed -e '1s/^# /## /' "$root/bench/lane-results.md"; } >> "$root/bench/results.md"
