@@ -15,8 +15,8 @@ use crate::config::Config;
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 use crate::http::{self, AppState, Shared};
-use crate::service::handler::Handler;
-use crate::service::Service;
+use crate::push::handler::Handler;
+use crate::push::PushService;
 use crate::store;
 use crate::upstream::Upstream;
 use crate::web::context::Context;
@@ -58,7 +58,7 @@ fn build_on(
         config.credentials.clone(),
         &config.accounts,
     ));
-    let service = Arc::new(Service::new(&config, &credentials, handlers.clone())?);
+    let pushes = Arc::new(PushService::new(&config, &credentials, handlers.clone())?);
     let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
     let ctx = Ctx::new(Context {
         limits: Limits::new(&config.rate_limit),
@@ -71,7 +71,7 @@ fn build_on(
     let console = crate::console::Console::new(&ctx);
     Ok(AppState::new(Shared {
         ctx,
-        service,
+        pushes,
         users,
         compat: Default::default(),
         console,

@@ -10,7 +10,8 @@
 //! - [`credentials`]: the central control of `access_token` and tickets.
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
 //! - [`miniprogram`]: `/wx/mp/...`, Mini Program login sessions and open data.
-//! - [`service`]: `/wx/service`, the push endpoint, and its handlers (rules, webhook).
+//! - [`push`]: `/wx/service`, where WeChat pushes messages and events, and the handlers
+//!   that answer them (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
 //! - [`compat`]: the WeChat-compatible API (`/cgi-bin/token`, ...) for existing SDKs.
 //! - [`fleet_accounts`]: accounts kept in the store for the whole fleet, applied by
@@ -43,8 +44,8 @@ pub mod jssdk;
 pub mod metrics;
 pub mod miniprogram;
 pub mod origin;
+pub mod push;
 pub mod sampled;
-pub mod service;
 pub mod store;
 pub mod upstream;
 pub mod util;

@@ -45,7 +45,7 @@ impl Fleet {
                 wxgate::Config::from_toml_with_env(&toml, Vec::<(String, String)>::new()).unwrap();
             let handlers = HashMap::from([(
                 "default".to_owned(),
-                vec![recorder.clone() as Arc<dyn wxgate::service::handler::Handler>],
+                vec![recorder.clone() as Arc<dyn wxgate::push::handler::Handler>],
             )]);
             let state = wxgate::gateway::build_with(config, Clock::system(), handlers)
                 .await

@@ -620,7 +620,7 @@ async fn webhook(delay: Duration, secret: &'static str) -> Hook {
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
                 let ts: i64 = headers["x-wxgate-timestamp"].to_str().unwrap().parse().unwrap();
-                let expected = wxgate::service::webhook::sign(secret.as_bytes(), ts, &body);
+                let expected = wxgate::push::webhook::sign(secret.as_bytes(), ts, &body);
                 if headers["x-wxgate-signature"].to_str().unwrap() != expected {
                     b.fetch_add(1, Ordering::SeqCst);
                 }
@@ -747,7 +747,7 @@ async fn a_late_webhook_reply_goes_out_as_a_customer_service_message() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let stats = &e.gw.state.service.webhook_stats["default"];
+    let stats = &e.gw.state.pushes.webhook_stats["default"];
     assert_eq!(stats.late_delivered.load(Ordering::SeqCst), 1);
 }
 
@@ -758,7 +758,7 @@ async fn a_dead_webhook_is_counted_and_wechat_gets_success() {
         .push("default", MessageMode::Safe, &text("anyone?", 901))
         .await;
     assert_eq!(out.body, "success");
-    let stats = &e.gw.state.service.webhook_stats["default"];
+    let stats = &e.gw.state.pushes.webhook_stats["default"];
     assert_eq!(stats.failed.load(Ordering::SeqCst), 1);
 }
 
@@ -824,7 +824,7 @@ async fn a_full_push_memory_refuses_new_pushes_keeps_its_promises_and_recovers()
     );
     assert_eq!(e.seen(), 14, "refused pushes reach no handler");
     assert_eq!(
-        e.gw.state.service.memory.remembered(e.clock.now()),
+        e.gw.state.pushes.memory.remembered(e.clock.now()),
         14,
         "memory stays at the ceiling"
     );

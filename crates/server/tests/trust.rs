@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use common::*;
 use futures_util::future::BoxFuture;
-use wxgate::service::handler::{Handled, Handler, MessageContext};
+use wxgate::push::handler::{Handled, Handler, MessageContext};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::message::write_fields;
 use wxgate_proto::reply::parse_encrypted_reply;

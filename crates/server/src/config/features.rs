@@ -8,7 +8,7 @@ use super::Secret;
 /// The push endpoint `/wx/service`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ServiceConfig {
+pub struct PushConfig {
     /// A push whose timestamp is further than this from now (seconds) is refused.
     pub replay_window: i64,
     /// Bodies over this many bytes are refused (413).
@@ -22,9 +22,9 @@ pub struct ServiceConfig {
     pub max_remembered_pushes: u64,
 }
 
-impl Default for ServiceConfig {
+impl Default for PushConfig {
     fn default() -> Self {
-        ServiceConfig {
+        PushConfig {
             replay_window: 300,
             max_body_bytes: wxgate_proto::xml::DEFAULT_LIMIT,
             dedup_ttl: 60,

@@ -25,7 +25,7 @@ pub use account::{AccountConfig, AccountKind, MessageMode, TokenApi};
 pub use compat::{CompatClient, CompatConfig};
 pub use console::ConsoleConfig;
 pub use features::{
-    AuthConfig, DemoConfig, MiniProgramConfig, RuleConfig, ServiceConfig, WebhookConfig,
+    AuthConfig, DemoConfig, MiniProgramConfig, PushConfig, RuleConfig, WebhookConfig,
 };
 pub use server::{ApiConfig, ApiKeyConfig, RateLimitConfig, ServerConfig};
 pub use upstream::{CredentialsConfig, StoreConfig, StoreKind, UpstreamConfig};
@@ -148,7 +148,7 @@ pub struct Config {
     #[serde(default)]
     pub api: ApiConfig,
     #[serde(default)]
-    pub service: ServiceConfig,
+    pub service: PushConfig,
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]

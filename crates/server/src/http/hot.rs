@@ -27,7 +27,7 @@ use tower_service::Service;
 use super::observe::{observed, Route};
 use super::AppState;
 use crate::jssdk::{self, ConfigQuery, Origin};
-use crate::service::{self, PushQuery};
+use crate::push::{self, PushQuery};
 use crate::web::query::QuerySlots;
 use crate::web::DEFAULT_ACCOUNT;
 
@@ -179,19 +179,17 @@ fn answer(s: AppState, lane: Lane, req: Request) -> BoxFuture<'static, Response>
         },
         Hot::Verify => {
             let answer = match PushQuery::parse(query) {
-                Ok(q) => service::verify_for(&s.service, &account, q),
+                Ok(q) => push::verify_for(&s.pushes, &account, q),
                 Err(refusal) => refusal.into_response(),
             };
             Box::pin(std::future::ready(answer))
         }
-        Hot::Push => {
-            match PushQuery::parse(query) {
-                Ok(q) => Box::pin(async move {
-                    service::push_for(&s.ctx, &s.service, &account, q, body).await
-                }),
-                Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
+        Hot::Push => match PushQuery::parse(query) {
+            Ok(q) => {
+                Box::pin(async move { push::push_for(&s.ctx, &s.pushes, &account, q, body).await })
             }
-        }
+            Err(refusal) => Box::pin(std::future::ready(refusal.into_response())),
+        },
     }
 }
 

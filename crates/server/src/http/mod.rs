@@ -22,13 +22,13 @@ use serde_json::json;
 use crate::auth::SharedUsers;
 use crate::compat::SharedCompat;
 use crate::error::Error;
-use crate::service::Service;
+use crate::push::PushService;
 use crate::web::Ctx;
-use crate::{auth, jssdk, miniprogram, service};
+use crate::{auth, jssdk, miniprogram, push};
 
 /// Everything the routes reach: the shared request context and each feature's own
 /// state, which its handlers take through `FromRef` (`State<Ctx>`,
-/// `State<Arc<Service>>`, `State<SharedUsers>`). One `Arc`: axum clones the state
+/// `State<Arc<PushService>>`, `State<SharedUsers>`). One `Arc`: axum clones the state
 /// twice a request, and on two busy cores every shared reference count is a cache line
 /// passed between them.
 #[derive(Clone)]
@@ -37,7 +37,7 @@ pub struct AppState(Arc<Shared>);
 /// The parts of [`AppState`].
 pub struct Shared {
     pub ctx: Ctx,
-    pub service: Arc<Service>,
+    pub pushes: Arc<PushService>,
     pub users: SharedUsers,
     pub compat: SharedCompat,
     /// The operator console, when `[console]` enables it.
@@ -64,9 +64,9 @@ impl FromRef<AppState> for Ctx {
     }
 }
 
-impl FromRef<AppState> for Arc<Service> {
-    fn from_ref(s: &AppState) -> Arc<Service> {
-        s.service.clone()
+impl FromRef<AppState> for Arc<PushService> {
+    fn from_ref(s: &AppState) -> Arc<PushService> {
+        s.pushes.clone()
     }
 }
 
@@ -144,12 +144,12 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn config() -> axum::routing::MethodRouter<AppState> {
+fn config_routes() -> axum::routing::MethodRouter<AppState> {
     get(jssdk::config).options(jssdk::preflight)
 }
 
-fn push() -> axum::routing::MethodRouter<AppState> {
-    get(service::verify).post(service::push)
+fn push_routes() -> axum::routing::MethodRouter<AppState> {
+    get(push::verify).post(push::push)
 }
 
 /// The `/wx` routes, written once: mounted under `/wx` for the `default` account and
@@ -184,10 +184,16 @@ pub fn router(state: AppState) -> Router {
         .merge(beside)
         // The hot lane's two routes flat under both prefixes (a nested router is one
         // more dispatch), the rest of `/wx` nested.
-        .route(&format!("{}{}", hot::WX, hot::CONFIG), config())
-        .route(&format!("{}{}", hot::ACCOUNT_WX, hot::CONFIG), config())
-        .route(&format!("{}{}", hot::WX, hot::SERVICE), push())
-        .route(&format!("{}{}", hot::ACCOUNT_WX, hot::SERVICE), push())
+        .route(&format!("{}{}", hot::WX, hot::CONFIG), config_routes())
+        .route(
+            &format!("{}{}", hot::ACCOUNT_WX, hot::CONFIG),
+            config_routes(),
+        )
+        .route(&format!("{}{}", hot::WX, hot::SERVICE), push_routes())
+        .route(
+            &format!("{}{}", hot::ACCOUNT_WX, hot::SERVICE),
+            push_routes(),
+        )
         .nest(hot::WX, wx_routes())
         .nest(hot::ACCOUNT_WX, wx_routes())
         .route("/api/v1/{account}/token", get(api::token))

@@ -3,6 +3,8 @@
 //! `code` is the HTTP status times 10000 (4000000 "Parameter Error", 4030000, 4040000);
 //! every 5xx is the seed's 5000000.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -27,21 +29,23 @@ pub fn error_value(status: StatusCode, msg: &str) -> Value {
 
 /// An error answer of a `/wx` route.
 pub fn error(status: StatusCode, msg: impl AsRef<str>) -> Response {
-    Reject::new(status, msg.as_ref()).into_response()
+    Reject::new(status, msg.as_ref().to_owned()).into_response()
 }
 
-/// A refusal of a `/wx` route, answered as the error envelope; handlers return
-/// `Result<Response, Reject>` and use `?`.
+/// A refusal of a `/wx` route (the one refusal type of the web layer: the query
+/// extractors', the pushes', the handlers'), answered as the error envelope; handlers
+/// return `Result<Response, Reject>` and use `?`. The message is borrowed when it is a
+/// fixed text, so a refused push allocates nothing for it.
 #[derive(Debug, Clone)]
 pub struct Reject {
     pub status: StatusCode,
-    pub msg: String,
+    pub msg: Cow<'static, str>,
     /// WeChat's errcode, when WeChat's answer caused the refusal.
     pub errcode: Option<i64>,
 }
 
 impl Reject {
-    pub fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, msg: impl Into<Cow<'static, str>>) -> Self {
         Reject {
             status,
             msg: msg.into(),
@@ -62,5 +66,18 @@ impl IntoResponse for Reject {
             v["state"]["errcode"] = code.into();
         }
         (self.status, Json(v)).into_response()
+    }
+}
+
+impl From<wxgate_proto::Error> for Reject {
+    /// Forged or foreign is 403, too large 413, malformed 400.
+    fn from(e: wxgate_proto::Error) -> Self {
+        use wxgate_proto::Error as E;
+        let status = match e {
+            E::SignatureMismatch | E::AppIdMismatch { .. } => StatusCode::FORBIDDEN,
+            E::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Reject::new(status, e.to_string())
     }
 }

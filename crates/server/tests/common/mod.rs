@@ -388,10 +388,8 @@ pub struct Setup {
     store: Option<String>,
     clock: Option<wxgate::Clock>,
     sandbox: Option<wxgate_sandbox::Sandbox>,
-    handlers: std::collections::HashMap<
-        String,
-        Vec<std::sync::Arc<dyn wxgate::service::handler::Handler>>,
-    >,
+    handlers:
+        std::collections::HashMap<String, Vec<std::sync::Arc<dyn wxgate::push::handler::Handler>>>,
     tag: Option<&'static str>,
     upstream: Option<String>,
     dir: Option<TempDir>,
@@ -444,7 +442,7 @@ impl Setup {
     pub fn handler(
         mut self,
         account: &str,
-        h: std::sync::Arc<dyn wxgate::service::handler::Handler>,
+        h: std::sync::Arc<dyn wxgate::push::handler::Handler>,
     ) -> Self {
         self.handlers.entry(account.to_owned()).or_default().push(h);
         self
@@ -523,17 +521,16 @@ pub struct Recorder {
     pub seen: std::sync::Mutex<Vec<wxgate_proto::Message>>,
 }
 
-impl wxgate::service::handler::Handler for Recorder {
+impl wxgate::push::handler::Handler for Recorder {
     fn name(&self) -> &'static str {
         "recorder"
     }
 
     fn handle<'a>(
         &'a self,
-        ctx: &'a wxgate::service::handler::MessageContext,
-    ) -> futures_util::future::BoxFuture<'a, wxgate::Result<wxgate::service::handler::Handled>>
-    {
+        ctx: &'a wxgate::push::handler::MessageContext,
+    ) -> futures_util::future::BoxFuture<'a, wxgate::Result<wxgate::push::handler::Handled>> {
         self.seen.lock().unwrap().push(ctx.message.clone());
-        Box::pin(async { Ok(wxgate::service::handler::Handled::Pass) })
+        Box::pin(async { Ok(wxgate::push::handler::Handled::Pass) })
     }
 }

@@ -5,14 +5,15 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use wxgate_proto::Reply;
 
+use super::answer::{decode_answer, encode_answer, Answer};
 use super::dispatch::{answer_for_format, run_handlers};
 use super::handler::MessageContext;
-use super::open::{Checked, Refusal};
-use super::{Service, ServiceAccount};
-use crate::config::ServiceConfig;
-use crate::store::{keys, PushClaim, PUSH_DONE, PUSH_PENDING};
+use super::open::Checked;
+use super::{PushAccount, PushService};
+use crate::config::PushConfig;
+use crate::store::{keys, PushClaim, PUSH_PENDING};
+use crate::web::envelope::Reject;
 use crate::web::Ctx;
 
 /// The plaintext answer (reply XML or `success`) for this push, whose window and
@@ -20,12 +21,12 @@ use crate::web::Ctx;
 /// nonce check.
 pub async fn answer_once(
     ctx: &Ctx,
-    svc: &Service,
-    acc: &ServiceAccount,
+    svc: &PushService,
+    acc: &PushAccount,
     pushed: &MessageContext,
     checked: &Checked<'_>,
     now: i64,
-) -> Result<Answer, Refusal> {
+) -> Result<Answer, Reject> {
     let (ts, nonce) = (checked.ts, checked.nonce);
     let store = &ctx.store;
     let cfg = &svc.cfg;
@@ -50,7 +51,7 @@ pub async fn answer_once(
         match store.push_answer(&dedup_key).await {
             Ok(Some(v)) => Ok(PushClaim::Known(v)),
             Ok(None) => {
-                return Err(Refusal::new(
+                return Err(Reject::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "push memory full: retry later",
                 ))
@@ -66,7 +67,7 @@ pub async fn answer_once(
             return Ok(wait_for_answer(ctx, &dedup_key, v, deadline).await);
         }
         Ok(PushClaim::Replay) => {
-            return Err(Refusal::new(
+            return Err(Reject::new(
                 StatusCode::FORBIDDEN,
                 "replay: timestamp and nonce already used",
             ))
@@ -89,49 +90,14 @@ pub async fn answer_once(
 }
 
 /// How long a push with timestamp `ts` can still pass the window check.
-fn window_left(cfg: &ServiceConfig, ts: i64, now: i64) -> Duration {
+fn window_left(cfg: &PushConfig, ts: i64, now: i64) -> Duration {
     Duration::from_secs((ts.saturating_add(cfg.replay_window) - now + 1).max(1) as u64)
 }
 
 /// How long a dedup answer is kept: longer than WeChat retries (3 tries in 15 s), at
 /// least 30 s. The nonce memory, not this answer, stops replays after it.
-fn dedup_ttl(cfg: &ServiceConfig) -> Duration {
+fn dedup_ttl(cfg: &PushConfig) -> Duration {
     Duration::from_secs(cfg.dedup_ttl.max(30) as u64)
-}
-
-/// A push's answer: a reply made at a time, or `None` for `success`.
-pub type Answer = Option<(i64, Reply)>;
-
-/// The stored form: `done:` for success, `done:{create_time}:{reply JSON}` for a reply.
-/// The reply XML is made again from it for a retry (the retry names the same sender and
-/// account), which keeps a dedup entry small.
-fn encode_answer(answer: &Answer) -> String {
-    let Some((t, r)) = answer else {
-        return PUSH_DONE.to_owned();
-    };
-    // Written into one buffer: `format!` around `serde_json::to_string` cost a push
-    // 2,600 instructions, two thirds of them in the formatting machinery.
-    let mut out = Vec::with_capacity(96);
-    out.extend_from_slice(PUSH_DONE.as_bytes());
-    // serde_json writes an integer without the formatting machinery too.
-    let written = serde_json::to_writer(&mut out, t).and_then(|()| {
-        out.push(b':');
-        serde_json::to_writer(&mut out, r)
-    });
-    if written.is_err() {
-        out.truncate(PUSH_DONE.len());
-    }
-    // serde_json writes UTF-8.
-    String::from_utf8(out).unwrap_or_default()
-}
-
-fn decode_answer(v: &str) -> Option<Answer> {
-    let rest = v.strip_prefix(PUSH_DONE)?;
-    if rest.is_empty() {
-        return Some(None);
-    }
-    let (t, json) = rest.split_once(':')?;
-    Some(Some((t.parse().ok()?, serde_json::from_str(json).ok()?)))
 }
 
 async fn wait_for_answer(
@@ -163,28 +129,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_answer_reads_back_as_it_was_stored() {
-        let reply = Reply::Text {
-            content: "你好 \"]]> :".into(),
-        };
-        for answer in [None, Some((1_700_000_000, reply))] {
-            let encoded = encode_answer(&answer);
-            assert_eq!(decode_answer(&encoded), Some(answer), "{encoded}");
-        }
-        assert_eq!(
-            encode_answer(&Some((
-                7,
-                Reply::Image {
-                    media_id: "m".into()
-                }
-            ))),
-            r#"done:7:{"type":"image","media_id":"m"}"#
-        );
-    }
-
-    #[test]
     fn the_nonce_is_kept_until_its_timestamp_leaves_the_window() {
-        let cfg = ServiceConfig::default();
+        let cfg = PushConfig::default();
         assert_eq!(cfg.replay_window, 300);
         let now = 1_700_000_000;
         let secs = |d: Duration| d.as_secs() as i64;

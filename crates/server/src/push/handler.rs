@@ -31,10 +31,28 @@ pub enum Handled {
     Pass,
 }
 
+/// Which part of an account's chain a handler is: set where the chain is built (the
+/// configured rules, a handler an embedding program registered, the configured
+/// webhook), never read from the handler, so an embedder's handler is counted as one
+/// whatever it calls itself. `wxgate_pushes_total{outcome}` counts by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandlerKind {
+    Rules,
+    Embedded,
+    Webhook,
+}
+
+/// A handler in an account's chain, with its kind.
+#[derive(Clone)]
+pub struct Chained {
+    pub kind: HandlerKind,
+    pub handler: std::sync::Arc<dyn Handler>,
+}
+
 /// A message handler. Handlers are tried in order until one does not [`Handled::Pass`];
 /// all of them run under WeChat's deadline. An error is logged and counts as a pass.
 pub trait Handler: Send + Sync + 'static {
-    /// A short name for logs.
+    /// A short name for logs (metrics count by [`HandlerKind`], not by this).
     fn name(&self) -> &'static str;
     fn handle<'a>(&'a self, ctx: &'a MessageContext) -> BoxFuture<'a, Result<Handled>>;
 }

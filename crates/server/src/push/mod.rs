@@ -11,6 +11,7 @@
 //! (another message under a used timestamp and nonce is a replay, in every mode), then
 //! the handlers under WeChat's deadline. Every refusal is a 4xx that changes nothing.
 
+pub mod answer;
 mod dedup;
 mod dispatch;
 pub mod handler;
@@ -19,8 +20,8 @@ mod open;
 pub mod rules;
 pub mod webhook;
 
-pub use dedup::Answer;
-use open::Refusal;
+use crate::web::envelope::Reject;
+pub use answer::Answer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,17 +35,17 @@ use wxgate_proto::reply::{encrypted_reply_xml, SUCCESS};
 use wxgate_proto::signature::verify_server_signature;
 use wxgate_proto::{MessageMode, PushFormat};
 
-use crate::config::{Config, ServiceConfig};
+use crate::config::{Config, PushConfig};
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 use crate::web::account::unknown_account;
 use crate::web::envelope;
 use crate::web::query::query_struct;
 use crate::web::{Account, Ctx};
-use handler::{Handler, MessageContext};
+use handler::{Chained, Handler, HandlerKind, MessageContext};
 
 /// One account's push settings and handlers, prepared once.
-pub struct ServiceAccount {
+pub struct PushAccount {
     pub name: String,
     pub appid: String,
     token: Option<String>,
@@ -52,22 +53,22 @@ pub struct ServiceAccount {
     mode: MessageMode,
     /// The configured data format; `None` reads it from each push.
     format: Option<PushFormat>,
-    handlers: Vec<Arc<dyn Handler>>,
+    handlers: Vec<Chained>,
     /// Its share of the push memory.
     memory: Arc<memory::AccountMemory>,
 }
 
 /// Every account's push settings.
-pub struct Service {
-    accounts: HashMap<String, ServiceAccount>,
-    cfg: ServiceConfig,
+pub struct PushService {
+    accounts: HashMap<String, PushAccount>,
+    cfg: PushConfig,
     /// The ceiling on remembered pushes.
     pub memory: memory::PushMemory,
     /// The webhook handlers' counters, by account.
     pub webhook_stats: BTreeMap<String, Arc<webhook::WebhookStats>>,
 }
 
-impl Service {
+impl PushService {
     /// Builds each account's handler chain: rules, then `extra` handlers registered by
     /// an embedding program, then the webhook.
     pub fn new(
@@ -87,19 +88,23 @@ impl Service {
                 (Some(t), Some(k)) => Some(MsgCrypt::new(t.expose(), k.expose(), &a.appid)?),
                 _ => None,
             };
-            let mut handlers: Vec<Arc<dyn Handler>> = Vec::new();
+            let chained = |kind, handler| Chained { kind, handler };
+            let mut handlers = Vec::new();
             if !a.rules.is_empty() {
-                handlers.push(Arc::new(rules::RulesHandler::new(&a.rules)?));
+                let rules = Arc::new(rules::RulesHandler::new(&a.rules)?);
+                handlers.push(chained(HandlerKind::Rules, rules));
             }
-            handlers.extend(extra.remove(name).unwrap_or_default());
+            for h in extra.remove(name).unwrap_or_default() {
+                handlers.push(chained(HandlerKind::Embedded, h));
+            }
             if let Some(w) = &a.webhook {
                 let hook = webhook::WebhookHandler::new(name, w.clone(), central.clone())?;
                 webhook_stats.insert(name.clone(), hook.stats.clone());
-                handlers.push(Arc::new(hook));
+                handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
             }
             accounts.insert(
                 name.clone(),
-                ServiceAccount {
+                PushAccount {
                     name: name.clone(),
                     appid: a.appid.clone(),
                     token: a.token.as_ref().map(|t| t.expose().to_owned()),
@@ -116,7 +121,7 @@ impl Service {
                 "handlers registered for unknown account {unknown:?}"
             )));
         }
-        Ok(Service {
+        Ok(PushService {
             accounts,
             memory,
             cfg: config.service.clone(),
@@ -152,13 +157,13 @@ fn refuse(status: StatusCode, account: &str, reason: &str) -> Response {
 }
 
 /// `GET /wx/service`, `GET /wx/{account}/service`
-pub async fn verify(State(svc): State<Arc<Service>>, Account(name): Account, q: Q) -> Response {
+pub async fn verify(State(svc): State<Arc<PushService>>, Account(name): Account, q: Q) -> Response {
     verify_for(&svc, &name, q)
 }
 
 /// `GET /wx/{account}/service`: URL verification. `signature` over token, timestamp and
 /// nonce; the answer is `echostr` exactly as received.
-pub fn verify_for(svc: &Service, name: &str, q: Q) -> Response {
+pub fn verify_for(svc: &PushService, name: &str, q: Q) -> Response {
     let Some(acc) = svc.accounts.get(name) else {
         return unknown_account(name);
     };
@@ -173,7 +178,7 @@ pub fn verify_for(svc: &Service, name: &str, q: Q) -> Response {
         ("echostr", &q.echostr),
     ]) {
         Ok(p) => p,
-        Err(r) => return refuse(r.status, name, &r.reason),
+        Err(r) => return refuse(r.status, name, &r.msg),
     };
     if !verify_server_signature(token, timestamp, nonce, signature) {
         return refuse(StatusCode::FORBIDDEN, name, "signature mismatch");
@@ -188,7 +193,7 @@ pub fn verify_for(svc: &Service, name: &str, q: Q) -> Response {
 /// `POST /wx/service`, `POST /wx/{account}/service`
 pub async fn push(
     State(ctx): State<Ctx>,
-    State(svc): State<Arc<Service>>,
+    State(svc): State<Arc<PushService>>,
     Account(name): Account,
     q: Q,
     body: Body,
@@ -197,25 +202,25 @@ pub async fn push(
 }
 
 /// `POST /wx/{account}/service`: a pushed message or event.
-pub async fn push_for(ctx: &Ctx, svc: &Service, name: &str, q: Q, body: Body) -> Response {
+pub async fn push_for(ctx: &Ctx, svc: &PushService, name: &str, q: Q, body: Body) -> Response {
     let Some(acc) = svc.accounts.get(name) else {
         return unknown_account(name);
     };
     match pipeline(ctx, svc, name, acc, &q, body).await {
         Ok(r) => r,
-        Err(refusal) => refuse(refusal.status, name, &refusal.reason),
+        Err(refusal) => refuse(refusal.status, name, &refusal.msg),
     }
 }
 
 /// Open, dedup and dispatch, answer.
 async fn pipeline(
     ctx: &Ctx,
-    svc: &Service,
+    svc: &PushService,
     name: &str,
-    acc: &ServiceAccount,
+    acc: &PushAccount,
     q: &Q,
     body: Body,
-) -> Result<Response, Refusal> {
+) -> Result<Response, Reject> {
     let cfg = &svc.cfg;
     let now = ctx.now();
     let checked = open::check_query(acc, cfg, q, now)?;
@@ -229,7 +234,7 @@ async fn pipeline(
 
 fn respond(
     ctx: &Ctx,
-    acc: &ServiceAccount,
+    acc: &PushAccount,
     pushed: &MessageContext,
     answer: &Answer,
     encrypt: bool,

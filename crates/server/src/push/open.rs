@@ -1,56 +1,25 @@
 //! Opening a push: what can be checked from the query (the window, the account's mode,
 //! the URL signature) before the body is read, then the body, `msg_signature`,
-//! decryption and parsing, in the push's data format (XML or JSON). Each step is a `?` on a typed [`Refusal`].
-
-use std::borrow::Cow;
+//! decryption and parsing, in the push's data format (XML or JSON). Each step is a `?` on a [`Reject`], the web layer's refusal.
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::http::StatusCode;
 use wxgate_proto::signature::verify_server_signature;
-use wxgate_proto::{Envelope, Error as ProtoError, Message, PushFormat};
+use wxgate_proto::{Envelope, Message, PushFormat};
 
 use super::handler::MessageContext;
-use super::{PushQuery, ServiceAccount};
-use crate::config::ServiceConfig;
-
-/// Why a push is refused: its status and a reason for the log and the answer.
-#[derive(Debug)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub reason: Cow<'static, str>,
-}
-
-impl Refusal {
-    pub fn new(status: StatusCode, reason: impl Into<Cow<'static, str>>) -> Self {
-        Refusal {
-            status,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<ProtoError> for Refusal {
-    /// Forged or foreign is 403, too large 413, malformed 400.
-    fn from(e: ProtoError) -> Self {
-        let status = match e {
-            ProtoError::SignatureMismatch | ProtoError::AppIdMismatch { .. } => {
-                StatusCode::FORBIDDEN
-            }
-            ProtoError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        Refusal::new(status, e.to_string())
-    }
-}
+use super::{PushAccount, PushQuery};
+use crate::config::PushConfig;
+use crate::web::envelope::Reject;
 
 /// The named parameters, or a refusal naming the first one missing.
 pub fn required<'a, const N: usize>(
     values: [(&'static str, &'a Option<String>); N],
-) -> Result<[&'a str; N], Refusal> {
+) -> Result<[&'a str; N], Reject> {
     let mut out = [""; N];
     for (i, (name, v)) in values.into_iter().enumerate() {
         out[i] = v.as_deref().ok_or_else(|| {
-            Refusal::new(
+            Reject::new(
                 StatusCode::BAD_REQUEST,
                 format!("missing query parameter {name}"),
             )
@@ -72,31 +41,31 @@ pub struct Checked<'q> {
 /// the account's mode (never the body's say), and the URL `signature` (required in
 /// plaintext mode, checked when present otherwise).
 pub fn check_query<'q>(
-    acc: &ServiceAccount,
-    cfg: &ServiceConfig,
+    acc: &PushAccount,
+    cfg: &PushConfig,
     q: &'q PushQuery,
     now: i64,
-) -> Result<Checked<'q>, Refusal> {
+) -> Result<Checked<'q>, Reject> {
     let Some(token) = &acc.token else {
         let none = "this account has no push token configured";
-        return Err(Refusal::new(StatusCode::NOT_FOUND, none));
+        return Err(Reject::new(StatusCode::NOT_FOUND, none));
     };
     let [timestamp, nonce] = required([("timestamp", &q.timestamp), ("nonce", &q.nonce)])?;
     let ts: i64 = timestamp
         .parse()
-        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "timestamp is not a number"))?;
+        .map_err(|_| Reject::new(StatusCode::BAD_REQUEST, "timestamp is not a number"))?;
     if now.abs_diff(ts) > cfg.replay_window.unsigned_abs() {
         let reason = format!(
             "timestamp {ts} is outside the {} s window",
             cfg.replay_window
         );
-        return Err(Refusal::new(StatusCode::FORBIDDEN, reason));
+        return Err(Reject::new(StatusCode::FORBIDDEN, reason));
     }
     let encrypted = match q.encrypt_type.as_deref() {
         None | Some("raw") => false,
         Some("aes") => true,
         Some(_) => {
-            return Err(Refusal::new(
+            return Err(Reject::new(
                 StatusCode::BAD_REQUEST,
                 "encrypt_type is aes or raw",
             ))
@@ -108,15 +77,15 @@ pub fn check_query<'q>(
         } else {
             "plaintext push refused: the account is in safe or compatible mode, which sends encrypt_type=aes and msg_signature"
         };
-        return Err(Refusal::new(StatusCode::FORBIDDEN, reason));
+        return Err(Reject::new(StatusCode::FORBIDDEN, reason));
     }
     match q.signature.as_deref() {
         Some(sig) if !verify_server_signature(token, timestamp, nonce, sig) => {
-            return Err(Refusal::new(StatusCode::FORBIDDEN, "signature mismatch"))
+            return Err(Reject::new(StatusCode::FORBIDDEN, "signature mismatch"))
         }
         None if !encrypted => {
             let missing = "missing query parameter signature";
-            return Err(Refusal::new(StatusCode::BAD_REQUEST, missing));
+            return Err(Reject::new(StatusCode::BAD_REQUEST, missing));
         }
         _ => {}
     }
@@ -129,7 +98,7 @@ pub fn check_query<'q>(
 }
 
 /// The body, up to the limit and within its deadline (413 or 408 otherwise).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Reject> {
     to_bytes(body, limit).await.map_err(|e| {
         let status = crate::web::body::body_error_status(&e);
         let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -137,7 +106,7 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
         } else {
             "the body did not arrive in time".to_owned()
         };
-        Refusal::new(status, reason)
+        Reject::new(status, reason)
     })
 }
 
@@ -146,19 +115,19 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Refusal> {
 /// push's plaintext copy is signed by nothing and never read); then parsing.
 pub fn open(
     name: &str,
-    acc: &ServiceAccount,
-    cfg: &ServiceConfig,
+    acc: &PushAccount,
+    cfg: &PushConfig,
     q: &PushQuery,
     checked: &Checked<'_>,
     body: &[u8],
-) -> Result<MessageContext, Refusal> {
+) -> Result<MessageContext, Reject> {
     let body = std::str::from_utf8(body)
-        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
+        .map_err(|_| Reject::new(StatusCode::BAD_REQUEST, "body is not UTF-8"))?;
     let format = format_of(acc, body.as_bytes())?;
     let plain = if checked.encrypted {
         let crypt = acc.crypt.as_ref().ok_or_else(|| {
             let none = "encrypted push, but no encoding_aes_key is configured";
-            Refusal::new(StatusCode::NOT_FOUND, none)
+            Reject::new(StatusCode::NOT_FOUND, none)
         })?;
         let [msg_signature] = required([("msg_signature", &q.msg_signature)])?;
         let env = Envelope::parse_as(format, body, cfg.max_body_bytes)?;
@@ -185,15 +154,15 @@ pub fn open(
 
 /// The push's data format: its first byte says it (`<` or `{`), and it must be the
 /// account's configured format when one is set.
-fn format_of(acc: &ServiceAccount, body: &[u8]) -> Result<PushFormat, Refusal> {
+fn format_of(acc: &PushAccount, body: &[u8]) -> Result<PushFormat, Reject> {
     let detected = PushFormat::detect(body).ok_or_else(|| {
-        Refusal::new(
+        Reject::new(
             StatusCode::BAD_REQUEST,
             "the body is neither an XML document nor a JSON object",
         )
     })?;
     match acc.format {
-        Some(configured) if configured != detected => Err(Refusal::new(
+        Some(configured) if configured != detected => Err(Reject::new(
             StatusCode::BAD_REQUEST,
             format!("a {detected} push refused: the account's format is {configured}"),
         )),

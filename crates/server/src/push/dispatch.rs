@@ -8,10 +8,10 @@ use std::task::Poll;
 
 use wxgate_proto::PushFormat;
 
-use super::dedup::Answer;
-use super::handler::{Handled, Handler, MessageContext};
+use super::answer::Answer;
+use super::handler::{Chained, Handled, HandlerKind, MessageContext};
 use super::webhook::deliver_late;
-use super::ServiceAccount;
+use super::PushAccount;
 use crate::web::Ctx;
 
 /// What answered a handled push, as `wxgate_pushes_total{outcome}` counts it.
@@ -28,12 +28,12 @@ impl Outcome {
     /// The labels, in the variants' order.
     const LABELS: [&'static str; 5] = ["rule", "handler", "webhook", "none", "timeout"];
 
-    /// The outcome of the handler that answered.
-    fn of(handler: &dyn Handler) -> Outcome {
-        match handler.name() {
-            "rules" => Outcome::Rule,
-            "webhook" => Outcome::Webhook,
-            _ => Outcome::Handler,
+    /// The outcome of the handler that answered, by its place in the chain.
+    fn of(kind: HandlerKind) -> Outcome {
+        match kind {
+            HandlerKind::Rules => Outcome::Rule,
+            HandlerKind::Webhook => Outcome::Webhook,
+            HandlerKind::Embedded => Outcome::Handler,
         }
     }
 
@@ -54,25 +54,25 @@ impl Outcome {
 
 /// The handlers in order, under the deadline; `None` (success) when none replies in time.
 pub async fn run_handlers(
-    acc: &ServiceAccount,
+    acc: &PushAccount,
     ctx: &MessageContext,
     deadline: tokio::time::Instant,
     now: i64,
 ) -> Answer {
     let chain = async {
-        for h in &acc.handlers {
-            match h.handle(ctx).await {
+        for Chained { kind, handler } in &acc.handlers {
+            match handler.handle(ctx).await {
                 Ok(Handled::Pass) => continue,
                 Ok(Handled::NoReply) => {
-                    Outcome::of(h.as_ref()).count();
+                    Outcome::of(*kind).count();
                     return None;
                 }
                 Ok(Handled::Reply(r)) => {
-                    Outcome::of(h.as_ref()).count();
+                    Outcome::of(*kind).count();
                     return Some(r);
                 }
                 Err(e) => {
-                    tracing::warn!(account = %acc.name, handler = h.name(), error = %e, "handler failed");
+                    tracing::warn!(account = %acc.name, handler = handler.name(), error = %e, "handler failed");
                     continue;
                 }
             }
@@ -113,7 +113,7 @@ pub async fn run_handlers(
 /// dedup answer, `success`, and sends nothing), and WeChat gets `success`.
 pub fn answer_for_format(
     ctx: &Ctx,
-    acc: &ServiceAccount,
+    acc: &PushAccount,
     pushed: &MessageContext,
     answer: Answer,
 ) -> Answer {
