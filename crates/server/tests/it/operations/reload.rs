@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
-use super::common::*;
+use crate::common::*;
 
 /// The sandbox's example with `n` more Official Accounts, and `[accounts.aN]` sections
 /// for those in `range` (push token `token_of(i)`).

@@ -2,7 +2,7 @@
 //! tests/browser/demo_browser.py). The test script installs chromium, chromedriver and
 //! selenium; this test fails, never skips, when they are missing.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

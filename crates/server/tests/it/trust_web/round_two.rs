@@ -9,8 +9,8 @@ use wxgate::Clock;
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
 
-use super::common::*;
 use super::{no_redirects, start_flow, AUTH_SECRET};
+use crate::common::*;
 
 const CLIENT_SECRET: &str = "compat-client-secret-0001";
 

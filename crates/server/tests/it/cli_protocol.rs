@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 
 fn vectors() -> Value {
-    serde_json::from_str(include_str!("../../proto/tests/data/official.json")).unwrap()
+    serde_json::from_str(include_str!("../../../proto/tests/data/official.json")).unwrap()
 }
 
 struct Out {

@@ -1,7 +1,7 @@
 //! `wxgate sandbox` as a developer runs it: the standalone platform that an independent
 //! WeChat client (Python's wechatpy) talks to, and `wxgate sandbox push` against a gateway.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::process::Command;

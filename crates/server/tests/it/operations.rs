@@ -1,9 +1,8 @@
 //! Operating wxgate: metrics, request ids, graceful shutdown that releases locks, and logs
 //! that never carry a secret or a token.
 
-mod common;
+use crate::common;
 
-#[path = "operations/reload.rs"]
 mod reload;
 
 use std::io::Read;

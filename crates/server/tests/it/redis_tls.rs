@@ -3,7 +3,7 @@
 //! the gateway trusts that CA through `store.redis_ca_file`, and refuses a server whose
 //! certificate another CA signed, saying so.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (including proptest-generated ones), answers a 4xx (or a 2xx where garbage is
 //! harmless) and the gateway keeps serving.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

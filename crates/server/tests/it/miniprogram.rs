@@ -1,7 +1,7 @@
 //! Mini Program sessions through the sandbox: login, rawData verification, user-info and
 //! phone-number decryption, forged and stale inputs, restarts and a shared fleet.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! as the attacker drove it, through the sandbox's pusher or by hand: pushes here; OAuth,
 //! the proxy, metrics, connections and rate limits in `trust_web.rs`.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 

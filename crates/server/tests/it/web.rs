@@ -1,6 +1,6 @@
 //! `/wx/config` and `/wx/auth` as pages and browsers use them, through the sandbox.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -282,11 +282,31 @@ async fn config_refuses_bad_input() {
 /// timestamp and signature.)
 #[tokio::test]
 async fn the_hot_lane_answers_as_the_router_does() {
+    hot_routes_answer_alike(web("js_domains = [\"h5.example.com\"]").await).await;
+}
+
+/// `server.hot_lane = false`: the router answers `/wx/config` and `/wx/service` (its
+/// flat routes), with the same answers and route names as the lane.
+#[tokio::test]
+async fn with_the_hot_lane_off_the_router_answers_alike() {
+    let w = Web(Setup::new()
+        .tag("web")
+        .top("[server]\nhot_lane = false")
+        .extra(&web_extra(""))
+        .default_account("js_domains = [\"h5.example.com\"]")
+        .start()
+        .await);
+    assert!(!w.gw.state.ctx.config.server.hot_lane);
+    hot_routes_answer_alike(w).await;
+}
+
+/// The hot routes' answers by the lane (`/wx/config`, `/wx/default/...`) and by the
+/// router (`/wx/d%65fault/...`, which needs decoding), refusals included.
+async fn hot_routes_answer_alike(w: Web) {
     use wxgate_proto::crypto::MsgCrypt;
     use wxgate_proto::signature::server_signature;
     use wxgate_proto::Envelope;
 
-    let w = web("js_domains = [\"h5.example.com\"]").await;
     let page = enc("https://h5.example.com/a");
     let answer = |r: reqwest::Response| async move {
         let status = r.status().as_u16();

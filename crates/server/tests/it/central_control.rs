@@ -2,7 +2,7 @@
 //! fetch for a storm of forced refreshes, proactive refresh over a simulated day,
 //! survival of upstream failures, and the token-injecting proxy.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! document's own safe-mode example over HTTP, and bad input refused with a 4xx before
 //! any handler runs.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -316,7 +316,7 @@ async fn the_webhook_receives_one_shape_for_both_formats() {
 #[tokio::test]
 async fn the_documents_safe_mode_json_push_is_accepted_as_is() {
     let v: serde_json::Value =
-        serde_json::from_str(include_str!("../../proto/tests/data/official.json")).unwrap();
+        serde_json::from_str(include_str!("../../../proto/tests/data/official.json")).unwrap();
     let e = v["msg_crypt"]
         .as_array()
         .unwrap()

@@ -3,7 +3,7 @@
 //! dedup of retries, the webhook and its deadline, and an independent implementation
 //! (wechatpy) on the other end.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -863,4 +863,61 @@ async fn a_full_push_memory_refuses_new_pushes_keeps_its_promises_and_recovers()
     .unwrap();
     assert_eq!(later.status, 200);
     assert_eq!(e.seen(), 15);
+}
+
+/// An embedder's handler that calls itself "rules" and answers every text.
+struct NamedLikeTheRules;
+
+impl wxgate::push::handler::Handler for NamedLikeTheRules {
+    fn name(&self) -> &'static str {
+        "rules"
+    }
+    fn handle<'a>(
+        &'a self,
+        _: &'a wxgate::push::handler::MessageContext,
+    ) -> futures_util::future::BoxFuture<'a, wxgate::Result<wxgate::push::handler::Handled>> {
+        let reply = wxgate_proto::Reply::Text {
+            content: "from the embedder".into(),
+        };
+        Box::pin(async move { Ok(wxgate::push::handler::Handled::Reply(reply)) })
+    }
+}
+
+/// `wxgate_pushes_total{outcome}` counts a handler by its place in the chain (set where
+/// the chain is built), not by the name it gives: an embedder's handler named "rules"
+/// is counted as a handler.
+#[tokio::test]
+async fn an_embedded_handler_is_counted_as_one_whatever_its_name() {
+    let h = Setup::new()
+        .tag("push-kinds")
+        .extra(&plaintext_account("embedded", ""))
+        .handler("embedded", Arc::new(NamedLikeTheRules))
+        .start()
+        .await;
+    let count = |text: &str, outcome: &str| {
+        let line = format!("wxgate_pushes_total{{outcome=\"{outcome}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(0.0, |v| v.trim().parse::<f64>().unwrap())
+    };
+    let before = metrics_text(&h.gw.url()).await;
+    let msg = messages::sample("text", GH, USER, now(), 77_001, Some("hi")).unwrap();
+    let http = reqwest::Client::new();
+    let out = push(
+        &http,
+        &plaintext_target(&h, "embedded"),
+        &msg,
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.status, 200);
+    assert!(out.body.contains("from the embedder"), "{}", out.body);
+    let after = metrics_text(&h.gw.url()).await;
+    // Other tests of this binary push too (the counters are the process's), so only the
+    // handler outcome is read: it rose, where the name "rules" once counted as a rule.
+    assert!(
+        count(&after, "handler") >= count(&before, "handler") + 1.0,
+        "{after}"
+    );
 }

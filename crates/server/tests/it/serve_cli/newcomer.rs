@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use wxgate_sandbox::pusher::{push, MessageMode, PushOptions, PushTarget};
 use wxgate_sandbox::{messages, Sandbox, SandboxConfig};
 
-use super::common::*;
+use crate::common::*;
 
 fn wxgate(args: &[&str], dir: &std::path::Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wxgate"))
@@ -284,7 +284,7 @@ fn every_relative_link_in_the_docs_leads_somewhere() {
 
 #[test]
 fn the_readme_is_a_first_page_not_the_manual() {
-    let readme = include_str!("../../../../README.md");
+    let readme = include_str!("../../../../../README.md");
     let lines = readme.lines().count();
     assert!(lines < 200, "README has {lines} lines");
 }

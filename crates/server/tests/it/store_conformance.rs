@@ -1,7 +1,7 @@
 //! One conformance suite, run against every store: the embedded redb file, and Redis on
 //! one node, behind Sentinel and as a Cluster (each through a failover).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
-use super::common::*;
+use crate::common::*;
 
 const KEY: &str = "scale-console-key-0123456789";
 

@@ -3,9 +3,8 @@
 //! and dest origins, slow clients and connection floods, and anonymous requests that
 //! spend WeChat calls. Each is driven as the attacker drove it.
 
-mod common;
+use crate::common;
 
-#[path = "trust_web/round_two.rs"]
 mod round_two;
 
 use std::sync::{Arc, Mutex};

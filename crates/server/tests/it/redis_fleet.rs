@@ -2,9 +2,8 @@
 //! upstream fetch however many ask, pushes deduplicated across instances, Mini Program
 //! sessions shared; and the master that holds the account's keys killed under load.
 
-mod common;
+use crate::common;
 
-#[path = "redis_fleet/accounts.rs"]
 mod accounts;
 
 use std::collections::{HashMap, HashSet};

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use wxgate::Clock;
 use wxgate_sandbox::{Sandbox, SandboxConfig};
 
-use super::common::*;
+use crate::common::*;
 
 const ADMIN_KEY: &str = "admin-key-0123456789abcdef";
 

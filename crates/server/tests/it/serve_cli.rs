@@ -1,11 +1,9 @@
 //! `wxgate serve` and its operator commands, run as processes the way an operator runs
 //! them: restarts, a lock holder killed mid-refresh, `check`, `token`, `status`, `quota`.
 
-mod common;
+use crate::common;
 
-#[path = "serve_cli/newcomer.rs"]
 mod newcomer;
-#[path = "serve_cli/scale.rs"]
 mod scale;
 
 use std::process::{Command, Output};

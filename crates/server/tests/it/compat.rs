@@ -3,7 +3,7 @@
 //! token invalidated behind wxgate's back healed; strangers get WeChat's errors and cost
 //! nothing upstream.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{json, Value};

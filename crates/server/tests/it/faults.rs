@@ -1,7 +1,7 @@
 //! Failure, as integration tests: Redis dies under load, WeChat is unreachable for longer
 //! than a token lives, and a fleet of three runs a simulated day of mixed traffic.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! token; nothing secret in any answer; the rings bounded under a flood of pushes; the
 //! warnings with their request ids.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
