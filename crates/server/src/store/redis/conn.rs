@@ -11,7 +11,6 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::SentinelClient;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-
 /// Where the store's Redis is.
 #[derive(Debug, Clone)]
 pub enum Topology {
