@@ -1,14 +1,16 @@
-//! The hand-written parts of the protocol crate against the crates they replaced, on a
-//! push's real inputs: base64 (`b64` vs the `base64` crate, configured as leniently)
-//! and the XML reader (`xml::parse` vs `quick-xml` reading the same fields). A
-//! hand-written part stays only where it wins by 10% or more (its doc comment says the
-//! figure), or where its reason is not speed. Run: `cargo bench -p wxgate-proto --bench
-//! handwritten`.
+//! The hand-written parts of the protocol crate against the crates that do the same, on
+//! a push's real inputs. A hand-written part stays only where it wins by 10% or more
+//! (its doc comment says the figure), or where its reason is not speed. Run:
+//! `cargo bench -p wxgate-proto --bench handwritten`.
+//!
+//! - The XML reader (`xml::parse`) against `quick-xml` reading the same fields: kept
+//!   (301 ns against 559 for a text push).
+//! - base64: the hand-written codec lost (a push's `Encrypt` decoded in 160 ns against
+//!   the crate's 133, a reply's ciphertext encoded in 145 against 118), so `b64` wraps
+//!   the crate now; this group measures what `b64` costs as it is.
 
 use std::hint::black_box;
 
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use base64::Engine;
 use criterion::{criterion_group, criterion_main, Criterion};
 use wxgate_proto::crypto::MsgCrypt;
 use wxgate_proto::{b64, xml};
@@ -17,39 +19,18 @@ const KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
 /// A text push as WeChat sends it (the shape of every message: flat CDATA fields).
 const MSG: &str = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName><FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName><CreateTime>1409735668</CreateTime><MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hello]]></Content><MsgId>6054768590064713728</MsgId></xml>";
 
-/// The `base64` crate as lenient as WeChat's samples: short or missing padding, stray
-/// trailing bits.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
 fn base64(c: &mut Criterion) {
     let crypt = MsgCrypt::new("spamtest", KEY, "wx2c2769f8efd9abc2").unwrap();
     // A safe push's `Encrypt` (decoded by every push) and a reply's ciphertext (encoded).
     let encrypt = crypt.seal(MSG, "1409735669", "1320562132").encrypt;
     let cipher = b64::decode(encrypt.as_bytes()).unwrap();
-    assert_eq!(LENIENT.decode(&encrypt).unwrap(), cipher);
-    assert_eq!(
-        base64::engine::general_purpose::STANDARD.encode(&cipher),
-        b64::encode(&cipher)
-    );
-    let mut g = c.benchmark_group("base64 decode, a push's Encrypt");
-    g.bench_function("b64 (hand-written)", |b| {
+    assert_eq!(b64::encode(&cipher), encrypt);
+    let mut g = c.benchmark_group("base64 (the crate, configured by b64)");
+    g.bench_function("decode a push's Encrypt", |b| {
         b.iter(|| b64::decode(black_box(encrypt.as_bytes())))
     });
-    g.bench_function("base64 crate", |b| {
-        b.iter(|| LENIENT.decode(black_box(encrypt.as_bytes())))
-    });
-    g.finish();
-    let mut g = c.benchmark_group("base64 encode, a reply's ciphertext");
-    g.bench_function("b64 (hand-written)", |b| {
+    g.bench_function("encode a reply's ciphertext", |b| {
         b.iter(|| b64::encode(black_box(&cipher)))
-    });
-    g.bench_function("base64 crate", |b| {
-        b.iter(|| base64::engine::general_purpose::STANDARD.encode(black_box(&cipher)))
     });
     g.finish();
 }

@@ -8,6 +8,11 @@
 //! over a size limit, nesting deeper than [`MAX_DEPTH`] and more than [`MAX_ELEMENTS`]
 //! elements (a document of empty `<a/>`s costs some 50 bytes of memory an element: the
 //! size limit alone would let one request spend megabytes).
+//!
+//! Hand-written rather than taken from quick-xml, for both reasons a reader can have:
+//! its refusals are the point (no DTD to configure away, no entity but the five), and it
+//! is faster on what WeChat sends: a text push's fields in 301 ns against quick-xml's
+//! 559 reading the same fields (`benches/handwritten.rs`).
 
 use std::borrow::Cow;
 

@@ -4,7 +4,9 @@
 //! axum's `Query` goes through serde_urlencoded and serde_path_to_error, and
 //! `form_urlencoded` decodes through several copies: together a quarter of a `/wx/config`
 //! answer in instructions. These routes read a handful of known names, so a loop that
-//! decodes only what needs it does the same job. A name given twice is refused, as the derived deserializer did: one
+//! decodes only what needs it does the same job: 147 ns for a push's query against
+//! `form_urlencoded`'s 366 filling the same slots, 83 against 197 for a `/wx/config`
+//! query (`benches/handwritten.rs`). A name given twice is refused, as the derived deserializer did: one
 //! value must not be checked while another is used.
 
 use std::borrow::Cow;

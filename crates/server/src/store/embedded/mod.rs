@@ -124,31 +124,12 @@ struct Indexes {
 
 const SHARDS: usize = 32;
 
-/// FNV-1a as the long-lived map's hasher: its keys are few, short and made by wxgate
-/// itself (credentials, users, sessions), so SipHash's flood resistance buys nothing.
-#[derive(Clone, Copy)]
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+/// foldhash as the long-lived map's hasher: its keys are few, short and made by wxgate
+/// itself (credentials, users, sessions), so SipHash's flood resistance buys nothing,
+/// and foldhash's per-process seed keeps even a chosen key from predicting a bucket.
+/// Measured on the store's keys (`benches/handwritten.rs`, 2,200 lookups): foldhash
+/// 17.3 µs, rustc-hash 16.0 µs, the FNV-1a written here before 117 µs.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 struct Mem {
     shards: Vec<Mutex<Shard>>,
