@@ -43,6 +43,20 @@ pub enum Error {
     InvalidIv,
     #[error("watermark appid mismatch: the data is for {actual:?}")]
     WatermarkMismatch { actual: String },
+    #[error("no valid {0} PEM block")]
+    Pem(&'static str),
+    #[error("invalid key: {0}")]
+    Key(&'static str),
+    #[error("malformed DER: {0}")]
+    Der(&'static str),
+    #[error("the ciphertext does not open with this key, nonce and associated_data (bad GCM tag)")]
+    Aead,
+    #[error("a WeChat Pay signature probe (WECHATPAY/SIGNTEST/): refused by design")]
+    SignTest,
+    #[error("the signed timestamp is {by} s from now (at most 300 s allowed)")]
+    Skewed { by: i64 },
+    #[error("no key or certificate with serial {0:?}")]
+    UnknownSerial(String),
 }
 
 impl Error {
@@ -63,6 +77,10 @@ impl Error {
             InvalidSessionKey => ErrCode::DataIllegalAesKey,
             InvalidIv => ErrCode::DataIllegalIv,
             WatermarkMismatch { .. } => ErrCode::DataIllegalBuffer,
+            // WeChat Pay's rules have no such samples; the nearest meaning.
+            SignTest | Skewed { .. } | UnknownSerial(_) => ErrCode::ValidateSignatureError,
+            Pem(_) | Key(_) | Der(_) => ErrCode::IllegalAesKey,
+            Aead => ErrCode::DecryptAesError,
         }
     }
 }

@@ -18,6 +18,8 @@
 //!   encrypted reply envelope.
 //! - [`jssdk`]: the JS-SDK `wx.config` signature and the nonce generator.
 //! - [`miniprogram`]: `rawData` signature checks and `encryptedData` decryption.
+//! - [`pay`]: WeChat Pay's API v3 rules: request signatures, signed notifications and
+//!   answers, the encrypted resource, the keys and certificates.
 //! - [`errcode`]: WeChat's `errcode`s as a typed enum with their documented meanings.
 //! - [`api`]: WeChat's server API as types: each endpoint's path, method, request and
 //!   answer, shared by the gateway and the sandbox.
@@ -35,6 +37,7 @@ pub mod json;
 pub mod jssdk;
 pub mod message;
 pub mod miniprogram;
+pub mod pay;
 pub mod push;
 pub mod reply;
 pub mod signature;
