@@ -16,6 +16,37 @@ pub struct SandboxConfig {
     pub limits: Limits,
     #[serde(default, rename = "app")]
     pub apps: Vec<AppConfig>,
+    /// WeChat Pay merchants (`[[pay_merchant]]`).
+    #[serde(default, rename = "pay_merchant")]
+    pub pay_merchants: Vec<PayMerchantConfig>,
+}
+
+/// A WeChat Pay merchant of the sandbox. Its keys are the bundled sandbox keys
+/// (`crates/sandbox/keys`) unless given.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayMerchantConfig {
+    pub mchid: String,
+    /// The APIv3 key (32 characters).
+    pub apiv3_key: String,
+    /// The serial of the merchant's API certificate, which its requests name.
+    #[serde(default = "default_merchant_serial")]
+    pub merchant_serial: String,
+    /// The merchant's public key (PEM) that verifies its requests.
+    #[serde(default)]
+    pub merchant_public_key: Option<String>,
+    /// What WeChat Pay signs with for this merchant: `certificate` (the platform
+    /// certificate) or `public_key` (the WeChat Pay public key); switchable at run time.
+    #[serde(default = "default_signer")]
+    pub signer: String,
+}
+
+fn default_merchant_serial() -> String {
+    crate::keys::MERCHANT_SERIAL.into()
+}
+
+fn default_signer() -> String {
+    "certificate".into()
 }
 
 fn default_listen() -> String {

@@ -16,7 +16,9 @@
 pub mod clock;
 pub mod config;
 pub mod faults;
+pub mod keys;
 pub mod messages;
+pub mod pay;
 pub mod platform;
 mod png;
 pub mod pusher;
@@ -81,6 +83,23 @@ pub fn router(platform: Arc<Platform>) -> Router {
             platform.clone(),
             routes::faults_and_counts,
         ));
+    // WeChat Pay is another host (api.mch.weixin.qq.com); the sandbox serves both.
+    let pay = Router::new()
+        .route("/v3/pay/transactions/{kind}", post(routes::pay::create))
+        .route(
+            "/v3/pay/transactions/out-trade-no/{out_trade_no}",
+            get(routes::pay::query),
+        )
+        .route("/v3/refund/domestic/refunds", post(routes::pay::refund))
+        .route("/v3/certificates", get(routes::pay::certificates))
+        .route("/admin/pay/pay", post(routes::pay::admin_pay))
+        .route("/admin/pay/switch", post(routes::pay::admin_switch))
+        .route("/admin/pay/signtest", post(routes::pay::admin_probe))
+        .route(
+            "/admin/pay/notifications",
+            get(routes::pay::admin_notifications),
+        )
+        .route("/admin/pay/keys", get(routes::pay::admin_keys));
     let admin = Router::new()
         .route("/admin/clock", get(admin::clock))
         .route("/admin/clock/advance", post(admin::advance))
@@ -121,7 +140,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/jssdk/check",
             post(jssdk::check_route).options(jssdk::preflight),
         );
-    wechat.merge(admin).with_state(platform)
+    wechat.merge(pay).merge(admin).with_state(platform)
 }
 
 /// A running sandbox. Dropping the handle stops it.
@@ -129,6 +148,8 @@ pub struct Sandbox {
     pub addr: SocketAddr,
     pub platform: Arc<Platform>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Dropped with the sandbox: its notifier stops.
+    _notifier: tokio::sync::watch::Sender<bool>,
 }
 
 impl Sandbox {
@@ -151,6 +172,23 @@ impl Sandbox {
         let addr = listener.local_addr()?;
         let platform = Arc::new(Platform::new(config));
         let app = router(platform.clone());
+        // WeChat Pay's notifications: a round every 200 ms against the sandbox clock, so
+        // retries come due as a test advances it.
+        let notifier = platform.clone();
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let http = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .unwrap_or_default();
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+                    _ = stop_rx.changed() => return,
+                }
+                pay::deliver_due(&notifier.pay, &http, notifier.now()).await;
+            }
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let app = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -164,6 +202,7 @@ impl Sandbox {
             addr,
             platform,
             shutdown: Some(tx),
+            _notifier: stop_tx,
         })
     }
 

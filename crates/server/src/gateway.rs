@@ -60,6 +60,7 @@ fn build_on(
     ));
     let pushes = Arc::new(PushService::new(&config, &credentials, handlers.clone())?);
     let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
+    let pay = Arc::new(crate::pay::PayService::new(&config)?);
     let ctx = Ctx::new(Context {
         limits: Limits::new(&config.rate_limit),
         config: Arc::new(config),
@@ -72,6 +73,7 @@ fn build_on(
     Ok(AppState::new(Shared {
         ctx,
         pushes,
+        pay,
         users,
         compat: Default::default(),
         console,

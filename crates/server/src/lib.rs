@@ -10,6 +10,8 @@
 //! - [`credentials`]: the central control of `access_token` and tickets.
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
 //! - [`miniprogram`]: `/wx/mp/...`, Mini Program login sessions and open data.
+//! - [`pay`]: WeChat Pay v3: notifications verified and delivered once for the fleet,
+//!   the merchant's calls signed.
 //! - [`push`]: `/wx/service`, where WeChat pushes messages and events, and the handlers
 //!   that answer them (rules, webhook).
 //! - [`jssdk`]: `/wx/config`, the JS-SDK signature.
@@ -44,6 +46,7 @@ pub mod jssdk;
 pub mod metrics;
 pub mod miniprogram;
 pub mod origin;
+pub mod pay;
 pub mod push;
 pub mod sampled;
 pub mod store;

@@ -15,6 +15,18 @@ pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     wxgate_proto::signature::hex(&mac.finalize().into_bytes())
 }
 
+/// The signature header of wxgate's webhook calls (pushes and payments): `sha256=` and
+/// the hex HMAC-SHA256 of `{timestamp}.{body}`.
+pub const WEBHOOK_SIGNATURE_HEADER: &str = "x-wxgate-signature";
+/// Unix seconds when the call was signed.
+pub const WEBHOOK_TIMESTAMP_HEADER: &str = "x-wxgate-timestamp";
+
+/// `sha256=<hex>` over `{timestamp}.{body}`: what a webhook recomputes to trust a call.
+pub fn webhook_signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let ts = timestamp.to_string();
+    format!("sha256={}", hmac_hex(secret, &[ts.as_bytes(), b".", body]))
+}
+
 /// Whether two secrets are equal, in time that does not depend on where they differ.
 pub fn ct_eq(a: &str, b: &str) -> bool {
     use subtle::ConstantTimeEq;

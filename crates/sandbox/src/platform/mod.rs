@@ -157,6 +157,8 @@ pub struct Platform {
     pub faults: Mutex<Faults>,
     state: Mutex<State>,
     followers: HashMap<String, Vec<String>>,
+    /// WeChat Pay (`/v3/...`).
+    pub pay: crate::pay::Pay,
     /// Temporary media uploaded through `/cgi-bin/media/upload`.
     pub media: Mutex<HashMap<String, Media>>,
     /// One-time subscriptions a user accepted: (appid, openid, template_id) -> count.
@@ -195,6 +197,7 @@ impl Platform {
                 (app.appid.clone(), list)
             })
             .collect();
+        let pay = crate::pay::Pay::new(config.pay_merchants.clone());
         Platform {
             config,
             clock: Clock::default(),
@@ -205,6 +208,7 @@ impl Platform {
             }),
             followers,
             media: Default::default(),
+            pay,
             menus: Default::default(),
             subscriptions: Default::default(),
         }

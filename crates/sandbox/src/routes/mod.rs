@@ -7,6 +7,7 @@ pub mod api;
 pub mod jssdk;
 pub mod media;
 pub mod oauth;
+pub mod pay;
 pub mod wechat;
 
 use std::collections::HashMap;

@@ -18,6 +18,7 @@ mod account;
 mod compat;
 mod console;
 mod features;
+mod pay;
 mod server;
 mod upstream;
 
@@ -27,6 +28,7 @@ pub use console::ConsoleConfig;
 pub use features::{
     AuthConfig, DemoConfig, MiniProgramConfig, PushConfig, RuleConfig, WebhookConfig,
 };
+pub use pay::{PayConfig, PayForwardConfig, PayWebhookConfig};
 pub use server::{ApiConfig, ApiKeyConfig, RateLimitConfig, ServerConfig};
 pub use upstream::{CredentialsConfig, StoreConfig, StoreKind, UpstreamConfig};
 
@@ -160,6 +162,9 @@ pub struct Config {
     pub miniprogram: MiniProgramConfig,
     #[serde(default)]
     pub accounts: BTreeMap<String, AccountConfig>,
+    /// `[pay.NAME]`: WeChat Pay merchants.
+    #[serde(default)]
+    pub pay: BTreeMap<String, PayConfig>,
 }
 
 fn default_listen() -> String {
@@ -244,6 +249,9 @@ impl Config {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
                 _ => p.push(format!("public_url: {u:?} is not an absolute http(s) URL")),
             }
+        }
+        for (name, pay) in &self.pay {
+            pay.problems(name, &mut p);
         }
         self.store.problems(&mut p);
         self.upstream.problems(&mut p);

@@ -8,6 +8,7 @@ pub mod hot;
 pub mod linger;
 pub mod observe;
 pub mod ops;
+mod pay;
 pub mod serve;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub ctx: Ctx,
     pub pushes: Arc<PushService>,
+    /// WeChat Pay's merchants (`[pay.NAME]`).
+    pub pay: Arc<crate::pay::PayService>,
     pub users: SharedUsers,
     pub compat: SharedCompat,
     /// The operator console, when `[console]` enables it.
@@ -67,6 +70,12 @@ impl FromRef<AppState> for Ctx {
 impl FromRef<AppState> for Arc<PushService> {
     fn from_ref(s: &AppState) -> Arc<PushService> {
         s.pushes.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<crate::pay::PayService> {
+    fn from_ref(s: &AppState) -> Arc<crate::pay::PayService> {
+        s.pay.clone()
     }
 }
 
@@ -209,6 +218,9 @@ pub fn router(state: AppState) -> Router {
             post(api::subscribe_send),
         )
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
+        .route("/wx/pay/{name}/notify", post(crate::pay::notify::notify))
+        .route("/api/v1/pay/{name}/v3/{*path}", any(pay::proxy))
+        .route("/api/v1/pay/{name}/status", get(pay::status))
         .route("/api/v1/admin/accounts", get(admin::list))
         .route(
             "/api/v1/admin/accounts/{name}",

@@ -22,19 +22,10 @@ use crate::config::WebhookConfig;
 use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 
-/// The signature header: `sha256=` and the hex HMAC-SHA256 of `{timestamp}.{body}`.
-pub const SIGNATURE_HEADER: &str = "x-wxgate-signature";
-/// Unix seconds when the call was signed.
-pub const TIMESTAMP_HEADER: &str = "x-wxgate-timestamp";
-
-/// `sha256=<hex>` over `{timestamp}.{body}`: what a webhook recomputes to trust a call.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let ts = timestamp.to_string();
-    format!(
-        "sha256={}",
-        crate::util::hmac_hex(secret, &[ts.as_bytes(), b".", body])
-    )
-}
+pub use crate::util::{
+    webhook_signature as sign, WEBHOOK_SIGNATURE_HEADER as SIGNATURE_HEADER,
+    WEBHOOK_TIMESTAMP_HEADER as TIMESTAMP_HEADER,
+};
 
 /// Outcomes of webhook calls, for metrics and tests.
 #[derive(Debug, Default)]

@@ -114,6 +114,17 @@ pub fn wxa_code(account: &str, request_digest: &str) -> String {
     key(account, &["wxa_code", request_digest])
 }
 
+/// A WeChat Pay notification by id, `done` once delivered.
+pub fn pay_notification(pay: &str, id: &str) -> String {
+    format!("wxgate:{{pay:{pay}}}:notification:{id}")
+}
+
+/// A payment or refund by its business key (`{event_type}:{out_no}`): claimed while one
+/// instance delivers it, `done` after.
+pub fn pay_business(pay: &str, key: &str) -> String {
+    format!("wxgate:{{pay:{pay}}}:business:{key}")
+}
+
 /// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
 /// usable session id).
 pub fn mp_session(account: &str, session_digest: &str) -> String {

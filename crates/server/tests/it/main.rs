@@ -14,6 +14,7 @@ mod faults;
 mod json_push;
 mod miniprogram;
 mod operations;
+mod pay;
 mod push;
 mod redis_fleet;
 mod redis_tls;

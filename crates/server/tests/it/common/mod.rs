@@ -189,6 +189,7 @@ data_dir = "{data}"
 [upstream]
 api_base = "{sandbox}"
 open_base = "{sandbox}"
+pay_base = "{sandbox}"
 timeout_ms = 3000
 retries = 2
 backoff_ms = 20

@@ -1,0 +1,558 @@
+//! WeChat Pay v3 (`[pay.NAME]`) against the sandbox's WeChat Pay: orders through the
+//! signing proxy, notifications verified and delivered to the webhook exactly once
+//! (retries, replays to any instance of a fleet), every bad input refused with no
+//! webhook call, the webhook down then back, and a switch from the platform
+//! certificate to the WeChat Pay public key mid-run.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use wxgate_proto::pay::notification::signed_message;
+use wxgate_proto::pay::{PrivateKey, Resource};
+use wxgate_sandbox::pay as sandbox_pay;
+
+use crate::common::*;
+
+const MCHID: &str = "1900000001";
+const APIV3_KEY: &str = "wxgateSandboxApiV3Key00000000001";
+const HOOK_SECRET: &str = "pay-hook-secret-0123456789";
+
+/// The business's webhook: what it received, and whether it is down.
+#[derive(Default)]
+pub struct Hook {
+    pub calls: Mutex<Vec<(HeaderMap, Vec<u8>)>>,
+    pub down: AtomicBool,
+    pub hits: AtomicUsize,
+}
+
+impl Hook {
+    pub async fn serve(self: &Arc<Self>) -> String {
+        let hook = self.clone();
+        let app = axum::Router::new().route(
+            "/paid",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let hook = hook.clone();
+                async move {
+                    hook.hits.fetch_add(1, Ordering::SeqCst);
+                    if hook.down.load(Ordering::SeqCst) {
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                    hook.calls.lock().unwrap().push((headers, body.to_vec()));
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        format!("{}/paid", serve_stand_in(app).await)
+    }
+
+    pub fn bodies(&self) -> Vec<Value> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b)| serde_json::from_slice(b).unwrap())
+            .collect()
+    }
+}
+
+/// `[pay.shop]` with the sandbox's keys written into `dir`; `more` is added to it.
+pub fn pay_section(dir: &TempDir, hook_url: &str, more: &str) -> String {
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let key = write("merchant.key.pem", sandbox_pay::MERCHANT_KEY);
+    let cert = write("platform.cert.pem", sandbox_pay::PLATFORM_CERT);
+    let public = write("public.pub.pem", sandbox_pay::PUBLIC_KEY_PEM);
+    format!(
+        r#"
+[pay.shop]
+mchid = "{MCHID}"
+apiv3_key = "{APIV3_KEY}"
+private_key_file = "{key}"
+merchant_serial = "{}"
+platform_certificate_files = ["{cert}"]
+wechatpay_public_key_file = "{public}"
+wechatpay_public_key_id = "{}"
+{more}
+
+[pay.shop.webhook]
+url = "{hook_url}"
+secret = "{HOOK_SECRET}"
+timeout_ms = 2000
+"#,
+        sandbox_pay::MERCHANT_SERIAL,
+        sandbox_pay::PUBLIC_KEY_ID
+    )
+}
+
+async fn gateway(hook: &Arc<Hook>) -> Harness {
+    let url = hook.serve().await;
+    let dir = TempDir::new("pay");
+    let extra = pay_section(&dir, &url, "");
+    Setup::new().tag("pay").dir(dir).extra(&extra).start().await
+}
+
+/// Creates an order through wxgate's signing proxy (the sandbox checks the signature;
+/// wxgate checks the answer's).
+pub async fn order(h: &Harness, base: &str, out_trade_no: &str) -> Value {
+    let notify = format!("{base}/wx/pay/shop/notify");
+    let r = h
+        .http
+        .post(format!("{base}/api/v1/pay/shop/v3/pay/transactions/jsapi"))
+        .bearer_auth(API_KEY)
+        .json(&json!({
+            "appid": OA, "mchid": MCHID, "description": "sandbox tea", "out_trade_no": out_trade_no,
+            "notify_url": notify, "amount": { "total": 100, "currency": "CNY" },
+            "payer": { "openid": "oSandboxUser000000000000001" },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+pub async fn sandbox_post(h: &Harness, path: &str, body: Value) -> Value {
+    h.http
+        .post(format!("{}{path}", h.sb.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The sandbox's record of its notifications of `event_type`.
+pub async fn sent(h: &Harness, event_type: &str) -> Vec<Value> {
+    let v: Value = h
+        .http
+        .get(format!(
+            "{}/admin/pay/notifications?event_type={event_type}",
+            h.sb.base_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["notifications"].as_array().unwrap().clone()
+}
+
+pub async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// Replays a notification the sandbox sent (its body and last headers) to `url`.
+pub async fn replay(http: &reqwest::Client, url: &str, n: &Value) -> u16 {
+    let mut req = http.post(url).body(n["body"].as_str().unwrap().to_owned());
+    for (k, v) in n["headers"].as_object().unwrap() {
+        req = req.header(k, v.as_str().unwrap());
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_payment_and_a_refund_reach_the_webhook_once_each() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let base = h.gw.url();
+    let answer = order(&h, &base, "T-1001").await;
+    assert!(
+        answer["prepay_id"].as_str().unwrap().starts_with("wx"),
+        "{answer}"
+    );
+    sandbox_post(
+        &h,
+        "/admin/pay/pay",
+        json!({ "mchid": MCHID, "out_trade_no": "T-1001" }),
+    )
+    .await;
+    until("the payment is delivered", || {
+        hook.calls.lock().unwrap().len() == 1
+    })
+    .await;
+    let (headers, body) = hook.calls.lock().unwrap()[0].clone();
+    let got: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(got["event_type"], "TRANSACTION.SUCCESS");
+    assert_eq!(got["pay"], "shop");
+    assert_eq!(got["resource"]["out_trade_no"], "T-1001");
+    assert_eq!(got["resource"]["trade_state"], "SUCCESS");
+    assert_eq!(got["resource"]["amount"]["total"], 100);
+    // The webhook can trust it: HMAC-SHA256 over "{timestamp}.{body}".
+    let ts: i64 = headers["x-wxgate-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        headers["x-wxgate-signature"].to_str().unwrap(),
+        wxgate::util::webhook_signature(HOOK_SECRET.as_bytes(), ts, &body)
+    );
+    let n = sent(&h, "TRANSACTION.SUCCESS").await;
+    assert_eq!(n.len(), 1);
+    until_delivered(&h, "TRANSACTION.SUCCESS").await;
+    // WeChat Pay resends: 15 more times, the same notification: 204 each, no second call.
+    for _ in 0..15 {
+        assert_eq!(
+            replay(&h.http, &format!("{base}/wx/pay/shop/notify"), &n[0]).await,
+            204
+        );
+    }
+    assert_eq!(hook.calls.lock().unwrap().len(), 1);
+
+    // A refund through the proxy, and its notification.
+    let r = h
+        .http
+        .post(format!("{base}/api/v1/pay/shop/v3/refund/domestic/refunds"))
+        .bearer_auth(API_KEY)
+        .json(&json!({ "out_trade_no": "T-1001", "out_refund_no": "R-1001", "amount": { "refund": 40, "total": 100, "currency": "CNY" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "PROCESSING");
+    until("the refund is delivered", || {
+        hook.calls.lock().unwrap().len() == 2
+    })
+    .await;
+    let refund = &hook.bodies()[1];
+    assert_eq!(refund["event_type"], "REFUND.SUCCESS");
+    assert_eq!(refund["resource"]["out_refund_no"], "R-1001");
+    // The status route: keys with expiry, the last notifications (ids, no personal data).
+    let (code, status) = api_get(&h.http, format!("{base}/api/v1/pay/shop/status")).await;
+    assert_eq!(code, 200);
+    assert_eq!(status["keys"].as_array().unwrap().len(), 2, "{status}");
+    let recent = status["recent"].as_array().unwrap();
+    assert!(
+        recent
+            .iter()
+            .filter(|r| r["outcome"] == "duplicate")
+            .count()
+            >= 15,
+        "{status}"
+    );
+    assert!(!status.to_string().contains("oSandboxUser"), "{status}");
+    let metrics = metrics_text(&base).await;
+    // Counted by event type and outcome (other tests of this binary count too).
+    for outcome in ["delivered", "duplicate"] {
+        let line = format!(
+            r#"wxgate_pay_notifications_total{{pay="shop",event_type="TRANSACTION.SUCCESS",outcome="{outcome}"}}"#
+        );
+        assert!(metrics.contains(&line), "{line}\n{metrics}");
+    }
+}
+
+async fn until_delivered(h: &Harness, event_type: &str) {
+    for _ in 0..50 {
+        if sent(h, event_type)
+            .await
+            .iter()
+            .all(|n| n["delivered"] == true)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sandbox never saw {event_type} accepted");
+}
+
+/// A notification signed with the sandbox's platform key as `serial`, for bad inputs
+/// that need a valid signature over a bad body.
+fn signed_by_platform(body: &str, ts: i64) -> Vec<(&'static str, String)> {
+    let key = PrivateKey::from_pem(sandbox_pay::PLATFORM_KEY).unwrap();
+    let nonce = "n0nce0n0nce0".to_string();
+    let sig = key.sign(&signed_message(&ts.to_string(), &nonce, body.as_bytes()));
+    vec![
+        ("Wechatpay-Timestamp", ts.to_string()),
+        ("Wechatpay-Nonce", nonce),
+        ("Wechatpay-Signature", sig),
+        ("Wechatpay-Serial", sandbox_pay::PLATFORM_SERIAL.to_string()),
+        (
+            "Wechatpay-Signature-Type",
+            "WECHATPAY2-SHA256-RSA2048".to_string(),
+        ),
+    ]
+}
+
+fn notification(resource: Resource) -> String {
+    json!({
+        "id": "EV-BAD-0001", "create_time": "2026-12-07T13:00:00+08:00", "resource_type": "encrypt-resource",
+        "event_type": "TRANSACTION.SUCCESS", "summary": "支付成功", "resource": resource,
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn every_bad_notification_is_refused_with_no_webhook_call() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let url = format!("{}/wx/pay/shop/notify", h.gw.url());
+    let now = now();
+    let good = Resource::encrypt(
+        APIV3_KEY,
+        "abcdefghijkl",
+        "transaction",
+        "transaction",
+        r#"{"out_trade_no":"B-1"}"#,
+    )
+    .unwrap();
+    let body = notification(good.clone());
+    let post = |headers: Vec<(&'static str, String)>, body: String| {
+        let http = h.http.clone();
+        let url = url.clone();
+        async move {
+            let mut req = http.post(&url).body(body);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, v)
+        }
+    };
+    type Headers = Vec<(&'static str, String)>;
+    let mut cases: Vec<(&str, Headers, String, u16)> = Vec::new();
+    // Tampered: signed, then changed.
+    cases.push((
+        "tampered body",
+        signed_by_platform(&body, now),
+        body.replace("EV-BAD-0001", "EV-BAD-0002"),
+        401,
+    ));
+    // Wrong and unknown serial.
+    let mut wrong = signed_by_platform(&body, now);
+    wrong[3].1 = sandbox_pay::PUBLIC_KEY_ID.into();
+    cases.push((
+        "the public key's id over a certificate's signature",
+        wrong,
+        body.clone(),
+        401,
+    ));
+    let mut unknown = signed_by_platform(&body, now);
+    unknown[3].1 = "0123456789ABCDEF".into();
+    cases.push(("unknown serial", unknown, body.clone(), 401));
+    // Skewed either way, 300 s or more.
+    cases.push((
+        "late",
+        signed_by_platform(&body, now - 300),
+        body.clone(),
+        401,
+    ));
+    cases.push((
+        "early",
+        signed_by_platform(&body, now + 400),
+        body.clone(),
+        401,
+    ));
+    // A signature probe.
+    let mut probe = signed_by_platform(&body, now);
+    probe[2].1 = format!("WECHATPAY/SIGNTEST/{}", probe[2].1);
+    cases.push(("SIGNTEST", probe, body.clone(), 401));
+    // Missing headers.
+    cases.push(("no headers", Vec::new(), body.clone(), 400));
+    // A bad GCM tag and the wrong associated_data, validly signed.
+    let mut tag = good.clone();
+    tag.ciphertext = {
+        let mut raw = wxgate_proto::b64::decode(tag.ciphertext.as_bytes()).unwrap();
+        let last = raw.len() - 1;
+        raw[last] ^= 1;
+        wxgate_proto::b64::encode(&raw)
+    };
+    let bad_tag = notification(tag);
+    cases.push((
+        "bad GCM tag",
+        signed_by_platform(&bad_tag, now),
+        bad_tag,
+        400,
+    ));
+    let mut ad = good.clone();
+    ad.associated_data = "refund".into();
+    let bad_ad = notification(ad);
+    cases.push((
+        "wrong associated_data",
+        signed_by_platform(&bad_ad, now),
+        bad_ad,
+        400,
+    ));
+    // Not JSON, validly signed.
+    cases.push((
+        "not JSON",
+        signed_by_platform("<xml/>", now),
+        "<xml/>".into(),
+        400,
+    ));
+    // Oversize.
+    let big = "x".repeat(70 << 10);
+    cases.push(("oversize", signed_by_platform(&big, now), big, 413));
+    for (what, headers, body, want) in cases {
+        let (status, v) = post(headers, body).await;
+        assert_eq!(status, want, "{what}: {v}");
+        assert_eq!(v["code"], "FAIL", "{what}: {v}");
+    }
+    // The probe as the sandbox sends it, too.
+    sandbox_post(
+        &h,
+        "/admin/pay/signtest",
+        json!({ "mchid": MCHID, "url": url }),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let probes = sent(&h, "TRANSACTION.SUCCESS").await;
+    assert_eq!(probes.len(), 1);
+    assert_eq!(
+        probes[0]["delivered"], false,
+        "a probe must fail: {probes:?}"
+    );
+    assert_eq!(
+        hook.hits.load(Ordering::SeqCst),
+        0,
+        "no bad input reached the webhook"
+    );
+    // A good one still passes.
+    let (status, _) = post(signed_by_platform(&body, now), body.clone()).await;
+    assert_eq!(status, 204);
+    assert_eq!(hook.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_webhook_down_means_a_5xx_then_delivery_once_it_is_back() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let base = h.gw.url();
+    hook.down.store(true, Ordering::SeqCst);
+    order(&h, &base, "T-2001").await;
+    sandbox_post(
+        &h,
+        "/admin/pay/pay",
+        json!({ "mchid": MCHID, "out_trade_no": "T-2001" }),
+    )
+    .await;
+    until("the first try fails", || {
+        hook.hits.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n = sent(&h, "TRANSACTION.SUCCESS").await;
+    assert_eq!(
+        (n[0]["attempts"].as_u64(), n[0]["delivered"].as_bool()),
+        (Some(1), Some(false))
+    );
+    // WeChat Pay answers FAIL with a 5xx, so it retries; 15 s later, by its schedule.
+    let status = replay(&h.http, &format!("{base}/wx/pay/shop/notify"), &n[0]).await;
+    assert_eq!(status, 500);
+    hook.down.store(false, Ordering::SeqCst);
+    h.advance(15);
+    until("the retry is delivered", || {
+        hook.calls.lock().unwrap().len() == 1
+    })
+    .await;
+    until_delivered(&h, "TRANSACTION.SUCCESS").await;
+    h.advance(30);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(hook.calls.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_switch_to_the_public_key_mid_run_loses_and_doubles_nothing() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let base = h.gw.url();
+    for (i, signer) in ["certificate", "public_key", "certificate", "public_key"]
+        .iter()
+        .enumerate()
+    {
+        sandbox_post(
+            &h,
+            "/admin/pay/switch",
+            json!({ "mchid": MCHID, "signer": signer }),
+        )
+        .await;
+        let no = format!("T-30{i}");
+        order(&h, &base, &no).await;
+        sandbox_post(
+            &h,
+            "/admin/pay/pay",
+            json!({ "mchid": MCHID, "out_trade_no": no }),
+        )
+        .await;
+        until("delivered", || hook.calls.lock().unwrap().len() == i + 1).await;
+    }
+    let n = sent(&h, "TRANSACTION.SUCCESS").await;
+    let serials: Vec<_> = n
+        .iter()
+        .map(|n| {
+            n["headers"]["Wechatpay-Serial"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(serials[1], sandbox_pay::PUBLIC_KEY_ID);
+    assert_eq!(serials[0], sandbox_pay::PLATFORM_SERIAL);
+    // Every notification once, whichever key signed it, replays included.
+    for one in &n {
+        assert_eq!(
+            replay(&h.http, &format!("{base}/wx/pay/shop/notify"), one).await,
+            204
+        );
+    }
+    let got: Vec<_> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["resource"]["out_trade_no"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, ["T-300", "T-301", "T-302", "T-303"]);
+}
+
+#[tokio::test]
+async fn the_signing_proxy_is_for_holders_of_a_key_only() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let base = h.gw.url();
+    let url = format!("{base}/api/v1/pay/shop/v3/pay/transactions/out-trade-no/none?mchid={MCHID}");
+    assert_eq!(h.http.get(&url).send().await.unwrap().status(), 401);
+    let limited = h
+        .http
+        .get(&url)
+        .bearer_auth("mini-only-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 403);
+    // WeChat Pay's own error passes through (signed answers only on success).
+    let r = h.http.get(&url).bearer_auth(API_KEY).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().await.unwrap()["code"], "ORDER_NOT_EXIST");
+    for bad in [
+        "/api/v1/pay/shop/v3/../secret",
+        "/api/v1/pay/nope/v3/certificates",
+    ] {
+        let r = h
+            .http
+            .get(format!("{base}{bad}"))
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 400 | 404),
+            "{bad}: {}",
+            r.status()
+        );
+    }
+}
