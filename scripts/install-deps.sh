@@ -24,9 +24,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import wechatpy, cryptography, selenium" >/dev/null 2>&1; then
-  echo "installing (PyPI): wechatpy cryptography selenium" >&2
-  python3 -m pip install --quiet --disable-pip-version-check wechatpy cryptography selenium
+if ! python3 -c "import wechatpy, wechatpayv3, cryptography, selenium" >/dev/null 2>&1; then
+  echo "installing (PyPI): wechatpy wechatpayv3 cryptography selenium" >&2
+  python3 -m pip install --quiet --disable-pip-version-check wechatpy wechatpayv3 cryptography selenium
 fi
 
 if [ ! -d tests/interop/node_modules/co-wechat-api ]; then

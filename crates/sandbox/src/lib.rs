@@ -99,6 +99,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/admin/pay/notifications",
             get(routes::pay::admin_notifications),
         )
+        .route("/admin/pay/requests", get(routes::pay::admin_requests))
         .route("/admin/pay/keys", get(routes::pay::admin_keys));
     let admin = Router::new()
         .route("/admin/clock", get(admin::clock))

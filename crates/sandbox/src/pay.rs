@@ -86,8 +86,19 @@ pub struct Pay {
     state: Mutex<State>,
 }
 
+/// A v3 request as it arrived, for tests that check its signature themselves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Request {
+    pub authorization: String,
+    pub method: String,
+    pub url: String,
+    pub body: String,
+    pub verified: bool,
+}
+
 #[derive(Default)]
 struct State {
+    requests: std::collections::VecDeque<Request>,
     transactions: BTreeMap<(String, String), Transaction>,
     outgoing: Vec<Outgoing>,
     signer: BTreeMap<String, String>,
@@ -147,8 +158,43 @@ impl Pay {
             })
     }
 
-    /// Checks a request's `Authorization` as WeChat Pay does: 401 SIGN_ERROR otherwise.
+    /// Checks a request's `Authorization` as WeChat Pay does (401 SIGN_ERROR otherwise),
+    /// and keeps the last 50 requests for [`Pay::requests`].
     pub fn authenticate(
+        &self,
+        header: &str,
+        method: &str,
+        url: &str,
+        body: &[u8],
+        now: i64,
+    ) -> Result<&PayMerchantConfig, PayError> {
+        let result = self.check_signature(header, method, url, body, now);
+        let mut s = self.state.lock().unwrap();
+        if s.requests.len() == 50 {
+            s.requests.pop_front();
+        }
+        s.requests.push_back(Request {
+            authorization: header.into(),
+            method: method.into(),
+            url: url.into(),
+            body: String::from_utf8_lossy(body).into_owned(),
+            verified: result.is_ok(),
+        });
+        result
+    }
+
+    /// The last v3 requests, oldest first.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state
+            .lock()
+            .unwrap()
+            .requests
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    fn check_signature(
         &self,
         header: &str,
         method: &str,

@@ -200,6 +200,12 @@ pub async fn admin_notifications(State(p): State<Shared>, Query(q): Query<Params
     Json(json!({ "notifications": list })).into_response()
 }
 
+/// `GET /admin/pay/requests`: the last v3 requests as they arrived, each with whether
+/// its signature verified.
+pub async fn admin_requests(State(p): State<Shared>) -> Response {
+    Json(json!({ "requests": p.pay.requests() })).into_response()
+}
+
 /// The keys a gateway is configured with to trust this WeChat Pay (PEM), and the
 /// merchant's test private key: for setting up a gateway against the sandbox.
 pub async fn admin_keys() -> Response {

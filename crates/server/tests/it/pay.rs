@@ -556,3 +556,218 @@ async fn the_signing_proxy_is_for_holders_of_a_key_only() {
         );
     }
 }
+
+/// A fleet of three on one Redis: the notification WeChat Pay delivers to one instance,
+/// and 15 replays of it sent to random instances at once, reach the webhook once.
+#[tokio::test]
+async fn a_fleet_of_three_delivers_each_payment_once() {
+    let redis = RedisServer::start();
+    let hook = Arc::new(Hook::default());
+    let url = hook.serve().await;
+    let start = |sandbox: Option<String>| {
+        let dir = TempDir::new("pay-fleet");
+        let extra = pay_section(&dir, &url, "");
+        let mut setup = Setup::new()
+            .tag("pay-fleet")
+            .dir(dir)
+            .store(&redis_store(&redis.url()))
+            .extra(&extra);
+        if let Some(base) = sandbox {
+            setup = setup.upstream(&base);
+        }
+        setup.start()
+    };
+    let h1 = start(None).await;
+    let h2 = start(Some(h1.sb.base_url())).await;
+    let h3 = start(Some(h1.sb.base_url())).await;
+    let fleet = [h1.gw.url(), h2.gw.url(), h3.gw.url()];
+    for (i, no) in ["F-1", "F-2"].into_iter().enumerate() {
+        order(&h1, &fleet[i], no).await;
+        sandbox_post(
+            &h1,
+            "/admin/pay/pay",
+            json!({ "mchid": MCHID, "out_trade_no": no }),
+        )
+        .await;
+        // The replays go out while WeChat Pay's own delivery may still be running.
+        let n = loop {
+            let all = sent(&h1, "TRANSACTION.SUCCESS").await;
+            match all.get(i) {
+                // Its headers are there once WeChat Pay's first try was made.
+                Some(n) if n["headers"].as_object().is_some_and(|h| !h.is_empty()) => {
+                    break n.clone()
+                }
+                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        };
+        let replays = (0..15).map(|k| {
+            let http = h1.http.clone();
+            let target = format!("{}/wx/pay/shop/notify", fleet[(k * 7 + i) % 3]);
+            let n = n.clone();
+            async move { replay(&http, &target, &n).await }
+        });
+        let statuses = futures_util::future::join_all(replays).await;
+        assert!(
+            statuses.iter().all(|s| *s == 204 || *s == 503),
+            "{statuses:?}"
+        );
+        until("delivered", || hook.calls.lock().unwrap().len() == i + 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for base in &fleet {
+            assert_eq!(
+                replay(&h1.http, &format!("{base}/wx/pay/shop/notify"), &n).await,
+                204
+            );
+        }
+    }
+    let got: Vec<_> = hook
+        .bodies()
+        .iter()
+        .map(|b| b["resource"]["out_trade_no"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, ["F-1", "F-2"]);
+}
+
+/// Drop-in mode: a handler written with wechatpayv3 (PyPI, unmodified), trusting
+/// wxgate's forwarding key in place of WeChat Pay's, verifies and decrypts what wxgate
+/// forwards.
+#[tokio::test]
+async fn a_handler_written_with_wechatpayv3_accepts_the_drop_in_forward() {
+    let dir = TempDir::new("pay-dropin");
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let forward_key = write("forward.key.pem", sandbox_pay::FORWARD_KEY);
+    let forward_pub = write("forward.pub.pem", sandbox_pay::FORWARD_PUBLIC);
+    let merchant_key = write("merchant-handler.key.pem", sandbox_pay::MERCHANT_KEY);
+    let out = dir.path().join("verified.jsonl");
+    let port = free_port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/wechatpay_handler.py"
+    );
+    let mut child = std::process::Command::new("python3")
+        .args([
+            script,
+            &port.to_string(),
+            out.to_str().unwrap(),
+            MCHID,
+            APIV3_KEY,
+            &merchant_key,
+            &forward_pub,
+            "PUB_KEY_ID_wxgate_forward",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 with wechatpayv3 (scripts/install-deps.sh)");
+    wait_for_port(port);
+    let more = format!("\n[pay.shop.forward]\nprivate_key_file = \"{forward_key}\"\nkey_id = \"PUB_KEY_ID_wxgate_forward\"\n");
+    let extra = pay_section(&dir, &format!("http://127.0.0.1:{port}/notify"), &more);
+    let h = Setup::new()
+        .tag("pay-dropin")
+        .dir(dir)
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    order(&h, &base, "D-1").await;
+    sandbox_post(
+        &h,
+        "/admin/pay/pay",
+        json!({ "mchid": MCHID, "out_trade_no": "D-1" }),
+    )
+    .await;
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    until("wechatpayv3 verified the forward", || !read().is_empty()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let verified: Value = serde_json::from_str(read().lines().next().unwrap()).unwrap();
+    assert_eq!(verified["event_type"], "TRANSACTION.SUCCESS");
+    assert_eq!(verified["resource"]["out_trade_no"], "D-1");
+    until_delivered(&h, "TRANSACTION.SUCCESS").await;
+    let (_, status) = api_get(&h.http, format!("{base}/api/v1/pay/shop/status")).await;
+    assert_eq!(status["mode"], "drop_in");
+}
+
+/// The signing proxy's requests verify with the sandbox (WeChat Pay's rules) and with
+/// Python's `cryptography` (a second implementation of them).
+#[tokio::test]
+async fn the_signing_proxy_signs_as_a_second_implementation_verifies() {
+    let hook = Arc::new(Hook::default());
+    let h = gateway(&hook).await;
+    let body = r#"{"appid":"wxsandbox0000001","mchid":"1900000001","description":"tea","out_trade_no":"P-1","notify_url":"http://127.0.0.1:1/n","amount":{"total":1}}"#;
+    let r = h
+        .http
+        .post(format!(
+            "{}/api/v1/pay/shop/v3/pay/transactions/native",
+            h.gw.url()
+        ))
+        .bearer_auth(API_KEY)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.json::<Value>().await.unwrap()["code_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("weixin://wxpay/"));
+    let seen: Value = h
+        .http
+        .get(format!("{}/admin/pay/requests", h.sb.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let req = seen["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["url"] == "/v3/pay/transactions/native")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        req["verified"], true,
+        "the sandbox checks it as WeChat Pay does"
+    );
+    assert_eq!(req["body"], body, "the body goes as the caller wrote it");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/wechatpay_verify.py"
+    );
+    let check = |body: &str| {
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let input = json!({ "authorization": req["authorization"], "method": "POST", "url": req["url"], "body": body, "public_key": sandbox_pay::MERCHANT_PUBLIC });
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = check(body);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let v: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        (v["mchid"].as_str(), v["serial_no"].as_str()),
+        (Some(MCHID), Some(sandbox_pay::MERCHANT_SERIAL))
+    );
+    // And the second implementation refuses what does not match.
+    assert!(!check("{}").status.success());
+}
