@@ -168,6 +168,7 @@ fn check_says_exactly_what_is_wrong() {
         .env("WX_MINI_SECRET", "secret-from-env")
         .env("BACKEND_API_KEY", "an-api-key-of-enough-length")
         .env("WEBHOOK_SECRET", "webhook-secret")
+        .env("WX_PAY_APIV3_KEY", "an-apiv3-key-of-32-characters-00")
         .env("AUTH_SECRET", "an-auth-secret-of-enough-length")
         .output()
         .unwrap();

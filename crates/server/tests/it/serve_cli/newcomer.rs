@@ -233,6 +233,8 @@ fn every_toml_snippet_in_the_docs_passes_check() {
                 };
                 let value = if line.trim_start().starts_with("encoding_aes_key") {
                     "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+                } else if line.trim_start().starts_with("apiv3_key") {
+                    "an-apiv3-key-of-32-characters-00"
                 } else {
                     "a-value-of-sixteen-characters-or-more"
                 };
