@@ -174,6 +174,25 @@ function renderStore(v) {
   }
 }
 
+// WeChat Pay's merchants: keys with expiry, notifications by outcome, the last ones
+// (ids and outcomes only).
+function renderPay(v) {
+  const merchants = v.pay || [];
+  $("pay-section").hidden = merchants.length === 0;
+  const body = $("pay").tBodies[0];
+  body.textContent = "";
+  for (const m of merchants) {
+    const tr = body.insertRow();
+    const keys = m.keys.map((k) => k.id.slice(0, 24) + (k.expires_at ? " (" + new Date(k.expires_at * 1000).toISOString().slice(0, 10) + ")" : "")).join(", ");
+    const outcomes = Object.entries(m.outcomes).map(([o, n]) => `${o} ${n}`).join(", ") || "none yet";
+    const last = m.recent.map((r) => `${r.id.slice(0, 20)} ${r.event_type} ${r.outcome}`).join("; ") || "none yet";
+    for (const text of [`${m.name} (${m.mchid}, ${m.mode})`, keys, outcomes, last]) {
+      tr.insertCell().textContent = text;
+    }
+    if ((m.outcomes.webhook_failed || 0) > 0) tr.className = "error";
+  }
+}
+
 // WeChat refusing this server's IP (40164): the first thing to fix, above everything.
 function renderIpBanner(refused) {
   const b = $("ip-banner");
@@ -208,6 +227,7 @@ async function loadOverview() {
   renderSummary(v);
   renderAccounts(v);
   renderStore(v);
+  renderPay(v);
   const p = await (await api("/console/api/problems")).json();
   const body = $("problems").tBodies[0];
   body.textContent = "";

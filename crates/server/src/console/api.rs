@@ -117,6 +117,7 @@ pub(super) async fn overview(
             "store": store_report,
             "fleet": fleet,
             "ip_not_whitelisted": ctx.credentials.ip_refusals(),
+            "pay": s.pay.overview(),
             "csrf": c.keys.csrf(&cookie),
         }))
         .into_response(),

@@ -53,6 +53,8 @@ pub type SharedConsole = Option<Arc<Console>>;
 pub struct ConsoleState {
     pub ctx: Ctx,
     pub console: SharedConsole,
+    /// WeChat Pay's merchants, shown beside the accounts.
+    pub pay: Arc<crate::pay::PayService>,
 }
 
 impl Console {

@@ -90,6 +90,7 @@ impl FromRef<AppState> for crate::console::ConsoleState {
         crate::console::ConsoleState {
             ctx: s.ctx.clone(),
             console: s.console.clone(),
+            pay: s.pay.clone(),
         }
     }
 }

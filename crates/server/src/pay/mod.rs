@@ -53,6 +53,8 @@ pub struct Seen {
 pub struct PayService {
     merchants: BTreeMap<String, Merchant>,
     recent: Mutex<VecDeque<Seen>>,
+    /// Notifications by merchant and outcome since start.
+    counts: Mutex<BTreeMap<(String, &'static str), u64>>,
 }
 
 const RECENT: usize = 50;
@@ -101,6 +103,7 @@ impl PayService {
         Ok(PayService {
             merchants,
             recent: Mutex::new(VecDeque::new()),
+            counts: Mutex::default(),
         })
     }
 
@@ -122,12 +125,45 @@ impl PayService {
     }
 
     fn remember(&self, seen: Seen) {
+        if let Ok(mut c) = self.counts.lock() {
+            *c.entry((seen.pay.clone(), seen.outcome)).or_default() += 1;
+        }
         if let Ok(mut r) = self.recent.lock() {
             if r.len() == RECENT {
                 r.pop_front();
             }
             r.push_back(seen);
         }
+    }
+
+    /// For the console: each merchant, its keys with expiry, its notifications by outcome
+    /// since start and the last ones (ids and outcomes, no personal data).
+    pub fn overview(&self) -> serde_json::Value {
+        let counts = self.counts.lock().map(|c| c.clone()).unwrap_or_default();
+        let recent = self.recent();
+        let merchants: Vec<_> = self
+            .merchants
+            .values()
+            .map(|m| {
+                let by_outcome: BTreeMap<&str, u64> = counts
+                    .iter()
+                    .filter(|((pay, _), _)| *pay == m.name)
+                    .map(|((_, outcome), n)| (*outcome, *n))
+                    .collect();
+                let keys: Vec<_> = m
+                    .keys()
+                    .into_iter()
+                    .map(|(id, kind, expires_at)| serde_json::json!({ "id": id, "kind": kind, "expires_at": expires_at }))
+                    .collect();
+                let last: Vec<_> = recent.iter().rev().filter(|r| r.pay == m.name).take(10).collect();
+                serde_json::json!({
+                    "name": m.name, "mchid": m.cfg.mchid,
+                    "mode": if m.cfg.forward.is_some() { "drop_in" } else { "json" },
+                    "keys": keys, "outcomes": by_outcome, "recent": last,
+                })
+            })
+            .collect();
+        serde_json::Value::Array(merchants)
     }
 
     /// The last notifications, newest last.

@@ -771,3 +771,64 @@ async fn the_signing_proxy_signs_as_a_second_implementation_verifies() {
     // And the second implementation refuses what does not match.
     assert!(!check("{}").status.success());
 }
+
+/// The console shows each merchant: its keys with expiry, its notifications by outcome
+/// and the last ones, with no personal data.
+#[tokio::test]
+async fn the_console_shows_the_merchants_notifications_and_keys() {
+    const KEY: &str = "console-admin-key-0123456789abcdef";
+    let hook = Arc::new(Hook::default());
+    let url = hook.serve().await;
+    let dir = TempDir::new("pay-console");
+    let extra = pay_section(&dir, &url, "");
+    let h = Setup::new()
+        .tag("pay-console")
+        .dir(dir)
+        .top(&format!(
+            "[console]\nenabled = true\nadmin_key = \"{KEY}\"\n"
+        ))
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    order(&h, &base, "C-1").await;
+    sandbox_post(
+        &h,
+        "/admin/pay/pay",
+        json!({ "mchid": MCHID, "out_trade_no": "C-1" }),
+    )
+    .await;
+    until("delivered", || hook.calls.lock().unwrap().len() == 1).await;
+    until_delivered(&h, "TRANSACTION.SUCCESS").await;
+    let cookie = console_cookie(&h.http, &base, KEY).await;
+    let v: Value = h
+        .http
+        .get(format!("{base}/console/api/overview"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shop = &v["pay"][0];
+    assert_eq!(shop["name"], "shop", "{v}");
+    assert_eq!(shop["outcomes"]["delivered"], 1, "{shop}");
+    let keys: Vec<_> = shop["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        [sandbox_pay::PUBLIC_KEY_ID, sandbox_pay::PLATFORM_SERIAL]
+    );
+    assert!(shop["keys"][1]["expires_at"].as_i64().unwrap() > now() + 365 * 86400);
+    assert_eq!(shop["recent"][0]["outcome"], "delivered");
+    let text = shop.to_string();
+    assert!(
+        !text.contains("oSandboxUser") && !text.contains("C-1"),
+        "no personal or order data: {text}"
+    );
+}
