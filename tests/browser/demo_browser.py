@@ -96,6 +96,17 @@ def mini_program(d, wait, gateway, shots, result):
     d.save_screenshot(shots + "/miniprogram.png")
 
 
+def pay(d, wait, gateway, shots, result):
+    d.get(gateway + "/demo/pay.html")
+    text = lambda i: d.find_element(By.ID, i).text
+    d.find_element(By.ID, "pay").click()
+    wait.until(lambda d: text("delivered") != "" or text("error") != "")
+    assert text("error") == "", text("error")
+    result["pay_delivered"] = text("delivered")
+    result["pay_notification"] = text("notification")
+    d.save_screenshot(shots + "/pay.png")
+
+
 def console(d, wait, gateway, sandbox, shots, console_key, result):
     # No session: every data route says 401, a forged cookie too.
     for path in ("overview", "traffic", "problems"):
@@ -199,6 +210,7 @@ def main():
 
             chat(d, wait, gateway, shots, result)
             mini_program(d, wait, gateway, shots, result)
+            pay(d, wait, gateway, shots, result)
             console(d, wait, gateway, sandbox, shots, console_key, result)
         finally:
             d.quit()

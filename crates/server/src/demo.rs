@@ -1,7 +1,8 @@
 //! The demo pages under `/demo/` (static files embedded in the binary) and `wxgate demo`:
 //! the sandbox and a gateway wired to it, so a newcomer sees everything work in a browser
 //! without a WeChat account: JS-SDK, OAuth, a chat through `/wx/service` in safe mode, a
-//! simulated Mini Program on `/wx/mp/...`, and the console.
+//! simulated Mini Program on `/wx/mp/...`, a WeChat Pay payment notified and delivered
+//! to a webhook, and the console.
 //!
 //! What WeChat's side would do in a real phone (seal a push, hand a Mini Program a
 //! `wx.login` code or encryptedData) the pages ask the sandbox for through
@@ -41,6 +42,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "miniprogram.html",
         "text/html; charset=utf-8",
         include_str!("../assets/demo/miniprogram.html"),
+    ),
+    (
+        "pay.html",
+        "text/html; charset=utf-8",
+        include_str!("../assets/demo/pay.html"),
     ),
     (
         "demo.js",
@@ -162,4 +168,92 @@ pub async fn mini_program(State(s): State<Ctx>, Path(what): Path<String>) -> Res
         json!({ "appid": mini.appid, "openid": openid }),
     )
     .await
+}
+
+/// What the demo's payment webhook received, newest last (a few, in memory).
+static DELIVERED: std::sync::Mutex<Vec<serde_json::Value>> = std::sync::Mutex::new(Vec::new());
+
+/// `POST /demo/api/pay/order`: the demo merchant orders 1.00 CNY through the signing
+/// proxy's own call (`Merchant::call_signed`, as `/api/v1/pay/demo/v3/...` does), and the
+/// sandbox's payer pays it; WeChat Pay then notifies `/wx/pay/demo/notify`.
+pub async fn pay_order(
+    State(s): State<Ctx>,
+    State(pay): State<std::sync::Arc<crate::pay::PayService>>,
+) -> Response {
+    let (Some(sandbox), Some(m)) = (demo_on(&s), pay.merchant("demo")) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let out_trade_no = format!("DEMO-{}", wxgate_proto::jssdk::nonce_str(12));
+    let order = json!({
+        "appid": "wxsandbox0000001", "mchid": m.cfg.mchid, "description": "wxgate demo tea",
+        "out_trade_no": out_trade_no, "amount": { "total": 100, "currency": "CNY" },
+        "notify_url": format!("{}/wx/pay/demo/notify", s.config.base_url()),
+    });
+    let body = bytes::Bytes::from(order.to_string());
+    let answer = match m
+        .call_signed("POST", "/v3/pay/transactions/native", body, s.now(), true)
+        .await
+    {
+        Ok(a) if a.status == 200 => a,
+        Ok(a) => return (StatusCode::BAD_GATEWAY, a.body).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_GATEWAY,
+                Json(json!({ "error": e.to_string() })),
+            )
+                .into_response()
+        }
+    };
+    let created: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+    let paid = json!({ "mchid": m.cfg.mchid, "out_trade_no": out_trade_no });
+    let _ = sandbox_admin(&sandbox, "/admin/pay/pay", paid).await;
+    Json(json!({ "out_trade_no": out_trade_no, "order": created })).into_response()
+}
+
+/// `POST /demo/api/pay/webhook`: the demo merchant's webhook. It checks wxgate's HMAC
+/// signature as a business's webhook would, and keeps what it received.
+pub async fn pay_webhook(
+    State(s): State<Ctx>,
+    headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> Response {
+    let Some(hook) = s.config.pay.get("demo").map(|p| p.webhook.secret.clone()) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ts: i64 = header(crate::util::WEBHOOK_TIMESTAMP_HEADER)
+        .parse()
+        .unwrap_or(0);
+    let expected = crate::util::webhook_signature(hook.expose().as_bytes(), ts, &body);
+    let verified = crate::util::ct_eq(&expected, header(crate::util::WEBHOOK_SIGNATURE_HEADER));
+    if !verified {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if let Ok(mut d) = DELIVERED.lock() {
+        if d.len() == 20 {
+            d.remove(0);
+        }
+        d.push(json!({ "signature_verified": true, "received": v }));
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `GET /demo/api/pay/deliveries`: what the webhook received, and WeChat Pay's side
+/// (the sandbox's notifications: attempts, delivered).
+pub async fn pay_deliveries(State(s): State<Ctx>) -> Response {
+    let Some(sandbox) = demo_on(&s) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let sent: serde_json::Value = match reqwest::get(format!(
+        "{}/admin/pay/notifications",
+        sandbox.trim_end_matches('/')
+    ))
+    .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => serde_json::Value::Null,
+    };
+    let delivered = DELIVERED.lock().map(|d| d.clone()).unwrap_or_default();
+    Json(json!({ "webhook": delivered, "wechat_pay": sent["notifications"] })).into_response()
 }

@@ -45,6 +45,7 @@ data_dir = "{data}"
 [upstream]
 api_base = "{sandbox_url}"
 open_base = "{sandbox_url}"
+pay_base = "{sandbox_url}"
 
 [auth]
 secret = "{auth_secret}"
@@ -89,8 +90,24 @@ reply = {{ type = "news", articles = [{{ title = "wxgate", description = "WeChat
 kind = "miniprogram"
 appid = "wxsandboxmini001"
 secret = "sandbox-secret-miniapp-0001"
+
+# The sandbox's WeChat Pay merchant, with the sandbox's public keys; the platform
+# certificate is downloaded from the sandbox on the first notification.
+[pay.demo]
+mchid = "1900000001"
+apiv3_key = "wxgateSandboxApiV3Key00000000001"
+private_key = """{merchant_key}"""
+merchant_serial = "{merchant_serial}"
+fetch_certificates = true
+
+[pay.demo.webhook]
+url = "http://{host}:{port}/demo/api/pay/webhook"
+secret = "{pay_secret}"
 "#,
-        data = data_dir.display()
+        data = data_dir.display(),
+        merchant_key = wxgate_sandbox::keys::MERCHANT_KEY,
+        merchant_serial = wxgate_sandbox::keys::MERCHANT_SERIAL,
+        pay_secret = auth_secret,
     )
 }
 
@@ -133,6 +150,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!("  OAuth     {g}/demo/oauth.html");
     println!("  chat      {g}/demo/chat.html");
     println!("  Mini Program {g}/demo/miniprogram.html");
+    println!("  WeChat Pay {g}/demo/pay.html");
     println!("  console   {g}/console   (admin key {console_key})");
     println!("  API key   {api_key}");
     println!("  token     curl -H 'Authorization: Bearer {api_key}' {g}/api/v1/default/token");

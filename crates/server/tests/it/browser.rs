@@ -26,6 +26,7 @@ const SHOTS: &[&str] = &[
     "oauth.png",
     "chat.png",
     "miniprogram.png",
+    "pay.png",
     "console.png",
     "console-refreshed.png",
 ];
@@ -81,6 +82,19 @@ fn the_demo_works_in_a_real_browser() {
         .is_some_and(|r| r.contains("you said hello")));
     assert_eq!(v["mp_openid"], "oMiniUser00000000000000001");
     assert_eq!(v["mp_session_check"], "valid");
+    let delivered = v["pay_delivered"].as_str().unwrap_or("");
+    assert!(
+        delivered.starts_with("TRANSACTION.SUCCESS for DEMO-")
+            && delivered.contains("1.00 CNY, signature verified (1 time)"),
+        "{v}"
+    );
+    assert!(
+        v["pay_notification"]
+            .as_str()
+            .unwrap_or("")
+            .contains("accepted (204)"),
+        "{v}"
+    );
     assert_eq!(
         v["console_accounts"],
         serde_json::json!(["default", "mini"])
