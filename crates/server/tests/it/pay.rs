@@ -620,12 +620,87 @@ async fn a_fleet_of_three_delivers_each_payment_once() {
             );
         }
     }
+    // A refund of F-1 through the proxy of another instance: once as well.
+    let r = h1
+        .http
+        .post(format!("{}/api/v1/pay/shop/v3/refund/domestic/refunds", fleet[2]))
+        .bearer_auth(API_KEY)
+        .json(&json!({ "out_trade_no": "F-1", "out_refund_no": "RF-1", "amount": { "refund": 100, "total": 100, "currency": "CNY" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    until("the refund is delivered", || {
+        hook.calls.lock().unwrap().len() == 3
+    })
+    .await;
+    until_delivered(&h1, "REFUND.SUCCESS").await;
+    let refund = sent(&h1, "REFUND.SUCCESS").await.remove(0);
+    let replays = (0..15).map(|k| {
+        let http = h1.http.clone();
+        let target = format!("{}/wx/pay/shop/notify", fleet[k % 3]);
+        let n = refund.clone();
+        async move { replay(&http, &target, &n).await }
+    });
+    let statuses = futures_util::future::join_all(replays).await;
+    assert!(statuses.iter().all(|s| *s == 204), "{statuses:?}");
     let got: Vec<_> = hook
         .bodies()
         .iter()
-        .map(|b| b["resource"]["out_trade_no"].as_str().unwrap().to_owned())
+        .map(|b| {
+            let r = &b["resource"];
+            let no = r["out_refund_no"].as_str().or(r["out_trade_no"].as_str());
+            format!("{} {}", b["event_type"].as_str().unwrap(), no.unwrap())
+        })
         .collect();
-    assert_eq!(got, ["F-1", "F-2"]);
+    assert_eq!(
+        got,
+        [
+            "TRANSACTION.SUCCESS F-1",
+            "TRANSACTION.SUCCESS F-2",
+            "REFUND.SUCCESS RF-1"
+        ]
+    );
+}
+
+/// With neither a certificate nor the public key configured, `fetch_certificates`
+/// downloads the platform certificate (`GET /v3/certificates`, opened with the APIv3
+/// key) when the first notification names it, and the notification is delivered.
+#[tokio::test]
+async fn certificates_are_downloaded_when_a_notification_names_one() {
+    let hook = Arc::new(Hook::default());
+    let url = hook.serve().await;
+    let dir = TempDir::new("pay-fetch");
+    let key = dir.path().join("merchant.key.pem");
+    std::fs::write(&key, sandbox_pay::MERCHANT_KEY).unwrap();
+    let extra = format!(
+        "[pay.shop]\nmchid = \"{MCHID}\"\napiv3_key = \"{APIV3_KEY}\"\nprivate_key_file = \"{}\"\nmerchant_serial = \"{}\"\nfetch_certificates = true\n[pay.shop.webhook]\nurl = \"{url}\"\nsecret = \"{HOOK_SECRET}\"\n",
+        key.display(),
+        sandbox_pay::MERCHANT_SERIAL
+    );
+    let h = Setup::new()
+        .tag("pay-fetch")
+        .dir(dir)
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    let (_, status) = api_get(&h.http, format!("{base}/api/v1/pay/shop/status")).await;
+    assert_eq!(status["keys"], json!([]), "nothing held before: {status}");
+    order(&h, &base, "G-1").await;
+    sandbox_post(
+        &h,
+        "/admin/pay/pay",
+        json!({ "mchid": MCHID, "out_trade_no": "G-1" }),
+    )
+    .await;
+    until("delivered", || hook.calls.lock().unwrap().len() == 1).await;
+    let (_, status) = api_get(&h.http, format!("{base}/api/v1/pay/shop/status")).await;
+    assert_eq!(
+        status["keys"][0]["id"],
+        sandbox_pay::PLATFORM_SERIAL,
+        "{status}"
+    );
 }
 
 /// Drop-in mode: a handler written with wechatpayv3 (PyPI, unmodified), trusting
