@@ -20,6 +20,7 @@
 //! - [`miniprogram`]: `rawData` signature checks and `encryptedData` decryption.
 //! - [`pay`]: WeChat Pay's API v3 rules: request signatures, signed notifications and
 //!   answers, the encrypted resource, the keys and certificates.
+//! - [`component`]: the open platform's pushes (the verify ticket, authorization events).
 //! - [`errcode`]: WeChat's `errcode`s as a typed enum with their documented meanings.
 //! - [`api`]: WeChat's server API as types: each endpoint's path, method, request and
 //!   answer, shared by the gateway and the sandbox.
@@ -30,6 +31,7 @@
 
 pub mod api;
 pub mod b64;
+pub mod component;
 pub mod crypto;
 pub mod errcode;
 mod error;

@@ -43,6 +43,9 @@ fn wechat() -> routes::wechat::WeChat {
         .without_token::<token::ClassicToken>(api::token)
         .without_token::<token::StableToken>(api::stable_token)
         .without_token::<component::ComponentToken>(api::component_token)
+        .without_token::<component::StartPushTicket>(api::start_push_ticket)
+        .with_component_token::<component::CreatePreAuthCode>(api::create_preauthcode)
+        .with_component_token::<component::QueryAuth>(api::query_auth)
         .with_token::<openapi::ClearQuota>(api::clear_quota)
         .with_token::<openapi::GetApiDomainIp>(api::get_api_domain_ip)
         .with_token::<ticket::GetTicket>(api::getticket)
@@ -114,6 +117,18 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/admin/sent", get(admin::sent))
         .route("/admin/token/check", get(admin::token_check))
         .route("/admin/component/ticket", get(admin::component_ticket))
+        .route(
+            "/admin/component/event_url",
+            post(admin::component_event_url),
+        )
+        .route(
+            "/admin/component/authorize",
+            post(admin::component_authorize),
+        )
+        .route(
+            "/admin/component/unauthorize",
+            post(admin::component_unauthorize),
+        )
         .route("/admin/oauth/code", post(admin::oauth_code))
         .route(
             "/admin/miniprogram/phonecode",
@@ -188,6 +203,7 @@ impl Sandbox {
                     _ = stop_rx.changed() => return,
                 }
                 pay::deliver_due(&notifier.pay, &http, notifier.now()).await;
+                pusher::push_component_events(&notifier, &http).await;
             }
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

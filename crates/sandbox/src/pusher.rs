@@ -228,3 +228,39 @@ pub async fn push(
     outcome.reply = Some(reply);
     Ok(outcome)
 }
+
+/// Pushes what is due to the components' authorization-event URLs (tickets, events),
+/// sealed as WeChat seals them: safe mode, the component's appid as `receiveid`, an
+/// envelope with `AppId` and `Encrypt`.
+pub async fn push_component_events(p: &crate::Platform, http: &reqwest::Client) {
+    for due in p.component_pushes_due(p.now()) {
+        let Ok(app) = p.app(&due.component_appid) else {
+            continue;
+        };
+        let (Some(token), Some(key)) = (app.token.clone(), app.encoding_aes_key.clone()) else {
+            continue;
+        };
+        let Ok(crypt) = wxgate_proto::crypto::MsgCrypt::new(&token, &key, &due.component_appid)
+        else {
+            continue;
+        };
+        let timestamp = p.now().to_string();
+        let nonce = rand::random::<u32>().to_string();
+        let sealed = crypt.seal(&due.xml, &timestamp, &nonce);
+        let body = format!(
+            "<xml><AppId><![CDATA[{}]]></AppId><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+            due.component_appid, sealed.encrypt
+        );
+        let signature = wxgate_proto::signature::server_signature(&token, &timestamp, &nonce);
+        let Ok(mut url) = url::Url::parse(&due.url) else {
+            continue;
+        };
+        url.query_pairs_mut()
+            .append_pair("signature", &signature)
+            .append_pair("timestamp", &timestamp)
+            .append_pair("nonce", &nonce)
+            .append_pair("encrypt_type", "aes")
+            .append_pair("msg_signature", &sealed.msg_signature);
+        let _ = http.post(url).body(body).send().await;
+    }
+}

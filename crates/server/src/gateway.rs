@@ -61,6 +61,12 @@ fn build_on(
     let pushes = Arc::new(PushService::new(&config, &credentials, handlers.clone())?);
     let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
     let pay = Arc::new(crate::pay::PayService::new(&config)?);
+    let components = Arc::new(crate::component::ComponentService::new(
+        &config,
+        store.clone(),
+        upstream.clone(),
+        credentials.owner(),
+    )?);
     let ctx = Ctx::new(Context {
         limits: Limits::new(&config.rate_limit),
         config: Arc::new(config),
@@ -74,6 +80,7 @@ fn build_on(
         ctx,
         pushes,
         pay,
+        components,
         users,
         compat: Default::default(),
         console,
@@ -106,6 +113,25 @@ fn spawn_generation(state: &AppState, stop: &watch::Sender<bool>) -> Vec<JoinHan
             )
         },
     ];
+    if state.components.components().next().is_some() {
+        // The open platform's ticket: at a cold start with none, or when the newest is
+        // too old, the fleet asks WeChat for a push (rationed in the store).
+        let s = state.clone();
+        tasks.push(crate::util::spawn_periodic(
+            std::time::Duration::from_secs(30),
+            stop.subscribe(),
+            move || {
+                let s = s.clone();
+                async move {
+                    for c in s.components.components() {
+                        if let Err(e) = s.components.keep_ticket_fresh(c, s.ctx.now()).await {
+                            crate::sampled_warn!("component_ticket", component = %c.name, error = %e, "could not ask for a component_verify_ticket push");
+                        }
+                    }
+                }
+            },
+        ));
+    }
     if let Some(console) = &state.console {
         tasks.extend(console.spawn(state.ctx.clone(), stop.subscribe()));
     }

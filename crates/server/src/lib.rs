@@ -10,6 +10,8 @@
 //! - [`credentials`]: the central control of `access_token` and tickets.
 //! - [`auth`]: `/wx/auth`, OAuth web authorization and remembered users.
 //! - [`miniprogram`]: `/wx/mp/...`, Mini Program login sessions and open data.
+//! - [`component`]: the open platform (第三方平台): the verify ticket, the component's
+//!   token and its merchants' authorizations, for a fleet.
 //! - [`pay`]: WeChat Pay v3: notifications verified and delivered once for the fleet,
 //!   the merchant's calls signed.
 //! - [`push`]: `/wx/service`, where WeChat pushes messages and events, and the handlers
@@ -33,6 +35,7 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod compat;
+pub mod component;
 pub mod config;
 pub mod console;
 pub mod credentials;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
-use wxgate_proto::api::{self, ApiError, Endpoint, WithAccessToken, WithoutAccessToken};
+use wxgate_proto::api::{
+    self, ApiError, Endpoint, WithAccessToken, WithComponentAccessToken, WithoutAccessToken,
+};
 use wxgate_proto::ErrCode;
 
 use crate::config::UpstreamConfig;
@@ -237,6 +239,19 @@ impl Upstream {
         self.call_endpoint(req, None).await
     }
 
+    /// Calls an open-platform endpoint with the component's `component_access_token`.
+    pub async fn call_with_component_access_token<E: WithComponentAccessToken>(
+        &self,
+        req: &E,
+        component_access_token: &str,
+    ) -> Result<E::Answer> {
+        self.call_endpoint(
+            req,
+            Some(("component_access_token", component_access_token)),
+        )
+        .await
+    }
+
     /// Calls a WeChat endpoint with the app's `access_token` (the type says it takes
     /// one) and reads its typed answer; see [`Self::call_endpoint`].
     pub async fn call_with_access_token<E: WithAccessToken>(
@@ -244,7 +259,8 @@ impl Upstream {
         req: &E,
         access_token: &str,
     ) -> Result<E::Answer> {
-        self.call_endpoint(req, Some(access_token)).await
+        self.call_endpoint(req, Some(("access_token", access_token)))
+            .await
     }
 
     /// Sends a typed request and reads its typed answer, retrying busy answers (-1),
@@ -252,7 +268,7 @@ impl Upstream {
     async fn call_endpoint<E: Endpoint>(
         &self,
         req: &E,
-        access_token: Option<&str>,
+        token: Option<(&str, &str)>,
     ) -> Result<E::Answer> {
         let (method, mut query, body) = match E::METHOD {
             api::Method::Get => (Method::GET, query_of(req), None),
@@ -264,8 +280,8 @@ impl Upstream {
                 )),
             ),
         };
-        if let Some(token) = access_token {
-            query.push(("access_token".to_owned(), token.to_owned()));
+        if let Some((name, value)) = token {
+            query.push((name.to_owned(), value.to_owned()));
         }
         let mut attempt = 0;
         loop {

@@ -28,8 +28,115 @@ pub struct ComponentAccessToken {
     pub expires_in: i64,
 }
 
+/// `POST /cgi-bin/component/api_start_push_ticket {component_appid, component_secret}`:
+/// asks WeChat to push a `component_verify_ticket` now (at a cold start, or when the
+/// newest is too old); the ticket arrives at the authorization-event URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StartPushTicket {
+    pub component_appid: String,
+    pub component_secret: String,
+}
+
+/// `POST /cgi-bin/component/api_create_preauthcode?component_access_token= {component_appid}`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreatePreAuthCode {
+    pub component_appid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreAuthCode {
+    #[serde(deserialize_with = "non_empty")]
+    pub pre_auth_code: String,
+    #[serde(default = "two_hours")]
+    pub expires_in: i64,
+}
+
+/// `POST /cgi-bin/component/api_query_auth?component_access_token=
+/// {component_appid, authorization_code}`: an authorization code for the authorizer's
+/// tokens and granted permission sets. A code works once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QueryAuth {
+    pub component_appid: String,
+    pub authorization_code: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryAuthAnswer {
+    pub authorization_info: AuthorizationInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationInfo {
+    #[serde(deserialize_with = "non_empty")]
+    pub authorizer_appid: String,
+    #[serde(deserialize_with = "non_empty")]
+    pub authorizer_access_token: String,
+    #[serde(default = "two_hours")]
+    pub expires_in: i64,
+    #[serde(deserialize_with = "non_empty")]
+    pub authorizer_refresh_token: String,
+    /// The permission sets granted: `[{"funcscope_category": {"id": 1}}, ...]`.
+    #[serde(default)]
+    pub func_info: Vec<serde_json::Value>,
+}
+
+/// `POST /cgi-bin/component/api_authorizer_token?component_access_token=
+/// {component_appid, authorizer_appid, authorizer_refresh_token}`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthorizerToken {
+    pub component_appid: String,
+    pub authorizer_appid: String,
+    pub authorizer_refresh_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerAccessToken {
+    #[serde(deserialize_with = "non_empty")]
+    pub authorizer_access_token: String,
+    #[serde(default = "two_hours")]
+    pub expires_in: i64,
+    /// The refresh token to keep from now on (WeChat may hand back the same one).
+    #[serde(deserialize_with = "non_empty")]
+    pub authorizer_refresh_token: String,
+}
+
+/// `POST /cgi-bin/component/api_get_authorizer_list?component_access_token=
+/// {component_appid, offset, count}`: every authorizer with its refresh token (count at
+/// most 500), what a lost refresh token is recovered from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetAuthorizerList {
+    pub component_appid: String,
+    pub offset: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerList {
+    pub total_count: u64,
+    #[serde(default)]
+    pub list: Vec<AuthorizerEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizerEntry {
+    pub authorizer_appid: String,
+    pub refresh_token: String,
+    #[serde(default)]
+    pub auth_time: i64,
+}
+
 super::endpoints! {
     ComponentToken: Post "/cgi-bin/component/api_component_token", WithoutAccessToken -> ComponentAccessToken, names component_appid;
+    StartPushTicket: Post "/cgi-bin/component/api_start_push_ticket", WithoutAccessToken -> super::Ack, names component_appid;
+    CreatePreAuthCode: Post "/cgi-bin/component/api_create_preauthcode", WithComponentAccessToken -> PreAuthCode, names component_appid;
+    QueryAuth: Post "/cgi-bin/component/api_query_auth", WithComponentAccessToken -> QueryAuthAnswer, names component_appid;
+    AuthorizerToken: Post "/cgi-bin/component/api_authorizer_token", WithComponentAccessToken -> AuthorizerAccessToken, names component_appid;
+    GetAuthorizerList: Post "/cgi-bin/component/api_get_authorizer_list", WithComponentAccessToken -> AuthorizerList, names component_appid;
 }
 
 #[cfg(test)]

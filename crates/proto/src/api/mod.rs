@@ -115,9 +115,13 @@ pub trait Endpoint: Serialize + DeserializeOwned {
 /// token cannot be sent without it, nor one that must not carry it be sent with it.
 pub trait WithAccessToken: Endpoint {}
 
-/// An endpoint that carries its own credentials (an AppSecret, a code, a user's or a
-/// component's token) and never the app's access_token.
+/// An endpoint that carries its own credentials (an AppSecret, a code, a user's token)
+/// and never the app's access_token.
 pub trait WithoutAccessToken: Endpoint {}
+
+/// An endpoint of the open platform called with the component's token
+/// (`component_access_token`) in its query.
+pub trait WithComponentAccessToken: Endpoint {}
 
 /// Declares a family's endpoints: for each request type, its method, path, whether it
 /// carries the app's access_token, its answer and the field naming its appid (if any); and the family's `ENDPOINTS` list that

@@ -9,6 +9,18 @@ use wxgate_proto::ErrCode;
 use super::{random_value, Grant, Issued, Platform, WxError, WxResult};
 use crate::config::AppKind;
 
+/// An authorization code's life (WeChat: one hour).
+const AUTH_CODE_TTL: i64 = 3600;
+
+/// A push due to a component's authorization-event URL: the decrypted XML, to be sealed
+/// for it.
+#[derive(Debug, Clone)]
+pub struct ComponentPushDue {
+    pub component_appid: String,
+    pub url: String,
+    pub xml: String,
+}
+
 /// How often WeChat pushes a new verify ticket, and how long each is accepted.
 pub const TICKET_EVERY: i64 = 600;
 pub const TICKET_VALID: i64 = 12 * 3600;
@@ -90,5 +102,196 @@ impl Platform {
             value,
             expires_in: limits.token_ttl,
         })
+    }
+
+    /// Where the component's pushes go (its authorization-event URL).
+    pub fn set_event_url(&self, component_appid: &str, url: &str) -> WxResult<()> {
+        self.component(component_appid)?;
+        self.lock()
+            .apps
+            .entry(component_appid.to_owned())
+            .or_default()
+            .component_event_url = Some(url.into());
+        Ok(())
+    }
+
+    /// `POST /cgi-bin/component/api_start_push_ticket`: a ticket push soon.
+    pub fn start_push_ticket(&self, component_appid: &str, secret: &str) -> WxResult<()> {
+        self.component(component_appid)?;
+        self.authenticate(component_appid, secret, ErrCode::InvalidAppSecret)?;
+        self.lock()
+            .apps
+            .entry(component_appid.to_owned())
+            .or_default()
+            .component_push_asked = true;
+        Ok(())
+    }
+
+    /// What is due to the components' URLs now: a ticket every 10 minutes (or when one
+    /// was asked for), and queued events.
+    pub fn component_pushes_due(&self, now: i64) -> Vec<ComponentPushDue> {
+        let components: Vec<String> = self
+            .config
+            .apps
+            .iter()
+            .filter(|a| a.kind == AppKind::Component)
+            .map(|a| a.appid.clone())
+            .collect();
+        let mut due = Vec::new();
+        for appid in components {
+            let (url, asked, newest) = {
+                let s = self.lock();
+                let Some(st) = s.apps.get(&appid) else {
+                    continue;
+                };
+                let Some(url) = st.component_event_url.clone() else {
+                    continue;
+                };
+                (
+                    url,
+                    st.component_push_asked,
+                    st.component_tickets.last().map(|(_, at)| *at),
+                )
+            };
+            if asked || newest.is_none_or(|at| now - at >= TICKET_EVERY) {
+                let ticket = {
+                    let mut s = self.lock();
+                    let st = s.apps.entry(appid.clone()).or_default();
+                    st.component_push_asked = false;
+                    st.component_tickets
+                        .retain(|(_, at)| now - at < TICKET_VALID);
+                    let ticket = random_value("ticket@@@", 86);
+                    st.component_tickets.push((ticket.clone(), now));
+                    ticket
+                };
+                due.push(ComponentPushDue {
+                    component_appid: appid.clone(),
+                    url: url.clone(),
+                    xml: format!("<xml><AppId><![CDATA[{appid}]]></AppId><CreateTime>{now}</CreateTime><InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket><![CDATA[{ticket}]]></ComponentVerifyTicket></xml>"),
+                });
+            }
+            let events = std::mem::take(
+                &mut self
+                    .lock()
+                    .apps
+                    .entry(appid.clone())
+                    .or_default()
+                    .component_events,
+            );
+            due.extend(events.into_iter().map(|xml| ComponentPushDue {
+                component_appid: appid.clone(),
+                url: url.clone(),
+                xml,
+            }));
+        }
+        due
+    }
+
+    /// A merchant authorizes the component for its account (the sandbox's consent): an
+    /// authorization code, pushed to the component in an `authorized` event and given
+    /// back (the merchant's redirect carries it too).
+    pub fn authorize(&self, component_appid: &str, authorizer_appid: &str) -> WxResult<String> {
+        self.component(component_appid)?;
+        let authorizer = self.app(authorizer_appid)?;
+        if authorizer.kind == AppKind::Component {
+            return Err(WxError::with(
+                ErrCode::InvalidAppId,
+                "a component cannot authorize a component",
+            ));
+        }
+        let now = self.now();
+        let mut s = self.lock();
+        let code = s.auth_codes.issue(
+            "queryauthcode@@@",
+            86,
+            component_appid,
+            authorizer_appid,
+            "",
+            now,
+        );
+        let pre = random_value("preauthcode@@@", 64);
+        let xml = format!(
+            "<xml><AppId><![CDATA[{component_appid}]]></AppId><CreateTime>{now}</CreateTime><InfoType><![CDATA[authorized]]></InfoType><AuthorizerAppid><![CDATA[{authorizer_appid}]]></AuthorizerAppid><AuthorizationCode><![CDATA[{code}]]></AuthorizationCode><AuthorizationCodeExpiredTime>{}</AuthorizationCodeExpiredTime><PreAuthCode><![CDATA[{pre}]]></PreAuthCode></xml>",
+            now + AUTH_CODE_TTL
+        );
+        s.apps
+            .entry(component_appid.to_owned())
+            .or_default()
+            .component_events
+            .push(xml);
+        Ok(code)
+    }
+
+    /// A merchant withdraws: its refresh token stops working, and the component is told.
+    pub fn unauthorize(&self, component_appid: &str, authorizer_appid: &str) -> WxResult<()> {
+        self.component(component_appid)?;
+        let now = self.now();
+        let mut s = self.lock();
+        let st = s.apps.entry(component_appid.to_owned()).or_default();
+        st.authorizer_refresh.remove(authorizer_appid);
+        st.component_events.push(format!(
+            "<xml><AppId><![CDATA[{component_appid}]]></AppId><CreateTime>{now}</CreateTime><InfoType><![CDATA[unauthorized]]></InfoType><AuthorizerAppid><![CDATA[{authorizer_appid}]]></AuthorizerAppid></xml>"
+        ));
+        Ok(())
+    }
+
+    /// The component an access token belongs to (40001/42001 as for app tokens).
+    pub fn check_component_token(&self, token: &str) -> WxResult<String> {
+        if token.is_empty() {
+            return Err(WxError::with(
+                ErrCode::AccessTokenMissing,
+                "component_access_token missing",
+            ));
+        }
+        let now = self.now();
+        let s = self.lock();
+        match s.component_tokens.get(token) {
+            Some(t) if now < t.valid_until() => Ok(t.appid.clone()),
+            Some(_) => Err(WxError::new(ErrCode::AccessTokenExpired)),
+            None => Err(WxError::with(
+                ErrCode::InvalidCredential,
+                "invalid credential, component_access_token is invalid or not latest",
+            )),
+        }
+    }
+
+    /// `api_query_auth`: a code works once, for an hour, for its component; the
+    /// authorizer gets an access token (usable on the app APIs, as WeChat's is) and a
+    /// refresh token.
+    pub fn query_auth(&self, component_appid: &str, code: &str) -> WxResult<serde_json::Value> {
+        let now = self.now();
+        let authorizer = {
+            let mut s = self.lock();
+            s.auth_codes
+                .redeem(code, component_appid, now, AUTH_CODE_TTL)
+                .map_err(|_| WxError::with(ErrCode::Other(61009), "code is invalid"))?
+                .openid
+        };
+        let (token, refresh) = {
+            let mut s = self.lock();
+            let value = random_value("SBXAUT", 96);
+            s.tokens.insert(
+                value.clone(),
+                Issued {
+                    appid: authorizer.clone(),
+                    expires_at: now + self.config.limits.token_ttl,
+                    revoked_at: None,
+                },
+            );
+            let refresh = random_value("refreshtoken@@@", 64);
+            s.apps
+                .entry(component_appid.to_owned())
+                .or_default()
+                .authorizer_refresh
+                .insert(authorizer.clone(), refresh.clone());
+            (value, refresh)
+        };
+        Ok(serde_json::json!({ "authorization_info": {
+            "authorizer_appid": authorizer,
+            "authorizer_access_token": token,
+            "expires_in": self.config.limits.token_ttl,
+            "authorizer_refresh_token": refresh,
+            "func_info": [{ "funcscope_category": { "id": 1 } }, { "funcscope_category": { "id": 15 } }],
+        }}))
     }
 }

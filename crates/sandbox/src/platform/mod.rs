@@ -114,6 +114,13 @@ struct AppState {
     session_keys: HashMap<String, String>,
     /// A component's verify tickets, newest last, with when each was pushed.
     component_tickets: Vec<(String, i64)>,
+    /// A component's authorization-event URL (set by the admin API), whether a ticket
+    /// push was asked for (`api_start_push_ticket`), and events waiting to be pushed.
+    component_event_url: Option<String>,
+    component_push_asked: bool,
+    component_events: Vec<String>,
+    /// An authorizer's refresh token per component (authorizer appid -> token).
+    authorizer_refresh: HashMap<String, String>,
 }
 
 /// A message the app sent through the platform, kept for tests to read back.
@@ -141,6 +148,9 @@ struct State {
     /// in the other's place.
     component_tokens: HashMap<String, Issued>,
     oauth_codes: OneTimeCodes,
+    /// The open platform's authorization codes (the code's `openid` is the authorizer's
+    /// appid), an hour each.
+    auth_codes: OneTimeCodes,
     user_tokens: HashMap<String, UserCredential>,
     refresh_tokens: HashMap<String, UserCredential>,
     js_codes: OneTimeCodes,

@@ -94,6 +94,50 @@ pub async fn component_ticket(State(p): State<Shared>, Query(q): Query<Params>) 
 }
 
 #[derive(Deserialize)]
+pub struct ComponentTarget {
+    component_appid: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    authorizer_appid: String,
+}
+
+/// `POST /admin/component/event_url {component_appid, url}`: the component's
+/// authorization-event URL (授权事件接收URL); tickets are pushed there from now on.
+pub async fn component_event_url(
+    State(p): State<Shared>,
+    Json(t): Json<ComponentTarget>,
+) -> Response {
+    match p.set_event_url(&t.component_appid, &t.url) {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
+/// `POST /admin/component/authorize {component_appid, authorizer_appid}`: the merchant
+/// consents: an authorization code, also pushed in an `authorized` event.
+pub async fn component_authorize(
+    State(p): State<Shared>,
+    Json(t): Json<ComponentTarget>,
+) -> Response {
+    match p.authorize(&t.component_appid, &t.authorizer_appid) {
+        Ok(code) => Json(json!({ "authorization_code": code })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
+/// `POST /admin/component/unauthorize {component_appid, authorizer_appid}`
+pub async fn component_unauthorize(
+    State(p): State<Shared>,
+    Json(t): Json<ComponentTarget>,
+) -> Response {
+    match p.unauthorize(&t.component_appid, &t.authorizer_appid) {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
+#[derive(Deserialize)]
 pub struct UserRef {
     appid: String,
     openid: String,

@@ -3,7 +3,10 @@
 //! it, checks the token and counts the call.
 
 use serde_json::Value;
-use wxgate_proto::api::component::{ComponentAccessToken, ComponentToken};
+use wxgate_proto::api::component::{
+    ComponentAccessToken, ComponentToken, CreatePreAuthCode, PreAuthCode, QueryAuth,
+    QueryAuthAnswer, StartPushTicket,
+};
 use wxgate_proto::api::menu::{CreateMenu, GetMenu, Menu};
 use wxgate_proto::api::message::{CustomSend, SubscribeSend, TemplateMsgId, TemplateSend};
 use wxgate_proto::api::openapi::{ApiDomainIp, ClearQuota, GetApiDomainIp};
@@ -319,4 +322,23 @@ pub fn component_token(p: &Platform, c: Call<ComponentToken>) -> WxResult<Compon
         component_access_token: g.value,
         expires_in: g.expires_in,
     })
+}
+
+/// `POST /cgi-bin/component/api_start_push_ticket {component_appid, component_secret}`
+pub fn start_push_ticket(p: &Platform, c: Call<StartPushTicket>) -> WxResult<Ack> {
+    p.start_push_ticket(&c.req.component_appid, &c.req.component_secret)?;
+    Ok(Ack::ok())
+}
+
+/// `POST /cgi-bin/component/api_create_preauthcode?component_access_token=`
+pub fn create_preauthcode(_: &Platform, _: Call<CreatePreAuthCode>) -> WxResult<PreAuthCode> {
+    Ok(PreAuthCode {
+        pre_auth_code: random_value("preauthcode@@@", 64),
+        expires_in: 1800,
+    })
+}
+
+/// `POST /cgi-bin/component/api_query_auth?component_access_token=`
+pub fn query_auth(p: &Platform, c: Call<QueryAuth>) -> WxResult<QueryAuthAnswer> {
+    typed(p.query_auth(&c.app, &c.req.authorization_code)?)
 }

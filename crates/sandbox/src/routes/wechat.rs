@@ -12,7 +12,9 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::{on, MethodFilter};
 use axum::{Extension, Router};
-use wxgate_proto::api::{Endpoint, Method, WithAccessToken, WithoutAccessToken};
+use wxgate_proto::api::{
+    Endpoint, Method, WithAccessToken, WithComponentAccessToken, WithoutAccessToken,
+};
 use wxgate_proto::ErrCode;
 
 use super::{answer, app_faults, wx, wx_error, Params, Shared};
@@ -128,6 +130,38 @@ impl WeChat {
                 }
                 let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
                 wx(req.and_then(|req| handler(&p, Call { app, req, peer }).map(answer)))
+            },
+        );
+        WeChat(self.0.route(E::PATH, route))
+    }
+
+    /// An open-platform endpoint called with the component's `component_access_token`:
+    /// the token is checked and the call counted under the component first.
+    pub fn with_component_token<E>(self, handler: Handler<E>) -> Self
+    where
+        E: WithComponentAccessToken + Send + 'static,
+    {
+        let route = on(
+            filter(E::METHOD),
+            move |State(p): State<Shared>, peer: Peer, uri: Uri, body: Bytes| async move {
+                wx((|| {
+                    let q = query(&uri);
+                    let token = q
+                        .get("component_access_token")
+                        .map(String::as_str)
+                        .unwrap_or("");
+                    let app = p.check_component_token(token)?;
+                    p.count_call(E::PATH, Some(&app));
+                    let req = parse::<E>(&uri, &body)?;
+                    if req.appid() != app {
+                        return Err(WxError::with(
+                            ErrCode::InvalidComponent,
+                            "component_appid is not the token's component",
+                        ));
+                    }
+                    let peer = peer.map(|Extension(ConnectInfo(a))| a.ip());
+                    handler(&p, Call { app, req, peer }).map(answer)
+                })())
             },
         );
         WeChat(self.0.route(E::PATH, route))

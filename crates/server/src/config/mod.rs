@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 
 mod account;
 mod compat;
+mod component;
 mod console;
 mod features;
 mod pay;
@@ -24,6 +25,7 @@ mod upstream;
 
 pub use account::{AccountConfig, AccountKind, MessageMode, TokenApi};
 pub use compat::{CompatClient, CompatConfig};
+pub use component::ComponentConfig;
 pub use console::ConsoleConfig;
 pub use features::{
     AuthConfig, DemoConfig, MiniProgramConfig, PushConfig, RuleConfig, WebhookConfig,
@@ -165,6 +167,9 @@ pub struct Config {
     /// `[pay.NAME]`: WeChat Pay merchants.
     #[serde(default)]
     pub pay: BTreeMap<String, PayConfig>,
+    /// `[components.NAME]`: third-party platforms (第三方平台).
+    #[serde(default)]
+    pub components: BTreeMap<String, ComponentConfig>,
 }
 
 fn default_listen() -> String {
@@ -252,6 +257,9 @@ impl Config {
         }
         for (name, pay) in &self.pay {
             pay.problems(name, &mut p);
+        }
+        for (name, c) in &self.components {
+            c.problems(name, &mut p);
         }
         self.store.problems(&mut p);
         self.upstream.problems(&mut p);

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+mod component;
 pub mod conns;
 pub mod hot;
 pub mod linger;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub pushes: Arc<PushService>,
     /// WeChat Pay's merchants (`[pay.NAME]`).
     pub pay: Arc<crate::pay::PayService>,
+    /// The open platform's components (`[components.NAME]`).
+    pub components: Arc<crate::component::ComponentService>,
     pub users: SharedUsers,
     pub compat: SharedCompat,
     /// The operator console, when `[console]` enables it.
@@ -76,6 +79,12 @@ impl FromRef<AppState> for Arc<PushService> {
 impl FromRef<AppState> for Arc<crate::pay::PayService> {
     fn from_ref(s: &AppState) -> Arc<crate::pay::PayService> {
         s.pay.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<crate::component::ComponentService> {
+    fn from_ref(s: &AppState) -> Arc<crate::component::ComponentService> {
+        s.components.clone()
     }
 }
 
@@ -220,6 +229,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/{account}/proxy/{*path}", any(api::proxy))
         .route("/wx/pay/{name}/notify", post(crate::pay::notify::notify))
+        .route(
+            "/wx/component/{name}/event",
+            post(crate::component::event::event),
+        )
+        .route("/api/v1/component/{name}/status", get(component::status))
         .route("/api/v1/pay/{name}/v3/{*path}", any(pay::proxy))
         .route("/api/v1/pay/{name}/status", get(pay::status))
         .route("/api/v1/admin/accounts", get(admin::list))

@@ -125,6 +125,41 @@ pub fn pay_business(pay: &str, key: &str) -> String {
     format!("wxgate:{{pay:{pay}}}:business:{key}")
 }
 
+/// A component's `component_verify_ticket` (JSON `{ticket, received_at}`), for the fleet.
+pub fn component_ticket(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:ticket")
+}
+
+/// A component's `component_access_token` (JSON `{value, expires_at}`).
+pub fn component_token(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:token")
+}
+
+/// The fleet's lock on fetching a component's token.
+pub fn component_token_lock(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:token_lock")
+}
+
+/// Set while an `api_start_push_ticket` was asked recently (the fleet asks once).
+pub fn component_start_push(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:start_push")
+}
+
+/// A push's nonce under its timestamp, remembered for the replay window.
+pub fn component_nonce(component: &str, timestamp: &str, nonce: &str) -> String {
+    format!("wxgate:{{component:{component}}}:nonce:{timestamp}:{nonce}")
+}
+
+/// An authorization code claimed for its one `api_query_auth` (`pending:` then `done`).
+pub fn component_auth_code(component: &str, code_digest: &str) -> String {
+    format!("wxgate:{{component:{component}}}:auth_code:{code_digest}")
+}
+
+/// An authorizer of a component: its refresh token and grants, kept without a TTL.
+pub fn component_authorizer(component: &str, appid: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer:{appid}")
+}
+
 /// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
 /// usable session id).
 pub fn mp_session(account: &str, session_digest: &str) -> String {

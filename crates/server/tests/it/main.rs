@@ -9,6 +9,7 @@ mod browser;
 mod central_control;
 mod cli_protocol;
 mod compat;
+mod component;
 mod console;
 mod faults;
 mod json_push;

@@ -169,6 +169,7 @@ fn check_says_exactly_what_is_wrong() {
         .env("BACKEND_API_KEY", "an-api-key-of-enough-length")
         .env("WEBHOOK_SECRET", "webhook-secret")
         .env("WX_PAY_APIV3_KEY", "an-apiv3-key-of-32-characters-00")
+        .env("WX_COMPONENT_SECRET", "a-component-secret")
         .env("AUTH_SECRET", "an-auth-secret-of-enough-length")
         .output()
         .unwrap();

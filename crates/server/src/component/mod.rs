@@ -1,0 +1,343 @@
+//! The open platform (第三方平台): `[components.NAME]`. One wxgate holds, for a whole
+//! fleet, what the SDKs leave to whichever instance WeChat reaches:
+//!
+//! - the `component_verify_ticket` WeChat pushes every 10 minutes to
+//!   `/wx/component/{name}/event` ([`event`]), stored in the store for every instance;
+//!   when none is held, or the newest is older than `ticket_max_age_secs`, the fleet asks
+//!   for a push (`api_start_push_ticket`) at most once per `start_push_interval_secs`;
+//! - the `component_access_token` ([`Component::component_access_token`]): fetched from
+//!   the stored ticket by one instance under the store's lock, shared by all;
+//! - authorizations: an authorization code (from the `authorized` event or the merchant's
+//!   redirect) exchanged once for the fleet (`api_query_auth`), the authorizer's refresh
+//!   token kept without a TTL; `unauthorized` removes it.
+
+pub mod event;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use serde::{Deserialize, Serialize};
+use wxgate_proto::api::component::{AuthorizationInfo, ComponentToken, QueryAuth, StartPushTicket};
+use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::ErrCode;
+
+use crate::config::{ComponentConfig, Config};
+use crate::error::{Error, Result};
+use crate::store::{keys, SharedStore};
+use crate::upstream::Upstream;
+
+/// The ticket as stored for the fleet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTicket {
+    pub ticket: String,
+    /// Unix seconds, this gateway's clock.
+    pub received_at: i64,
+}
+
+/// The component token as stored for the fleet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredToken {
+    value: String,
+    expires_at: i64,
+}
+
+/// An authorizer (授权方) of a component: what acting for it needs, kept for good.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Authorizer {
+    pub authorizer_appid: String,
+    pub refresh_token: String,
+    /// The permission sets granted (`func_info`), as WeChat listed them.
+    pub func_info: Vec<serde_json::Value>,
+    pub authorized_at: i64,
+}
+
+/// A component token is not handed out in its last minute.
+const TOKEN_MARGIN: i64 = 60;
+/// The ticket's life as WeChat documents it.
+const TICKET_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// One component.
+pub struct Component {
+    pub name: String,
+    pub cfg: ComponentConfig,
+    pub crypt: MsgCrypt,
+    token: ArcSwapOption<StoredToken>,
+}
+
+/// Every component, and what they share.
+pub struct ComponentService {
+    components: BTreeMap<String, Component>,
+    pub(crate) store: SharedStore,
+    upstream: Upstream,
+    owner: String,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Option<String>) -> Option<T> {
+    v.and_then(|s| serde_json::from_str(&s).ok())
+}
+
+impl ComponentService {
+    pub fn new(
+        config: &Config,
+        store: SharedStore,
+        upstream: Upstream,
+        owner: &str,
+    ) -> Result<Self> {
+        let mut components = BTreeMap::new();
+        for (name, cfg) in &config.components {
+            let crypt = MsgCrypt::new(
+                cfg.token.expose(),
+                cfg.encoding_aes_key.expose(),
+                &cfg.component_appid,
+            )
+            .map_err(|e| Error::Config(format!("components.{name}.encoding_aes_key: {e}")))?;
+            components.insert(
+                name.clone(),
+                Component {
+                    name: name.clone(),
+                    cfg: cfg.clone(),
+                    crypt,
+                    token: ArcSwapOption::empty(),
+                },
+            );
+        }
+        Ok(ComponentService {
+            components,
+            store,
+            upstream,
+            owner: owner.to_owned(),
+        })
+    }
+
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.get(name)
+    }
+
+    pub fn components(&self) -> impl Iterator<Item = &Component> {
+        self.components.values()
+    }
+
+    /// The ticket the fleet holds.
+    pub async fn ticket(&self, c: &Component) -> Result<Option<StoredTicket>> {
+        Ok(parse(
+            self.store.get(&keys::component_ticket(&c.name)).await?,
+        ))
+    }
+
+    /// Stores a pushed ticket for the fleet.
+    pub async fn store_ticket(&self, c: &Component, ticket: &str, now: i64) -> Result<()> {
+        let value = serde_json::to_string(&StoredTicket {
+            ticket: ticket.into(),
+            received_at: now,
+        })
+        .unwrap_or_default();
+        self.store
+            .set(&keys::component_ticket(&c.name), &value, Some(TICKET_TTL))
+            .await
+    }
+
+    /// Asks WeChat to push a ticket, unless the fleet asked within
+    /// `start_push_interval_secs`. Whether it asked.
+    pub async fn start_push_ticket(&self, c: &Component) -> Result<bool> {
+        let gate = keys::component_start_push(&c.name);
+        let every = Duration::from_secs(c.cfg.start_push_interval_secs.max(1));
+        if !self.store.set_if_absent(&gate, &self.owner, every).await? {
+            return Ok(false);
+        }
+        let req = StartPushTicket {
+            component_appid: c.cfg.component_appid.clone(),
+            component_secret: c.cfg.component_appsecret.expose().to_owned(),
+        };
+        self.upstream.call(&req).await?;
+        tracing::info!(component = %c.name, "asked WeChat to push a component_verify_ticket");
+        Ok(true)
+    }
+
+    /// Asks for a push when the fleet holds no ticket or only an old one.
+    pub async fn keep_ticket_fresh(&self, c: &Component, now: i64) -> Result<()> {
+        let stale = match self.ticket(c).await? {
+            Some(t) => now - t.received_at > c.cfg.ticket_max_age_secs,
+            None => true,
+        };
+        if stale {
+            self.start_push_ticket(c).await?;
+        }
+        Ok(())
+    }
+
+    /// The `component_access_token`: memory, then the store, then one fetch for the
+    /// fleet under the store's lock, from the stored ticket. A missing ticket, or one
+    /// WeChat calls expired or invalid (61005, 61006), asks for a push instead of
+    /// retrying, and the caller gets the error.
+    pub async fn component_access_token(&self, c: &Component, now: i64) -> Result<(String, i64)> {
+        let usable = |t: &StoredToken| t.expires_at - now > TOKEN_MARGIN;
+        if let Some(t) = c.token.load_full().filter(|t| usable(t)) {
+            return Ok((t.value.clone(), t.expires_at - now));
+        }
+        let key = keys::component_token(&c.name);
+        let lock = keys::component_token_lock(&c.name);
+        for _ in 0..100 {
+            if let Some(t) = parse::<StoredToken>(self.store.get(&key).await?).filter(usable) {
+                let left = t.expires_at - now;
+                let value = t.value.clone();
+                c.token.store(Some(Arc::new(t)));
+                return Ok((value, left));
+            }
+            if self
+                .store
+                .set_if_absent(&lock, &self.owner, Duration::from_secs(10))
+                .await?
+            {
+                let fetched = self.fetch_token(c, now).await;
+                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
+                let t = fetched?;
+                let left = t.expires_at - now;
+                let value = t.value.clone();
+                c.token.store(Some(Arc::new(t)));
+                return Ok((value, left));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::LockTimeout(format!("component {} token", c.name)))
+    }
+
+    async fn fetch_token(&self, c: &Component, now: i64) -> Result<StoredToken> {
+        let Some(ticket) = self.ticket(c).await? else {
+            let _ = self.start_push_ticket(c).await;
+            return Err(Error::WeChat {
+                endpoint: "/cgi-bin/component/api_component_token".into(),
+                code: ErrCode::ComponentTicketInvalid,
+                errmsg: "wxgate: no component_verify_ticket received yet; asked WeChat to push one"
+                    .into(),
+            });
+        };
+        let req = ComponentToken {
+            component_appid: c.cfg.component_appid.clone(),
+            component_appsecret: c.cfg.component_appsecret.expose().to_owned(),
+            component_verify_ticket: ticket.ticket,
+        };
+        match self.upstream.call(&req).await {
+            Ok(a) => {
+                let t = StoredToken {
+                    value: a.component_access_token,
+                    expires_at: now + a.expires_in,
+                };
+                let ttl = Duration::from_secs((a.expires_in - TOKEN_MARGIN).max(1) as u64);
+                let _ = self
+                    .store
+                    .set(
+                        &keys::component_token(&c.name),
+                        &serde_json::to_string(&t).unwrap_or_default(),
+                        Some(ttl),
+                    )
+                    .await;
+                tracing::info!(component = %c.name, expires_in = a.expires_in, "component_access_token fetched");
+                Ok(t)
+            }
+            Err(e) => {
+                if matches!(
+                    e.errcode(),
+                    Some(ErrCode::ComponentTicketExpired | ErrCode::ComponentTicketInvalid)
+                ) {
+                    let _ = self.start_push_ticket(c).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Exchanges an authorization code once for the whole fleet: the first to claim it
+    /// calls `api_query_auth` and stores the authorizer; a second arrival of the same
+    /// code (the redirect and the `authorized` event, on two instances) waits for that
+    /// and reads the result. An unknown, used or expired code is WeChat's error.
+    pub async fn exchange_code(&self, c: &Component, code: &str, now: i64) -> Result<Authorizer> {
+        let digest = crate::util::hmac_hex(c.cfg.component_appid.as_bytes(), &[code.as_bytes()]);
+        let claim = keys::component_auth_code(&c.name, &digest[..32]);
+        let pending = format!("pending:{}", self.owner);
+        for _ in 0..100 {
+            if self
+                .store
+                .set_if_absent(&claim, &pending, Duration::from_secs(30))
+                .await?
+            {
+                let result = self.query_auth(c, code, now).await;
+                match &result {
+                    Ok(a) => {
+                        let done = format!("done:{}", a.authorizer_appid);
+                        let _ = self
+                            .store
+                            .set(&claim, &done, Some(Duration::from_secs(3600)))
+                            .await;
+                    }
+                    Err(_) => {
+                        let _ = self.store.compare_and_delete(&claim, &pending).await;
+                    }
+                }
+                return result;
+            }
+            match self.store.get(&claim).await? {
+                Some(v) if v.starts_with("done:") => {
+                    let appid = &v["done:".len()..];
+                    return self
+                        .authorizer(c, appid)
+                        .await?
+                        .ok_or_else(|| Error::Config(format!("authorizer {appid} vanished")));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        Err(Error::LockTimeout(format!(
+            "component {} authorization code",
+            c.name
+        )))
+    }
+
+    async fn query_auth(&self, c: &Component, code: &str, now: i64) -> Result<Authorizer> {
+        let (token, _) = self.component_access_token(c, now).await?;
+        let req = QueryAuth {
+            component_appid: c.cfg.component_appid.clone(),
+            authorization_code: code.into(),
+        };
+        let info: AuthorizationInfo = self
+            .upstream
+            .call_with_component_access_token(&req, &token)
+            .await?
+            .authorization_info;
+        let a = Authorizer {
+            authorizer_appid: info.authorizer_appid,
+            refresh_token: info.authorizer_refresh_token,
+            func_info: info.func_info,
+            authorized_at: now,
+        };
+        self.save_authorizer(c, &a).await?;
+        tracing::info!(component = %c.name, authorizer = %a.authorizer_appid, "authorized");
+        Ok(a)
+    }
+
+    /// Stores an authorizer without a TTL: its refresh token is the only way to act for
+    /// the merchant.
+    pub async fn save_authorizer(&self, c: &Component, a: &Authorizer) -> Result<()> {
+        let key = keys::component_authorizer(&c.name, &a.authorizer_appid);
+        self.store
+            .set(&key, &serde_json::to_string(a).unwrap_or_default(), None)
+            .await
+    }
+
+    pub async fn authorizer(&self, c: &Component, appid: &str) -> Result<Option<Authorizer>> {
+        Ok(parse(
+            self.store
+                .get(&keys::component_authorizer(&c.name, appid))
+                .await?,
+        ))
+    }
+
+    /// `unauthorized`: the merchant withdrew; its record goes.
+    pub async fn remove_authorizer(&self, c: &Component, appid: &str) -> Result<()> {
+        self.store
+            .delete(&keys::component_authorizer(&c.name, appid))
+            .await
+            .map(drop)
+    }
+}

@@ -1,0 +1,57 @@
+//! `[components.NAME]`: a third-party platform (第三方平台, "component") whose merchants
+//! authorize it to act for their Official Accounts and Mini Programs.
+
+use serde::Deserialize;
+
+use super::Secret;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub component_appid: String,
+    pub component_appsecret: Secret,
+    /// 消息校验Token, as entered on the open platform.
+    pub token: Secret,
+    /// 消息加解密Key (43 characters).
+    pub encoding_aes_key: Secret,
+    /// When the newest `component_verify_ticket` is older than this (seconds), wxgate asks
+    /// WeChat for a push (`api_start_push_ticket`, at most once per
+    /// `start_push_interval_secs` for the fleet). WeChat pushes one every 10 minutes.
+    #[serde(default = "default_ticket_max_age")]
+    pub ticket_max_age_secs: i64,
+    #[serde(default = "default_start_push_interval")]
+    pub start_push_interval_secs: u64,
+}
+
+fn default_ticket_max_age() -> i64 {
+    1800
+}
+
+fn default_start_push_interval() -> u64 {
+    300
+}
+
+impl ComponentConfig {
+    pub(super) fn problems(&self, name: &str, p: &mut Vec<String>) {
+        let at = format!("components.{name}");
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            p.push(format!(
+                "{at}: the name is letters, digits, - and _ (it is in the event URL)"
+            ));
+        }
+        if !self.component_appid.starts_with("wx") {
+            p.push(format!(
+                "{at}.component_appid: a component's appid starts with wx"
+            ));
+        }
+        if self.component_appsecret.is_empty() || self.token.is_empty() {
+            p.push(format!("{at}: component_appsecret and token are required"));
+        }
+        if self.encoding_aes_key.expose().len() != 43 {
+            p.push(format!("{at}.encoding_aes_key: 43 characters"));
+        }
+    }
+}

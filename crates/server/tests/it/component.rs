@@ -1,0 +1,329 @@
+//! The open platform (`[components.NAME]`) against the sandbox's: the ticket pushed to
+//! the authorization-event URL and kept for the fleet, the component token fetched once
+//! from it, a merchant's authorization exchanged once however many instances see its
+//! code, `unauthorized` removing it, and every bad push refused with nothing stored.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wxgate_proto::crypto::MsgCrypt;
+use wxgate_proto::signature::server_signature;
+use wxgate_sandbox::{Sandbox, SandboxConfig};
+
+use crate::common::*;
+
+const COMPONENT: &str = "wxcomponent00001";
+const SECRET: &str = "sandbox-secret-component-01";
+const TOKEN: &str = "componenttoken";
+const KEY: &str = "ComponentAesKey0123456789abcdefghijklmnopqr";
+
+async fn sandbox() -> Sandbox {
+    let mut config = SandboxConfig::example();
+    config.apps.push(
+        toml::from_str(&format!(
+            "appid = \"{COMPONENT}\"\nsecret = \"{SECRET}\"\nkind = \"component\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\""
+        ))
+        .unwrap(),
+    );
+    Sandbox::start_ephemeral(config).await.unwrap()
+}
+
+fn section() -> String {
+    format!(
+        "[components.platform]\ncomponent_appid = \"{COMPONENT}\"\ncomponent_appsecret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\"\n"
+    )
+}
+
+async fn admin(h: &Harness, base: &str, path: &str, body: Value) -> Value {
+    h.http
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn status(h: &Harness, base: &str) -> Value {
+    api_get(&h.http, format!("{base}/api/v1/component/platform/status"))
+        .await
+        .1
+}
+
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: impl FnMut() -> F) {
+    for _ in 0..100 {
+        if ok().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
+    let redis = RedisServer::start();
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let start = |sb: Option<Sandbox>| {
+        let mut setup = Setup::new()
+            .tag("component")
+            .store(&redis_store(&redis.url()))
+            .extra(&section());
+        setup = match sb {
+            Some(sb) => setup.sandbox(sb),
+            None => setup.upstream(&sb_url),
+        };
+        setup.start()
+    };
+    let h1 = start(Some(sb)).await;
+    let h2 = start(None).await;
+    let base1 = h1.gw.url();
+    // No ticket yet: the component token is refused with the reason, and the fleet
+    // has asked WeChat for a push.
+    let s = status(&h1, &base1).await;
+    assert_eq!(s["component_access_token"]["ok"], false, "{s}");
+    eventually("a push was asked for", || async {
+        sandbox_calls(
+            &h1.sb,
+            "/cgi-bin/component/api_start_push_ticket",
+            COMPONENT,
+        ) >= 1
+    })
+    .await;
+    // The open platform is told where to push; the ticket arrives at one instance and
+    // serves both.
+    admin(&h1, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base1}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h1, &base1).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    let s2 = status(&h2, &h2.gw.url()).await;
+    assert_eq!(s2["component_access_token"]["ok"], true, "{s2}");
+    let s1 = status(&h1, &base1).await;
+    assert_eq!(s1["component_access_token"]["ok"], true, "{s1}");
+    assert_eq!(
+        sandbox_calls(&h1.sb, "/cgi-bin/component/api_component_token", COMPONENT),
+        1,
+        "one fetch for the fleet"
+    );
+    assert!(
+        !s1.to_string().contains("SBXCAT"),
+        "the token itself is never shown: {s1}"
+    );
+
+    // A merchant authorizes: the `authorized` event reaches instance 1 while the same
+    // code, carried by the merchant's redirect, reaches instance 2: one api_query_auth.
+    let code = admin(
+        &h1,
+        &sb_url,
+        "/admin/component/authorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await["authorization_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c2 = h2.gw.state.components.component("platform").unwrap();
+    let by_redirect = h2
+        .gw
+        .state
+        .components
+        .exchange_code(c2, &code, now())
+        .await
+        .unwrap();
+    assert_eq!(by_redirect.authorizer_appid, OA);
+    assert!(by_redirect.refresh_token.starts_with("refreshtoken@@@"));
+    assert_eq!(by_redirect.func_info.len(), 2);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        sandbox_calls(&h1.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        1,
+        "one exchange for two arrivals"
+    );
+    let c1 = h1.gw.state.components.component("platform").unwrap();
+    let stored = h1
+        .gw
+        .state
+        .components
+        .authorizer(c1, OA)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, by_redirect);
+    // A used code is WeChat's error, not a second authorizer.
+    let again = h1
+        .gw
+        .state
+        .components
+        .exchange_code(c1, &code, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        again, by_redirect,
+        "a second arrival reads the first exchange"
+    );
+    // The merchant withdraws: the authorizer goes.
+    admin(
+        &h1,
+        &sb_url,
+        "/admin/component/unauthorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await;
+    eventually("unauthorized", || async {
+        h1.gw
+            .state
+            .components
+            .authorizer(c1, OA)
+            .await
+            .unwrap()
+            .is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_pushes_are_refused_and_store_nothing() {
+    let sb = sandbox().await;
+    let h = Setup::new()
+        .tag("component-bad")
+        .sandbox(sb)
+        .extra(&section())
+        .start()
+        .await;
+    let url = format!("{}/wx/component/platform/event", h.gw.url());
+    let crypt = MsgCrypt::new(TOKEN, KEY, COMPONENT).unwrap();
+    let ticket_xml = |appid: &str| {
+        format!("<xml><AppId><![CDATA[{appid}]]></AppId><CreateTime>{}</CreateTime><InfoType><![CDATA[component_verify_ticket]]></InfoType><ComponentVerifyTicket><![CDATA[ticket@@@forged]]></ComponentVerifyTicket></xml>", now())
+    };
+    let post = |envelope_appid: &str, xml: String, forge: bool, crypt: &MsgCrypt, nonce: &str| {
+        let ts = now().to_string();
+        let sealed = crypt.seal(&xml, &ts, nonce);
+        let sig = if forge {
+            "0".repeat(40)
+        } else {
+            sealed.msg_signature.clone()
+        };
+        let body = format!("<xml><AppId><![CDATA[{envelope_appid}]]></AppId><Encrypt><![CDATA[{}]]></Encrypt></xml>", sealed.encrypt);
+        let target = format!(
+            "{url}?signature={}&timestamp={ts}&nonce={nonce}&encrypt_type=aes&msg_signature={sig}",
+            server_signature(TOKEN, &ts, nonce)
+        );
+        let http = h.http.clone();
+        async move {
+            http.post(target)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let other = MsgCrypt::new(TOKEN, KEY, "wxothercomponent").unwrap();
+    assert_eq!(
+        post(COMPONENT, ticket_xml(COMPONENT), true, &crypt, "1").await,
+        403,
+        "forged msg_signature"
+    );
+    assert_eq!(
+        post(
+            "wxothercomponent",
+            ticket_xml(COMPONENT),
+            false,
+            &crypt,
+            "2"
+        )
+        .await,
+        403,
+        "another component's AppId"
+    );
+    assert_eq!(
+        post(
+            COMPONENT,
+            ticket_xml("wxothercomponent"),
+            false,
+            &other,
+            "3"
+        )
+        .await,
+        403,
+        "sealed for another component"
+    );
+    assert_eq!(
+        post(
+            COMPONENT,
+            ticket_xml("wxothercomponent"),
+            false,
+            &crypt,
+            "4"
+        )
+        .await,
+        403,
+        "a ticket for another component"
+    );
+    let ts = now().to_string();
+    let bad = format!("<xml><AppId>{COMPONENT}</AppId><Encrypt>AAAA</Encrypt></xml>");
+    let sig = wxgate_proto::signature::msg_signature(TOKEN, &ts, "5", "AAAA");
+    let r = h
+        .http
+        .post(format!(
+            "{url}?timestamp={ts}&nonce=5&encrypt_type=aes&msg_signature={sig}"
+        ))
+        .body(bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a bad ciphertext");
+    let r = h
+        .http
+        .post(format!("{url}?timestamp=1&nonce=6&msg_signature=x"))
+        .body("<xml/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "an old timestamp");
+    let s = status(&h, &h.gw.url()).await;
+    assert!(s["ticket_age_secs"].is_null(), "nothing stored: {s}");
+    // A genuine push is stored once; its replay is refused.
+    assert_eq!(
+        post(COMPONENT, ticket_xml(COMPONENT), false, &crypt, "7").await,
+        200
+    );
+    let ts = now().to_string();
+    let sealed = crypt.seal(&ticket_xml(COMPONENT), &ts, "8");
+    let body = format!(
+        "<xml><AppId><![CDATA[{COMPONENT}]]></AppId><Encrypt><![CDATA[{}]]></Encrypt></xml>",
+        sealed.encrypt
+    );
+    let target = format!(
+        "{url}?timestamp={ts}&nonce=8&encrypt_type=aes&msg_signature={}",
+        sealed.msg_signature
+    );
+    assert_eq!(
+        h.http
+            .post(&target)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        h.http
+            .post(&target)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "a replay"
+    );
+    let s = status(&h, &h.gw.url()).await;
+    assert!(s["ticket_age_secs"].is_number(), "{s}");
+}
