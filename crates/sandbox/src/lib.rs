@@ -73,6 +73,15 @@ fn wechat() -> routes::wechat::WeChat {
         .without_token::<sns::CheckUserToken>(oauth::sns_auth)
         .page(sns::AUTHORIZE_PAGE, get(oauth::authorize))
         .page(oauth::DECIDE_PAGE, get(oauth::decide))
+        .page(
+            component::COMPONENT_LOGIN_PAGE,
+            get(routes::component::page),
+        )
+        .page(component::BIND_COMPONENT_PAGE, get(routes::component::page))
+        .page(
+            routes::component::DECIDE_PAGE,
+            get(routes::component::decide),
+        )
 }
 
 /// The sandbox's HTTP application.

@@ -8,6 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use super::{non_empty, two_hours};
 
+/// The authorization page a merchant is sent to on a computer (授权链接, PC), on WeChat's
+/// `mp.weixin.qq.com`: `?component_appid=&pre_auth_code=&redirect_uri=&auth_type=`.
+/// WeChat redirects back to `redirect_uri?auth_code=&expires_in=`.
+pub const COMPONENT_LOGIN_PAGE: &str = "/cgi-bin/componentloginpage";
+
+/// The same in WeChat on a phone, on `open.weixin.qq.com`:
+/// `?action=bindcomponent&no_scan=1&component_appid=&pre_auth_code=&redirect_uri=&auth_type=#wechat_redirect`.
+pub const BIND_COMPONENT_PAGE: &str = "/wxaopen/safe/bindcomponent";
+
 /// `POST /cgi-bin/component/api_component_token {component_appid, component_appsecret,
 /// component_verify_ticket}`
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

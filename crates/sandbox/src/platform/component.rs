@@ -294,4 +294,34 @@ impl Platform {
             "func_info": [{ "funcscope_category": { "id": 1 } }, { "funcscope_category": { "id": 15 } }],
         }}))
     }
+
+    /// `api_create_preauthcode`: a pre-authorization code for the component's link, half
+    /// an hour, one use.
+    pub fn pre_auth_code(&self, component_appid: &str) -> String {
+        let now = self.now();
+        self.lock()
+            .pre_auth_codes
+            .issue("preauthcode@@@", 64, component_appid, "", "", now)
+    }
+
+    /// The merchant consents on the authorization page: the link's pre-authorization
+    /// code is used up, and the authorization code is made (and pushed).
+    pub fn consent(
+        &self,
+        component_appid: &str,
+        pre_auth_code: &str,
+        authorizer_appid: &str,
+    ) -> WxResult<String> {
+        let now = self.now();
+        self.lock()
+            .pre_auth_codes
+            .redeem(pre_auth_code, component_appid, now, 1800)
+            .map_err(|_| {
+                WxError::with(
+                    ErrCode::Other(61010),
+                    "pre_auth_code is invalid, used or expired",
+                )
+            })?;
+        self.authorize(component_appid, authorizer_appid)
+    }
 }

@@ -151,6 +151,8 @@ struct State {
     /// The open platform's authorization codes (the code's `openid` is the authorizer's
     /// appid), an hour each.
     auth_codes: OneTimeCodes,
+    /// Pre-authorization codes (`api_create_preauthcode`), one use each.
+    pre_auth_codes: OneTimeCodes,
     user_tokens: HashMap<String, UserCredential>,
     refresh_tokens: HashMap<String, UserCredential>,
     js_codes: OneTimeCodes,

@@ -331,9 +331,9 @@ pub fn start_push_ticket(p: &Platform, c: Call<StartPushTicket>) -> WxResult<Ack
 }
 
 /// `POST /cgi-bin/component/api_create_preauthcode?component_access_token=`
-pub fn create_preauthcode(_: &Platform, _: Call<CreatePreAuthCode>) -> WxResult<PreAuthCode> {
+pub fn create_preauthcode(p: &Platform, c: Call<CreatePreAuthCode>) -> WxResult<PreAuthCode> {
     Ok(PreAuthCode {
-        pre_auth_code: random_value("preauthcode@@@", 64),
+        pre_auth_code: p.pre_auth_code(&c.app),
         expires_in: 1800,
     })
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod component;
 pub mod jssdk;
 pub mod media;
 pub mod oauth;

@@ -11,6 +11,7 @@
 //!   redirect) exchanged once for the fleet (`api_query_auth`), the authorizer's refresh
 //!   token kept without a TTL; `unauthorized` removes it.
 
+pub mod authorize;
 pub mod event;
 
 use std::collections::BTreeMap;
@@ -70,7 +71,7 @@ pub struct Component {
 pub struct ComponentService {
     components: BTreeMap<String, Component>,
     pub(crate) store: SharedStore,
-    upstream: Upstream,
+    pub(crate) upstream: Upstream,
     owner: String,
 }
 

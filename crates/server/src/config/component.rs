@@ -21,6 +21,10 @@ pub struct ComponentConfig {
     pub ticket_max_age_secs: i64,
     #[serde(default = "default_start_push_interval")]
     pub start_push_interval_secs: u64,
+    /// Where `/wx/component/NAME/authorize?dest=` may send the merchant back to, as
+    /// origins (`https://saas.example.com`); without `dest`, wxgate shows its own page.
+    #[serde(default)]
+    pub auth_dest_hosts: Vec<String>,
 }
 
 fn default_ticket_max_age() -> i64 {

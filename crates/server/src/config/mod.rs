@@ -255,6 +255,11 @@ impl Config {
                 _ => p.push(format!("public_url: {u:?} is not an absolute http(s) URL")),
             }
         }
+        for reserved in ["pay", "component"] {
+            if self.accounts.contains_key(reserved) {
+                p.push(format!("accounts.{reserved}: the name is reserved (/wx/{reserved}/... are the routes of [{reserved}{}])", if reserved == "pay" { ".NAME" } else { "s.NAME" }));
+            }
+        }
         for (name, pay) in &self.pay {
             pay.problems(name, &mut p);
         }

@@ -68,6 +68,8 @@ pub struct UpstreamConfig {
     pub api_base: String,
     /// WeChat's web authorization host (`/connect/oauth2/authorize`).
     pub open_base: String,
+    /// WeChat's platform host (`mp.weixin.qq.com`: the open platform's authorization page).
+    pub mp_base: String,
     /// WeChat Pay's API host (`/v3/...`), for the signing proxy and certificates.
     pub pay_base: String,
     pub timeout_ms: u64,
@@ -84,6 +86,7 @@ impl Default for UpstreamConfig {
             api_base: "https://api.weixin.qq.com".into(),
             open_base: "https://open.weixin.qq.com".into(),
             pay_base: "https://api.mch.weixin.qq.com".into(),
+            mp_base: "https://mp.weixin.qq.com".into(),
             timeout_ms: 5000,
             connect_timeout_ms: 2000,
             retries: 2,

@@ -233,6 +233,14 @@ pub fn router(state: AppState) -> Router {
             "/wx/component/{name}/event",
             post(crate::component::event::event),
         )
+        .route(
+            "/wx/component/{name}/authorize",
+            get(crate::component::authorize::authorize),
+        )
+        .route(
+            "/wx/component/{name}/callback",
+            get(crate::component::authorize::callback),
+        )
         .route("/api/v1/component/{name}/status", get(component::status))
         .route("/api/v1/pay/{name}/v3/{*path}", any(pay::proxy))
         .route("/api/v1/pay/{name}/status", get(pay::status))

@@ -327,3 +327,139 @@ async fn bad_pushes_are_refused_and_store_nothing() {
     let s = status(&h, &h.gw.url()).await;
     assert!(s["ticket_age_secs"].is_number(), "{s}");
 }
+
+/// The merchant's path: the authorization link, WeChat's page, the redirect back with
+/// the code; the code exchanged once (a reload costs nothing); a foreign `dest` and a
+/// forged code refused with a page, nothing stored.
+#[tokio::test]
+async fn a_merchant_authorizes_through_the_link_and_comes_back() {
+    let sb = sandbox().await;
+    let extra = format!(
+        "{}auth_dest_hosts = [\"https://saas.example.com\"]\n",
+        section()
+    );
+    let h = Setup::new()
+        .tag("component-link")
+        .sandbox(sb)
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    let sb_url = h.sb.base_url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    let location = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
+
+    let dest = "https://saas.example.com/welcome?from=wxgate";
+    let r = h
+        .http
+        .get(format!(
+            "{base}/wx/component/platform/authorize?dest={}&auth_type=1",
+            url::form_urlencoded::byte_serialize(dest.as_bytes()).collect::<String>()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let to_wechat = location(&r);
+    assert!(to_wechat.starts_with(&format!("{sb_url}/cgi-bin/componentloginpage?component_appid={COMPONENT}&pre_auth_code=preauthcode%40%40%40")), "{to_wechat}");
+    assert!(to_wechat.ends_with("&auth_type=1"), "{to_wechat}");
+    // WeChat's page, then the merchant's Allow.
+    let page = h
+        .http
+        .get(&to_wechat)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(OA) && !page.contains("wxsandboxmini001"),
+        "auth_type=1 shows Official Accounts only"
+    );
+    let form: std::collections::HashMap<String, String> = url::Url::parse(&to_wechat)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let decide = format!(
+        "{sb_url}/sandbox/component/decide?component_appid={COMPONENT}&pre_auth_code={}&redirect_uri={}&authorizer_appid={OA}",
+        url::form_urlencoded::byte_serialize(form["pre_auth_code"].as_bytes()).collect::<String>(),
+        url::form_urlencoded::byte_serialize(form["redirect_uri"].as_bytes()).collect::<String>(),
+    );
+    let r = h.http.get(&decide).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    let back = location(&r);
+    assert!(
+        back.starts_with(&format!("{base}/wx/component/platform/callback?dest="))
+            && back.contains("auth_code=queryauthcode"),
+        "{back}"
+    );
+    // The pre-authorization code works once.
+    assert_eq!(h.http.get(&decide).send().await.unwrap().status(), 400);
+    let r = h.http.get(&back).send().await.unwrap();
+    assert_eq!(r.status(), 302);
+    assert_eq!(location(&r), format!("{dest}&authorizer_appid={OA}"));
+    // A reload of the callback: the same answer, still one exchange (the `authorized`
+    // event carried the same code too).
+    let r = h.http.get(&back).send().await.unwrap();
+    assert_eq!(location(&r), format!("{dest}&authorizer_appid={OA}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        1
+    );
+    let c = h.gw.state.components.component("platform").unwrap();
+    assert!(h
+        .gw
+        .state
+        .components
+        .authorizer(c, OA)
+        .await
+        .unwrap()
+        .is_some());
+
+    // A foreign dest, on the way out and on the way back; a forged code; a mobile link.
+    let r = h
+        .http
+        .get(format!(
+            "{base}/wx/component/platform/authorize?dest=https%3A%2F%2Fevil.example.net%2F"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let forged_back = back.replace("saas.example.com", "evil.example.net");
+    assert_eq!(h.http.get(&forged_back).send().await.unwrap().status(), 400);
+    let r = h
+        .http
+        .get(format!(
+            "{base}/wx/component/platform/callback?auth_code=queryauthcode%40%40%40forged"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("unknown, already used or expired"));
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        2,
+        "the forged code was WeChat's to refuse"
+    );
+    let r = h
+        .http
+        .get(format!("{base}/wx/component/platform/authorize?mobile=1"))
+        .send()
+        .await
+        .unwrap();
+    let mobile = location(&r);
+    assert!(mobile.starts_with(&format!("{sb_url}/wxaopen/safe/bindcomponent?action=bindcomponent&no_scan=1&component_appid={COMPONENT}")) && mobile.ends_with("#wechat_redirect"), "{mobile}");
+}

@@ -190,6 +190,7 @@ data_dir = "{data}"
 api_base = "{sandbox}"
 open_base = "{sandbox}"
 pay_base = "{sandbox}"
+mp_base = "{sandbox}"
 timeout_ms = 3000
 retries = 2
 backoff_ms = 20
