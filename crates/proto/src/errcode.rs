@@ -79,6 +79,9 @@ errcodes! {
     ComponentTicketExpired = 61005 => "component ticket is expired",
     /// The `component_verify_ticket` sent is not one WeChat pushed to this component.
     ComponentTicketInvalid = 61006 => "component ticket is invalid",
+    /// The authorizer's refresh token no longer works (the merchant must authorize again,
+    /// or it was replaced by a newer one).
+    RefreshTokenInvalid = 61023 => "refresh_token is invalid",
     /// The appid is not a third-party platform's (component's).
     InvalidComponent = 61011 => "invalid component",
     /// WeCom's form of 40164: the caller is not among the app's trusted IPs.

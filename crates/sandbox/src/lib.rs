@@ -46,6 +46,7 @@ fn wechat() -> routes::wechat::WeChat {
         .without_token::<component::StartPushTicket>(api::start_push_ticket)
         .with_component_token::<component::CreatePreAuthCode>(api::create_preauthcode)
         .with_component_token::<component::QueryAuth>(api::query_auth)
+        .with_component_token::<component::AuthorizerToken>(api::authorizer_token)
         .with_token::<openapi::ClearQuota>(api::clear_quota)
         .with_token::<openapi::GetApiDomainIp>(api::get_api_domain_ip)
         .with_token::<ticket::GetTicket>(api::getticket)

@@ -324,4 +324,38 @@ impl Platform {
             })?;
         self.authorize(component_appid, authorizer_appid)
     }
+
+    /// `api_authorizer_token`: a new access token for the authorizer, from the refresh
+    /// token it was given (61023 for any other, or after `unauthorized`).
+    pub fn authorizer_token(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        refresh_token: &str,
+    ) -> WxResult<serde_json::Value> {
+        let now = self.now();
+        let mut s = self.lock();
+        let known = s
+            .apps
+            .get(component_appid)
+            .and_then(|st| st.authorizer_refresh.get(authorizer_appid))
+            .is_some_and(|r| !refresh_token.is_empty() && r == refresh_token);
+        if !known {
+            return Err(WxError::new(ErrCode::RefreshTokenInvalid));
+        }
+        let value = random_value("SBXAUT", 96);
+        s.tokens.insert(
+            value.clone(),
+            Issued {
+                appid: authorizer_appid.to_owned(),
+                expires_at: now + self.config.limits.token_ttl,
+                revoked_at: None,
+            },
+        );
+        Ok(serde_json::json!({
+            "authorizer_access_token": value,
+            "expires_in": self.config.limits.token_ttl,
+            "authorizer_refresh_token": refresh_token,
+        }))
+    }
 }

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use wxgate_proto::api::component::{
-    ComponentAccessToken, ComponentToken, CreatePreAuthCode, PreAuthCode, QueryAuth,
-    QueryAuthAnswer, StartPushTicket,
+    AuthorizerAccessToken, AuthorizerToken, ComponentAccessToken, ComponentToken,
+    CreatePreAuthCode, PreAuthCode, QueryAuth, QueryAuthAnswer, StartPushTicket,
 };
 use wxgate_proto::api::menu::{CreateMenu, GetMenu, Menu};
 use wxgate_proto::api::message::{CustomSend, SubscribeSend, TemplateMsgId, TemplateSend};
@@ -341,4 +341,10 @@ pub fn create_preauthcode(p: &Platform, c: Call<CreatePreAuthCode>) -> WxResult<
 /// `POST /cgi-bin/component/api_query_auth?component_access_token=`
 pub fn query_auth(p: &Platform, c: Call<QueryAuth>) -> WxResult<QueryAuthAnswer> {
     typed(p.query_auth(&c.app, &c.req.authorization_code)?)
+}
+
+/// `POST /cgi-bin/component/api_authorizer_token?component_access_token=`
+pub fn authorizer_token(p: &Platform, c: Call<AuthorizerToken>) -> WxResult<AuthorizerAccessToken> {
+    let r = c.req;
+    typed(p.authorizer_token(&c.app, &r.authorizer_appid, &r.authorizer_refresh_token)?)
 }

@@ -52,6 +52,10 @@ pub struct Authorizer {
     /// The permission sets granted (`func_info`), as WeChat listed them.
     pub func_info: Vec<serde_json::Value>,
     pub authorized_at: i64,
+    /// Set when WeChat refused the refresh token (61023): the merchant must authorize
+    /// again through the component's link.
+    #[serde(default)]
+    pub needs_reauthorization: bool,
 }
 
 /// A component token is not handed out in its last minute.
@@ -311,6 +315,7 @@ impl ComponentService {
             refresh_token: info.authorizer_refresh_token,
             func_info: info.func_info,
             authorized_at: now,
+            needs_reauthorization: false,
         };
         self.save_authorizer(c, &a).await?;
         tracing::info!(component = %c.name, authorizer = %a.authorizer_appid, "authorized");
@@ -332,6 +337,108 @@ impl ComponentService {
                 .get(&keys::component_authorizer(&c.name, appid))
                 .await?,
         ))
+    }
+
+    /// An authorizer's access_token (the merchant's own, for acting on its account):
+    /// the store's while it has more than a minute left, else one fetch for the fleet
+    /// under the store's lock (`api_authorizer_token` with the stored refresh token). A
+    /// refresh token WeChat hands back replaces the stored one; one it refuses (61023)
+    /// marks the authorizer as needing re-authorization.
+    pub async fn authorizer_access_token(
+        &self,
+        c: &Component,
+        appid: &str,
+        now: i64,
+    ) -> Result<(String, i64)> {
+        let key = keys::component_authorizer_token(&c.name, appid);
+        let lock = keys::component_authorizer_token_lock(&c.name, appid);
+        let usable = |t: &StoredToken| t.expires_at - now > TOKEN_MARGIN;
+        for _ in 0..100 {
+            if let Some(t) = parse::<StoredToken>(self.store.get(&key).await?).filter(usable) {
+                return Ok((t.value, t.expires_at - now));
+            }
+            if self
+                .store
+                .set_if_absent(&lock, &self.owner, Duration::from_secs(10))
+                .await?
+            {
+                let fetched = self.fetch_authorizer_token(c, appid, now).await;
+                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
+                let t = fetched?;
+                return Ok((t.value, t.expires_at - now));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(Error::LockTimeout(format!("authorizer {appid} token")))
+    }
+
+    async fn fetch_authorizer_token(
+        &self,
+        c: &Component,
+        appid: &str,
+        now: i64,
+    ) -> Result<StoredToken> {
+        let Some(mut a) = self.authorizer(c, appid).await? else {
+            return Err(Error::UnknownAccount(format!(
+                "{}:{appid} (not an authorizer of this platform)",
+                c.name
+            )));
+        };
+        if a.needs_reauthorization {
+            return Err(Error::WeChat {
+                endpoint: "/cgi-bin/component/api_authorizer_token".into(),
+                code: ErrCode::RefreshTokenInvalid,
+                errmsg: "wxgate: the merchant must authorize again (its refresh token was refused)"
+                    .into(),
+            });
+        }
+        let (token, _) = self.component_access_token(c, now).await?;
+        let req = wxgate_proto::api::component::AuthorizerToken {
+            component_appid: c.cfg.component_appid.clone(),
+            authorizer_appid: appid.into(),
+            authorizer_refresh_token: a.refresh_token.clone(),
+        };
+        match self
+            .upstream
+            .call_with_component_access_token(&req, &token)
+            .await
+        {
+            Ok(answer) => {
+                if answer.authorizer_refresh_token != a.refresh_token {
+                    a.refresh_token = answer.authorizer_refresh_token.clone();
+                    self.save_authorizer(c, &a).await?;
+                }
+                let t = StoredToken {
+                    value: answer.authorizer_access_token,
+                    expires_at: now + answer.expires_in,
+                };
+                let ttl = Duration::from_secs((answer.expires_in - TOKEN_MARGIN).max(1) as u64);
+                let key = keys::component_authorizer_token(&c.name, appid);
+                let _ = self
+                    .store
+                    .set(
+                        &key,
+                        &serde_json::to_string(&t).unwrap_or_default(),
+                        Some(ttl),
+                    )
+                    .await;
+                Ok(t)
+            }
+            Err(e) => {
+                if e.errcode() == Some(ErrCode::RefreshTokenInvalid) {
+                    a.needs_reauthorization = true;
+                    let _ = self.save_authorizer(c, &a).await;
+                    tracing::warn!(component = %c.name, authorizer = appid, "refresh token refused: the merchant must authorize again");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// `component:appid` as an account name: the component and the authorizer's appid.
+    pub fn split_account<'a>(&'a self, account: &'a str) -> Option<(&'a Component, &'a str)> {
+        let (name, appid) = account.split_once(':')?;
+        Some((self.component(name)?, appid))
     }
 
     /// `unauthorized`: the merchant withdrew; its record goes.

@@ -66,6 +66,26 @@ pub async fn token(
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> Result<Response, ApiError> {
+    // An authorizer of a third-party platform, named `{component}:{appid}`.
+    if let Some((component, appid)) = s.components.split_account(&account) {
+        let key = key_of(&s, &headers)?;
+        let scope = format!("component:{}", component.name);
+        if !key.accounts.is_empty()
+            && !key.accounts.contains(&scope)
+            && !key.accounts.contains(&account)
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this API key may not use account {account:?}"),
+            ));
+        }
+        let (value, left) = s
+            .components
+            .authorizer_access_token(component, appid, s.ctx.now())
+            .await?;
+        return Ok(Json(json!({ "access_token": value, "expires_in": left })).into_response());
+    }
     authorize(&s, &headers, &account)?;
     let c = s.ctx.credentials.get(&account, Kind::AccessToken).await?;
     let now = s.ctx.now();

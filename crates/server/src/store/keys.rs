@@ -160,6 +160,16 @@ pub fn component_authorizer(component: &str, appid: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer:{appid}")
 }
 
+/// An authorizer's access_token (JSON `{value, expires_at}`), and the fleet's lock on
+/// fetching it.
+pub fn component_authorizer_token(component: &str, appid: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer_token:{appid}")
+}
+
+pub fn component_authorizer_token_lock(component: &str, appid: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer_token_lock:{appid}")
+}
+
 /// A Mini Program login session, under the SHA-256 of its id (a leaked store holds no
 /// usable session id).
 pub fn mp_session(account: &str, session_digest: &str) -> String {

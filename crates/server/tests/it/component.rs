@@ -165,6 +165,104 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         again, by_redirect,
         "a second arrival reads the first exchange"
     );
+    // The authorizer's own access_token, as an account named `platform:{appid}`: 2 x 100
+    // concurrent cold requests on two instances cost one api_authorizer_token, and the
+    // token is one WeChat accepts for the merchant's account.
+    let account = format!("platform:{OA}");
+    let asks = (0..200).map(|i| {
+        let http = h1.http.clone();
+        let url = format!(
+            "{}/api/v1/{account}/token",
+            if i % 2 == 0 { h1.gw.url() } else { h2.gw.url() }
+        );
+        async move { api_get(&http, url).await }
+    });
+    let answers = futures_util::future::join_all(asks).await;
+    assert!(
+        answers
+            .iter()
+            .all(|(code, v)| *code == 200 && v["access_token"] == answers[0].1["access_token"]),
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(
+        sandbox_calls(&h1.sb, "/cgi-bin/component/api_authorizer_token", COMPONENT),
+        1
+    );
+    let token = answers[0].1["access_token"].as_str().unwrap().to_owned();
+    let check: Value = h1
+        .http
+        .get(format!("{sb_url}/admin/token/check?access_token={token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (check["errcode"].as_i64(), check["appid"].as_str()),
+        (Some(0), Some(OA)),
+        "{check}"
+    );
+    // An account of no authorizer, a key limited to other accounts.
+    assert_eq!(
+        api_get(
+            &h1.http,
+            format!("{base1}/api/v1/platform:wxnotanauthorizer/token")
+        )
+        .await
+        .0,
+        404
+    );
+    let limited = h1
+        .http
+        .get(format!("{base1}/api/v1/{account}/token"))
+        .bearer_auth("mini-only-key-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(limited.status(), 403);
+    // A refresh token WeChat refuses (61023) marks the merchant for re-authorization.
+    let mut broken = stored.clone();
+    broken.refresh_token = "refreshtoken@@@lost".into();
+    h1.gw
+        .state
+        .components
+        .save_authorizer(c1, &broken)
+        .await
+        .unwrap();
+    h1.gw
+        .state
+        .ctx
+        .store
+        .delete(&format!(
+            "wxgate:{{component:platform}}:authorizer_token:{OA}"
+        ))
+        .await
+        .unwrap();
+    let (code, v) = api_get(&h1.http, format!("{base1}/api/v1/{account}/token")).await;
+    assert_eq!(
+        (code, v["error"]["errcode"].as_i64()),
+        (503, Some(61023)),
+        "{v}"
+    );
+    assert!(
+        h1.gw
+            .state
+            .components
+            .authorizer(c1, OA)
+            .await
+            .unwrap()
+            .unwrap()
+            .needs_reauthorization
+    );
+    h1.gw
+        .state
+        .components
+        .save_authorizer(c1, &stored)
+        .await
+        .unwrap();
+
     // The merchant withdraws: the authorizer goes.
     admin(
         &h1,
