@@ -47,6 +47,7 @@ fn wechat() -> routes::wechat::WeChat {
         .with_component_token::<component::CreatePreAuthCode>(api::create_preauthcode)
         .with_component_token::<component::QueryAuth>(api::query_auth)
         .with_component_token::<component::AuthorizerToken>(api::authorizer_token)
+        .with_component_token::<component::GetAuthorizerList>(api::authorizer_list)
         .with_token::<openapi::ClearQuota>(api::clear_quota)
         .with_token::<openapi::GetApiDomainIp>(api::get_api_domain_ip)
         .with_token::<ticket::GetTicket>(api::getticket)
@@ -139,6 +140,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
             "/admin/component/unauthorize",
             post(admin::component_unauthorize),
         )
+        .route("/admin/component/forget", post(admin::component_forget))
         .route("/admin/oauth/code", post(admin::oauth_code))
         .route(
             "/admin/miniprogram/phonecode",

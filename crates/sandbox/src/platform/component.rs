@@ -358,4 +358,50 @@ impl Platform {
             "authorizer_refresh_token": refresh_token,
         }))
     }
+
+    /// `api_get_authorizer_list`: every authorizer of the component with its current
+    /// refresh token, `count` (at most 500) from `offset`.
+    pub fn authorizer_list(
+        &self,
+        component_appid: &str,
+        offset: u32,
+        count: u32,
+    ) -> WxResult<serde_json::Value> {
+        if count == 0 || count > 500 {
+            return Err(WxError::with(
+                ErrCode::InvalidParameter,
+                "invalid args: count is 1 to 500",
+            ));
+        }
+        let now = self.now();
+        let s = self.lock();
+        let mut all: Vec<(String, String)> = s
+            .apps
+            .get(component_appid)
+            .map(|st| {
+                st.authorizer_refresh
+                    .iter()
+                    .map(|(a, r)| (a.clone(), r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        all.sort();
+        let list: Vec<_> = all
+            .iter()
+            .skip(offset as usize)
+            .take(count as usize)
+            .map(|(a, r)| serde_json::json!({ "authorizer_appid": a, "refresh_token": r, "auth_time": now }))
+            .collect();
+        Ok(serde_json::json!({ "total_count": all.len(), "list": list }))
+    }
+
+    /// The authorizer's refresh token stops working without an event (as one WeChat
+    /// expired would): for tests of re-authorization.
+    pub fn forget_authorizer(&self, component_appid: &str, authorizer_appid: &str) -> WxResult<()> {
+        self.component(component_appid)?;
+        if let Some(st) = self.lock().apps.get_mut(component_appid) {
+            st.authorizer_refresh.remove(authorizer_appid);
+        }
+        Ok(())
+    }
 }

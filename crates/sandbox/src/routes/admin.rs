@@ -137,6 +137,15 @@ pub async fn component_unauthorize(
     }
 }
 
+/// `POST /admin/component/forget {component_appid, authorizer_appid}`: the refresh token
+/// stops working, with no event (as an expired one would).
+pub async fn component_forget(State(p): State<Shared>, Json(t): Json<ComponentTarget>) -> Response {
+    match p.forget_authorizer(&t.component_appid, &t.authorizer_appid) {
+        Ok(()) => Json(json!({ "ok": true })).into_response(),
+        Err(e) => bad(e.msg),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct UserRef {
     appid: String,

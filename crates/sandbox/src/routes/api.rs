@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 use wxgate_proto::api::component::{
-    AuthorizerAccessToken, AuthorizerToken, ComponentAccessToken, ComponentToken,
-    CreatePreAuthCode, PreAuthCode, QueryAuth, QueryAuthAnswer, StartPushTicket,
+    AuthorizerAccessToken, AuthorizerList, AuthorizerToken, ComponentAccessToken, ComponentToken,
+    CreatePreAuthCode, GetAuthorizerList, PreAuthCode, QueryAuth, QueryAuthAnswer, StartPushTicket,
 };
 use wxgate_proto::api::menu::{CreateMenu, GetMenu, Menu};
 use wxgate_proto::api::message::{CustomSend, SubscribeSend, TemplateMsgId, TemplateSend};
@@ -347,4 +347,9 @@ pub fn query_auth(p: &Platform, c: Call<QueryAuth>) -> WxResult<QueryAuthAnswer>
 pub fn authorizer_token(p: &Platform, c: Call<AuthorizerToken>) -> WxResult<AuthorizerAccessToken> {
     let r = c.req;
     typed(p.authorizer_token(&c.app, &r.authorizer_appid, &r.authorizer_refresh_token)?)
+}
+
+/// `POST /cgi-bin/component/api_get_authorizer_list?component_access_token=`
+pub fn authorizer_list(p: &Platform, c: Call<GetAuthorizerList>) -> WxResult<AuthorizerList> {
+    typed(p.authorizer_list(&c.app, c.req.offset, c.req.count)?)
 }

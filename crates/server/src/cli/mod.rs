@@ -1,6 +1,7 @@
 //! The `wxgate` command line. Each subcommand prints its result on stdout and a clear
 //! error on stderr with a non-zero exit code, so it can be used from scripts.
 
+mod component;
 #[cfg(feature = "sandbox")]
 mod demo;
 mod init;
@@ -57,6 +58,9 @@ pub enum Command {
     /// WeChat's API quota.
     #[command(subcommand)]
     Quota(ops::QuotaCommand),
+    /// A third-party platform's authorizers: export and import their refresh tokens.
+    #[command(subcommand)]
+    Component(component::ComponentCommand),
 }
 
 /// A failure a subcommand reports: the message goes to stderr, the code is the exit code.
@@ -117,6 +121,7 @@ pub fn main() -> ExitCode {
         Command::Token(args) => block_on(ops::token(args)),
         Command::Status(arg) => block_on(ops::status(arg)),
         Command::Quota(cmd) => block_on(ops::quota(cmd)),
+        Command::Component(cmd) => block_on(component::run(cmd)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

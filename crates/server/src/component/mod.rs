@@ -12,6 +12,7 @@
 //!   token kept without a TTL; `unauthorized` removes it.
 
 pub mod authorize;
+pub mod backup;
 pub mod event;
 
 use std::collections::BTreeMap;
@@ -328,7 +329,69 @@ impl ComponentService {
         let key = keys::component_authorizer(&c.name, &a.authorizer_appid);
         self.store
             .set(&key, &serde_json::to_string(a).unwrap_or_default(), None)
+            .await?;
+        let index = keys::component_authorizers(&c.name);
+        self.store
+            .index_put(&index, &a.authorizer_appid, a.authorized_at)
             .await
+    }
+
+    /// Every authorizer the fleet holds.
+    pub async fn authorizers(&self, c: &Component) -> Result<Vec<Authorizer>> {
+        let index = keys::component_authorizers(&c.name);
+        let mut out = Vec::new();
+        for (appid, _) in self.store.index_due(&index, i64::MAX, 1_000_000).await? {
+            if let Some(a) = self.authorizer(c, &appid).await? {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recovers refresh tokens from WeChat's own list (`api_get_authorizer_list`): an
+    /// authorizer missing here, or held with another refresh token, is written as WeChat
+    /// lists it (its re-authorization flag cleared). How many were recovered.
+    pub async fn reconcile(&self, c: &Component, now: i64) -> Result<usize> {
+        let (token, _) = self.component_access_token(c, now).await?;
+        let mut offset = 0;
+        let mut recovered = 0;
+        loop {
+            let req = wxgate_proto::api::component::GetAuthorizerList {
+                component_appid: c.cfg.component_appid.clone(),
+                offset,
+                count: 500,
+            };
+            let page = self
+                .upstream
+                .call_with_component_access_token(&req, &token)
+                .await?;
+            for e in &page.list {
+                let held = self.authorizer(c, &e.authorizer_appid).await?;
+                if held
+                    .as_ref()
+                    .is_some_and(|h| h.refresh_token == e.refresh_token && !h.needs_reauthorization)
+                {
+                    continue;
+                }
+                let a = Authorizer {
+                    authorizer_appid: e.authorizer_appid.clone(),
+                    refresh_token: e.refresh_token.clone(),
+                    func_info: held.map(|h| h.func_info).unwrap_or_default(),
+                    authorized_at: if e.auth_time > 0 { e.auth_time } else { now },
+                    needs_reauthorization: false,
+                };
+                self.save_authorizer(c, &a).await?;
+                recovered += 1;
+            }
+            offset += page.list.len() as u32;
+            if page.list.is_empty() || u64::from(offset) >= page.total_count {
+                break;
+            }
+        }
+        if recovered > 0 {
+            tracing::info!(component = %c.name, recovered, "refresh tokens recovered from api_get_authorizer_list");
+        }
+        Ok(recovered)
     }
 
     pub async fn authorizer(&self, c: &Component, appid: &str) -> Result<Option<Authorizer>> {
@@ -378,7 +441,18 @@ impl ComponentService {
         appid: &str,
         now: i64,
     ) -> Result<StoredToken> {
-        let Some(mut a) = self.authorizer(c, appid).await? else {
+        let held = match self.authorizer(c, appid).await? {
+            Some(a) => Some(a),
+            // A refresh token missing here (a lost store, a move): WeChat's list has it,
+            // if the merchant still authorizes the platform.
+            None => {
+                if let Err(e) = self.reconcile(c, now).await {
+                    tracing::warn!(component = %c.name, error = %e, "api_get_authorizer_list failed");
+                }
+                self.authorizer(c, appid).await?
+            }
+        };
+        let Some(mut a) = held else {
             return Err(Error::UnknownAccount(format!(
                 "{}:{appid} (not an authorizer of this platform)",
                 c.name
@@ -426,6 +500,14 @@ impl ComponentService {
             }
             Err(e) => {
                 if e.errcode() == Some(ErrCode::RefreshTokenInvalid) {
+                    // WeChat's list may hold a newer refresh token than this one.
+                    if self.reconcile(c, now).await.unwrap_or(0) > 0 {
+                        if let Some(fresh) = self.authorizer(c, appid).await? {
+                            if fresh.refresh_token != a.refresh_token {
+                                return Box::pin(self.fetch_authorizer_token(c, appid, now)).await;
+                            }
+                        }
+                    }
                     a.needs_reauthorization = true;
                     let _ = self.save_authorizer(c, &a).await;
                     tracing::warn!(component = %c.name, authorizer = appid, "refresh token refused: the merchant must authorize again");
@@ -443,6 +525,10 @@ impl ComponentService {
 
     /// `unauthorized`: the merchant withdrew; its record goes.
     pub async fn remove_authorizer(&self, c: &Component, appid: &str) -> Result<()> {
+        let token = keys::component_authorizer_token(&c.name, appid);
+        let _ = self.store.delete(&token).await;
+        let index = keys::component_authorizers(&c.name);
+        self.store.index_remove(&index, appid).await?;
         self.store
             .delete(&keys::component_authorizer(&c.name, appid))
             .await

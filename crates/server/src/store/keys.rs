@@ -160,6 +160,11 @@ pub fn component_authorizer(component: &str, appid: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer:{appid}")
 }
 
+/// A component's authorizers (an index: appid by authorization time), for listing them.
+pub fn component_authorizers(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizers")
+}
+
 /// An authorizer's access_token (JSON `{value, expires_at}`), and the fleet's lock on
 /// fetching it.
 pub fn component_authorizer_token(component: &str, appid: &str) -> String {

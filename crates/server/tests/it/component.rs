@@ -222,24 +222,27 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         .await
         .unwrap();
     assert_eq!(limited.status(), 403);
-    // A refresh token WeChat refuses (61023) marks the merchant for re-authorization.
+    // A stale refresh token WeChat refuses (61023) is recovered from its list.
+    let components = &h1.gw.state.components;
+    let token_key = format!("wxgate:{{component:platform}}:authorizer_token:{OA}");
     let mut broken = stored.clone();
     broken.refresh_token = "refreshtoken@@@lost".into();
-    h1.gw
-        .state
-        .components
-        .save_authorizer(c1, &broken)
-        .await
-        .unwrap();
-    h1.gw
-        .state
-        .ctx
-        .store
-        .delete(&format!(
-            "wxgate:{{component:platform}}:authorizer_token:{OA}"
-        ))
-        .await
-        .unwrap();
+    components.save_authorizer(c1, &broken).await.unwrap();
+    h1.gw.state.ctx.store.delete(&token_key).await.unwrap();
+    let (code, v) = api_get(&h1.http, format!("{base1}/api/v1/{account}/token")).await;
+    assert_eq!(code, 200, "{v}");
+    let recovered = components.authorizer(c1, OA).await.unwrap().unwrap();
+    assert_eq!(recovered.refresh_token, stored.refresh_token);
+    // One WeChat no longer knows at all (expired, say) marks the merchant for
+    // re-authorization, and the answer says so.
+    admin(
+        &h1,
+        &sb_url,
+        "/admin/component/forget",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await;
+    h1.gw.state.ctx.store.delete(&token_key).await.unwrap();
     let (code, v) = api_get(&h1.http, format!("{base1}/api/v1/{account}/token")).await;
     assert_eq!(
         (code, v["error"]["errcode"].as_i64()),
@@ -247,21 +250,13 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         "{v}"
     );
     assert!(
-        h1.gw
-            .state
-            .components
+        components
             .authorizer(c1, OA)
             .await
             .unwrap()
             .unwrap()
             .needs_reauthorization
     );
-    h1.gw
-        .state
-        .components
-        .save_authorizer(c1, &stored)
-        .await
-        .unwrap();
 
     // The merchant withdraws: the authorizer goes.
     admin(
@@ -560,4 +555,198 @@ async fn a_merchant_authorizes_through_the_link_and_comes_back() {
         .unwrap();
     let mobile = location(&r);
     assert!(mobile.starts_with(&format!("{sb_url}/wxaopen/safe/bindcomponent?action=bindcomponent&no_scan=1&component_appid={COMPONENT}")) && mobile.ends_with("#wechat_redirect"), "{mobile}");
+}
+
+/// Refresh tokens are never lost: they survive Redis killed and restarted (append-only
+/// file), an export imported into an empty store restores every authorizer with no
+/// re-authorization, and one lost anyway is recovered from `api_get_authorizer_list`.
+#[tokio::test]
+async fn refresh_tokens_survive_restarts_and_moves() {
+    let aof = TempDir::new("component-aof");
+    let mut redis = RedisServer::start_durable(aof.path());
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let h = Setup::new()
+        .tag("component-durable")
+        .sandbox(sb)
+        .store(&redis_store(&redis.url()))
+        .extra(&section())
+        .start()
+        .await;
+    let base = h.gw.url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    for appid in [OA, MINI] {
+        admin(
+            &h,
+            &sb_url,
+            "/admin/component/authorize",
+            json!({ "component_appid": COMPONENT, "authorizer_appid": appid }),
+        )
+        .await;
+    }
+    let c = h.gw.state.components.component("platform").unwrap();
+    eventually("both authorized", || async {
+        h.gw.state
+            .components
+            .authorizers(c)
+            .await
+            .map(|a| a.len())
+            .unwrap_or(0)
+            == 2
+    })
+    .await;
+    let before = h.gw.state.components.authorizers(c).await.unwrap();
+
+    // Redis killed (SIGKILL) and restarted: every refresh token is still there.
+    redis.kill();
+    redis.restart();
+    let mut after = Vec::new();
+    for _ in 0..50 {
+        if let Ok(a) = h.gw.state.components.authorizers(c).await {
+            after = a;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(after, before, "refresh tokens survive a Redis restart");
+
+    // Export, then import into an empty store: no re-authorization.
+    let dir = TempDir::new("component-export");
+    let config = dir.path().join("wxgate.toml");
+    let write_config = |redis_url: &str| {
+        std::fs::write(&config, format!(
+            "[store]\n{}\n[upstream]\napi_base = \"{sb_url}\"\n[accounts.default]\nappid = \"{OA}\"\nsecret = \"{OA_SECRET}\"\n\n{}",
+            redis_store(redis_url),
+            section()
+        )).unwrap();
+    };
+    write_config(&redis.url());
+    let file = dir.path().join("authorizers.json");
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"))
+            .args(args)
+            .env("COMPONENT_EXPORT_KEY", "a-backup-passphrase-0123456789")
+            .output()
+            .unwrap()
+    };
+    let out = cli(&[
+        "component",
+        "export",
+        "--config",
+        config.to_str().unwrap(),
+        "--component",
+        "platform",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !exported.contains("refreshtoken@@@"),
+        "the export is encrypted"
+    );
+    let empty = RedisServer::start();
+    write_config(&empty.url());
+    let out = cli(&[
+        "component",
+        "import",
+        "--config",
+        config.to_str().unwrap(),
+        "--component",
+        "platform",
+        "--in",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 2 authorizer(s)"));
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_wxgate"))
+        .args([
+            "component",
+            "import",
+            "--config",
+            config.to_str().unwrap(),
+            "--component",
+            "platform",
+            "--in",
+            file.to_str().unwrap(),
+        ])
+        .env("COMPONENT_EXPORT_KEY", "not-the-backup-passphrase")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success(), "a wrong key opens nothing");
+    let moved = Setup::new()
+        .tag("component-moved")
+        .upstream(&sb_url)
+        .store(&redis_store(&empty.url()))
+        .extra(&section())
+        .start()
+        .await;
+    // The moved gateway needs the ticket too: the platform pushes to it now.
+    admin(&moved, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{}/wx/component/platform/event", moved.gw.url()) })).await;
+    eventually("the ticket arrived at the moved gateway", || async {
+        status(&moved, &moved.gw.url()).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    for appid in [OA, MINI] {
+        let (code, v) = api_get(
+            &moved.http,
+            format!("{}/api/v1/platform:{appid}/token", moved.gw.url()),
+        )
+        .await;
+        assert_eq!(code, 200, "{appid}: {v}");
+    }
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        2,
+        "no re-authorization"
+    );
+
+    // A refresh token lost anyway: recovered from WeChat's list.
+    let mc = moved.gw.state.components.component("platform").unwrap();
+    moved
+        .gw
+        .state
+        .components
+        .remove_authorizer(mc, MINI)
+        .await
+        .unwrap();
+    let lists_before = sandbox_calls(
+        &h.sb,
+        "/cgi-bin/component/api_get_authorizer_list",
+        COMPONENT,
+    );
+    let (code, v) = api_get(
+        &moved.http,
+        format!("{}/api/v1/platform:{MINI}/token", moved.gw.url()),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(
+        sandbox_calls(
+            &h.sb,
+            "/cgi-bin/component/api_get_authorizer_list",
+            COMPONENT
+        ),
+        lists_before + 1
+    );
+    assert!(moved
+        .gw
+        .state
+        .components
+        .authorizer(mc, MINI)
+        .await
+        .unwrap()
+        .is_some());
 }

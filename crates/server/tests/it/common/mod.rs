@@ -102,6 +102,9 @@ fn rand_suffix() -> u64 {
 pub struct RedisServer {
     pub port: u16,
     child: Option<Child>,
+    /// With an append-only file in this directory (fsync on every write), so a kill
+    /// loses nothing written.
+    aof_dir: Option<std::path::PathBuf>,
 }
 
 impl RedisServer {
@@ -109,6 +112,18 @@ impl RedisServer {
         let mut r = RedisServer {
             port: free_port(),
             child: None,
+            aof_dir: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// A redis-server that keeps an append-only file in `dir` across kills.
+    pub fn start_durable(dir: &std::path::Path) -> RedisServer {
+        let mut r = RedisServer {
+            port: free_port(),
+            child: None,
+            aof_dir: Some(dir.to_owned()),
         };
         r.restart();
         r
@@ -127,17 +142,28 @@ impl RedisServer {
 
     pub fn restart(&mut self) {
         self.kill();
+        let mut args: Vec<String> = [
+            "--port",
+            &self.port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        match &self.aof_dir {
+            Some(dir) => args.extend(
+                ["--appendonly", "yes", "--appendfsync", "always", "--dir"]
+                    .map(String::from)
+                    .into_iter()
+                    .chain([dir.display().to_string()]),
+            ),
+            None => args.extend(["--appendonly", "no"].map(String::from)),
+        }
         let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
