@@ -22,6 +22,7 @@ pub mod pay;
 pub mod platform;
 mod png;
 pub mod pusher;
+pub mod release;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -141,6 +142,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
             post(admin::component_unauthorize),
         )
         .route("/admin/component/forget", post(admin::component_forget))
+        .route(
+            "/admin/component/release_test",
+            post(admin::component_release_test),
+        )
         .route("/admin/oauth/code", post(admin::oauth_code))
         .route(
             "/admin/miniprogram/phonecode",

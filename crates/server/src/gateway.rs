@@ -58,15 +58,30 @@ fn build_on(
         config.credentials.clone(),
         &config.accounts,
     ));
-    let pushes = Arc::new(PushService::new(&config, &credentials, handlers.clone())?);
-    let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
-    let pay = Arc::new(crate::pay::PayService::new(&config)?);
     let components = Arc::new(crate::component::ComponentService::new(
         &config,
         store.clone(),
         upstream.clone(),
         credentials.owner(),
     )?);
+    // The release test answers first in each component's chain (when on).
+    let mut handlers = handlers.clone();
+    for (name, c) in &config.components {
+        if c.release_test {
+            let release: Arc<dyn Handler> = Arc::new(crate::component::release::ReleaseTest {
+                component: name.clone(),
+                components: components.clone(),
+                clock: clock.clone(),
+            });
+            handlers
+                .entry(crate::push::component_account(name))
+                .or_default()
+                .insert(0, release);
+        }
+    }
+    let pushes = Arc::new(PushService::new(&config, &credentials, handlers)?);
+    let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
+    let pay = Arc::new(crate::pay::PayService::new(&config)?);
     let ctx = Ctx::new(Context {
         limits: Limits::new(&config.rate_limit),
         config: Arc::new(config),

@@ -146,6 +146,22 @@ pub async fn component_forget(State(p): State<Shared>, Json(t): Json<ComponentTa
     }
 }
 
+/// `POST /admin/component/release_test {component_appid, url}`: WeChat's release test
+/// against the component, `url` its message URL with `$APPID$`; each case's verdict.
+pub async fn component_release_test(
+    State(p): State<Shared>,
+    Json(t): Json<ComponentTarget>,
+) -> Response {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(6))
+        .build()
+        .unwrap_or_default();
+    match crate::release::run(&p, &http, &t.component_appid, &t.url).await {
+        Ok(report) => Json(report).into_response(),
+        Err(msg) => bad(msg),
+    }
+}
+
 #[derive(Deserialize)]
 pub struct UserRef {
     appid: String,

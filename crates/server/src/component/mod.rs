@@ -14,6 +14,8 @@
 pub mod authorize;
 pub mod backup;
 pub mod event;
+pub mod release;
+pub mod service;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::Secret;
+use super::{RuleConfig, Secret, WebhookConfig};
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -25,6 +25,20 @@ pub struct ComponentConfig {
     /// origins (`https://saas.example.com`); without `dest`, wxgate shows its own page.
     #[serde(default)]
     pub auth_dest_hosts: Vec<String>,
+    /// The authorizers' pushes (消息与事件接收URL `/wx/component/NAME/$APPID$/service`)
+    /// go through the same rules and webhook as an account's; the webhook's payload
+    /// carries the authorizer's appid and `component:NAME` as the account.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+    /// Answer WeChat's release test (全网发布) for its test accounts. On by default.
+    #[serde(default = "default_true")]
+    pub release_test: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_ticket_max_age() -> i64 {

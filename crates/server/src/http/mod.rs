@@ -234,6 +234,10 @@ pub fn router(state: AppState) -> Router {
             post(crate::component::event::event),
         )
         .route(
+            "/wx/component/{name}/{appid}/service",
+            post(crate::component::service::push),
+        )
+        .route(
             "/wx/component/{name}/authorize",
             get(crate::component::authorize::authorize),
         )

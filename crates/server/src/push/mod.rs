@@ -81,7 +81,7 @@ impl PushService {
         let mut memory = memory::PushMemory::new(
             config.service.replay_window,
             config.service.max_remembered_pushes,
-            config.accounts.len(),
+            config.accounts.len() + config.components.len(),
         );
         for (name, a) in &config.accounts {
             let crypt = match (&a.token, &a.encoding_aes_key) {
@@ -111,6 +111,45 @@ impl PushService {
                     crypt,
                     mode: a.mode,
                     format: a.format,
+                    handlers,
+                    memory: memory.account(),
+                },
+            );
+        }
+        // Each third-party platform's authorizers push to one account of its own, sealed
+        // with the component's key (the `receiveid` is the component's appid).
+        for (name, c) in &config.components {
+            let crypt = MsgCrypt::new(
+                c.token.expose(),
+                c.encoding_aes_key.expose(),
+                &c.component_appid,
+            )?;
+            let account = component_account(name);
+            let chained = |kind, handler| Chained { kind, handler };
+            let mut handlers = Vec::new();
+            for h in extra.remove(&account).unwrap_or_default() {
+                handlers.push(chained(HandlerKind::Embedded, h));
+            }
+            if !c.rules.is_empty() {
+                handlers.push(chained(
+                    HandlerKind::Rules,
+                    Arc::new(rules::RulesHandler::new(&c.rules)?),
+                ));
+            }
+            if let Some(w) = &c.webhook {
+                let hook = webhook::WebhookHandler::new(&account, w.clone(), central.clone())?;
+                webhook_stats.insert(account.clone(), hook.stats.clone());
+                handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
+            }
+            accounts.insert(
+                account.clone(),
+                PushAccount {
+                    name: account,
+                    appid: c.component_appid.clone(),
+                    token: Some(c.token.expose().to_owned()),
+                    crypt: Some(crypt),
+                    mode: MessageMode::Safe,
+                    format: None,
                     handlers,
                     memory: memory.account(),
                 },
@@ -201,18 +240,43 @@ pub async fn push(
     push_for(&ctx, &svc, &name, q, body).await
 }
 
+/// The push account of a third-party platform's authorizers.
+pub fn component_account(component: &str) -> String {
+    format!("component:{component}")
+}
+
+/// A push to a third-party platform's message URL for one of its authorizers: the
+/// component's push account, the handlers told the authorizer's appid.
+pub async fn push_as(
+    ctx: &Ctx,
+    svc: &PushService,
+    account: &str,
+    authorizer_appid: &str,
+    q: Q,
+    body: Body,
+) -> Response {
+    let Some(acc) = svc.accounts.get(account) else {
+        return unknown_account(account);
+    };
+    match pipeline(ctx, svc, account, acc, &q, body, Some(authorizer_appid)).await {
+        Ok(r) => r,
+        Err(refusal) => refuse(refusal.status, account, &refusal.msg),
+    }
+}
+
 /// `POST /wx/{account}/service`: a pushed message or event.
 pub async fn push_for(ctx: &Ctx, svc: &PushService, name: &str, q: Q, body: Body) -> Response {
     let Some(acc) = svc.accounts.get(name) else {
         return unknown_account(name);
     };
-    match pipeline(ctx, svc, name, acc, &q, body).await {
+    match pipeline(ctx, svc, name, acc, &q, body, None).await {
         Ok(r) => r,
         Err(refusal) => refuse(refusal.status, name, &refusal.msg),
     }
 }
 
-/// Open, dedup and dispatch, answer.
+/// Open, dedup and dispatch, answer. `on_behalf`: the authorizer a component's push is
+/// for (the handlers see its appid).
 async fn pipeline(
     ctx: &Ctx,
     svc: &PushService,
@@ -220,12 +284,16 @@ async fn pipeline(
     acc: &PushAccount,
     q: &Q,
     body: Body,
+    on_behalf: Option<&str>,
 ) -> Result<Response, Reject> {
     let cfg = &svc.cfg;
     let now = ctx.now();
     let checked = open::check_query(acc, cfg, q, now)?;
     let body = open::read_body(body, cfg.max_body_bytes).await?;
-    let pushed = open::open(name, acc, cfg, q, &checked, &body)?;
+    let mut pushed = open::open(name, acc, cfg, q, &checked, &body)?;
+    if let Some(appid) = on_behalf {
+        pushed.appid = appid.to_owned();
+    }
     // Boxed: inline, its 800 bytes made this future 1.6 KiB, past the allocator's
     // per-thread cache (1 KiB), and every push paid for a slow allocation.
     let answer = Box::pin(dedup::answer_once(ctx, svc, acc, &pushed, &checked, now)).await?;

@@ -17,11 +17,21 @@ const SECRET: &str = "sandbox-secret-component-01";
 const TOKEN: &str = "componenttoken";
 const KEY: &str = "ComponentAesKey0123456789abcdefghijklmnopqr";
 
+/// WeChat's first release-test Official Account, and a user of it.
+const RELEASE_TEST: &str = "wx570bc396a51b8ff8";
+const USER1: &str = "oSandboxUser000000000000001";
+
 async fn sandbox() -> Sandbox {
     let mut config = SandboxConfig::example();
     config.apps.push(
         toml::from_str(&format!(
             "appid = \"{COMPONENT}\"\nsecret = \"{SECRET}\"\nkind = \"component\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\""
+        ))
+        .unwrap(),
+    );
+    config.apps.push(
+        toml::from_str(&format!(
+            "appid = \"{RELEASE_TEST}\"\nsecret = \"release-test-secret\"\noriginal_id = \"gh_3c884a361561\"\n[[user]]\nopenid = \"oReleaseTestUser0000000001\"\nnickname = \"Tester\""
         ))
         .unwrap(),
     );
@@ -749,4 +759,105 @@ async fn refresh_tokens_survive_restarts_and_moves() {
         .await
         .unwrap()
         .is_some());
+}
+
+/// WeChat's release test (全网发布), as the sandbox's runner plays it: every case passes
+/// within 5 s. Then an ordinary authorizer's push goes through the component's rules and
+/// webhook with its appid, and a push for an appid that is not an authorizer is refused.
+#[tokio::test]
+async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
+    let sb = sandbox().await;
+    let extra = format!(
+        "{}\n[[components.platform.rules]]\nkeyword = \"hello\"\nreply = {{ type = \"text\", content = \"Hello from the platform\" }}\n",
+        section()
+    );
+    let h = Setup::new()
+        .tag("component-release")
+        .sandbox(sb)
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    let sb_url = h.sb.base_url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    let report = admin(&h, &sb_url, "/admin/component/release_test", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/$APPID$/service") })).await;
+    assert_eq!(report["passed"], true, "{report:#}");
+    assert_eq!(report["cases"].as_array().unwrap().len(), 5, "{report:#}");
+    for c in report["cases"].as_array().unwrap() {
+        assert!(c["ms"].as_u64().unwrap() <= 5000, "{c}");
+    }
+
+    // An ordinary merchant: authorized, then a fan's "hello" pushed for it.
+    admin(
+        &h,
+        &sb_url,
+        "/admin/component/authorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await;
+    let c = h.gw.state.components.component("platform").unwrap();
+    eventually("authorized", || async {
+        h.gw.state
+            .components
+            .authorizer(c, OA)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let target = |appid: &str| wxgate_sandbox::pusher::PushTarget {
+        url: format!("{base}/wx/component/platform/{appid}/service"),
+        token: TOKEN.into(),
+        appid: COMPONENT.into(),
+        encoding_aes_key: Some(KEY.into()),
+        mode: wxgate_sandbox::pusher::MessageMode::Safe,
+        format: Default::default(),
+    };
+    let hello = wxgate_sandbox::messages::sample(
+        "text",
+        "gh_sandbox00001",
+        USER1,
+        now(),
+        71,
+        Some("hello"),
+    )
+    .unwrap();
+    let out = wxgate_sandbox::pusher::push(&h.http, &target(OA), &hello, &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        out.encrypted,
+        "answered sealed with the component's key: {} {}",
+        out.status, out.body
+    );
+    assert_eq!(
+        out.reply.unwrap().text("Content"),
+        Some("Hello from the platform")
+    );
+    // Not an authorizer: refused, nothing run.
+    let out = wxgate_sandbox::pusher::push(&h.http, &target(MINI), &hello, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(out.status, 404);
+    // The release test's answers are for WeChat's test accounts only.
+    let probe = wxgate_sandbox::messages::sample(
+        "text",
+        "gh_sandbox00001",
+        USER1,
+        now(),
+        72,
+        Some("TESTCOMPONENT_MSG_TYPE_TEXT"),
+    )
+    .unwrap();
+    let out = wxgate_sandbox::pusher::push(&h.http, &target(OA), &probe, &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        out.reply.is_none(),
+        "an ordinary merchant's fan gets no release-test answer"
+    );
 }
