@@ -18,6 +18,14 @@
 //!   the central token in place of the caller's, which must be one wxgate handed out
 //!   (else 40001, as WeChat would). A token error upstream heals every client at once.
 //!
+//! - For a third-party platform (`[components.NAME]`): `POST
+//!   /cgi-bin/component/api_component_token` answers the managed component token to a
+//!   client whose `appids` include the component's appid (its secret as
+//!   `component_appsecret`; the SDK's ticket, if any, is ignored), and
+//!   `api_authorizer_token` answers an authorizer's managed token to a caller holding the
+//!   current component token, echoing the refresh token it sent: the real refresh tokens
+//!   never leave wxgate.
+//!
 //! Errors are WeChat's: HTTP 200 with `{"errcode", "errmsg"}`.
 
 use std::net::IpAddr;
@@ -31,6 +39,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
+use wxgate_proto::api::component::{AuthorizerToken, ComponentToken};
 use wxgate_proto::api::openapi::ClearQuota;
 use wxgate_proto::api::ticket::GetTicket;
 use wxgate_proto::api::ticket::Ticket;
@@ -39,6 +48,7 @@ use wxgate_proto::api::token::{ClassicToken, StableToken};
 use wxgate_proto::api::{Endpoint, APP_TOKEN_PREFIXES};
 use wxgate_proto::ErrCode;
 
+use crate::component::ComponentService;
 use crate::config::Config;
 use crate::credentials::Kind;
 use crate::web::forward::{forward, ForwardError};
@@ -400,18 +410,130 @@ pub async fn forwarded(
     }
 }
 
+#[derive(Deserialize)]
+pub struct ComponentAsk {
+    #[serde(default)]
+    component_appid: String,
+    #[serde(default)]
+    component_appsecret: String,
+}
+
+/// `POST /cgi-bin/component/api_component_token`: the managed component token.
+pub async fn component_token(
+    State(ctx): State<Ctx>,
+    State(components): State<Arc<ComponentService>>,
+    Client(ip): Client,
+    body: Bytes,
+) -> Response {
+    let Ok(ask) = serde_json::from_slice::<ComponentAsk>(&body) else {
+        return wx_error(ErrCode::InvalidJson, "data format error");
+    };
+    let Some(c) = components
+        .components()
+        .find(|c| c.cfg.component_appid == ask.component_appid)
+    else {
+        return wx_error(ErrCode::InvalidComponent, "invalid component");
+    };
+    let mut client = None;
+    for cl in &ctx.config.compat.clients {
+        let may = cl.appids.iter().any(|a| *a == ask.component_appid)
+            && (cl.allow_ips.is_empty() || cl.allow_ips.contains(&ip));
+        if crate::util::ct_eq(cl.secret.expose(), &ask.component_appsecret) && may {
+            client = Some(cl.name.as_str());
+        }
+    }
+    if client.is_none() {
+        if ctx.limits.failed_auth(ComponentToken::PATH, ip).is_err() {
+            return wx_error(ErrCode::ApiMinuteQuota, "api minute-quota reach limit: too many wrong secrets from this address, retry later");
+        }
+        crate::sampled_warn!("compat_wrong_component_secret", component = %c.name, "compatible API: wrong client secret for a component");
+        return wx_error(ErrCode::InvalidAppSecret, "invalid appsecret");
+    }
+    match components.component_access_token(c, ctx.now()).await {
+        Ok((value, left)) => {
+            Json(json!({ "component_access_token": value, "expires_in": left })).into_response()
+        }
+        Err(e) => upstream_error(&e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizerAsk {
+    #[serde(default)]
+    component_appid: String,
+    #[serde(default)]
+    authorizer_appid: String,
+    #[serde(default)]
+    authorizer_refresh_token: String,
+}
+
+#[derive(Deserialize)]
+pub struct ComponentTokenParam {
+    #[serde(default)]
+    component_access_token: String,
+}
+
+/// `POST /cgi-bin/component/api_authorizer_token?component_access_token=`: an
+/// authorizer's managed token, for a caller holding the current component token.
+pub async fn authorizer_token(
+    State(ctx): State<Ctx>,
+    State(components): State<Arc<ComponentService>>,
+    Query(q): Query<ComponentTokenParam>,
+    body: Bytes,
+) -> Response {
+    let Ok(ask) = serde_json::from_slice::<AuthorizerAsk>(&body) else {
+        return wx_error(ErrCode::InvalidJson, "data format error");
+    };
+    let Some(c) = components
+        .components()
+        .find(|c| c.cfg.component_appid == ask.component_appid)
+    else {
+        return wx_error(ErrCode::InvalidComponent, "invalid component");
+    };
+    let now = ctx.now();
+    match components.component_access_token(c, now).await {
+        Ok((current, _)) if crate::util::ct_eq(&current, &q.component_access_token) => {}
+        Ok(_) => {
+            return wx_error(
+                ErrCode::InvalidCredential,
+                "invalid credential, component_access_token is invalid or not latest",
+            )
+        }
+        Err(e) => return upstream_error(&e),
+    }
+    match components
+        .authorizer_access_token(c, &ask.authorizer_appid, now)
+        .await
+    {
+        Ok((value, left)) => Json(json!({
+            "authorizer_access_token": value,
+            "expires_in": left,
+            "authorizer_refresh_token": ask.authorizer_refresh_token,
+        }))
+        .into_response(),
+        Err(crate::Error::UnknownAccount(_)) => wx_error(
+            ErrCode::Other(61003),
+            "component is not authorized by this account",
+        ),
+        Err(e) => upstream_error(&e),
+    }
+}
+
 /// The compatible API's routes, for the main router or its own listener.
 pub fn routes<S>() -> axum::Router<S>
 where
     S: Clone + Send + Sync + 'static,
     Ctx: axum::extract::FromRef<S>,
     SharedCompat: axum::extract::FromRef<S>,
+    Arc<ComponentService>: axum::extract::FromRef<S>,
 {
     use axum::routing::{any, get, post};
     let mut routes = axum::Router::new()
         .route(ClassicToken::PATH, get(token))
         .route(StableToken::PATH, post(stable_token))
-        .route(GetTicket::PATH, get(getticket));
+        .route(GetTicket::PATH, get(getticket))
+        .route(ComponentToken::PATH, post(component_token))
+        .route(AuthorizerToken::PATH, post(authorizer_token));
     for prefix in APP_TOKEN_PREFIXES {
         routes = routes.route(&format!("{prefix}/{{*rest}}"), any(forwarded));
     }

@@ -61,7 +61,7 @@ impl CompatConfig {
             for a in &c.appids {
                 if !appids.contains(&a.as_str()) {
                     p.push(format!(
-                        "compat.clients {:?}: appid {a:?} is no configured account's",
+                        "compat.clients {:?}: appid {a:?} is no configured account's or component's",
                         c.name
                     ));
                 }

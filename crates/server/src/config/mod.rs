@@ -279,7 +279,13 @@ impl Config {
         self.console.problems(&mut p);
         let names: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
         self.api.problems(&names, &mut p);
-        let appids: Vec<&str> = self.accounts.values().map(|a| a.appid.as_str()).collect();
+        // A compat client may name an account's appid or a component's.
+        let appids: Vec<&str> = self
+            .accounts
+            .values()
+            .map(|a| a.appid.as_str())
+            .chain(self.components.values().map(|c| c.component_appid.as_str()))
+            .collect();
         self.compat.problems(&appids, &mut p);
         p
     }

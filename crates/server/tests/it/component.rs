@@ -861,3 +861,112 @@ async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
         "an ordinary merchant's fan gets no release-test answer"
     );
 }
+
+/// wechatpy's component client (PyPI), pointed at wxgate's compatible API with a client
+/// secret and no ticket of its own, gets the managed component token and an authorizer's
+/// managed token; the real refresh token never leaves wxgate.
+#[tokio::test]
+async fn wechatpys_component_client_gets_managed_tokens() {
+    const CLIENT_SECRET: &str = "component-client-secret-0123456789";
+    let sb = sandbox().await;
+    let extra = format!(
+        "{}\n[compat]\nenabled = true\n[[compat.clients]]\nname = \"saas\"\nsecret = \"{CLIENT_SECRET}\"\nappids = [\"{COMPONENT}\"]\n",
+        section()
+    );
+    let h = Setup::new()
+        .tag("component-wechatpy")
+        .sandbox(sb)
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    let sb_url = h.sb.base_url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    admin(
+        &h,
+        &sb_url,
+        "/admin/component/authorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await;
+    let c = h.gw.state.components.component("platform").unwrap();
+    eventually("authorized", || async {
+        h.gw.state
+            .components
+            .authorizer(c, OA)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/interop/wechatpy_component.py"
+    );
+    // Off the runtime's thread: the gateway it calls runs on this runtime.
+    let args = [
+        script.to_owned(),
+        base.clone(),
+        COMPONENT.into(),
+        CLIENT_SECRET.into(),
+        TOKEN.into(),
+        KEY.into(),
+        OA.into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(args)
+            .output()
+            .expect("python3 with wechatpy (scripts/install-deps.sh)")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (managed, _) =
+        h.gw.state
+            .components
+            .component_access_token(c, now())
+            .await
+            .unwrap();
+    assert_eq!(v["component_access_token"], managed);
+    let authorizer = v["authorizer_access_token"].as_str().unwrap();
+    let check: Value = h
+        .http
+        .get(format!(
+            "{sb_url}/admin/token/check?access_token={authorizer}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["appid"], OA, "{check}");
+    assert_eq!(
+        v["refresh_token_kept"], "managed-by-wxgate",
+        "the real refresh token is not handed out"
+    );
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_component_token", COMPONENT),
+        1,
+        "no fetch for the SDK"
+    );
+    // A wrong client secret and a stale component token get WeChat's errors.
+    let wrong: Value = h.http.post(format!("{base}/cgi-bin/component/api_component_token"))
+        .json(&json!({ "component_appid": COMPONENT, "component_appsecret": "wrong", "component_verify_ticket": "x" }))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(wrong["errcode"], 40125);
+    let stale: Value = h.http.post(format!("{base}/cgi-bin/component/api_authorizer_token?component_access_token=stale"))
+        .json(&json!({ "component_appid": COMPONENT, "authorizer_appid": OA, "authorizer_refresh_token": "x" }))
+        .send().await.unwrap().json().await.unwrap();
+    assert_eq!(stale["errcode"], 40001);
+}
