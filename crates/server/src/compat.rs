@@ -436,7 +436,7 @@ pub async fn component_token(
     };
     let mut client = None;
     for cl in &ctx.config.compat.clients {
-        let may = cl.appids.iter().any(|a| *a == ask.component_appid)
+        let may = cl.appids.contains(&ask.component_appid)
             && (cl.allow_ips.is_empty() || cl.allow_ips.contains(&ip));
         if crate::util::ct_eq(cl.secret.expose(), &ask.component_appsecret) && may {
             client = Some(cl.name.as_str());
