@@ -174,6 +174,25 @@ function renderStore(v) {
   }
 }
 
+// The open platform: each component's ticket and token, its authorizers by state.
+function renderComponents(v) {
+  const list = v.components || [];
+  $("component-section").hidden = list.length === 0;
+  const body = $("components").tBodies[0];
+  body.textContent = "";
+  for (const c of list) {
+    const tr = body.insertRow();
+    const ticket = c.ticket_age_secs == null ? "none yet" : `${c.ticket_age_secs} s old`;
+    const token = c.component_access_token_expires_in == null ? "not held" : `${c.component_access_token_expires_in} s left`;
+    const counts = `${c.authorizers.ok} ok, ${c.authorizers.needs_reauthorization} need re-authorization`;
+    const listed = c.listed.map((a) => `${a.appid} ${a.state} [${a.func_info.join(",")}] ${a.token_expires_in == null ? "no token" : a.token_expires_in + " s"}`).join("; ") || "none";
+    for (const text of [`${c.name} (${c.component_appid})`, ticket, token, counts, listed]) {
+      tr.insertCell().textContent = text;
+    }
+    if (c.ticket_age_secs == null || c.authorizers.needs_reauthorization > 0) tr.className = "error";
+  }
+}
+
 // WeChat Pay's merchants: keys with expiry, notifications by outcome, the last ones
 // (ids and outcomes only).
 function renderPay(v) {
@@ -228,6 +247,7 @@ async function loadOverview() {
   renderAccounts(v);
   renderStore(v);
   renderPay(v);
+  renderComponents(v);
   const p = await (await api("/console/api/problems")).json();
   const body = $("problems").tBodies[0];
   body.textContent = "";

@@ -519,6 +519,62 @@ impl ComponentService {
         }
     }
 
+    /// For the console: each component's ticket age, whether its token is held (read
+    /// from the store, never fetched for this), and its authorizers by state with their
+    /// permission sets and token life (at most 50 listed).
+    pub async fn overview(&self, now: i64) -> serde_json::Value {
+        let mut out = Vec::new();
+        for c in self.components.values() {
+            let ticket = self.ticket(c).await.ok().flatten();
+            let token: Option<StoredToken> = parse(
+                self.store
+                    .get(&keys::component_token(&c.name))
+                    .await
+                    .ok()
+                    .flatten(),
+            );
+            let all = self.authorizers(c).await.unwrap_or_default();
+            let mut listed = Vec::new();
+            for a in all.iter().take(50) {
+                let held: Option<StoredToken> = parse(
+                    self.store
+                        .get(&keys::component_authorizer_token(
+                            &c.name,
+                            &a.authorizer_appid,
+                        ))
+                        .await
+                        .ok()
+                        .flatten(),
+                );
+                let scopes: Vec<_> = a
+                    .func_info
+                    .iter()
+                    .filter_map(|f| {
+                        f.pointer("/funcscope_category/id")
+                            .and_then(serde_json::Value::as_i64)
+                    })
+                    .collect();
+                listed.push(serde_json::json!({
+                    "appid": a.authorizer_appid,
+                    "state": if a.needs_reauthorization { "needs_reauthorization" } else { "ok" },
+                    "func_info": scopes,
+                    "authorized_at": a.authorized_at,
+                    "token_expires_in": held.map(|t| t.expires_at - now),
+                }));
+            }
+            let needing = all.iter().filter(|a| a.needs_reauthorization).count();
+            out.push(serde_json::json!({
+                "name": c.name,
+                "component_appid": c.cfg.component_appid,
+                "ticket_age_secs": ticket.map(|t| now - t.received_at),
+                "component_access_token_expires_in": token.map(|t| t.expires_at - now),
+                "authorizers": { "ok": all.len() - needing, "needs_reauthorization": needing },
+                "listed": listed,
+            }));
+        }
+        serde_json::Value::Array(out)
+    }
+
     /// `component:appid` as an account name: the component and the authorizer's appid.
     pub fn split_account<'a>(&'a self, account: &'a str) -> Option<(&'a Component, &'a str)> {
         let (name, appid) = account.split_once(':')?;

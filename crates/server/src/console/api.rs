@@ -118,6 +118,7 @@ pub(super) async fn overview(
             "fleet": fleet,
             "ip_not_whitelisted": ctx.credentials.ip_refusals(),
             "pay": s.pay.overview(),
+            "components": s.components.overview(ctx.now()).await,
             "csrf": c.keys.csrf(&cookie),
         }))
         .into_response(),

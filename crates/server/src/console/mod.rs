@@ -55,6 +55,8 @@ pub struct ConsoleState {
     pub console: SharedConsole,
     /// WeChat Pay's merchants, shown beside the accounts.
     pub pay: Arc<crate::pay::PayService>,
+    /// The open platform's components and their authorizers.
+    pub components: Arc<crate::component::ComponentService>,
 }
 
 impl Console {

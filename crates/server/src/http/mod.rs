@@ -100,6 +100,7 @@ impl FromRef<AppState> for crate::console::ConsoleState {
             ctx: s.ctx.clone(),
             console: s.console.clone(),
             pay: s.pay.clone(),
+            components: s.components.clone(),
         }
     }
 }

@@ -771,9 +771,13 @@ async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
         "{}\n[[components.platform.rules]]\nkeyword = \"hello\"\nreply = {{ type = \"text\", content = \"Hello from the platform\" }}\n",
         section()
     );
+    const CONSOLE_KEY: &str = "console-admin-key-0123456789abcdef";
     let h = Setup::new()
         .tag("component-release")
         .sandbox(sb)
+        .top(&format!(
+            "[console]\nenabled = true\nadmin_key = \"{CONSOLE_KEY}\"\n"
+        ))
         .extra(&extra)
         .start()
         .await;
@@ -838,6 +842,43 @@ async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
         out.reply.unwrap().text("Content"),
         Some("Hello from the platform")
     );
+    // The console shows the platform: its ticket, its token, its authorizers by state.
+    let cookie = console_cookie(&h.http, &base, CONSOLE_KEY).await;
+    let v: Value = h
+        .http
+        .get(format!("{base}/console/api/overview"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let p = &v["components"][0];
+    assert_eq!(p["name"], "platform", "{v}");
+    assert!(
+        p["ticket_age_secs"].is_number() && p["component_access_token_expires_in"].is_number(),
+        "{p}"
+    );
+    assert_eq!(
+        p["authorizers"]["ok"], 2,
+        "the release-test account and the merchant: {p}"
+    );
+    let merchant = p["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["appid"] == OA)
+        .unwrap();
+    assert_eq!(
+        (merchant["state"].as_str(), &merchant["func_info"]),
+        (Some("ok"), &json!([1, 15]))
+    );
+    assert!(
+        !p.to_string().contains("refreshtoken"),
+        "no refresh token shown: {p}"
+    );
+
     // Not an authorizer: refused, nothing run.
     let out = wxgate_sandbox::pusher::push(&h.http, &target(MINI), &hello, &Default::default())
         .await
