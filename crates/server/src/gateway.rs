@@ -133,15 +133,19 @@ fn spawn_generation(state: &AppState, stop: &watch::Sender<bool>) -> Vec<JoinHan
         // too old, the fleet asks WeChat for a push (rationed in the store).
         let s = state.clone();
         tasks.push(crate::util::spawn_periodic(
-            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(c_round_secs(&state.ctx.config)),
             stop.subscribe(),
             move || {
                 let s = s.clone();
                 async move {
                     for c in s.components.components() {
-                        if let Err(e) = s.components.keep_ticket_fresh(c, s.ctx.now()).await {
+                        let now = s.ctx.now();
+                        if let Err(e) = s.components.keep_ticket_fresh(c, now).await {
                             crate::sampled_warn!("component_ticket", component = %c.name, error = %e, "could not ask for a component_verify_ticket push");
                         }
+                        // Tokens ahead of their end: the component's, then the
+                        // authorizers' that came due (a round takes up to 2,000).
+                        s.components.refresh_due(c, now, 2000).await;
                     }
                 }
             },
@@ -151,6 +155,12 @@ fn spawn_generation(state: &AppState, stop: &watch::Sender<bool>) -> Vec<JoinHan
         tasks.extend(console.spawn(state.ctx.clone(), stop.subscribe()));
     }
     tasks
+}
+
+/// How often the open platform's keeper runs: `credentials.check_interval_ms`, at most
+/// every 30 s (tests shorten it).
+fn c_round_secs(config: &crate::config::Config) -> u64 {
+    (config.credentials.check_interval_ms / 1000).clamp(1, 30)
 }
 
 /// What a reload changed: accounts added, removed and changed.

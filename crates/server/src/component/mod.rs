@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use wxgate_proto::api::component::{AuthorizationInfo, ComponentToken, QueryAuth, StartPushTicket};
 use wxgate_proto::crypto::MsgCrypt;
@@ -63,6 +64,9 @@ pub struct Authorizer {
 
 /// A component token is not handed out in its last minute.
 const TOKEN_MARGIN: i64 = 60;
+/// Tokens are refreshed ahead, within this many seconds of their end (at a random
+/// moment of the later half, for an authorizer's).
+pub const REFRESH_MARGIN: i64 = 600;
 /// The ticket's life as WeChat documents it.
 const TICKET_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -321,8 +325,116 @@ impl ComponentService {
             needs_reauthorization: false,
         };
         self.save_authorizer(c, &a).await?;
+        // The exchange hands out the authorizer's first token too: kept, not fetched again.
+        self.store_authorizer_token(
+            c,
+            &a.authorizer_appid,
+            info.authorizer_access_token,
+            info.expires_in,
+            now,
+        )
+        .await;
         tracing::info!(component = %c.name, authorizer = %a.authorizer_appid, "authorized");
         Ok(a)
+    }
+
+    /// Stores an authorizer's token for the fleet and schedules its refresh at a random
+    /// moment of the last [`REFRESH_MARGIN`] seconds before the final minute, so that
+    /// authorizers authorized together come due apart.
+    async fn store_authorizer_token(
+        &self,
+        c: &Component,
+        appid: &str,
+        value: String,
+        expires_in: i64,
+        now: i64,
+    ) -> StoredToken {
+        let t = StoredToken {
+            value,
+            expires_at: now + expires_in,
+        };
+        let ttl = Duration::from_secs((expires_in - TOKEN_MARGIN).max(1) as u64);
+        let key = keys::component_authorizer_token(&c.name, appid);
+        let _ = self
+            .store
+            .set(
+                &key,
+                &serde_json::to_string(&t).unwrap_or_default(),
+                Some(ttl),
+            )
+            .await;
+        let margin = REFRESH_MARGIN / 2 + rand::random::<i64>().rem_euclid(REFRESH_MARGIN / 2 + 1);
+        let refresh_at = (t.expires_at - margin).max(now + 1);
+        let _ = self
+            .store
+            .index_put(
+                &keys::component_authorizer_tokens_due(&c.name),
+                appid,
+                refresh_at,
+            )
+            .await;
+        t
+    }
+
+    /// One round of the refresher: the component token when it is within
+    /// [`REFRESH_MARGIN`] of its end, then the authorizer tokens that came due, at most
+    /// `limit`, eight at a time, each under the fleet's lock (an instance already on it is
+    /// left to it). How many authorizer tokens were refreshed.
+    pub async fn refresh_due(&self, c: &Component, now: i64, limit: usize) -> usize {
+        let held: Option<StoredToken> = parse(
+            self.store
+                .get(&keys::component_token(&c.name))
+                .await
+                .ok()
+                .flatten(),
+        );
+        let ticket_held = self.ticket(c).await.ok().flatten().is_some();
+        if ticket_held && held.is_none_or(|t| t.expires_at - now < REFRESH_MARGIN) {
+            let lock = keys::component_token_lock(&c.name);
+            if self
+                .store
+                .set_if_absent(&lock, &self.owner, Duration::from_secs(10))
+                .await
+                .unwrap_or(false)
+            {
+                if let Ok(t) = self.fetch_token(c, now).await {
+                    c.token.store(Some(Arc::new(t)));
+                }
+                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
+            }
+        }
+        let due_index = keys::component_authorizer_tokens_due(&c.name);
+        let due = self
+            .store
+            .index_due(&due_index, now, limit)
+            .await
+            .unwrap_or_default();
+        let refreshed = futures_util::stream::iter(due)
+            .map(|(appid, _)| {
+                let due_index = &due_index;
+                async move {
+                let lock = keys::component_authorizer_token_lock(&c.name, &appid);
+                if !self.store.set_if_absent(&lock, &self.owner, Duration::from_secs(10)).await.unwrap_or(false) {
+                    return false;
+                }
+                let done = self.fetch_authorizer_token(c, &appid, now).await;
+                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
+                match done {
+                    Ok(_) => true,
+                    Err(e) => {
+                        // Not retried every round: the next try comes with the next token ask.
+                        let _ = self.store.index_remove(&due_index, &appid).await;
+                        crate::sampled_warn!("component_refresh", component = %c.name, authorizer = %appid, error = %e, "authorizer token not refreshed");
+                        false
+                    }
+                }
+                }
+            })
+            .buffer_unordered(8)
+            .filter(|ok| std::future::ready(*ok))
+            .count()
+            .await;
+        refreshed
     }
 
     /// Stores an authorizer without a TTL: its refresh token is the only way to act for
@@ -484,21 +596,15 @@ impl ComponentService {
                     a.refresh_token = answer.authorizer_refresh_token.clone();
                     self.save_authorizer(c, &a).await?;
                 }
-                let t = StoredToken {
-                    value: answer.authorizer_access_token,
-                    expires_at: now + answer.expires_in,
-                };
-                let ttl = Duration::from_secs((answer.expires_in - TOKEN_MARGIN).max(1) as u64);
-                let key = keys::component_authorizer_token(&c.name, appid);
-                let _ = self
-                    .store
-                    .set(
-                        &key,
-                        &serde_json::to_string(&t).unwrap_or_default(),
-                        Some(ttl),
+                Ok(self
+                    .store_authorizer_token(
+                        c,
+                        appid,
+                        answer.authorizer_access_token,
+                        answer.expires_in,
+                        now,
                     )
-                    .await;
-                Ok(t)
+                    .await)
             }
             Err(e) => {
                 if e.errcode() == Some(ErrCode::RefreshTokenInvalid) {
@@ -587,6 +693,10 @@ impl ComponentService {
         let _ = self.store.delete(&token).await;
         let index = keys::component_authorizers(&c.name);
         self.store.index_remove(&index, appid).await?;
+        let _ = self
+            .store
+            .index_remove(&keys::component_authorizer_tokens_due(&c.name), appid)
+            .await;
         self.store
             .delete(&keys::component_authorizer(&c.name, appid))
             .await

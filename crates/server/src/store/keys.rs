@@ -171,6 +171,11 @@ pub fn component_authorizer_token(component: &str, appid: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer_token:{appid}")
 }
 
+/// When each authorizer's token is due for refresh (an index, scored by that time).
+pub fn component_authorizer_tokens_due(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer_tokens_due")
+}
+
 pub fn component_authorizer_token_lock(component: &str, appid: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer_token_lock:{appid}")
 }

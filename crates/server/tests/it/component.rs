@@ -1011,3 +1011,104 @@ async fn wechatpys_component_client_gets_managed_tokens() {
         .send().await.unwrap().json().await.unwrap();
     assert_eq!(stale["errcode"], 40001);
 }
+
+/// A thousand authorizers: each ready with the token its authorization brought (no
+/// fetch), then refreshed ahead once each, spread over the window, eight at a time; the
+/// component token refreshed once in the same window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_authorizers_are_ready_and_refreshed_spread() {
+    const N: usize = 1000;
+    let mut config = SandboxConfig::example();
+    config.apps.push(
+        toml::from_str(&format!(
+            "appid = \"{COMPONENT}\"\nsecret = \"{SECRET}\"\nkind = \"component\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\""
+        ))
+        .unwrap(),
+    );
+    let appids: Vec<String> = (0..N).map(|i| format!("wxauthorizer{i:06}")).collect();
+    for appid in &appids {
+        config
+            .apps
+            .push(toml::from_str(&format!("appid = \"{appid}\"\nsecret = \"s-{appid}\"")).unwrap());
+    }
+    let sb = Sandbox::start_ephemeral(config).await.unwrap();
+    let h = Setup::new()
+        .tag("component-scale")
+        .sandbox(sb)
+        .extra(&section())
+        .start()
+        .await;
+    let base = h.gw.url();
+    let sb_url = h.sb.base_url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    for appid in &appids {
+        admin(
+            &h,
+            &sb_url,
+            "/admin/component/authorize",
+            json!({ "component_appid": COMPONENT, "authorizer_appid": appid }),
+        )
+        .await;
+    }
+    let c = h.gw.state.components.component("platform").unwrap();
+    let components = &h.gw.state.components;
+    for _ in 0..600 {
+        if components.authorizers(c).await.unwrap().len() == N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(components.authorizers(c).await.unwrap().len(), N);
+    let ready = started.elapsed();
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        N as u64
+    );
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_authorizer_token", COMPONENT),
+        0,
+        "ready with the exchange's tokens"
+    );
+    // Their refreshes are spread over the window.
+    let due =
+        h.gw.state
+            .ctx
+            .store
+            .index_due(
+                "wxgate:{component:platform}:authorizer_tokens_due",
+                i64::MAX,
+                2 * N,
+            )
+            .await
+            .unwrap();
+    assert_eq!(due.len(), N);
+    let (lo, hi) = due.iter().fold((i64::MAX, i64::MIN), |(lo, hi), (_, at)| {
+        (lo.min(*at), hi.max(*at))
+    });
+    assert!(hi - lo >= 200, "refresh times spread over {} s", hi - lo);
+    // The window comes: each refreshed once, the component token once.
+    h.advance(7200 - 250);
+    for _ in 0..600 {
+        if sandbox_calls(&h.sb, "/cgi-bin/component/api_authorizer_token", COMPONENT) >= N as u64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_authorizer_token", COMPONENT),
+        N as u64,
+        "each once"
+    );
+    assert_eq!(
+        sandbox_calls(&h.sb, "/cgi-bin/component/api_component_token", COMPONENT),
+        2,
+        "the component token once per window"
+    );
+    eprintln!("{N} authorizers ready in {ready:?}");
+}
