@@ -423,7 +423,7 @@ impl ComponentService {
                     Ok(_) => true,
                     Err(e) => {
                         // Not retried every round: the next try comes with the next token ask.
-                        let _ = self.store.index_remove(&due_index, &appid).await;
+                        let _ = self.store.index_remove(due_index, &appid).await;
                         crate::sampled_warn!("component_refresh", component = %c.name, authorizer = %appid, error = %e, "authorizer token not refreshed");
                         false
                     }

@@ -179,6 +179,14 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
     // concurrent cold requests on two instances cost one api_authorizer_token, and the
     // token is one WeChat accepts for the merchant's account.
     let account = format!("platform:{OA}");
+    // Ready with the token the exchange brought; dropped here so that the asks below
+    // find none (a cold start).
+    let cold = format!("wxgate:{{component:platform}}:authorizer_token:{OA}");
+    assert!(
+        h1.gw.state.ctx.store.get(&cold).await.unwrap().is_some(),
+        "the exchange's token is kept"
+    );
+    h1.gw.state.ctx.store.delete(&cold).await.unwrap();
     let asks = (0..200).map(|i| {
         let http = h1.http.clone();
         let url = format!(
