@@ -133,16 +133,10 @@ pub async fn authorize(
         callback.query_pairs_mut().append_pair("dest", dest);
     }
     let now = ctx.now();
-    let created = async {
-        let (token, _) = components.component_access_token(c, now).await?;
-        let req = CreatePreAuthCode {
-            component_appid: c.cfg.component_appid.clone(),
-        };
-        components
-            .upstream
-            .call_with_component_access_token(&req, &token)
-            .await
+    let req = CreatePreAuthCode {
+        component_appid: c.cfg.component_appid.clone(),
     };
+    let created = components.call(c, &req, now);
     let pre = match created.await {
         Ok(p) => p.pre_auth_code,
         Err(e) => {

@@ -260,6 +260,46 @@ impl ComponentService {
         }
     }
 
+    /// Calls an open-platform endpoint with the component token. A token error (40001,
+    /// 40014, 42001) drops the stored token if it is still the one sent
+    /// (compare-and-refresh: a storm of such errors across the fleet costs one fetch) and
+    /// retries once with a fresh one.
+    pub async fn call<E: wxgate_proto::api::WithComponentAccessToken>(
+        &self,
+        c: &Component,
+        req: &E,
+        now: i64,
+    ) -> Result<E::Answer> {
+        let (token, _) = self.component_access_token(c, now).await?;
+        match self
+            .upstream
+            .call_with_component_access_token(req, &token)
+            .await
+        {
+            Err(e)
+                if e.errcode()
+                    .is_some_and(|code| code.is_access_token_invalid()) =>
+            {
+                let key = keys::component_token(&c.name);
+                let stored = self.store.get(&key).await?;
+                if parse::<StoredToken>(stored.clone()).is_some_and(|t| t.value == token) {
+                    if let Some(v) = stored {
+                        let _ = self.store.compare_and_delete(&key, &v).await;
+                    }
+                }
+                if c.token.load().as_ref().is_some_and(|t| t.value == token) {
+                    c.token.store(None);
+                }
+                tracing::info!(component = %c.name, endpoint = E::PATH, "component token refused; refreshing once");
+                let (fresh, _) = self.component_access_token(c, now).await?;
+                self.upstream
+                    .call_with_component_access_token(req, &fresh)
+                    .await
+            }
+            other => other,
+        }
+    }
+
     /// Exchanges an authorization code once for the whole fleet: the first to claim it
     /// calls `api_query_auth` and stores the authorizer; a second arrival of the same
     /// code (the redirect and the `authorized` event, on two instances) waits for that
@@ -307,16 +347,11 @@ impl ComponentService {
     }
 
     async fn query_auth(&self, c: &Component, code: &str, now: i64) -> Result<Authorizer> {
-        let (token, _) = self.component_access_token(c, now).await?;
         let req = QueryAuth {
             component_appid: c.cfg.component_appid.clone(),
             authorization_code: code.into(),
         };
-        let info: AuthorizationInfo = self
-            .upstream
-            .call_with_component_access_token(&req, &token)
-            .await?
-            .authorization_info;
+        let info: AuthorizationInfo = self.call(c, &req, now).await?.authorization_info;
         let a = Authorizer {
             authorizer_appid: info.authorizer_appid,
             refresh_token: info.authorizer_refresh_token,
@@ -466,7 +501,6 @@ impl ComponentService {
     /// authorizer missing here, or held with another refresh token, is written as WeChat
     /// lists it (its re-authorization flag cleared). How many were recovered.
     pub async fn reconcile(&self, c: &Component, now: i64) -> Result<usize> {
-        let (token, _) = self.component_access_token(c, now).await?;
         let mut offset = 0;
         let mut recovered = 0;
         loop {
@@ -475,10 +509,7 @@ impl ComponentService {
                 offset,
                 count: 500,
             };
-            let page = self
-                .upstream
-                .call_with_component_access_token(&req, &token)
-                .await?;
+            let page = self.call(c, &req, now).await?;
             for e in &page.list {
                 let held = self.authorizer(c, &e.authorizer_appid).await?;
                 if held
@@ -580,17 +611,12 @@ impl ComponentService {
                     .into(),
             });
         }
-        let (token, _) = self.component_access_token(c, now).await?;
         let req = wxgate_proto::api::component::AuthorizerToken {
             component_appid: c.cfg.component_appid.clone(),
             authorizer_appid: appid.into(),
             authorizer_refresh_token: a.refresh_token.clone(),
         };
-        match self
-            .upstream
-            .call_with_component_access_token(&req, &token)
-            .await
-        {
+        match self.call(c, &req, now).await {
             Ok(answer) => {
                 if answer.authorizer_refresh_token != a.refresh_token {
                     a.refresh_token = answer.authorizer_refresh_token.clone();

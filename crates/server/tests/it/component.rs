@@ -1120,3 +1120,72 @@ async fn a_thousand_authorizers_are_ready_and_refreshed_spread() {
     );
     eprintln!("{N} authorizers ready in {ready:?}");
 }
+
+/// A component token WeChat refuses (40001) is dropped if the fleet still holds it and
+/// the call retried once with a fresh one: one fetch.
+#[tokio::test]
+async fn a_refused_component_token_is_refreshed_once() {
+    let redis = RedisServer::start();
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let h1 = Setup::new()
+        .tag("component-cas")
+        .sandbox(sb)
+        .store(&redis_store(&redis.url()))
+        .extra(&section())
+        .start()
+        .await;
+    let base = h1.gw.url();
+    admin(&h1, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the token is held", || async {
+        status(&h1, &base).await["component_access_token"]["ok"] == true
+    })
+    .await;
+    let fetched = sandbox_calls(&h1.sb, "/cgi-bin/component/api_component_token", COMPONENT);
+    // The fleet's stored token goes bad (WeChat revoked it, say).
+    let key = "wxgate:{component:platform}:token";
+    let bogus = json!({ "value": "SBXCATrevoked", "expires_at": now() + 7000 }).to_string();
+    h1.gw
+        .state
+        .ctx
+        .store
+        .set(key, &bogus, Some(Duration::from_secs(7000)))
+        .await
+        .unwrap();
+    // An instance that reads it from the store meets 40001 and recovers with one fetch.
+    let h2 = Setup::new()
+        .tag("component-cas")
+        .upstream(&sb_url)
+        .store(&redis_store(&redis.url()))
+        .extra(&section())
+        .start()
+        .await;
+    let code = admin(
+        &h1,
+        &sb_url,
+        "/admin/component/authorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await["authorization_code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let c2 = h2.gw.state.components.component("platform").unwrap();
+    let a = h2
+        .gw
+        .state
+        .components
+        .exchange_code(c2, &code, now())
+        .await
+        .unwrap();
+    assert_eq!(a.authorizer_appid, OA);
+    assert_eq!(
+        sandbox_calls(&h1.sb, "/cgi-bin/component/api_component_token", COMPONENT),
+        fetched + 1
+    );
+    let stored = h1.gw.state.ctx.store.get(key).await.unwrap().unwrap();
+    assert!(
+        !stored.contains("SBXCATrevoked"),
+        "the bad token is replaced for the fleet"
+    );
+}
