@@ -96,6 +96,24 @@ def mini_program(d, wait, gateway, shots, result):
     d.save_screenshot(shots + "/miniprogram.png")
 
 
+def component(d, wait, gateway, shots, result):
+    # A merchant authorizes the demo platform on WeChat's page (the sandbox's), comes
+    # back, and a fan's push is answered for it.
+    d.get(gateway + "/demo/component.html")
+    d.find_element(By.ID, "authorize").click()
+    wait.until(lambda d: "componentloginpage" in d.current_url)
+    d.save_screenshot(shots + "/component-consent.png")
+    d.find_element(By.ID, "allow").click()
+    wait.until(lambda d: "/demo/component.html?" in d.current_url
+               and d.find_element(By.ID, "authorizer").text.startswith("wx"))
+    result["component_authorizer"] = d.find_element(By.ID, "authorizer").text
+    d.find_element(By.ID, "push").click()
+    wait.until(lambda d: d.find_element(By.ID, "reply").text != "" or d.find_element(By.ID, "error").text != "")
+    assert d.find_element(By.ID, "error").text == "", d.find_element(By.ID, "error").text
+    result["component_reply"] = d.find_element(By.ID, "reply").text
+    d.save_screenshot(shots + "/component.png")
+
+
 def pay(d, wait, gateway, shots, result):
     d.get(gateway + "/demo/pay.html")
     text = lambda i: d.find_element(By.ID, i).text
@@ -211,6 +229,7 @@ def main():
             chat(d, wait, gateway, shots, result)
             mini_program(d, wait, gateway, shots, result)
             pay(d, wait, gateway, shots, result)
+            component(d, wait, gateway, shots, result)
             console(d, wait, gateway, sandbox, shots, console_key, result)
         finally:
             d.quit()

@@ -44,6 +44,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../assets/demo/miniprogram.html"),
     ),
     (
+        "component.html",
+        "text/html; charset=utf-8",
+        include_str!("../assets/demo/component.html"),
+    ),
+    (
         "pay.html",
         "text/html; charset=utf-8",
         include_str!("../assets/demo/pay.html"),
@@ -256,4 +261,32 @@ pub async fn pay_deliveries(State(s): State<Ctx>) -> Response {
     };
     let delivered = DELIVERED.lock().map(|d| d.clone()).unwrap_or_default();
     Json(json!({ "webhook": delivered, "wechat_pay": sent["notifications"] })).into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub struct ForAuthorizer {
+    authorizer_appid: String,
+}
+
+/// `POST /demo/api/component/push {"authorizer_appid"}`: a fan of the authorizer says
+/// "hello"; WeChat (the sandbox) pushes it to the demo platform's message URL, sealed
+/// with the platform's key, and the platform's rule answers for the merchant.
+pub async fn component_push(State(s): State<Ctx>, Json(f): Json<ForAuthorizer>) -> Response {
+    let (Some(sandbox), Some(c)) = (demo_on(&s), s.config.components.get("demo")) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let appid: String = f
+        .authorizer_appid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(32)
+        .collect();
+    let body = json!({
+        "url": format!("{}/wx/component/demo/{appid}/service", s.config.base_url()),
+        "appid": c.component_appid,
+        "mode": "safe",
+        "kind": "text",
+        "text": "hello",
+    });
+    sandbox_admin(&sandbox, "/admin/push", body).await
 }

@@ -46,6 +46,7 @@ data_dir = "{data}"
 api_base = "{sandbox_url}"
 open_base = "{sandbox_url}"
 pay_base = "{sandbox_url}"
+mp_base = "{sandbox_url}"
 
 [auth]
 secret = "{auth_secret}"
@@ -103,6 +104,19 @@ fetch_certificates = true
 [pay.demo.webhook]
 url = "http://{host}:{port}/demo/api/pay/webhook"
 secret = "{pay_secret}"
+
+# The sandbox's third-party platform: merchants authorize it, and their fans' pushes are
+# answered by its rules.
+[components.demo]
+component_appid = "wxsandboxcomp001"
+component_appsecret = "sandbox-secret-component-0001"
+token = "sandboxcomponenttoken"
+encoding_aes_key = "SandboxComponentKey0123456789abcdefghijklmn"
+auth_dest_hosts = ["http://{host}:{port}", "http://127.0.0.1:{port}", "http://localhost:{port}"]
+
+[[components.demo.rules]]
+keyword = "hello"
+reply = {{ type = "text", content = "Hello from the platform, on behalf of the merchant" }}
 "#,
         data = data_dir.display(),
         merchant_key = wxgate_sandbox::keys::MERCHANT_KEY,
@@ -143,6 +157,10 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::new(e.to_string()))?;
     let g = running.url();
+    // The open platform pushes its ticket and events to this gateway.
+    let _ = sandbox
+        .platform
+        .set_event_url("wxsandboxcomp001", &format!("{g}/wx/component/demo/event"));
     println!("wxgate demo is running (Ctrl-C to stop)");
     println!("  gateway   {g}");
     println!("  sandbox   {}", sandbox.base_url());
@@ -151,6 +169,7 @@ pub async fn run(args: DemoArgs) -> Result<(), Failure> {
     println!("  chat      {g}/demo/chat.html");
     println!("  Mini Program {g}/demo/miniprogram.html");
     println!("  WeChat Pay {g}/demo/pay.html");
+    println!("  third-party platform {g}/demo/component.html");
     println!("  console   {g}/console   (admin key {console_key})");
     println!("  API key   {api_key}");
     println!("  token     curl -H 'Authorization: Bearer {api_key}' {g}/api/v1/default/token");

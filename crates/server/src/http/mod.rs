@@ -260,6 +260,10 @@ pub fn router(state: AppState) -> Router {
         .route("/demo/api/chat", post(crate::demo::chat))
         .route("/demo/api/mp/{what}", post(crate::demo::mini_program))
         .route("/demo/api/pay/order", post(crate::demo::pay_order))
+        .route(
+            "/demo/api/component/push",
+            post(crate::demo::component_push),
+        )
         .route("/demo/api/pay/webhook", post(crate::demo::pay_webhook))
         .route("/demo/api/pay/deliveries", get(crate::demo::pay_deliveries))
         .route("/healthz", get(ops::healthz))

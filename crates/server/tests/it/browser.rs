@@ -27,6 +27,8 @@ const SHOTS: &[&str] = &[
     "chat.png",
     "miniprogram.png",
     "pay.png",
+    "component-consent.png",
+    "component.png",
     "console.png",
     "console-refreshed.png",
 ];
@@ -93,6 +95,12 @@ fn the_demo_works_in_a_real_browser() {
             .as_str()
             .unwrap_or("")
             .contains("accepted (204)"),
+        "{v}"
+    );
+    assert_eq!(v["component_authorizer"], "wxsandbox0000001", "{v}");
+    assert_eq!(
+        v["component_reply"],
+        "Hello from the platform, on behalf of the merchant (sealed with the platform's key)",
         "{v}"
     );
     assert_eq!(
