@@ -90,6 +90,7 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
     };
     let h1 = start(Some(sb)).await;
     let h2 = start(None).await;
+    let h3 = start(None).await;
     let base1 = h1.gw.url();
     // No ticket yet: the component token is refused with the reason, and the fleet
     // has asked WeChat for a push.
@@ -112,6 +113,8 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
     .await;
     let s2 = status(&h2, &h2.gw.url()).await;
     assert_eq!(s2["component_access_token"]["ok"], true, "{s2}");
+    let s3 = status(&h3, &h3.gw.url()).await;
+    assert_eq!(s3["component_access_token"]["ok"], true, "{s3}");
     let s1 = status(&h1, &base1).await;
     assert_eq!(s1["component_access_token"]["ok"], true, "{s1}");
     assert_eq!(
@@ -175,8 +178,8 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         again, by_redirect,
         "a second arrival reads the first exchange"
     );
-    // The authorizer's own access_token, as an account named `platform:{appid}`: 2 x 100
-    // concurrent cold requests on two instances cost one api_authorizer_token, and the
+    // The authorizer's own access_token, as an account named `platform:{appid}`: 3 x 300
+    // concurrent cold requests on three instances cost one api_authorizer_token, and the
     // token is one WeChat accepts for the merchant's account.
     let account = format!("platform:{OA}");
     // Ready with the token the exchange brought; dropped here so that the asks below
@@ -187,12 +190,11 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         "the exchange's token is kept"
     );
     h1.gw.state.ctx.store.delete(&cold).await.unwrap();
-    let asks = (0..200).map(|i| {
+    // 3 x 300 concurrent cold asks, one third to each instance.
+    let fleet = [h1.gw.url(), h2.gw.url(), h3.gw.url()];
+    let asks = (0..900).map(|i| {
         let http = h1.http.clone();
-        let url = format!(
-            "{}/api/v1/{account}/token",
-            if i % 2 == 0 { h1.gw.url() } else { h2.gw.url() }
-        );
+        let url = format!("{}/api/v1/{account}/token", fleet[i % 3]);
         async move { api_get(&http, url).await }
     });
     let answers = futures_util::future::join_all(asks).await;
@@ -1188,4 +1190,56 @@ async fn a_refused_component_token_is_refreshed_once() {
         !stored.contains("SBXCATrevoked"),
         "the bad token is replaced for the fleet"
     );
+}
+
+/// A simulated day: the fleet keeps its component token with one fetch per two-hour
+/// window (refreshed ahead, never twice), the ticket re-pushed every 10 minutes meanwhile.
+#[tokio::test]
+async fn a_simulated_day_costs_one_component_token_a_window() {
+    let redis = RedisServer::start();
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let h1 = Setup::new()
+        .tag("component-day")
+        .sandbox(sb)
+        .store(&redis_store(&redis.url()))
+        .extra(&section())
+        .start()
+        .await;
+    let h2 = Setup::new()
+        .tag("component-day")
+        .upstream(&sb_url)
+        .store(&redis_store(&redis.url()))
+        .extra(&section())
+        .start()
+        .await;
+    let base = h1.gw.url();
+    admin(&h1, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the token is held", || async {
+        status(&h1, &base).await["component_access_token"]["ok"] == true
+    })
+    .await;
+    let fetches = || sandbox_calls(&h1.sb, "/cgi-bin/component/api_component_token", COMPONENT);
+    assert_eq!(fetches(), 1);
+    for window in 1..=12u64 {
+        // Into the window's last ten minutes, in steps the ticket pushes follow.
+        for _ in 0..12 {
+            h1.advance(575);
+            h2.clock.advance(575);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        eventually("refreshed for the window", || async { fetches() > window }).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(fetches(), window + 1, "one fetch in window {window}");
+        let (code, v) = api_get(
+            &h2.http,
+            format!("{}/api/v1/component/platform/status", h2.gw.url()),
+        )
+        .await;
+        assert_eq!(
+            (code, &v["component_access_token"]["ok"]),
+            (200, &json!(true)),
+            "{v}"
+        );
+    }
 }
