@@ -707,6 +707,49 @@ impl ComponentService {
         serde_json::Value::Array(out)
     }
 
+    /// A caller's call forwarded with the authorizer's token (the proxy): a token error in
+    /// WeChat's answer drops the stored token if it is still the one sent and retries
+    /// once with a fresh one.
+    pub async fn call_as_authorizer(
+        &self,
+        c: &Component,
+        appid: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<(bytes::Bytes, Option<String>)>,
+        now: i64,
+    ) -> Result<crate::upstream::RawAnswer> {
+        let with = |t: &str| {
+            let mut q = query.to_vec();
+            q.push(("access_token".into(), t.to_owned()));
+            q
+        };
+        let (token, _) = self.authorizer_access_token(c, appid, now).await?;
+        let first = self
+            .upstream
+            .send_raw(method.clone(), path, &with(&token), body.clone())
+            .await?;
+        let refused = wxgate_proto::api::errcode_of(&first.body)
+            .is_some_and(|code| code.is_access_token_invalid());
+        if !refused {
+            return Ok(first);
+        }
+        let key = keys::component_authorizer_token(&c.name, appid);
+        if let Some(v) = self.store.get(&key).await? {
+            if parse::<StoredToken>(Some(v.clone())).is_some_and(|t| t.value == token) {
+                let _ = self.store.compare_and_delete(&key, &v).await;
+            }
+        }
+        let (fresh, _) = self.authorizer_access_token(c, appid, now).await?;
+        if fresh == token {
+            return Ok(first);
+        }
+        self.upstream
+            .send_raw(method, path, &with(&fresh), body)
+            .await
+    }
+
     /// `component:appid` as an account name: the component and the authorizer's appid.
     pub fn split_account<'a>(&'a self, account: &'a str) -> Option<(&'a Component, &'a str)> {
         let (name, appid) = account.split_once(':')?;

@@ -60,6 +60,29 @@ fn authorize(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(),
     Ok(())
 }
 
+/// An API key for an authorizer's account (`{component}:{appid}`): all accounts, or
+/// `component:NAME`, or the account itself among its `accounts`.
+fn authorize_authorizer(
+    state: &AppState,
+    headers: &HeaderMap,
+    account: &str,
+    component: &str,
+) -> Result<(), ApiError> {
+    let key = key_of(state, headers)?;
+    let scope = format!("component:{component}");
+    if !key.accounts.is_empty()
+        && !key.accounts.contains(&scope)
+        && !key.accounts.iter().any(|a| a == account)
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key may not use account {account:?}"),
+        ));
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/{account}/token`
 pub async fn token(
     State(s): State<AppState>,
@@ -68,18 +91,7 @@ pub async fn token(
 ) -> Result<Response, ApiError> {
     // An authorizer of a third-party platform, named `{component}:{appid}`.
     if let Some((component, appid)) = s.components.split_account(&account) {
-        let key = key_of(&s, &headers)?;
-        let scope = format!("component:{}", component.name);
-        if !key.accounts.is_empty()
-            && !key.accounts.contains(&scope)
-            && !key.accounts.contains(&account)
-        {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!("this API key may not use account {account:?}"),
-            ));
-        }
+        authorize_authorizer(&s, &headers, &account, &component.name)?;
         let (value, left) = s
             .components
             .authorizer_access_token(component, appid, s.ctx.now())
@@ -179,7 +191,11 @@ pub async fn proxy(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, &account)?;
+    let authorizer = s.components.split_account(&account);
+    match authorizer {
+        Some((component, _)) => authorize_authorizer(&s, &headers, &account, &component.name)?,
+        None => authorize(&s, &headers, &account)?,
+    }
     // The path as sent, before axum decoded it: `cgi-bin%2Fuser` would decode into two
     // segments, and README promises no percent-encoding in a proxied path.
     let raw = uri.path().splitn(5, '/').nth(4).unwrap_or_default();
@@ -189,17 +205,50 @@ pub async fn proxy(
         ));
     }
     let path = format!("/{path}");
-    forward(
-        &s.ctx,
-        &account,
-        method,
-        &path,
-        query.as_deref(),
-        &headers,
-        body,
-    )
-    .await
-    .map_err(|e| match e {
+    let answer = match authorizer {
+        // An authorizer of a third-party platform: its own token.
+        Some((component, appid)) => {
+            match crate::web::forward::prepare(
+                &s.ctx,
+                method,
+                &path,
+                query.as_deref(),
+                &headers,
+                body,
+            )
+            .await
+            {
+                Ok(p) => s
+                    .components
+                    .call_as_authorizer(
+                        component,
+                        appid,
+                        p.method,
+                        &p.path,
+                        &p.query,
+                        p.body,
+                        s.ctx.now(),
+                    )
+                    .await
+                    .map(crate::web::forward::respond)
+                    .map_err(ForwardError::Upstream),
+                Err(e) => Err(e),
+            }
+        }
+        None => {
+            forward(
+                &s.ctx,
+                &account,
+                method,
+                &path,
+                query.as_deref(),
+                &headers,
+                body,
+            )
+            .await
+        }
+    };
+    answer.map_err(|e| match e {
         ForwardError::Path(why) => ApiError::bad_request(why),
         ForwardError::TooLarge(limit) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -34,17 +34,25 @@ pub async fn read_body(ctx: &Ctx, body: Body) -> Result<Bytes, ForwardError> {
         })
 }
 
-/// Forwards to `path` with `account`'s token (the caller's own `access_token`, if any,
-/// is dropped), retried once after a token error; WeChat's answer as it came.
-pub async fn forward(
+/// A caller's request, checked and read, ready to be sent with a token.
+pub struct Prepared {
+    pub method: Method,
+    pub path: String,
+    /// The query without the caller's own `access_token`.
+    pub query: Vec<(String, String)>,
+    pub body: Option<(Bytes, Option<String>)>,
+}
+
+/// Checks `path` (a plain WeChat API path, not one that takes a user's token) and reads
+/// the body under the proxy's limit.
+pub async fn prepare(
     ctx: &Ctx,
-    account: &str,
     method: Method,
     path: &str,
     query: Option<&str>,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ForwardError> {
+) -> Result<Prepared, ForwardError> {
     ctx.upstream
         .check_path(path)
         .map_err(|e| ForwardError::Path(e.to_string()))?;
@@ -66,11 +74,16 @@ pub async fn forward(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let body = (!body.is_empty() || method != Method::GET).then_some((body, content_type));
-    let answer = ctx
-        .credentials
-        .call_with_token(account, method, path, &query, body)
-        .await
-        .map_err(ForwardError::Upstream)?;
+    Ok(Prepared {
+        method,
+        path: path.to_owned(),
+        query,
+        body,
+    })
+}
+
+/// WeChat's answer as it came: status, body, content type and disposition.
+pub fn respond(answer: crate::upstream::RawAnswer) -> Response {
     let mut resp = (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
         answer.body,
@@ -84,5 +97,25 @@ pub async fn forward(
             resp.headers_mut().insert(name, v);
         }
     }
-    Ok(resp)
+    resp
+}
+
+/// Forwards to `path` with `account`'s token (the caller's own `access_token`, if any,
+/// is dropped), retried once after a token error; WeChat's answer as it came.
+pub async fn forward(
+    ctx: &Ctx,
+    account: &str,
+    method: Method,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ForwardError> {
+    let p = prepare(ctx, method, path, query, headers, body).await?;
+    let answer = ctx
+        .credentials
+        .call_with_token(account, p.method, &p.path, &p.query, p.body)
+        .await
+        .map_err(ForwardError::Upstream)?;
+    Ok(respond(answer))
 }

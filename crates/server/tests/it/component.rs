@@ -224,6 +224,17 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         (Some(0), Some(OA)),
         "{check}"
     );
+    // The proxy acts as the merchant too: its followers, with the authorizer's token.
+    let (code, v) = api_get(
+        &h1.http,
+        format!("{base1}/api/v1/{account}/proxy/cgi-bin/user/get"),
+    )
+    .await;
+    assert_eq!(code, 200, "{v}");
+    assert!(
+        v["total"].as_u64().unwrap() >= 1,
+        "the merchant's followers: {v}"
+    );
     // An account of no authorizer, a key limited to other accounts.
     assert_eq!(
         api_get(
