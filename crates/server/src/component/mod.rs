@@ -714,12 +714,16 @@ impl ComponentService {
         &self,
         c: &Component,
         appid: &str,
-        method: reqwest::Method,
-        path: &str,
-        query: &[(String, String)],
-        body: Option<(bytes::Bytes, Option<String>)>,
+        p: crate::web::forward::Prepared,
         now: i64,
     ) -> Result<crate::upstream::RawAnswer> {
+        let crate::web::forward::Prepared {
+            method,
+            path,
+            query,
+            body,
+        } = p;
+        let (path, query) = (path.as_str(), query.as_slice());
         let with = |t: &str| {
             let mut q = query.to_vec();
             q.push(("access_token".into(), t.to_owned()));

@@ -220,15 +220,7 @@ pub async fn proxy(
             {
                 Ok(p) => s
                     .components
-                    .call_as_authorizer(
-                        component,
-                        appid,
-                        p.method,
-                        &p.path,
-                        &p.query,
-                        p.body,
-                        s.ctx.now(),
-                    )
+                    .call_as_authorizer(component, appid, p, s.ctx.now())
                     .await
                     .map(crate::web::forward::respond)
                     .map_err(ForwardError::Upstream),
