@@ -79,7 +79,13 @@ fn build_on(
                 .insert(0, release);
         }
     }
-    let pushes = Arc::new(PushService::new(&config, &credentials, handlers)?);
+    let pushes = Arc::new(PushService::new(&config, &credentials, handlers, |name| {
+        Arc::new(crate::component::service::AuthorizerCustomerService {
+            components: components.clone(),
+            component: name.to_owned(),
+            clock: clock.clone(),
+        })
+    })?);
     let users = Arc::new(Users::new(credentials.clone(), config.auth.clone()));
     let pay = Arc::new(crate::pay::PayService::new(&config)?);
     let ctx = Ctx::new(Context {

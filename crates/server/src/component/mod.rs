@@ -739,19 +739,57 @@ impl ComponentService {
         if !refused {
             return Ok(first);
         }
+        let Some(fresh) = self.replace_authorizer_token(c, appid, &token, now).await? else {
+            return Ok(first);
+        };
+        self.upstream
+            .send_raw(method, path, &with(&fresh), body)
+            .await
+    }
+
+    /// A typed call made as an authorizer (with its access_token), with the same
+    /// compare-and-refresh as [`Self::call_as_authorizer`]: what the customer-service
+    /// replies to its users' pushes go through.
+    pub async fn call_as<E: wxgate_proto::api::WithAccessToken>(
+        &self,
+        c: &Component,
+        appid: &str,
+        req: &E,
+        now: i64,
+    ) -> Result<E::Answer> {
+        let (token, _) = self.authorizer_access_token(c, appid, now).await?;
+        match self.upstream.call_with_access_token(req, &token).await {
+            Err(e)
+                if e.errcode()
+                    .is_some_and(|code| code.is_access_token_invalid()) =>
+            {
+                match self.replace_authorizer_token(c, appid, &token, now).await? {
+                    Some(fresh) => self.upstream.call_with_access_token(req, &fresh).await,
+                    None => Err(e),
+                }
+            }
+            answer => answer,
+        }
+    }
+
+    /// WeChat refused `sent` as an authorizer's token: drop it if the store still holds
+    /// it (another instance may have replaced it already) and get the current one.
+    /// `None` when that is `sent` again (nothing to retry with).
+    async fn replace_authorizer_token(
+        &self,
+        c: &Component,
+        appid: &str,
+        sent: &str,
+        now: i64,
+    ) -> Result<Option<String>> {
         let key = keys::component_authorizer_token(&c.name, appid);
         if let Some(v) = self.store.get(&key).await? {
-            if parse::<StoredToken>(Some(v.clone())).is_some_and(|t| t.value == token) {
+            if parse::<StoredToken>(Some(v.clone())).is_some_and(|t| t.value == sent) {
                 let _ = self.store.compare_and_delete(&key, &v).await;
             }
         }
         let (fresh, _) = self.authorizer_access_token(c, appid, now).await?;
-        if fresh == token {
-            return Ok(first);
-        }
-        self.upstream
-            .send_raw(method, path, &with(&fresh), body)
-            .await
+        Ok((fresh != sent).then_some(fresh))
     }
 
     /// `component:appid` as an account name: the component and the authorizer's appid.

@@ -92,17 +92,13 @@ impl ReleaseTest {
             let now = clock.now();
             let sent = async {
                 let a = components.exchange_code(c, &code, now).await?;
-                let (token, _) = components
-                    .authorizer_access_token(c, &a.authorizer_appid, now)
-                    .await?;
                 let message = CustomSend(json!({
                     "touser": openid,
                     "msgtype": "text",
                     "text": { "content": format!("{code}_from_api") },
                 }));
                 components
-                    .upstream
-                    .call_with_access_token(&message, &token)
+                    .call_as(c, &a.authorizer_appid, &message, now)
                     .await
             };
             match sent.await {

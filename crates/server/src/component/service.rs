@@ -13,7 +13,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use futures_util::future::BoxFuture;
+use wxgate_proto::api::message::CustomSend;
+use wxgate_proto::Reply;
+
 use super::{release, ComponentService};
+use crate::clock::Clock;
+use crate::push::customer_service::CustomerService;
 use crate::push::{self, PushQuery, PushService};
 use crate::web::envelope::Reject;
 use crate::web::Ctx;
@@ -24,6 +30,22 @@ fn plain_appid(appid: &str) -> bool {
     (10..=32).contains(&appid.len())
         && appid.starts_with("wx")
         && appid.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// `GET /wx/component/{name}/{appid}/service`: the URL check a server may be asked
+/// for when the URL is entered (`signature` over the component's token, `timestamp` and
+/// `nonce`; the answer is `echostr`). Answered for any appid in the path, `$APPID$`
+/// included: it proves the URL holds the token, and reveals nothing else.
+pub async fn verify(
+    State(components): State<Arc<ComponentService>>,
+    State(pushes): State<Arc<PushService>>,
+    Path((name, _appid)): Path<(String, String)>,
+    q: PushQuery,
+) -> Response {
+    if components.component(&name).is_none() {
+        return Reject::new(StatusCode::NOT_FOUND, "no such component").into_response();
+    }
+    push::verify_for(&pushes, &push::component_account(&name), q)
 }
 
 /// `POST /wx/component/{name}/{appid}/service`
@@ -65,4 +87,33 @@ pub async fn push(
         body,
     )
     .await
+}
+
+/// Replies to an authorizer's users that cannot be the push's answer (a webhook's late
+/// reply, a reply to a JSON push) go as customer-service messages with the authorizer's
+/// token: the merchant's account is the one talking to its user.
+pub struct AuthorizerCustomerService {
+    pub components: Arc<ComponentService>,
+    pub component: String,
+    pub clock: Clock,
+}
+
+impl CustomerService for AuthorizerCustomerService {
+    fn send<'a>(
+        &'a self,
+        appid: &'a str,
+        openid: &'a str,
+        reply: &'a Reply,
+    ) -> BoxFuture<'a, crate::Result<()>> {
+        Box::pin(async move {
+            let Some(c) = self.components.component(&self.component) else {
+                return Err(crate::Error::UnknownAccount(self.component.clone()));
+            };
+            let message = CustomSend(reply.to_custom_message(openid)?);
+            self.components
+                .call_as(c, appid, &message, self.clock.now())
+                .await
+                .map(drop)
+        })
+    }
 }

@@ -236,7 +236,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/wx/component/{name}/{appid}/service",
-            post(crate::component::service::push),
+            post(crate::component::service::push).get(crate::component::service::verify),
         )
         .route(
             "/wx/component/{name}/authorize",

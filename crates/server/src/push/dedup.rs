@@ -79,7 +79,7 @@ pub async fn answer_once(
     }
     svc.memory.remember(&acc.memory, now);
     let answer = run_handlers(acc, pushed, deadline, now).await;
-    let answer = answer_for_format(ctx, acc, pushed, answer);
+    let answer = answer_for_format(acc, pushed, answer);
     if let Err(e) = store
         .settle_push(&dedup_key, &encode_answer(&answer), ttl)
         .await

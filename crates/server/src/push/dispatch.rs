@@ -10,9 +10,7 @@ use wxgate_proto::PushFormat;
 
 use super::answer::Answer;
 use super::handler::{Chained, Handled, HandlerKind, MessageContext};
-use super::webhook::deliver_late;
 use super::PushAccount;
-use crate::web::Ctx;
 
 /// What answered a handled push, as `wxgate_pushes_total{outcome}` counts it.
 #[derive(Clone, Copy)]
@@ -111,19 +109,18 @@ pub async fn run_handlers(
 /// (消息推送: answer `success`, reply with 发送客服消息), so a reply to one is sent
 /// through `/cgi-bin/message/custom/send` on its own task, once (a retry finds the
 /// dedup answer, `success`, and sends nothing), and WeChat gets `success`.
-pub fn answer_for_format(
-    ctx: &Ctx,
-    acc: &PushAccount,
-    pushed: &MessageContext,
-    answer: Answer,
-) -> Answer {
+pub fn answer_for_format(acc: &PushAccount, pushed: &MessageContext, answer: Answer) -> Answer {
     let (PushFormat::Json, Some((_, reply))) = (pushed.format, &answer) else {
         return answer;
     };
-    let (central, account, reply) = (ctx.credentials.clone(), acc.name.clone(), reply.clone());
-    let openid = pushed.message.from_user_name.clone();
+    let (sender, account, reply) = (
+        acc.customer_service.clone(),
+        acc.name.clone(),
+        reply.clone(),
+    );
+    let (appid, openid) = (pushed.appid.clone(), pushed.message.from_user_name.clone());
     crate::web::request_id::spawn(async move {
-        let outcome = match deliver_late(&central, &account, &openid, &reply).await {
+        let outcome = match sender.send(&appid, &openid, &reply).await {
             Ok(()) => "sent",
             Err(e) => {
                 tracing::warn!(account = %account, error = %e, "reply to a JSON push not sent as a customer-service message");

@@ -12,6 +12,7 @@
 //! the handlers under WeChat's deadline. Every refusal is a 4xx that changes nothing.
 
 pub mod answer;
+pub mod customer_service;
 mod dedup;
 mod dispatch;
 pub mod handler;
@@ -42,6 +43,7 @@ use crate::web::account::unknown_account;
 use crate::web::envelope;
 use crate::web::query::query_struct;
 use crate::web::{Account, Ctx};
+use customer_service::{CustomerService, OwnToken};
 use handler::{Chained, Handler, HandlerKind, MessageContext};
 
 /// One account's push settings and handlers, prepared once.
@@ -56,6 +58,8 @@ pub struct PushAccount {
     handlers: Vec<Chained>,
     /// Its share of the push memory.
     memory: Arc<memory::AccountMemory>,
+    /// Where a reply that cannot be the answer goes (a late one, one to a JSON push).
+    customer_service: Arc<dyn CustomerService>,
 }
 
 /// Every account's push settings.
@@ -70,11 +74,13 @@ pub struct PushService {
 
 impl PushService {
     /// Builds each account's handler chain: rules, then `extra` handlers registered by
-    /// an embedding program, then the webhook.
+    /// an embedding program, then the webhook. `component_customer_service` gives each
+    /// third-party platform's sender (the authorizer's token), by component name.
     pub fn new(
         config: &Config,
         central: &Arc<CentralControl>,
         mut extra: HashMap<String, Vec<Arc<dyn Handler>>>,
+        component_customer_service: impl Fn(&str) -> Arc<dyn CustomerService>,
     ) -> Result<Self> {
         let mut accounts = HashMap::new();
         let mut webhook_stats = BTreeMap::new();
@@ -97,8 +103,17 @@ impl PushService {
             for h in extra.remove(name).unwrap_or_default() {
                 handlers.push(chained(HandlerKind::Embedded, h));
             }
+            let customer_service: Arc<dyn CustomerService> = Arc::new(OwnToken {
+                central: central.clone(),
+                account: name.clone(),
+            });
             if let Some(w) = &a.webhook {
-                let hook = webhook::WebhookHandler::new(name, w.clone(), central.clone())?;
+                let hook = webhook::WebhookHandler::new(
+                    name,
+                    w.clone(),
+                    central.clock().clone(),
+                    customer_service.clone(),
+                )?;
                 webhook_stats.insert(name.clone(), hook.stats.clone());
                 handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
             }
@@ -113,6 +128,7 @@ impl PushService {
                     format: a.format,
                     handlers,
                     memory: memory.account(),
+                    customer_service,
                 },
             );
         }
@@ -136,8 +152,14 @@ impl PushService {
                     Arc::new(rules::RulesHandler::new(&c.rules)?),
                 ));
             }
+            let customer_service = component_customer_service(name);
             if let Some(w) = &c.webhook {
-                let hook = webhook::WebhookHandler::new(&account, w.clone(), central.clone())?;
+                let hook = webhook::WebhookHandler::new(
+                    &account,
+                    w.clone(),
+                    central.clock().clone(),
+                    customer_service.clone(),
+                )?;
                 webhook_stats.insert(account.clone(), hook.stats.clone());
                 handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
             }
@@ -152,6 +174,7 @@ impl PushService {
                     format: None,
                     handlers,
                     memory: memory.account(),
+                    customer_service,
                 },
             );
         }

@@ -14,12 +14,12 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde_json::json;
-use wxgate_proto::api::message::CustomSend;
 use wxgate_proto::Reply;
 
+use super::customer_service::CustomerService;
 use super::handler::{Handled, Handler, MessageContext};
+use crate::clock::Clock;
 use crate::config::WebhookConfig;
-use crate::credentials::CentralControl;
 use crate::error::{Error, Result};
 
 pub use crate::util::{
@@ -40,7 +40,9 @@ pub struct WebhookHandler {
     account: String,
     config: WebhookConfig,
     http: reqwest::Client,
-    central: Arc<CentralControl>,
+    clock: Clock,
+    /// Where a late reply goes.
+    customer_service: Arc<dyn CustomerService>,
     pub stats: Arc<WebhookStats>,
 }
 
@@ -50,7 +52,12 @@ enum Outcome {
 }
 
 impl WebhookHandler {
-    pub fn new(account: &str, config: WebhookConfig, central: Arc<CentralControl>) -> Result<Self> {
+    pub fn new(
+        account: &str,
+        config: WebhookConfig,
+        clock: Clock,
+        customer_service: Arc<dyn CustomerService>,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()
@@ -59,7 +66,8 @@ impl WebhookHandler {
             account: account.to_owned(),
             config,
             http,
-            central,
+            clock,
+            customer_service,
             stats: Arc::default(),
         })
     }
@@ -130,15 +138,19 @@ impl Handler for WebhookHandler {
                 "xml": xml_of(ctx),
             }))
             .unwrap_or_default();
-            let now = self.central.clock().now();
+            let now = self.clock.now();
             let (tx, rx) = tokio::sync::oneshot::channel();
-            let (http, config, central, stats) = (
+            let (http, config, customer_service, stats) = (
                 self.http.clone(),
                 self.config.clone(),
-                self.central.clone(),
+                self.customer_service.clone(),
                 self.stats.clone(),
             );
-            let (account, openid) = (self.account.clone(), ctx.message.from_user_name.clone());
+            let (account, appid, openid) = (
+                self.account.clone(),
+                ctx.appid.clone(),
+                ctx.message.from_user_name.clone(),
+            );
             // The call runs on its own so that it outlives WeChat's deadline if it must,
             // under the push's request id (for the warnings it may log).
             crate::web::request_id::spawn(async move {
@@ -171,7 +183,7 @@ impl Handler for WebhookHandler {
                     tracing::info!(account = %account, "late webhook reply dropped (late_reply = false)");
                     return;
                 }
-                match deliver_late(&central, &account, &openid, &reply).await {
+                match customer_service.send(&appid, &openid, &reply).await {
                     Ok(()) => {
                         stats.late_delivered.fetch_add(1, Ordering::Relaxed);
                         metrics::counter!("wxgate_webhook_total", "account" => crate::metrics::account_label(&account), "outcome" => "late_delivered").increment(1);
@@ -227,15 +239,4 @@ fn xml_of(ctx: &MessageContext) -> std::borrow::Cow<'_, str> {
             wxgate_proto::message::write_fields(&ctx.message.raw).into()
         }
     }
-}
-
-/// Sends a reply through `/cgi-bin/message/custom/send`.
-pub async fn deliver_late(
-    central: &CentralControl,
-    account: &str,
-    openid: &str,
-    reply: &Reply,
-) -> Result<()> {
-    let message = CustomSend(reply.to_custom_message(openid)?);
-    central.call_api(account, &message).await.map(drop)
 }

@@ -1254,3 +1254,136 @@ async fn a_simulated_day_costs_one_component_token_a_window() {
         );
     }
 }
+
+/// A webhook that answers every push with a text after `delay_ms` (past the deadline
+/// when that is longer), saying which authorizer it was told the push was for.
+async fn slow_hook(delay_ms: u64) -> String {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: bytes::Bytes| async move {
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            json!({"type": "text", "content": format!("late for {}", v["appid"].as_str().unwrap_or("?"))})
+                .to_string()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+/// A reply that cannot be a push's answer goes out as a customer-service message with
+/// the *authorizer's* token: a webhook's reply after the deadline (for an Official
+/// Account's fan), and a rule's reply to a JSON push (for a Mini Program's user).
+#[tokio::test]
+async fn replies_that_miss_the_answer_go_out_with_the_authorizers_token() {
+    const MINI_USER: &str = "oMiniUser00000000000000001";
+    let hook = slow_hook(900).await;
+    let extra = format!(
+        "{}\n[[components.platform.rules]]\nkeyword = \"hello\"\nreply = {{ type = \"text\", content = \"Hello from the platform\" }}\n[components.platform.webhook]\nurl = \"{hook}\"\nsecret = \"hook-secret\"\n",
+        section()
+    );
+    let h = Setup::new()
+        .tag("component-late")
+        .sandbox(sandbox().await)
+        .top("[service]\ndeadline_ms = 300\n")
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h.gw.url();
+    let sb_url = h.sb.base_url();
+    admin(&h, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    let c = h.gw.state.components.component("platform").unwrap();
+    for appid in [OA, MINI] {
+        admin(
+            &h,
+            &sb_url,
+            "/admin/component/authorize",
+            json!({ "component_appid": COMPONENT, "authorizer_appid": appid }),
+        )
+        .await;
+        eventually("authorized", || async {
+            h.gw.state
+                .components
+                .authorizer(c, appid)
+                .await
+                .unwrap()
+                .is_some()
+        })
+        .await;
+    }
+    let target = |appid: &str, format| wxgate_sandbox::pusher::PushTarget {
+        url: format!("{base}/wx/component/platform/{appid}/service"),
+        token: TOKEN.into(),
+        appid: COMPONENT.into(),
+        encoding_aes_key: Some(KEY.into()),
+        mode: wxgate_sandbox::pusher::MessageMode::Safe,
+        format,
+    };
+    let sent_to = |appid: &'static str, user: &'static str| {
+        h.sb.platform
+            .sent(Some(appid))
+            .iter()
+            .filter(|m| m.kind == "custom" && m.body["touser"] == user)
+            .map(|m| m.body["text"]["content"].as_str().unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+    };
+
+    // An Official Account's fan: the webhook answers after the deadline.
+    let msg =
+        wxgate_sandbox::messages::sample("text", "gh_sandbox00001", USER1, now(), 81, Some("slow"))
+            .unwrap();
+    let out = wxgate_sandbox::pusher::push(
+        &h.http,
+        &target(OA, Default::default()),
+        &msg,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((out.status, out.body.as_str()), (200, "success"));
+    eventually("the late reply went out as the merchant", || async {
+        sent_to(OA, USER1) == vec![format!("late for {OA}")]
+    })
+    .await;
+
+    // A Mini Program's user, a JSON push: `success`, and the rule's reply as a message.
+    let msg = wxgate_sandbox::messages::sample(
+        "text",
+        "gh_sandboxmini01",
+        MINI_USER,
+        now(),
+        82,
+        Some("hello"),
+    )
+    .unwrap();
+    let json = wxgate_sandbox::pusher::PushFormat::Json;
+    let out = wxgate_sandbox::pusher::push(&h.http, &target(MINI, json), &msg, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!((out.status, out.body.as_str()), (200, "success"));
+    eventually("the rule's reply went out as the Mini Program", || async {
+        sent_to(MINI, MINI_USER) == vec!["Hello from the platform".to_owned()]
+    })
+    .await;
+    assert!(
+        h.sb.platform.sent(Some(COMPONENT)).is_empty(),
+        "nothing is sent as the platform itself"
+    );
+    // The message URL's check: the component's token proves it, `$APPID$` and all.
+    let ts = now().to_string();
+    let sig = server_signature(TOKEN, &ts, "n1");
+    for appid in ["$APPID$", OA] {
+        let url = format!("{base}/wx/component/platform/{appid}/service?signature={sig}&timestamp={ts}&nonce=n1&echostr=echo-1234");
+        let r = h.http.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "echo-1234");
+    }
+    let forged = format!("{base}/wx/component/platform/{OA}/service?signature={}&timestamp={ts}&nonce=n1&echostr=echo-1234", "0".repeat(40));
+    assert_eq!(h.http.get(&forged).send().await.unwrap().status(), 403);
+}
