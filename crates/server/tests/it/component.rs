@@ -1387,3 +1387,124 @@ async fn replies_that_miss_the_answer_go_out_with_the_authorizers_token() {
     let forged = format!("{base}/wx/component/platform/{OA}/service?signature={}&timestamp={ts}&nonce=n1&echostr=echo-1234", "0".repeat(40));
     assert_eq!(h.http.get(&forged).send().await.unwrap().status(), 403);
 }
+
+/// Every instance killed with SIGKILL (real `wxgate serve` processes, mid-flight) and
+/// Redis killed and restarted from its append-only file: every refresh token survives,
+/// and a new instance serves every authorizer with no re-authorization.
+#[tokio::test]
+async fn sigkilled_instances_and_a_restarted_redis_lose_no_refresh_token() {
+    let aof = TempDir::new("component-kill");
+    let mut redis = RedisServer::start_durable(aof.path());
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let dir = TempDir::new("component-kill-cfg");
+    let http = reqwest::Client::new();
+    let (redis_url, redis_port) = (redis.url(), redis.port);
+    let start = |n: usize| {
+        let port = free_port();
+        let toml = gateway_toml(
+            &sb_url,
+            dir.path(),
+            &redis_store(&redis_url),
+            "",
+            &section(),
+        );
+        let path = write_config(&dir, &format!("wxgate-{n}.toml"), &toml, port);
+        (
+            spawn_wxgate(&["serve", "--config", &path], port),
+            format!("http://127.0.0.1:{port}"),
+        )
+    };
+    let (mut first, first_url) = start(1);
+    let (mut second, second_url) = start(2);
+    let post = |path: &str, body: Value| {
+        let (http, url) = (http.clone(), format!("{sb_url}{path}"));
+        async move { http.post(url).json(&body).send().await.unwrap() }
+    };
+    post("/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{first_url}/wx/component/platform/event") })).await;
+    for appid in [OA, MINI] {
+        post(
+            "/admin/component/authorize",
+            json!({ "component_appid": COMPONENT, "authorizer_appid": appid }),
+        )
+        .await;
+    }
+    let token = |base: String, appid: &'static str| {
+        let http = http.clone();
+        async move { api_get(&http, format!("{base}/api/v1/platform:{appid}/token")).await }
+    };
+    // The second instance, which saw none of the pushes, serves both merchants.
+    for appid in [OA, MINI] {
+        let mut served = false;
+        for _ in 0..100 {
+            if token(second_url.clone(), appid).await.0 == 200 {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(served, "{appid} served by the second instance");
+    }
+    let query_auths = sandbox_calls(&sb, "/cgi-bin/component/api_query_auth", COMPONENT);
+    assert_eq!(query_auths, 2, "each authorization exchanged once");
+
+    // Both instances killed (SIGKILL) while asks are in flight, then Redis the same way.
+    let in_flight: Vec<_> = (0..20)
+        .map(|i| {
+            tokio::spawn(token(
+                if i % 2 == 0 {
+                    first_url.clone()
+                } else {
+                    second_url.clone()
+                },
+                OA,
+            ))
+        })
+        .collect();
+    first.0.kill().unwrap();
+    second.0.kill().unwrap();
+    for t in in_flight {
+        let _ = t.await;
+    }
+    redis.kill();
+    redis.restart();
+
+    // A new instance: both merchants served, with no new authorization; the tokens kept
+    // in Redis are dropped first, so each is fetched again with its refresh token.
+    let redis_cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis_port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let held = redis_cli(&["--scan", "--pattern", "*:authorizer_token:*"]);
+    assert_eq!(held.lines().count(), 2, "{held}");
+    for key in held.lines() {
+        redis_cli(&["del", key]);
+    }
+    let (_third, third_url) = start(3);
+    let fetched = sandbox_calls(&sb, "/cgi-bin/component/api_authorizer_token", COMPONENT);
+    for appid in [OA, MINI] {
+        let mut answer = (0, Value::Null);
+        for _ in 0..100 {
+            answer = token(third_url.clone(), appid).await;
+            if answer.0 == 200 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(answer.0, 200, "{appid}: {}", answer.1);
+    }
+    assert_eq!(
+        sandbox_calls(&sb, "/cgi-bin/component/api_authorizer_token", COMPONENT),
+        fetched + 2,
+        "each token fetched again with its surviving refresh token"
+    );
+    assert_eq!(
+        sandbox_calls(&sb, "/cgi-bin/component/api_query_auth", COMPONENT),
+        query_auths,
+        "no re-authorization"
+    );
+}
