@@ -38,7 +38,7 @@ pub use platform::Platform;
 fn wechat() -> routes::wechat::WeChat {
     use routes::{api, media, oauth};
     use wxgate_proto::api::{
-        component, media as m, menu, message, openapi, sns, ticket, token, user, wxa,
+        component, media as m, menu, message, on_behalf, openapi, sns, ticket, token, user, wxa,
     };
     routes::wechat::WeChat::new()
         .without_token::<token::ClassicToken>(api::token)
@@ -74,6 +74,15 @@ fn wechat() -> routes::wechat::WeChat {
         .without_token::<sns::OauthRefreshToken>(oauth::refresh_token)
         .without_token::<sns::UserInfoRequest>(oauth::userinfo)
         .without_token::<sns::CheckUserToken>(oauth::sns_auth)
+        .with_component_token::<on_behalf::ComponentOauthAccessToken>(
+            oauth::component_access_token,
+        )
+        .with_component_token::<on_behalf::ComponentOauthRefreshToken>(
+            oauth::component_refresh_token,
+        )
+        .with_component_token::<on_behalf::ComponentJsCode2Session>(
+            oauth::component_jscode2session,
+        )
         .page(sns::AUTHORIZE_PAGE, get(oauth::authorize))
         .page(oauth::DECIDE_PAGE, get(oauth::decide))
         .page(

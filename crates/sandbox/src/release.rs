@@ -114,7 +114,7 @@ pub async fn run(
     // 2. The test account authorizes the component (the event carries the code).
     let started = Instant::now();
     let code = p
-        .authorize(component_appid, &test.appid)
+        .authorize(component_appid, &test.appid, None)
         .map_err(|e| e.msg)?;
     crate::pusher::push_component_events(p, http).await;
     cases.push(case(

@@ -27,6 +27,11 @@ pub enum Error {
     /// A request named an account that is not configured.
     #[error("unknown account {0:?}")]
     UnknownAccount(String),
+    /// A third-party platform may not act for this merchant in this way: it has not
+    /// authorized the platform (or withdrew), must authorize it again, or did not grant
+    /// the permission set the call needs. The message names what is missing.
+    #[error("not authorized: {0}")]
+    NotAuthorized(String),
     /// The protocol core refused input.
     #[error(transparent)]
     Proto(#[from] wxgate_proto::Error),

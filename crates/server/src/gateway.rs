@@ -64,6 +64,11 @@ fn build_on(
         upstream.clone(),
         credentials.owner(),
     )?);
+    // The central control asks the components for their authorizers' credentials.
+    credentials.set_delegate(Arc::new(crate::component::acting::Acting {
+        components: components.clone(),
+        clock: clock.clone(),
+    }));
     // The release test answers first in each component's chain (when on).
     let mut handlers = handlers.clone();
     for (name, c) in &config.components {

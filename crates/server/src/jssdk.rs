@@ -14,6 +14,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use wxgate_proto::jssdk;
 
+use std::borrow::Cow;
+
+use crate::credentials::delegate::Purpose;
 use crate::credentials::Kind;
 use crate::web::envelope;
 use crate::web::query::query_struct;
@@ -212,9 +215,24 @@ pub async fn config_for(s: &Ctx, origin: Origin, account: &str, q: ConfigQuery) 
             );
         }
     }
-    let Ok(acc) = s.account(account) else {
-        let body = envelope::error_value(StatusCode::NOT_FOUND, "unknown account");
-        return answer(StatusCode::NOT_FOUND, body, callback);
+    // A configured account, or a merchant a third-party platform acts for
+    // (`{component}:{appid}`, looked up only when the name is not configured).
+    let acc = match s.account(account) {
+        Ok(acc) => Cow::Borrowed(acc),
+        Err(_) => match s.credentials.account_for(account, Purpose::JsSdk).await {
+            Ok(acc) => acc,
+            Err(e) => {
+                let (status, msg) = match e {
+                    crate::Error::NotAuthorized(why) => (StatusCode::FORBIDDEN, why),
+                    crate::Error::UnknownAccount(_) => {
+                        (StatusCode::NOT_FOUND, "unknown account".to_owned())
+                    }
+                    e => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                };
+                let body = envelope::error_value(status, &msg);
+                return answer(status, body, callback);
+            }
+        },
     };
     let bad = |msg: String| {
         answer(
@@ -280,7 +298,7 @@ pub async fn preflight(
     Account(account): Account,
 ) -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
-    if let Ok(acc) = s.account(&account) {
+    if let Ok(acc) = s.credentials.account_for(&account, Purpose::JsSdk).await {
         cors(&origin, &acc.cors_origins, &mut r);
     }
     r

@@ -18,6 +18,7 @@ pub mod component;
 pub mod media;
 pub mod menu;
 pub mod message;
+pub mod on_behalf;
 pub mod openapi;
 pub mod qrcode;
 pub mod sns;
@@ -44,6 +45,7 @@ const FAMILIES: &[&[&str]] = &[
     sns::ENDPOINTS,
     wxa::ENDPOINTS,
     component::ENDPOINTS,
+    on_behalf::ENDPOINTS,
 ];
 
 /// The path of every endpoint declared here (typed or proxied), as `'static` text: the

@@ -189,8 +189,14 @@ impl Platform {
 
     /// A merchant authorizes the component for its account (the sandbox's consent): an
     /// authorization code, pushed to the component in an `authorized` event and given
-    /// back (the merchant's redirect carries it too).
-    pub fn authorize(&self, component_appid: &str, authorizer_appid: &str) -> WxResult<String> {
+    /// back (the merchant's redirect carries it too). `func_info`: the permission sets
+    /// granted (权限集 ids), by default those of [`default_func_info`].
+    pub fn authorize(
+        &self,
+        component_appid: &str,
+        authorizer_appid: &str,
+        func_info: Option<&[i64]>,
+    ) -> WxResult<String> {
         self.component(component_appid)?;
         let authorizer = self.app(authorizer_appid)?;
         if authorizer.kind == AppKind::Component {
@@ -199,14 +205,21 @@ impl Platform {
                 "a component cannot authorize a component",
             ));
         }
+        let granted = func_info
+            .unwrap_or(default_func_info(authorizer.kind))
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         let now = self.now();
         let mut s = self.lock();
+        // The permission sets ride on the code, as the scope does on an OAuth code.
         let code = s.auth_codes.issue(
             "queryauthcode@@@",
             86,
             component_appid,
             authorizer_appid,
-            "",
+            &granted,
             now,
         );
         let pre = random_value("preauthcode@@@", 64);
@@ -260,13 +273,19 @@ impl Platform {
     /// refresh token.
     pub fn query_auth(&self, component_appid: &str, code: &str) -> WxResult<serde_json::Value> {
         let now = self.now();
-        let authorizer = {
+        let (authorizer, granted) = {
             let mut s = self.lock();
-            s.auth_codes
+            let c = s
+                .auth_codes
                 .redeem(code, component_appid, now, AUTH_CODE_TTL)
-                .map_err(|_| WxError::with(ErrCode::Other(61009), "code is invalid"))?
-                .openid
+                .map_err(|_| WxError::with(ErrCode::Other(61009), "code is invalid"))?;
+            (c.openid, c.scope)
         };
+        let func_info: Vec<serde_json::Value> = granted
+            .split(',')
+            .filter_map(|id| id.parse::<i64>().ok())
+            .map(|id| serde_json::json!({ "funcscope_category": { "id": id } }))
+            .collect();
         let (token, refresh) = {
             let mut s = self.lock();
             let value = random_value("SBXAUT", 96);
@@ -291,7 +310,7 @@ impl Platform {
             "authorizer_access_token": token,
             "expires_in": self.config.limits.token_ttl,
             "authorizer_refresh_token": refresh,
-            "func_info": [{ "funcscope_category": { "id": 1 } }, { "funcscope_category": { "id": 15 } }],
+            "func_info": func_info,
         }}))
     }
 
@@ -322,7 +341,25 @@ impl Platform {
                     "pre_auth_code is invalid, used or expired",
                 )
             })?;
-        self.authorize(component_appid, authorizer_appid)
+        self.authorize(component_appid, authorizer_appid, None)
+    }
+
+    /// Whether `authorizer_appid` has authorized the component (and not withdrawn): what
+    /// WeChat checks before a call made for it with the component's token (61003).
+    pub fn check_authorized(&self, component_appid: &str, authorizer_appid: &str) -> WxResult<()> {
+        let s = self.lock();
+        let authorized = s
+            .apps
+            .get(component_appid)
+            .is_some_and(|st| st.authorizer_refresh.contains_key(authorizer_appid));
+        if authorized {
+            Ok(())
+        } else {
+            Err(WxError::with(
+                ErrCode::Other(61003),
+                "component is not authorized by this account",
+            ))
+        }
     }
 
     /// `api_authorizer_token`: a new access token for the authorizer, from the refresh
@@ -403,5 +440,16 @@ impl Platform {
             st.authorizer_refresh.remove(authorizer_appid);
         }
         Ok(())
+    }
+}
+
+/// The permission sets a merchant grants in the sandbox unless told otherwise: for an
+/// Official Account 消息管理 (1), 网页服务 (4: JS-SDK and web authorization) and 自定义菜单
+/// (15); for a Mini Program 帐号管理 (17), 开发管理与数据分析 (18), 客服消息管理 (19) and
+/// 微信登录 (20).
+pub fn default_func_info(kind: AppKind) -> &'static [i64] {
+    match kind {
+        AppKind::MiniProgram => &[17, 18, 19, 20],
+        _ => &[1, 4, 15],
     }
 }

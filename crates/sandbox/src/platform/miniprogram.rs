@@ -43,6 +43,30 @@ impl Platform {
         grant_type: &str,
     ) -> WxResult<MiniProgramSession> {
         self.authenticate(appid, secret, ErrCode::InvalidAppSecret)?;
+        self.session_for_code(appid, js_code, grant_type)
+    }
+
+    /// `GET /sns/component/jscode2session`: the same for a Mini Program that authorized
+    /// the component (61003 otherwise), the component's token already checked.
+    pub fn component_jscode2session(
+        &self,
+        component_appid: &str,
+        appid: &str,
+        js_code: &str,
+        grant_type: &str,
+    ) -> WxResult<MiniProgramSession> {
+        self.app(appid)?;
+        self.check_authorized(component_appid, appid)?;
+        self.session_for_code(appid, js_code, grant_type)
+    }
+
+    /// A `wx.login` code of the app's turned into a session, whoever asked.
+    fn session_for_code(
+        &self,
+        appid: &str,
+        js_code: &str,
+        grant_type: &str,
+    ) -> WxResult<MiniProgramSession> {
         if grant_type != "authorization_code" {
             return Err(WxError::new(ErrCode::InvalidGrantType));
         }

@@ -70,6 +70,37 @@ impl Platform {
         grant_type: &str,
     ) -> WxResult<UserGrant> {
         self.authenticate(appid, secret, ErrCode::InvalidAppSecret)?;
+        self.grant_for_code(appid, code, grant_type)
+    }
+
+    /// `GET /sns/oauth2/component/access_token`: the same for an authorizer's code,
+    /// exchanged by a component it authorized (61003 otherwise).
+    pub fn component_exchange_oauth_code(
+        &self,
+        component_appid: &str,
+        appid: &str,
+        code: &str,
+        grant_type: &str,
+    ) -> WxResult<UserGrant> {
+        self.app(appid)?;
+        self.check_authorized(component_appid, appid)?;
+        self.grant_for_code(appid, code, grant_type)
+    }
+
+    /// `GET /sns/oauth2/component/refresh_token`: a user's token refreshed by the
+    /// component the account authorized.
+    pub fn component_refresh_user_token(
+        &self,
+        component_appid: &str,
+        appid: &str,
+        grant_type: &str,
+        refresh_token: &str,
+    ) -> WxResult<UserGrant> {
+        self.check_authorized(component_appid, appid)?;
+        self.refresh_user_token(appid, grant_type, refresh_token)
+    }
+
+    fn grant_for_code(&self, appid: &str, code: &str, grant_type: &str) -> WxResult<UserGrant> {
         if grant_type != "authorization_code" {
             return Err(WxError::new(ErrCode::InvalidGrantType));
         }

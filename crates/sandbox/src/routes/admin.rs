@@ -100,6 +100,10 @@ pub struct ComponentTarget {
     url: String,
     #[serde(default)]
     authorizer_appid: String,
+    /// The permission sets the merchant grants (权限集 ids); the sandbox's defaults when
+    /// absent.
+    #[serde(default)]
+    func_info: Option<Vec<i64>>,
 }
 
 /// `POST /admin/component/event_url {component_appid, url}`: the component's
@@ -120,7 +124,7 @@ pub async fn component_authorize(
     State(p): State<Shared>,
     Json(t): Json<ComponentTarget>,
 ) -> Response {
-    match p.authorize(&t.component_appid, &t.authorizer_appid) {
+    match p.authorize(&t.component_appid, &t.authorizer_appid, t.func_info.as_deref()) {
         Ok(code) => Json(json!({ "authorization_code": code })).into_response(),
         Err(e) => bad(e.msg),
     }

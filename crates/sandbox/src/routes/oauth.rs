@@ -7,6 +7,9 @@ use axum::response::{Html, IntoResponse, Response};
 use wxgate_proto::api::Ack;
 use wxgate_proto::ErrCode;
 
+use wxgate_proto::api::on_behalf::{
+    ComponentJsCode2Session, ComponentOauthAccessToken, ComponentOauthRefreshToken,
+};
 use wxgate_proto::api::sns::{
     CheckUserToken, OauthAccessToken, OauthRefreshToken, UserInfo, UserInfoRequest, UserToken,
 };
@@ -48,6 +51,8 @@ fn refusal(code: i64, msg: &str) -> (i64, String) {
 
 struct Authorize {
     appid: String,
+    /// 代公众号发起网页授权: the third-party platform asking for the account.
+    component_appid: String,
     redirect_uri: url::Url,
     scope: String,
     state: String,
@@ -62,6 +67,12 @@ fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, (i64, String)> {
     let app = p
         .app(appid)
         .map_err(|_| refusal(ErrCode::InvalidAppId.code(), "invalid appid"))?;
+    let component_appid = param(q, "component_appid");
+    if !component_appid.is_empty() {
+        // A platform may ask only for an account that authorized it.
+        p.check_authorized(component_appid, appid)
+            .map_err(|e| refusal(e.code.code(), &e.msg))?;
+    }
     let raw_redirect = param(q, "redirect_uri");
     if raw_redirect.is_empty() {
         return Err(refusal(
@@ -105,6 +116,7 @@ fn check_authorize(p: &Shared, q: &Params) -> Result<Authorize, (i64, String)> {
     }
     Ok(Authorize {
         appid: appid.to_owned(),
+        component_appid: component_appid.to_owned(),
         redirect_uri,
         scope: scope.to_owned(),
         state: state.to_owned(),
@@ -177,7 +189,7 @@ pub async fn authorize(
         "<!doctype html><meta charset=utf-8><meta name=viewport content=\"width=device-width\">\
          <title>微信授权 (sandbox)</title>\
          <h1>网页授权 (WeChat sandbox)</h1><p>This page asks to use your nickname and avatar.</p>\
-         <form method=get action=\"{DECIDE_PAGE}\">{}{}{}{}\
+         <form method=get action=\"{DECIDE_PAGE}\">{}{}{}{}{}\
          <fieldset><legend>Sign in as</legend>{options}</fieldset>\
          <button id=allow name=decision value=allow>允许 Allow</button> \
          <button id=deny name=decision value=deny>拒绝 Deny</button></form>",
@@ -185,6 +197,7 @@ pub async fn authorize(
         hidden("redirect_uri", a.redirect_uri.as_str()),
         hidden("scope", &a.scope),
         hidden("state", &a.state),
+        hidden("component_appid", &a.component_appid),
     );
     Html(page).into_response()
 }
@@ -216,6 +229,36 @@ pub async fn decide(State(p): State<Shared>, Query(mut q): Query<Params>) -> Res
 pub fn access_token(p: &Platform, c: Call<OauthAccessToken>) -> WxResult<UserToken> {
     let r = c.req;
     p.exchange_oauth_code(&r.appid, &r.secret, &r.code, &r.grant_type)
+}
+
+/// `GET /sns/oauth2/component/access_token?appid&code&grant_type&component_appid
+/// &component_access_token`: the component's token checked by the registration.
+pub fn component_access_token(
+    p: &Platform,
+    c: Call<ComponentOauthAccessToken>,
+) -> WxResult<UserToken> {
+    let r = c.req;
+    p.component_exchange_oauth_code(&c.app, &r.appid, &r.code, &r.grant_type)
+}
+
+/// `GET /sns/oauth2/component/refresh_token?appid&grant_type=refresh_token
+/// &component_appid&component_access_token&refresh_token`
+pub fn component_refresh_token(
+    p: &Platform,
+    c: Call<ComponentOauthRefreshToken>,
+) -> WxResult<UserToken> {
+    let r = c.req;
+    p.component_refresh_user_token(&c.app, &r.appid, &r.grant_type, &r.refresh_token)
+}
+
+/// `GET /sns/component/jscode2session?appid&js_code&grant_type&component_appid
+/// &component_access_token`
+pub fn component_jscode2session(
+    p: &Platform,
+    c: Call<ComponentJsCode2Session>,
+) -> WxResult<wxgate_proto::api::sns::MiniProgramSession> {
+    let r = c.req;
+    p.component_jscode2session(&c.app, &r.appid, &r.js_code, &r.grant_type)
 }
 
 /// `GET /sns/oauth2/refresh_token?appid&grant_type=refresh_token&refresh_token`

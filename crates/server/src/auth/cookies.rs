@@ -9,12 +9,13 @@ use super::signed::{self, COOKIE};
 use super::{route_prefix, Flow};
 use crate::web::DEFAULT_ACCOUNT;
 
-/// The cookie of an account: the seed server's name for `default`.
+/// The cookie of an account: the seed server's name for `default`. A merchant's account
+/// (`platform:wx...`) has its `:` written `.`, which a cookie name may hold.
 pub fn cookie_name(account: &str) -> String {
     if account == DEFAULT_ACCOUNT {
         COOKIE.to_owned()
     } else {
-        format!("{COOKIE}_{account}")
+        format!("{COOKIE}_{}", account.replace(':', "."))
     }
 }
 

@@ -28,6 +28,7 @@ pub use cookies::cookie_name;
 use cookies::{binding_cookie, read_cookie, set_binding, set_cookie};
 use dest::{checked_dest, dest_with, redirect};
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use crate::config::{AccountConfig, AccountKind, Config};
+use crate::credentials::delegate::Purpose;
 use crate::store::keys;
 use crate::web::envelope::{self, Reject};
 use crate::web::limit::{Client, Family};
@@ -71,20 +73,34 @@ pub(crate) struct Flow<'a> {
     s: &'a Ctx,
     users: &'a Users,
     account: String,
-    acc: &'a AccountConfig,
+    /// A configured account, or a merchant a third-party platform acts for.
+    acc: Cow<'a, AccountConfig>,
     secret: &'a [u8],
 }
 
 /// The account's flow, or the refusal.
-fn flow<'a>(s: &'a Ctx, users: &'a Users, account: String) -> Result<Flow<'a>, Reject> {
+async fn flow<'a>(s: &'a Ctx, users: &'a Users, account: String) -> Result<Flow<'a>, Reject> {
     let Some(secret) = s.config.auth.secret.as_ref() else {
         let off = "web authorization is off: set auth.secret";
         return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, off));
     };
-    let Ok(acc) = s.account(&account) else {
-        let shown = crate::util::truncate_chars(&account, 64);
-        let unknown = format!("unknown account {shown:?}");
-        return Err(Reject::new(StatusCode::NOT_FOUND, unknown));
+    let acc = match s
+        .credentials
+        .account_for(&account, Purpose::WebAuthorization)
+        .await
+    {
+        Ok(acc) => acc,
+        Err(crate::Error::NotAuthorized(why)) => {
+            return Err(Reject::new(StatusCode::FORBIDDEN, why));
+        }
+        Err(crate::Error::UnknownAccount(_)) => {
+            let shown = crate::util::truncate_chars(&account, 64);
+            let unknown = format!("unknown account {shown:?}");
+            return Err(Reject::new(StatusCode::NOT_FOUND, unknown));
+        }
+        Err(e) => {
+            return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
+        }
     };
     if acc.kind != AccountKind::Official {
         return Err(Reject::new(
@@ -115,14 +131,14 @@ pub async fn start(
     headers: HeaderMap,
     Query(q): Q,
 ) -> Response {
-    let c = match flow(&s, &users, account) {
+    let c = match flow(&s, &users, account).await {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
     let Some(raw_dest) = q.get("dest").filter(|d| !d.is_empty()) else {
         return bad("Parameter Error: dest is required");
     };
-    let dest = match checked_dest(&s.config, c.acc, raw_dest) {
+    let dest = match checked_dest(&s.config, &c.acc, raw_dest) {
         Ok(d) => d,
         Err(e) => return bad(e),
     };
@@ -161,8 +177,13 @@ pub async fn start(
         .query_pairs_mut()
         .append_pair("dest", dest.as_str());
     let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+    // 代公众号发起网页授权: the platform names itself, after the state.
+    let component = match &c.acc.acting_through {
+        Some(component_appid) => format!("&component_appid={}", enc(component_appid)),
+        None => String::new(),
+    };
     let location = format!(
-        "{}{}?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}#wechat_redirect",
+        "{}{}?appid={}&redirect_uri={}&response_type=code&scope={}&state={state}{component}#wechat_redirect",
         s.upstream.open_base(),
         wxgate_proto::api::sns::AUTHORIZE_PAGE,
         enc(&c.acc.appid),
@@ -181,7 +202,7 @@ async fn returning_user(c: &Flow<'_>, openid: &str, scope: Scope) -> Option<User
     if scope == Scope::UserInfo && !record.scope.split(',').any(|s| s == "snsapi_userinfo") {
         return None;
     }
-    match users.usable(&c.account, c.acc, record).await {
+    match users.usable(&c.account, &c.acc, record).await {
         Ok(user) => user,
         Err(e) => {
             tracing::warn!(account = %c.account, error = %e, "returning user's token could not be refreshed");
@@ -209,12 +230,12 @@ pub async fn callback(
     headers: HeaderMap,
     Query(q): Q,
 ) -> Response {
-    let c = match flow(&s, &users, account) {
+    let c = match flow(&s, &users, account).await {
         Ok(c) => c,
         Err(r) => return r.into_response(),
     };
     let raw_dest = q.get("dest").map(String::as_str).unwrap_or("");
-    let dest = match checked_dest(&s.config, c.acc, raw_dest) {
+    let dest = match checked_dest(&s.config, &c.acc, raw_dest) {
         Ok(d) => d,
         Err(e) => return bad(e),
     };
@@ -273,7 +294,7 @@ pub async fn callback(
             return envelope::error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable");
         }
     }
-    match users.login(&c.account, c.acc, code).await {
+    match users.login(&c.account, &c.acc, code).await {
         Ok(user) => {
             let ttl = Duration::from_secs(s.config.auth.code_cache_ttl.max(1) as u64);
             if let Err(e) = store.set(&code_key, &user.openid, Some(ttl)).await {

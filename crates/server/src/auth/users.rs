@@ -62,15 +62,25 @@ impl Users {
         acc: &AccountConfig,
         code: &str,
     ) -> Result<UserRecord> {
-        let g = self
-            .central
-            .upstream()
-            .call(&OauthAccessToken::new(
-                &acc.appid,
-                acc.secret.expose(),
-                code,
-            ))
-            .await?;
+        let g = match &acc.acting_through {
+            // A merchant's page: its platform exchanges the code with its own token.
+            Some(_) => {
+                self.central
+                    .delegate_for(account)?
+                    .oauth_access_token(account, code)
+                    .await?
+            }
+            None => {
+                self.central
+                    .upstream()
+                    .call(&OauthAccessToken::new(
+                        &acc.appid,
+                        acc.secret.expose(),
+                        code,
+                    ))
+                    .await?
+            }
+        };
         let userinfo = self.userinfo(&g.access_token, &g.openid, &g.scope).await?;
         let now = self.now();
         let record = UserRecord {
@@ -195,11 +205,18 @@ impl Users {
         if r.expires_at - now > ahead {
             return Ok(Some(r));
         }
-        let answer = self
-            .central
-            .upstream()
-            .call(&OauthRefreshToken::new(&acc.appid, &r.refresh_token))
-            .await;
+        let answer = match &acc.acting_through {
+            Some(_) => match self.central.delegate_for(account) {
+                Ok(d) => d.oauth_refresh_token(account, &r.refresh_token).await,
+                Err(e) => Err(e),
+            },
+            None => {
+                self.central
+                    .upstream()
+                    .call(&OauthRefreshToken::new(&acc.appid, &r.refresh_token))
+                    .await
+            }
+        };
         self.refreshes.fetch_add(1, Ordering::Relaxed);
         let g = match answer {
             Ok(g) => g,

@@ -11,6 +11,7 @@
 //!   redirect) exchanged once for the fleet (`api_query_auth`), the authorizer's refresh
 //!   token kept without a TTL; `unauthorized` removes it.
 
+pub mod acting;
 pub mod authorize;
 pub mod backup;
 pub mod event;
@@ -43,9 +44,9 @@ pub struct StoredTicket {
 
 /// The component token as stored for the fleet.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredToken {
-    value: String,
-    expires_at: i64,
+pub(crate) struct StoredToken {
+    pub(crate) value: String,
+    pub(crate) expires_at: i64,
 }
 
 /// An authorizer (授权方) of a component: what acting for it needs, kept for good.
@@ -384,16 +385,32 @@ impl ComponentService {
         expires_in: i64,
         now: i64,
     ) -> StoredToken {
+        let key = keys::component_authorizer_token(&c.name, appid);
+        self.keep_for_fleet(c, &key, appid, value, expires_in, now)
+            .await
+    }
+
+    /// Stores a credential of an authorizer's under `key` for the fleet, and schedules
+    /// its refresh (`due_member` in the due index) at a random moment of the last
+    /// [`REFRESH_MARGIN`] seconds before its final minute.
+    async fn keep_for_fleet(
+        &self,
+        c: &Component,
+        key: &str,
+        due_member: &str,
+        value: String,
+        expires_in: i64,
+        now: i64,
+    ) -> StoredToken {
         let t = StoredToken {
             value,
             expires_at: now + expires_in,
         };
         let ttl = Duration::from_secs((expires_in - TOKEN_MARGIN).max(1) as u64);
-        let key = keys::component_authorizer_token(&c.name, appid);
         let _ = self
             .store
             .set(
-                &key,
+                key,
                 &serde_json::to_string(&t).unwrap_or_default(),
                 Some(ttl),
             )
@@ -404,7 +421,7 @@ impl ComponentService {
             .store
             .index_put(
                 &keys::component_authorizer_tokens_due(&c.name),
-                appid,
+                due_member,
                 refresh_at,
             )
             .await;
@@ -448,11 +465,19 @@ impl ComponentService {
             .map(|(appid, _)| {
                 let due_index = &due_index;
                 async move {
-                let lock = keys::component_authorizer_token_lock(&c.name, &appid);
+                // A member is an appid (its access_token) or `ticket:TYPE:APPID`.
+                let ticket = appid.strip_prefix(acting::TICKET_MEMBER).and_then(|r| r.split_once(':'));
+                let lock = match ticket {
+                    Some((kind, id)) => keys::component_authorizer_ticket_lock(&c.name, id, kind),
+                    None => keys::component_authorizer_token_lock(&c.name, &appid),
+                };
                 if !self.store.set_if_absent(&lock, &self.owner, Duration::from_secs(10)).await.unwrap_or(false) {
                     return false;
                 }
-                let done = self.fetch_authorizer_token(c, &appid, now).await;
+                let done = match ticket {
+                    Some((kind, id)) => self.fetch_authorizer_ticket(c, id, kind, now).await.map(drop),
+                    None => self.fetch_authorizer_token(c, &appid, now).await.map(drop),
+                };
                 let _ = self.store.compare_and_delete(&lock, &self.owner).await;
                 match done {
                     Ok(_) => true,
@@ -558,26 +583,48 @@ impl ComponentService {
         appid: &str,
         now: i64,
     ) -> Result<(String, i64)> {
-        let key = keys::component_authorizer_token(&c.name, appid);
-        let lock = keys::component_authorizer_token_lock(&c.name, appid);
+        let t = self
+            .held_or_fetched(
+                &keys::component_authorizer_token(&c.name, appid),
+                &keys::component_authorizer_token_lock(&c.name, appid),
+                "authorizer access_token",
+                now,
+                || self.fetch_authorizer_token(c, appid, now),
+            )
+            .await?;
+        Ok((t.value, t.expires_at - now))
+    }
+
+    /// A value the fleet keeps under `key` while it has more than [`TOKEN_MARGIN`]
+    /// left, else fetched by one instance under `lock` while the others wait for it.
+    async fn held_or_fetched<Fut>(
+        &self,
+        key: &str,
+        lock: &str,
+        what: &str,
+        now: i64,
+        fetch: impl Fn() -> Fut,
+    ) -> Result<StoredToken>
+    where
+        Fut: std::future::Future<Output = Result<StoredToken>>,
+    {
         let usable = |t: &StoredToken| t.expires_at - now > TOKEN_MARGIN;
         for _ in 0..100 {
-            if let Some(t) = parse::<StoredToken>(self.store.get(&key).await?).filter(usable) {
-                return Ok((t.value, t.expires_at - now));
+            if let Some(t) = parse::<StoredToken>(self.store.get(key).await?).filter(usable) {
+                return Ok(t);
             }
             if self
                 .store
-                .set_if_absent(&lock, &self.owner, Duration::from_secs(10))
+                .set_if_absent(lock, &self.owner, Duration::from_secs(10))
                 .await?
             {
-                let fetched = self.fetch_authorizer_token(c, appid, now).await;
-                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
-                let t = fetched?;
-                return Ok((t.value, t.expires_at - now));
+                let fetched = fetch().await;
+                let _ = self.store.compare_and_delete(lock, &self.owner).await;
+                return fetched;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(Error::LockTimeout(format!("authorizer {appid} token")))
+        Err(Error::LockTimeout(what.to_owned()))
     }
 
     async fn fetch_authorizer_token(
@@ -802,6 +849,12 @@ impl ComponentService {
     pub async fn remove_authorizer(&self, c: &Component, appid: &str) -> Result<()> {
         let token = keys::component_authorizer_token(&c.name, appid);
         let _ = self.store.delete(&token).await;
+        for kind in acting::TICKET_TYPES {
+            let _ = self
+                .store
+                .delete(&keys::component_authorizer_ticket(&c.name, appid, kind))
+                .await;
+        }
         let index = keys::component_authorizers(&c.name);
         self.store.index_remove(&index, appid).await?;
         let _ = self

@@ -26,7 +26,7 @@ use crate::web::Ctx;
 
 /// An appid's shape (`wx` and letters or digits; WeChat's are 18 characters), checked
 /// before anything is looked up with it.
-fn plain_appid(appid: &str) -> bool {
+pub(crate) fn plain_appid(appid: &str) -> bool {
     (10..=32).contains(&appid.len())
         && appid.starts_with("wx")
         && appid.bytes().all(|b| b.is_ascii_alphanumeric())

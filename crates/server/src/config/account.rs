@@ -80,9 +80,44 @@ pub struct AccountConfig {
     pub rules: Vec<RuleConfig>,
     #[serde(default)]
     pub webhook: Option<WebhookConfig>,
+    /// Set (never read from a file) on an authorizer's account, `{component}:{appid}`:
+    /// the appid of the third-party platform that acts for it, whose token replaces the
+    /// AppSecret in the code exchanges.
+    #[serde(skip)]
+    pub acting_through: Option<String>,
 }
 
 impl AccountConfig {
+    /// The account of a merchant a third-party platform acts for: no AppSecret, no push
+    /// settings of its own (its pushes reach the component), the platform's page and
+    /// redirect origins.
+    pub fn for_authorizer(
+        appid: &str,
+        kind: AccountKind,
+        component_appid: &str,
+        origins: &crate::config::ComponentConfig,
+    ) -> Self {
+        AccountConfig {
+            kind,
+            appid: appid.to_owned(),
+            secret: Default::default(),
+            token: None,
+            encoding_aes_key: None,
+            mode: Default::default(),
+            format: None,
+            token_api: Default::default(),
+            require_encryption: false,
+            js_domains: origins.js_domains.clone(),
+            cors_origins: origins.cors_origins.clone(),
+            auth_dest_hosts: origins.auth_dest_hosts.clone(),
+            compat_accepts_app_secret: false,
+            subscribe_templates: Vec::new(),
+            rules: Vec::new(),
+            webhook: None,
+            acting_through: Some(component_appid.to_owned()),
+        }
+    }
+
     /// The problems of the account `name`; `public_https` when public_url is https.
     pub(super) fn problems(&self, name: &str, public_https: bool, p: &mut Vec<String>) {
         let at = format!("accounts.{name}");

@@ -23,8 +23,17 @@ pub struct ComponentConfig {
     pub start_push_interval_secs: u64,
     /// Where `/wx/component/NAME/authorize?dest=` may send the merchant back to, as
     /// origins (`https://saas.example.com`); without `dest`, wxgate shows its own page.
+    /// Also where `/wx/NAME:APPID/auth?dest=` (web authorization for a merchant) may
+    /// send its users back to.
     #[serde(default)]
     pub auth_dest_hosts: Vec<String>,
+    /// Page hosts the JS-SDK may be signed for on the merchants' behalf
+    /// (`/wx/NAME:APPID/config`): the platform's 公众号开发域名 (any when empty).
+    #[serde(default)]
+    pub js_domains: Vec<String>,
+    /// Origins allowed to call `/wx/NAME:APPID/config` with CORS.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
     /// The authorizers' pushes (消息与事件接收URL `/wx/component/NAME/$APPID$/service`)
     /// go through the same rules and webhook as an account's; the webhook's payload
     /// carries the authorizer's appid and `component:NAME` as the account.

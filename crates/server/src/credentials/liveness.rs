@@ -111,6 +111,13 @@ impl CentralControl {
         stale: &str,
         sent: std::time::Instant,
     ) -> Result<Option<Credential>> {
+        if !self.accounts.contains_key(account) {
+            // An authorizer's token: its holder drops it if the fleet still holds it
+            // (compare-and-refresh), no liveness check of ours.
+            let d = self.delegate_for(account)?;
+            let fresh = d.refresh_stale(account, Kind::AccessToken, stale).await?;
+            return Ok((fresh.value != stale).then_some(fresh));
+        }
         if let Some(c) = self.current(account, Kind::AccessToken) {
             if c.value != stale {
                 return Ok(Some(c));

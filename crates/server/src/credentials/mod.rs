@@ -16,8 +16,10 @@
 //! Here: the types and the read path. [`flight`]: the single flight and the fleet lock
 //! around a fetch. [`fetch`]: the WeChat calls, through `wxgate_proto::api`.
 //! [`liveness`]: whether a token WeChat called invalid is dead. [`refresher`]: the
-//! background refreshes. [`status`]: what operators see.
+//! background refreshes. [`status`]: what operators see. [`delegate`]: the accounts
+//! another part holds the credentials of (a third-party platform's authorizers).
 
+pub mod delegate;
 mod fetch;
 mod flight;
 mod liveness;
@@ -216,6 +218,8 @@ pub struct CentralControl {
     owner: String,
     /// Bounds the background refreshes running at once (`max_concurrent_refreshes`).
     refresh_slots: Arc<tokio::sync::Semaphore>,
+    /// Who answers for the accounts that are not configured (`{component}:{appid}`).
+    delegate: std::sync::OnceLock<Arc<dyn delegate::Delegate>>,
 }
 
 impl CentralControl {
@@ -252,6 +256,38 @@ impl CentralControl {
             cfg,
             accounts,
             owner: crate::util::random_id(),
+            delegate: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets who answers for the accounts named `{component}:{appid}` (once, when the
+    /// gateway is built).
+    pub fn set_delegate(&self, d: Arc<dyn delegate::Delegate>) {
+        let _ = self.delegate.set(d);
+    }
+
+    /// The delegate answering for `name`, a name that is not a configured account.
+    pub fn delegate_for(&self, name: &str) -> Result<&dyn delegate::Delegate> {
+        match self.delegate.get() {
+            Some(d) if name.contains(':') => Ok(d.as_ref()),
+            _ => Err(Error::UnknownAccount(name.to_owned())),
+        }
+    }
+
+    /// The account a route serves: a configured one, or one the delegate acts for (for
+    /// `purpose`, which it checks).
+    pub async fn account_for(
+        &self,
+        name: &str,
+        purpose: delegate::Purpose,
+    ) -> Result<std::borrow::Cow<'_, AccountConfig>> {
+        match self.accounts.get(name) {
+            Some(a) => Ok(std::borrow::Cow::Borrowed(&a.config)),
+            None => self
+                .delegate_for(name)?
+                .account(name, purpose)
+                .await
+                .map(std::borrow::Cow::Owned),
         }
     }
 
@@ -295,7 +331,9 @@ impl CentralControl {
 
     /// A usable credential: from memory when possible, else from the store or WeChat.
     pub async fn get(&self, account: &str, kind: Kind) -> Result<Credential> {
-        let acc = self.state(account)?;
+        let Some(acc) = self.accounts.get(account) else {
+            return self.delegate_for(account)?.credential(account, kind).await;
+        };
         let slot = &acc.slots[kind.index()];
         // Read first: a store on every request would pass the line between cores.
         if !slot.active.load(Ordering::Relaxed) {
@@ -317,7 +355,12 @@ impl CentralControl {
         kind: Kind,
         stale: &str,
     ) -> Result<Credential> {
-        let acc = self.state(account)?;
+        let Some(acc) = self.accounts.get(account) else {
+            return self
+                .delegate_for(account)?
+                .refresh_stale(account, kind, stale)
+                .await;
+        };
         let slot = &acc.slots[kind.index()];
         if let Some(c) = self.cached(slot) {
             if c.value != stale && c.usable(self.clock.now()) {

@@ -139,6 +139,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         let (status, code) = match &e {
             Error::UnknownAccount(_) => (StatusCode::NOT_FOUND, "unknown_account"),
+            Error::NotAuthorized(_) => (StatusCode::FORBIDDEN, "not_authorized"),
             Error::Config(_) | Error::Proto(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::WeChat { .. }
             | Error::Transport { .. }

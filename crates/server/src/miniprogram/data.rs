@@ -23,7 +23,7 @@ pub async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    account(&s, &name)?;
+    account(&s, &name).await?;
     let v = body_json(&body)?;
     let (raw, signature) = (field(&v, "rawData")?, field(&v, "signature")?);
     let (_, sess) = session(&s, &name, &headers).await?;
@@ -43,7 +43,7 @@ pub async fn phone(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let acc = account(&s, &name)?;
+    let acc = account(&s, &name).await?;
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
     check_code(code)?;
@@ -101,7 +101,7 @@ pub async fn check_text(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    account(&s, &name)?;
+    account(&s, &name).await?;
     let v = body_json(&body)?;
     let content = field(&v, "content")?;
     if content.chars().count() > MSG_SEC_CHECK_MAX_CHARS {
@@ -167,7 +167,7 @@ pub async fn decrypt(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let acc = account(&s, &name)?;
+    let acc = account(&s, &name).await?;
     let v = body_json(&body)?;
     let (data, iv) = (field(&v, "encryptedData")?, field(&v, "iv")?);
     let (_, sess) = session(&s, &name, &headers).await?;

@@ -22,7 +22,7 @@ pub async fn login(
     Account(name): Account,
     body: Bytes,
 ) -> Result<Response, Reject> {
-    let acc = account(&s, &name)?;
+    let acc = account(&s, &name).await?;
     let v = body_json(&body)?;
     let code = field(&v, "code")?;
     check_code(code)?;
@@ -34,11 +34,19 @@ pub async fn login(
     {
         return Ok(refused.into_response());
     }
-    let answer = match s
-        .upstream
-        .call(&JsCode2Session::new(&acc.appid, acc.secret.expose(), code))
-        .await
-    {
+    let exchanged = match &acc.acting_through {
+        // A merchant's Mini Program: its platform exchanges the code with its own token.
+        Some(_) => match s.credentials.delegate_for(&name) {
+            Ok(d) => d.jscode2session(&name, code).await,
+            Err(e) => Err(e),
+        },
+        None => {
+            s.upstream
+                .call(&JsCode2Session::new(&acc.appid, acc.secret.expose(), code))
+                .await
+        }
+    };
+    let answer = match exchanged {
         Ok(a) => a,
         Err(e) => {
             let wechat = e.errcode().is_some();

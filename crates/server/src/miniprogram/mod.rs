@@ -20,6 +20,8 @@ pub use data::{check_text, decrypt, phone, verify};
 pub use login::login;
 pub use session::{delete_session, get_session, reset_session};
 
+use std::borrow::Cow;
+
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,6 +30,7 @@ use serde_json::Value;
 use wxgate_proto::ErrCode;
 
 use crate::config::{AccountConfig, AccountKind};
+use crate::credentials::delegate::Purpose;
 use crate::error::Error;
 use crate::web::envelope::{self, Reject};
 use crate::web::Ctx;
@@ -39,16 +42,22 @@ fn ok(data: Value) -> Response {
     Json(envelope::ok_value(data)).into_response()
 }
 
-fn account<'a>(s: &'a Ctx, name: &str) -> Result<&'a AccountConfig, Reject> {
-    s.account(name)
-        .ok()
-        .filter(|a| a.kind == AccountKind::MiniProgram)
-        .ok_or_else(|| {
-            Reject::new(
-                StatusCode::NOT_FOUND,
-                format!("no mini program account {name:?}"),
-            )
-        })
+/// The Mini Program a route serves: a configured one, or one a third-party platform
+/// acts for (`{component}:{appid}`; refused, saying why, when it may not).
+async fn account<'a>(s: &'a Ctx, name: &str) -> Result<Cow<'a, AccountConfig>, Reject> {
+    let none = || {
+        let shown = crate::util::truncate_chars(name, 64);
+        Reject::new(
+            StatusCode::NOT_FOUND,
+            format!("no mini program account {shown:?}"),
+        )
+    };
+    match s.credentials.account_for(name, Purpose::MiniProgram).await {
+        Ok(a) if a.kind == AccountKind::MiniProgram => Ok(a),
+        Ok(_) | Err(Error::UnknownAccount(_)) => Err(none()),
+        Err(Error::NotAuthorized(why)) => Err(Reject::new(StatusCode::FORBIDDEN, why)),
+        Err(e) => Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    }
 }
 
 fn body_json(body: &Bytes) -> Result<Value, Reject> {

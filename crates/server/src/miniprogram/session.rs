@@ -104,7 +104,7 @@ pub async fn get_session(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, Reject> {
-    account(&s, &name)?;
+    account(&s, &name).await?;
     let (_, sess) = session(&s, &name, &headers).await?;
     let mut data = json!({ "valid": true, "openid": sess.openid, "expires_in": s.config.miniprogram.session_ttl });
     if let Some(u) = &sess.unionid {
@@ -149,7 +149,7 @@ pub async fn reset_session(
     Client(client): Client,
     headers: HeaderMap,
 ) -> Result<Response, Reject> {
-    account(&s, &name)?;
+    account(&s, &name).await?;
     let (key, mut sess) = session(&s, &name, &headers).await?;
     if let Err(refused) = s
         .limits
@@ -183,7 +183,7 @@ pub async fn delete_session(
     Account(name): Account,
     headers: HeaderMap,
 ) -> Result<Response, Reject> {
-    account(&s, &name)?;
+    account(&s, &name).await?;
     let (key, sess) = session(&s, &name, &headers).await?;
     let store = &s.store;
     let _ = store.delete(&key).await;

@@ -176,6 +176,16 @@ pub fn component_authorizer_tokens_due(component: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer_tokens_due")
 }
 
+/// An authorizer's ticket of a type (`jsapi`, `wx_card`; JSON `{value, expires_at}`),
+/// and the fleet's lock on fetching it.
+pub fn component_authorizer_ticket(component: &str, appid: &str, ticket_type: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer_ticket:{ticket_type}:{appid}")
+}
+
+pub fn component_authorizer_ticket_lock(component: &str, appid: &str, ticket_type: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizer_ticket_lock:{ticket_type}:{appid}")
+}
+
 pub fn component_authorizer_token_lock(component: &str, appid: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizer_token_lock:{appid}")
 }
