@@ -74,15 +74,11 @@ fn wechat() -> routes::wechat::WeChat {
         .without_token::<sns::OauthRefreshToken>(oauth::refresh_token)
         .without_token::<sns::UserInfoRequest>(oauth::userinfo)
         .without_token::<sns::CheckUserToken>(oauth::sns_auth)
-        .with_component_token::<on_behalf::ComponentOauthAccessToken>(
-            oauth::component_access_token,
-        )
+        .with_component_token::<on_behalf::ComponentOauthAccessToken>(oauth::component_access_token)
         .with_component_token::<on_behalf::ComponentOauthRefreshToken>(
             oauth::component_refresh_token,
         )
-        .with_component_token::<on_behalf::ComponentJsCode2Session>(
-            oauth::component_jscode2session,
-        )
+        .with_component_token::<on_behalf::ComponentJsCode2Session>(oauth::component_jscode2session)
         .page(sns::AUTHORIZE_PAGE, get(oauth::authorize))
         .page(oauth::DECIDE_PAGE, get(oauth::decide))
         .page(

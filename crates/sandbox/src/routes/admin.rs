@@ -124,7 +124,11 @@ pub async fn component_authorize(
     State(p): State<Shared>,
     Json(t): Json<ComponentTarget>,
 ) -> Response {
-    match p.authorize(&t.component_appid, &t.authorizer_appid, t.func_info.as_deref()) {
+    match p.authorize(
+        &t.component_appid,
+        &t.authorizer_appid,
+        t.func_info.as_deref(),
+    ) {
         Ok(code) => Json(json!({ "authorization_code": code })).into_response(),
         Err(e) => bad(e.msg),
     }

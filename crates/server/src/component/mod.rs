@@ -220,7 +220,7 @@ impl ComponentService {
         let Some(ticket) = self.ticket(c).await? else {
             let _ = self.start_push_ticket(c).await;
             return Err(Error::WeChat {
-                endpoint: "/cgi-bin/component/api_component_token".into(),
+                endpoint: <ComponentToken as wxgate_proto::api::Endpoint>::PATH.into(),
                 code: ErrCode::ComponentTicketInvalid,
                 errmsg: "wxgate: no component_verify_ticket received yet; asked WeChat to push one"
                     .into(),
@@ -652,7 +652,7 @@ impl ComponentService {
         };
         if a.needs_reauthorization {
             return Err(Error::WeChat {
-                endpoint: "/cgi-bin/component/api_authorizer_token".into(),
+                endpoint: <wxgate_proto::api::component::AuthorizerToken as wxgate_proto::api::Endpoint>::PATH.into(),
                 code: ErrCode::RefreshTokenInvalid,
                 errmsg: "wxgate: the merchant must authorize again (its refresh token was refused)"
                     .into(),

@@ -30,8 +30,11 @@ pub trait Delegate: Send + Sync + 'static {
     /// redirect origins, `acting_through`), if `name` is one of the delegate's and it may
     /// act for it for `purpose`; else `UnknownAccount`, or `NotAuthorized` naming what
     /// is missing.
-    fn account<'a>(&'a self, name: &'a str, purpose: Purpose)
-        -> BoxFuture<'a, Result<AccountConfig>>;
+    fn account<'a>(
+        &'a self,
+        name: &'a str,
+        purpose: Purpose,
+    ) -> BoxFuture<'a, Result<AccountConfig>>;
 
     /// A usable credential (one fetch for the fleet).
     fn credential<'a>(&'a self, name: &'a str, kind: Kind) -> BoxFuture<'a, Result<Credential>>;
@@ -46,8 +49,11 @@ pub trait Delegate: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Credential>>;
 
     /// A web-authorization code of the account's page, exchanged.
-    fn oauth_access_token<'a>(&'a self, name: &'a str, code: &'a str)
-        -> BoxFuture<'a, Result<UserToken>>;
+    fn oauth_access_token<'a>(
+        &'a self,
+        name: &'a str,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<UserToken>>;
 
     /// A user's token of the account, refreshed.
     fn oauth_refresh_token<'a>(

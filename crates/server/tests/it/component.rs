@@ -12,16 +12,16 @@ use wxgate_sandbox::{Sandbox, SandboxConfig};
 
 use crate::common::*;
 
-const COMPONENT: &str = "wxcomponent00001";
-const SECRET: &str = "sandbox-secret-component-01";
-const TOKEN: &str = "componenttoken";
-const KEY: &str = "ComponentAesKey0123456789abcdefghijklmnopqr";
+pub(crate) const COMPONENT: &str = "wxcomponent00001";
+pub(crate) const SECRET: &str = "sandbox-secret-component-01";
+pub(crate) const TOKEN: &str = "componenttoken";
+pub(crate) const KEY: &str = "ComponentAesKey0123456789abcdefghijklmnopqr";
 
 /// WeChat's first release-test Official Account, and a user of it.
 const RELEASE_TEST: &str = "wx570bc396a51b8ff8";
 const USER1: &str = "oSandboxUser000000000000001";
 
-async fn sandbox() -> Sandbox {
+pub(crate) async fn sandbox() -> Sandbox {
     let mut config = SandboxConfig::example();
     config.apps.push(
         toml::from_str(&format!(
@@ -38,13 +38,13 @@ async fn sandbox() -> Sandbox {
     Sandbox::start_ephemeral(config).await.unwrap()
 }
 
-fn section() -> String {
+pub(crate) fn section() -> String {
     format!(
         "[components.platform]\ncomponent_appid = \"{COMPONENT}\"\ncomponent_appsecret = \"{SECRET}\"\ntoken = \"{TOKEN}\"\nencoding_aes_key = \"{KEY}\"\n"
     )
 }
 
-async fn admin(h: &Harness, base: &str, path: &str, body: Value) -> Value {
+pub(crate) async fn admin(h: &Harness, base: &str, path: &str, body: Value) -> Value {
     h.http
         .post(format!("{base}{path}"))
         .json(&body)
@@ -56,13 +56,16 @@ async fn admin(h: &Harness, base: &str, path: &str, body: Value) -> Value {
         .unwrap()
 }
 
-async fn status(h: &Harness, base: &str) -> Value {
+pub(crate) async fn status(h: &Harness, base: &str) -> Value {
     api_get(&h.http, format!("{base}/api/v1/component/platform/status"))
         .await
         .1
 }
 
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, mut ok: impl FnMut() -> F) {
+pub(crate) async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut ok: impl FnMut() -> F,
+) {
     for _ in 0..100 {
         if ok().await {
             return;
@@ -149,7 +152,11 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         .unwrap();
     assert_eq!(by_redirect.authorizer_appid, OA);
     assert!(by_redirect.refresh_token.starts_with("refreshtoken@@@"));
-    assert_eq!(by_redirect.func_info.len(), 2);
+    assert_eq!(
+        by_redirect.func_info.len(),
+        3,
+        "the sandbox's default sets: 1, 4, 15"
+    );
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         sandbox_calls(&h1.sb, "/cgi-bin/component/api_query_auth", COMPONENT),
@@ -893,7 +900,7 @@ async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
         .unwrap();
     assert_eq!(
         (merchant["state"].as_str(), &merchant["func_info"]),
-        (Some("ok"), &json!([1, 15]))
+        (Some("ok"), &json!([1, 4, 15]))
     );
     assert!(
         !p.to_string().contains("refreshtoken"),

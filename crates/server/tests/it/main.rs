@@ -14,6 +14,7 @@ mod console;
 mod faults;
 mod json_push;
 mod miniprogram;
+mod on_behalf;
 mod operations;
 mod pay;
 mod push;
