@@ -107,6 +107,10 @@ def component(d, wait, gateway, shots, result):
     wait.until(lambda d: "/demo/component.html?" in d.current_url
                and d.find_element(By.ID, "authorizer").text.startswith("wx"))
     result["component_authorizer"] = d.find_element(By.ID, "authorizer").text
+    # The page is the merchant's too: a JS-SDK signature with its ticket, held by the
+    # platform, which the sandbox's check accepts.
+    wait.until(lambda d: d.find_element(By.ID, "merchant-jssdk").text not in ("", "(authorize first)"))
+    result["component_jssdk"] = d.find_element(By.ID, "merchant-jssdk").text
     d.find_element(By.ID, "push").click()
     wait.until(lambda d: d.find_element(By.ID, "reply").text != "" or d.find_element(By.ID, "error").text != "")
     assert d.find_element(By.ID, "error").text == "", d.find_element(By.ID, "error").text

@@ -42,12 +42,15 @@ pub fn per_account_labels() -> bool {
 }
 
 /// The `account` label of a series: the account's name, or `*` without per-account
-/// labels.
+/// labels. A third-party platform's merchants (`platform:wx…`, thousands of them) count
+/// under their platform (`platform:*`), so that authorizations cannot grow the labels.
 pub fn account_label(name: &str) -> String {
-    if per_account_labels() {
-        name.to_owned()
-    } else {
-        "*".to_owned()
+    if !per_account_labels() {
+        return "*".to_owned();
+    }
+    match name.split_once(':') {
+        Some((component, appid)) if appid.starts_with("wx") => format!("{component}:*"),
+        _ => name.to_owned(),
     }
 }
 

@@ -99,6 +99,10 @@ fn the_demo_works_in_a_real_browser() {
     );
     assert_eq!(v["component_authorizer"], "wxsandbox0000001", "{v}");
     assert_eq!(
+        v["component_jssdk"], "config:ok",
+        "the merchant's JS-SDK signed by the platform: {v}"
+    );
+    assert_eq!(
         v["component_reply"],
         "Hello from the platform, on behalf of the merchant (sealed with the platform's key)",
         "{v}"
