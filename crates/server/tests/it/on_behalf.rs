@@ -103,6 +103,11 @@ async fn mp(h: &Harness, path: &str, session: Option<&str>, body: Value) -> (u16
 /// it: wxgate's link (with `component_appid`), the sandbox's authorize page (and its
 /// consent page for snsapi_userinfo), the callback; the final redirect.
 async fn log_in(h: &Harness, scope: &str, openid: &str) -> String {
+    log_in_at(h, scope, openid).await.0
+}
+
+/// [`log_in`], with the callback's URL and the remembered-user cookie it set.
+async fn log_in_at(h: &Harness, scope: &str, openid: &str) -> (String, String, String) {
     let r = get(
         h,
         &format!(
@@ -136,8 +141,13 @@ async fn log_in(h: &Harness, scope: &str, openid: &str) -> String {
         location(&r)
     };
     let r = get(h, &to_callback).await;
-    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
-    location(&r)
+    assert_eq!(r.status(), 302);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    (location(&r), to_callback, cookie)
 }
 
 fn userinfo_of(redirect: &str) -> Value {
@@ -324,4 +334,65 @@ async fn a_missing_permission_set_or_an_unknown_merchant_is_named() {
         let (status, v) = config(&h, &account).await;
         assert_eq!(status, want, "{account}: {v}");
     }
+}
+
+/// Web authorization for a merchant keeps every protection of `/wx/auth`: the return
+/// visit skips consent (its cookie per merchant), an expired user token is refreshed
+/// through the platform, a reload of the callback exchanges nothing again and sets no
+/// cookie without the browser binding, and a foreign `dest` is refused.
+#[tokio::test]
+async fn web_authorization_for_a_merchant_keeps_every_protection() {
+    let h = platform(&[(OA, None)]).await;
+    let (back, callback, cookie) = log_in_at(&h, "snsapi_userinfo", OA_USER).await;
+    assert_eq!(userinfo_of(&back)["openid"], OA_USER);
+    assert!(
+        cookie.starts_with(&format!("wechat_jssdk_server_openid_platform.{OA}=")),
+        "{cookie}"
+    );
+    let exchanges = || sandbox_calls(&h.sb, "/sns/oauth2/component/access_token", COMPONENT);
+    assert_eq!(exchanges(), 1);
+    let start = format!("{}/wx/platform:{OA}/auth?dest={}", h.gw.url(), enc(DEST));
+    let visit = |cookie: Option<String>| {
+        let mut req = h.http.get(&start);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move { req.send().await.unwrap() }
+    };
+    // The return visit: straight back, no consent.
+    let r = visit(Some(cookie.clone())).await;
+    assert_eq!(r.status(), 302);
+    assert_eq!(userinfo_of(&location(&r))["openid"], OA_USER);
+    // The callback reloaded (the code is used): the first result, no second exchange,
+    // no cookie for a browser without the flow's binding.
+    let r = get(&h, &callback).await;
+    assert_eq!(r.status(), 302);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert_eq!(exchanges(), 1);
+    // Two hours on, the user's token is refreshed through the platform.
+    h.advance(7200);
+    let r = visit(Some(cookie.clone())).await;
+    assert_eq!(userinfo_of(&location(&r))["openid"], OA_USER);
+    assert_eq!(
+        sandbox_calls(&h.sb, "/sns/oauth2/component/refresh_token", COMPONENT),
+        1
+    );
+    assert_eq!(sandbox_calls(&h.sb, "/sns/oauth2/refresh_token", OA), 0);
+    // A foreign dest, a forged cookie.
+    let r = get(
+        &h,
+        &format!(
+            "{}/wx/platform:{OA}/auth?dest={}",
+            h.gw.url(),
+            enc("https://evil.example.net/steal")
+        ),
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    let forged = format!("wechat_jssdk_server_openid_platform.{OA}=forged.{OA_USER}");
+    let r = visit(Some(forged)).await;
+    assert!(
+        location(&r).starts_with(&h.sb.base_url()),
+        "a forged cookie goes through consent"
+    );
 }
