@@ -396,3 +396,81 @@ async fn web_authorization_for_a_merchant_keeps_every_protection() {
         "a forged cookie goes through consent"
     );
 }
+
+/// A merchant's jsapi_ticket is the fleet's: two instances on Redis, sixty pages at once,
+/// one `getticket`; near its end the keeper fetches the next one ahead of any page, and
+/// the pages after it are signed with the new one at no further cost.
+#[tokio::test]
+async fn a_merchants_ticket_is_one_for_the_fleet_and_refreshed_ahead() {
+    let redis = RedisServer::start();
+    let sb = sandbox().await;
+    let sb_url = sb.base_url();
+    let extra = format!("{}js_domains = [\"h5.example.com\"]\n", section());
+    let h1 = Setup::new()
+        .tag("on-behalf-fleet")
+        .sandbox(sb)
+        .store(&redis_store(&redis.url()))
+        .extra(&extra)
+        .start()
+        .await;
+    let h2 = Setup::new()
+        .tag("on-behalf-fleet")
+        .upstream(&sb_url)
+        .store(&redis_store(&redis.url()))
+        .extra(&extra)
+        .start()
+        .await;
+    let base = h1.gw.url();
+    admin(&h1, &sb_url, "/admin/component/event_url", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/event") })).await;
+    eventually("the ticket arrived", || async {
+        status(&h1, &base).await["ticket_age_secs"].is_number()
+    })
+    .await;
+    admin(
+        &h1,
+        &sb_url,
+        "/admin/component/authorize",
+        json!({ "component_appid": COMPONENT, "authorizer_appid": OA }),
+    )
+    .await;
+    let c = h1.gw.state.components.component("platform").unwrap();
+    eventually("authorized", || async {
+        h1.gw
+            .state
+            .components
+            .authorizer(c, OA)
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let account = format!("platform:{OA}");
+    let pages = (0..60).map(|i| {
+        let h = if i % 2 == 0 { &h1 } else { &h2 };
+        config(h, &account)
+    });
+    for (status, v) in futures_util::future::join_all(pages).await {
+        assert_eq!(status, 200, "{v}");
+    }
+    let tickets = || sandbox_calls(&h1.sb, "/cgi-bin/ticket/getticket", OA);
+    assert_eq!(tickets(), 1, "one getticket for the fleet");
+
+    // Into the ticket's last minutes: the keeper fetches the next one, unasked.
+    h1.advance(7200 - 290);
+    h2.clock.advance(7200 - 290);
+    eventually("refreshed ahead", || async { tickets() == 2 }).await;
+    let (status, v) = config(&h2, &account).await;
+    assert_eq!(status, 200, "{v}");
+    let check: Value = h1
+        .http
+        .post(format!("{sb_url}/jssdk/check"))
+        .json(&json!({"url": PAGE, "config": v["data"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["ok"], true, "signed with the new ticket: {check}");
+    assert_eq!(tickets(), 2, "no fetch for the pages after it");
+}
