@@ -256,6 +256,27 @@ async fn a_merchants_pages_users_and_mini_program_through_its_platform() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["openId"], MINI_USER, "{v}");
 
+    // The session checked with WeChat and reset, with the merchant's authorizer token.
+    let r = h
+        .http
+        .get(format!(
+            "{}/wx/platform:{MINI}/mp/session?remote=1",
+            h.gw.url()
+        ))
+        .header("X-Wxgate-Session", &session)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["remote_valid"], true, "{v}");
+    let (status, v) = mp(&h, "session/reset", Some(&session), json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_ne!(
+        h.sb.platform.session_key(MINI, MINI_USER).unwrap(),
+        key,
+        "WeChat holds a new session_key"
+    );
+
     // Both merchants withdraw: every call for them is refused, saying so.
     let c = h.gw.state.components.component("platform").unwrap();
     for appid in [OA, MINI] {
