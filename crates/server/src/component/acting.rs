@@ -16,6 +16,7 @@ use wxgate_proto::api::on_behalf::{
 };
 use wxgate_proto::api::sns::{MiniProgramSession, UserToken};
 use wxgate_proto::api::ticket::GetTicket;
+use wxgate_proto::api::WithComponentAccessToken;
 
 use super::{service::plain_appid, Component, ComponentService, StoredToken, REFRESH_MARGIN};
 use crate::clock::Clock;
@@ -176,6 +177,18 @@ impl Acting {
         };
         Ok(credential(held, now))
     }
+
+    /// A call made with the component's token for the merchant `name`: the request built
+    /// from the merchant's appid and the component's.
+    async fn on_behalf<E: WithComponentAccessToken>(
+        &self,
+        name: &str,
+        request: impl FnOnce(&str, &str) -> E,
+    ) -> Result<E::Answer> {
+        let (c, appid) = self.components.named(name)?;
+        let req = request(appid, &c.cfg.component_appid);
+        self.components.call(c, &req, self.clock.now()).await
+    }
 }
 
 impl Delegate for Acting {
@@ -216,11 +229,9 @@ impl Delegate for Acting {
         name: &'a str,
         code: &'a str,
     ) -> BoxFuture<'a, Result<UserToken>> {
-        Box::pin(async move {
-            let (c, appid) = self.components.named(name)?;
-            let req = ComponentOauthAccessToken::new(appid, code, &c.cfg.component_appid);
-            self.components.call(c, &req, self.clock.now()).await
-        })
+        Box::pin(self.on_behalf(name, |appid, component| {
+            ComponentOauthAccessToken::new(appid, code, component)
+        }))
     }
 
     fn oauth_refresh_token<'a>(
@@ -228,11 +239,9 @@ impl Delegate for Acting {
         name: &'a str,
         refresh_token: &'a str,
     ) -> BoxFuture<'a, Result<UserToken>> {
-        Box::pin(async move {
-            let (c, appid) = self.components.named(name)?;
-            let req = ComponentOauthRefreshToken::new(appid, refresh_token, &c.cfg.component_appid);
-            self.components.call(c, &req, self.clock.now()).await
-        })
+        Box::pin(self.on_behalf(name, |appid, component| {
+            ComponentOauthRefreshToken::new(appid, refresh_token, component)
+        }))
     }
 
     fn jscode2session<'a>(
@@ -240,10 +249,8 @@ impl Delegate for Acting {
         name: &'a str,
         js_code: &'a str,
     ) -> BoxFuture<'a, Result<MiniProgramSession>> {
-        Box::pin(async move {
-            let (c, appid) = self.components.named(name)?;
-            let req = ComponentJsCode2Session::new(appid, js_code, &c.cfg.component_appid);
-            self.components.call(c, &req, self.clock.now()).await
-        })
+        Box::pin(self.on_behalf(name, |appid, component| {
+            ComponentJsCode2Session::new(appid, js_code, component)
+        }))
     }
 }
