@@ -168,10 +168,16 @@ impl ComponentService {
         Ok(true)
     }
 
-    /// Asks for a push when the fleet holds no ticket or only an old one.
+    /// Asks for a push when the fleet holds no ticket or only an old one; sets
+    /// `wxgate_component_ticket_age_seconds` (-1 while there is none), on every
+    /// instance whichever one WeChat pushed to.
     pub async fn keep_ticket_fresh(&self, c: &Component, now: i64) -> Result<()> {
-        let stale = match self.ticket(c).await? {
-            Some(t) => now - t.received_at > c.cfg.ticket_max_age_secs,
+        let ticket = self.ticket(c).await?;
+        let age = ticket.as_ref().map_or(-1, |t| now - t.received_at);
+        metrics::gauge!("wxgate_component_ticket_age_seconds", "component" => c.name.clone())
+            .set(age as f64);
+        let stale = match ticket {
+            Some(_) => age > c.cfg.ticket_max_age_secs,
             None => true,
         };
         if stale {

@@ -816,6 +816,23 @@ async fn the_release_test_passes_and_authorizers_pushes_reach_the_rules() {
         status(&h, &base).await["ticket_age_secs"].is_number()
     })
     .await;
+    // The ticket's age is a metric on every instance (set by the keeper's round).
+    eventually("the ticket's age is a metric", || async {
+        h.http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .lines()
+            .any(|l| {
+                l.starts_with("wxgate_component_ticket_age_seconds{component=\"platform\"}")
+                    && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) >= Some(0.0)
+            })
+    })
+    .await;
     let report = admin(&h, &sb_url, "/admin/component/release_test", json!({ "component_appid": COMPONENT, "url": format!("{base}/wx/component/platform/$APPID$/service") })).await;
     assert_eq!(report["passed"], true, "{report:#}");
     assert_eq!(report["cases"].as_array().unwrap().len(), 5, "{report:#}");
