@@ -439,15 +439,9 @@ impl ComponentService {
     /// `limit`, eight at a time, each under the fleet's lock (an instance already on it is
     /// left to it). How many authorizer tokens were refreshed.
     pub async fn refresh_due(&self, c: &Component, now: i64, limit: usize) -> usize {
-        let held: Option<StoredToken> = parse(
-            self.store
-                .get(&keys::component_token(&c.name))
-                .await
-                .ok()
-                .flatten(),
-        );
+        let token_key = keys::component_token(&c.name);
         let ticket_held = self.ticket(c).await.ok().flatten().is_some();
-        if ticket_held && held.is_none_or(|t| t.expires_at - now < REFRESH_MARGIN) {
+        if ticket_held && self.still_due(&token_key, now).await {
             let lock = keys::component_token_lock(&c.name);
             if self
                 .store
@@ -455,8 +449,12 @@ impl ComponentService {
                 .await
                 .unwrap_or(false)
             {
-                if let Ok(t) = self.fetch_token(c, now).await {
-                    c.token.store(Some(Arc::new(t)));
+                // Read again under the lock: another instance may have refreshed it
+                // between the read above and its release of the lock.
+                if self.still_due(&token_key, now).await {
+                    if let Ok(t) = self.fetch_token(c, now).await {
+                        c.token.store(Some(Arc::new(t)));
+                    }
                 }
                 let _ = self.store.compare_and_delete(&lock, &self.owner).await;
             }
@@ -473,11 +471,23 @@ impl ComponentService {
                 async move {
                 // A member is an appid (its access_token) or `ticket:TYPE:APPID`.
                 let ticket = appid.strip_prefix(acting::TICKET_MEMBER).and_then(|r| r.split_once(':'));
-                let lock = match ticket {
-                    Some((kind, id)) => keys::component_authorizer_ticket_lock(&c.name, id, kind),
-                    None => keys::component_authorizer_token_lock(&c.name, &appid),
+                let (key, lock) = match ticket {
+                    Some((kind, id)) => (
+                        keys::component_authorizer_ticket(&c.name, id, kind),
+                        keys::component_authorizer_ticket_lock(&c.name, id, kind),
+                    ),
+                    None => (
+                        keys::component_authorizer_token(&c.name, &appid),
+                        keys::component_authorizer_token_lock(&c.name, &appid),
+                    ),
                 };
                 if !self.store.set_if_absent(&lock, &self.owner, Duration::from_secs(10)).await.unwrap_or(false) {
+                    return false;
+                }
+                // The index was read before the lock: another instance may have
+                // refreshed this one since.
+                if !self.still_due(&key, now).await {
+                    let _ = self.store.compare_and_delete(&lock, &self.owner).await;
                     return false;
                 }
                 let done = match ticket {
@@ -501,6 +511,15 @@ impl ComponentService {
             .count()
             .await;
         refreshed
+    }
+
+    /// Whether the fleet's value under `key` is missing or within [`REFRESH_MARGIN`] of
+    /// its end (a store that cannot answer: not due, the next round asks again).
+    async fn still_due(&self, key: &str, now: i64) -> bool {
+        match self.store.get(key).await {
+            Ok(v) => parse::<StoredToken>(v).is_none_or(|t| t.expires_at - now <= REFRESH_MARGIN),
+            Err(_) => false,
+        }
     }
 
     /// Stores an authorizer without a TTL: its refresh token is the only way to act for
