@@ -195,31 +195,18 @@ impl ComponentService {
         if let Some(t) = c.token.load_full().filter(|t| usable(t)) {
             return Ok((t.value.clone(), t.expires_at - now));
         }
-        let key = keys::component_token(&c.name);
-        let lock = keys::component_token_lock(&c.name);
-        for _ in 0..100 {
-            if let Some(t) = parse::<StoredToken>(self.store.get(&key).await?).filter(usable) {
-                let left = t.expires_at - now;
-                let value = t.value.clone();
-                c.token.store(Some(Arc::new(t)));
-                return Ok((value, left));
-            }
-            if self
-                .store
-                .set_if_absent(&lock, &self.owner, Duration::from_secs(10))
-                .await?
-            {
-                let fetched = self.fetch_token(c, now).await;
-                let _ = self.store.compare_and_delete(&lock, &self.owner).await;
-                let t = fetched?;
-                let left = t.expires_at - now;
-                let value = t.value.clone();
-                c.token.store(Some(Arc::new(t)));
-                return Ok((value, left));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Err(Error::LockTimeout(format!("component {} token", c.name)))
+        let t = self
+            .held_or_fetched(
+                &keys::component_token(&c.name),
+                &keys::component_token_lock(&c.name),
+                "component_access_token",
+                now,
+                || self.fetch_token(c, now),
+            )
+            .await?;
+        let (value, left) = (t.value.clone(), t.expires_at - now);
+        c.token.store(Some(Arc::new(t)));
+        Ok((value, left))
     }
 
     async fn fetch_token(&self, c: &Component, now: i64) -> Result<StoredToken> {
@@ -643,7 +630,13 @@ impl ComponentService {
                 .set_if_absent(lock, &self.owner, Duration::from_secs(10))
                 .await?
             {
-                let fetched = fetch().await;
+                // Read again under the lock: the holder before us may have stored it
+                // between our read and its release.
+                let fetched = match parse::<StoredToken>(self.store.get(key).await?).filter(usable)
+                {
+                    Some(t) => Ok(t),
+                    None => fetch().await,
+                };
                 let _ = self.store.compare_and_delete(lock, &self.owner).await;
                 return fetched;
             }
