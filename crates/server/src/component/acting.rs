@@ -75,7 +75,7 @@ impl ComponentService {
 
     /// Drops the fleet's `key` if it still holds `stale` (another instance may have
     /// replaced it already).
-    async fn drop_if_still(&self, key: &str, stale: &str) -> Result<()> {
+    pub(super) async fn drop_if_still(&self, key: &str, stale: &str) -> Result<()> {
         if let Some(v) = self.store.get(key).await? {
             if super::parse::<StoredToken>(Some(v.clone())).is_some_and(|t| t.value == stale) {
                 let _ = self.store.compare_and_delete(key, &v).await;

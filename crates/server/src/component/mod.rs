@@ -772,49 +772,10 @@ impl ComponentService {
         serde_json::Value::Array(out)
     }
 
-    /// A caller's call forwarded with the authorizer's token (the proxy): a token error in
-    /// WeChat's answer drops the stored token if it is still the one sent and retries
-    /// once with a fresh one.
-    pub async fn call_as_authorizer(
-        &self,
-        c: &Component,
-        appid: &str,
-        p: crate::web::forward::Prepared,
-        now: i64,
-    ) -> Result<crate::upstream::RawAnswer> {
-        let crate::web::forward::Prepared {
-            method,
-            path,
-            query,
-            body,
-        } = p;
-        let (path, query) = (path.as_str(), query.as_slice());
-        let with = |t: &str| {
-            let mut q = query.to_vec();
-            q.push(("access_token".into(), t.to_owned()));
-            q
-        };
-        let (token, _) = self.authorizer_access_token(c, appid, now).await?;
-        let first = self
-            .upstream
-            .send_raw(method.clone(), path, &with(&token), body.clone())
-            .await?;
-        let refused = wxgate_proto::api::errcode_of(&first.body)
-            .is_some_and(|code| code.is_access_token_invalid());
-        if !refused {
-            return Ok(first);
-        }
-        let Some(fresh) = self.replace_authorizer_token(c, appid, &token, now).await? else {
-            return Ok(first);
-        };
-        self.upstream
-            .send_raw(method, path, &with(&fresh), body)
-            .await
-    }
-
-    /// A typed call made as an authorizer (with its access_token), with the same
-    /// compare-and-refresh as [`Self::call_as_authorizer`]: what the customer-service
-    /// replies to its users' pushes go through.
+    /// A typed call made as an authorizer (with its access_token); a token error drops
+    /// the token if the fleet still holds it and retries once with a fresh one
+    /// (compare-and-refresh): what the release test, the customer-service replies to its
+    /// users and its tickets go through.
     pub async fn call_as<E: wxgate_proto::api::WithAccessToken>(
         &self,
         c: &Component,
@@ -847,12 +808,8 @@ impl ComponentService {
         sent: &str,
         now: i64,
     ) -> Result<Option<String>> {
-        let key = keys::component_authorizer_token(&c.name, appid);
-        if let Some(v) = self.store.get(&key).await? {
-            if parse::<StoredToken>(Some(v.clone())).is_some_and(|t| t.value == sent) {
-                let _ = self.store.compare_and_delete(&key, &v).await;
-            }
-        }
+        self.drop_if_still(&keys::component_authorizer_token(&c.name, appid), sent)
+            .await?;
         let (fresh, _) = self.authorizer_access_token(c, appid, now).await?;
         Ok((fresh != sent).then_some(fresh))
     }

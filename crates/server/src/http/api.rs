@@ -83,22 +83,23 @@ fn authorize_authorizer(
     Ok(())
 }
 
+/// The key check of the routes that also serve a third-party platform's merchants
+/// (`{component}:{appid}`, whose credentials the central control asks the component
+/// for): [`authorize_authorizer`] for those, [`authorize`] for the others.
+fn authorize_any(state: &AppState, headers: &HeaderMap, account: &str) -> Result<(), ApiError> {
+    match state.components.split_account(account) {
+        Some((component, _)) => authorize_authorizer(state, headers, account, &component.name),
+        None => authorize(state, headers, account),
+    }
+}
+
 /// `GET /api/v1/{account}/token`
 pub async fn token(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path(account): Path<String>,
 ) -> Result<Response, ApiError> {
-    // An authorizer of a third-party platform, named `{component}:{appid}`.
-    if let Some((component, appid)) = s.components.split_account(&account) {
-        authorize_authorizer(&s, &headers, &account, &component.name)?;
-        let (value, left) = s
-            .components
-            .authorizer_access_token(component, appid, s.ctx.now())
-            .await?;
-        return Ok(Json(json!({ "access_token": value, "expires_in": left })).into_response());
-    }
-    authorize(&s, &headers, &account)?;
+    authorize_any(&s, &headers, &account)?;
     let c = s.ctx.credentials.get(&account, Kind::AccessToken).await?;
     let now = s.ctx.now();
     Ok(Json(json!({ "access_token": c.value, "expires_in": c.expires_in(now) })).into_response())
@@ -191,11 +192,7 @@ pub async fn proxy(
     RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let authorizer = s.components.split_account(&account);
-    match authorizer {
-        Some((component, _)) => authorize_authorizer(&s, &headers, &account, &component.name)?,
-        None => authorize(&s, &headers, &account)?,
-    }
+    authorize_any(&s, &headers, &account)?;
     // The path as sent, before axum decoded it: `cgi-bin%2Fuser` would decode into two
     // segments, and README promises no percent-encoding in a proxied path.
     let raw = uri.path().splitn(5, '/').nth(4).unwrap_or_default();
@@ -205,41 +202,18 @@ pub async fn proxy(
         ));
     }
     let path = format!("/{path}");
-    let answer = match authorizer {
-        // An authorizer of a third-party platform: its own token.
-        Some((component, appid)) => {
-            match crate::web::forward::prepare(
-                &s.ctx,
-                method,
-                &path,
-                query.as_deref(),
-                &headers,
-                body,
-            )
-            .await
-            {
-                Ok(p) => s
-                    .components
-                    .call_as_authorizer(component, appid, p, s.ctx.now())
-                    .await
-                    .map(crate::web::forward::respond)
-                    .map_err(ForwardError::Upstream),
-                Err(e) => Err(e),
-            }
-        }
-        None => {
-            forward(
-                &s.ctx,
-                &account,
-                method,
-                &path,
-                query.as_deref(),
-                &headers,
-                body,
-            )
-            .await
-        }
-    };
+    // A merchant's calls go with its authorizer token: the central control asks the
+    // component for it, and drops and replaces it on a token error like any account's.
+    let answer = forward(
+        &s.ctx,
+        &account,
+        method,
+        &path,
+        query.as_deref(),
+        &headers,
+        body,
+    )
+    .await;
     answer.map_err(|e| match e {
         ForwardError::Path(why) => ApiError::bad_request(why),
         ForwardError::TooLarge(limit) => ApiError::new(

@@ -35,17 +35,17 @@ pub async fn read_body(ctx: &Ctx, body: Body) -> Result<Bytes, ForwardError> {
 }
 
 /// A caller's request, checked and read, ready to be sent with a token.
-pub struct Prepared {
-    pub method: Method,
-    pub path: String,
+struct Prepared {
+    method: Method,
+    path: String,
     /// The query without the caller's own `access_token`.
-    pub query: Vec<(String, String)>,
-    pub body: Option<(Bytes, Option<String>)>,
+    query: Vec<(String, String)>,
+    body: Option<(Bytes, Option<String>)>,
 }
 
 /// Checks `path` (a plain WeChat API path, not one that takes a user's token) and reads
 /// the body under the proxy's limit.
-pub async fn prepare(
+async fn prepare(
     ctx: &Ctx,
     method: Method,
     path: &str,
@@ -83,7 +83,7 @@ pub async fn prepare(
 }
 
 /// WeChat's answer as it came: status, body, content type and disposition.
-pub fn respond(answer: crate::upstream::RawAnswer) -> Response {
+fn respond(answer: crate::upstream::RawAnswer) -> Response {
     let mut resp = (
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_GATEWAY),
         answer.body,

@@ -242,6 +242,25 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
         v["total"].as_u64().unwrap() >= 1,
         "the merchant's followers: {v}"
     );
+    // The fleet's token for the merchant is one WeChat refuses (revoked, say): the proxy
+    // drops it, fetches one and retries once, and the caller never sees the 40001.
+    let held_key = format!("wxgate:{{component:platform}}:authorizer_token:{OA}");
+    let bogus = json!({ "value": "SBXAUTrevokedbyWeChat", "expires_at": now() + 7000 });
+    h1.gw
+        .state
+        .ctx
+        .store
+        .set(&held_key, &bogus.to_string(), None)
+        .await
+        .unwrap();
+    let (code, v) = api_get(
+        &h1.http,
+        format!("{base1}/api/v1/{account}/proxy/cgi-bin/user/get"),
+    )
+    .await;
+    assert_eq!((code, v["errcode"].as_i64()), (200, None), "{v}");
+    let replaced = h1.gw.state.ctx.store.get(&held_key).await.unwrap().unwrap();
+    assert!(!replaced.contains("revokedbyWeChat"), "{replaced}");
     // An account of no authorizer, a key limited to other accounts.
     assert_eq!(
         api_get(
