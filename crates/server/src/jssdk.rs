@@ -18,9 +18,9 @@ use std::borrow::Cow;
 
 use crate::credentials::delegate::Purpose;
 use crate::credentials::Kind;
-use crate::web::envelope;
+use crate::web::envelope::{self, Reject};
 use crate::web::query::query_struct;
-use crate::web::{Account, Ctx};
+use crate::web::{account_refusal, Account, Ctx};
 
 /// JSONP callback names: a plain identifier path, nothing that could close the call.
 pub fn callback_is_valid(name: &str) -> bool {
@@ -222,15 +222,10 @@ pub async fn config_for(s: &Ctx, origin: Origin, account: &str, q: ConfigQuery) 
         Err(_) => match s.credentials.account_for(account, Purpose::JsSdk).await {
             Ok(acc) => acc,
             Err(e) => {
-                let (status, msg) = match e {
-                    crate::Error::NotAuthorized(why) => (StatusCode::FORBIDDEN, why),
-                    crate::Error::UnknownAccount(_) => {
-                        (StatusCode::NOT_FOUND, "unknown account".to_owned())
-                    }
-                    e => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-                };
-                let body = envelope::error_value(status, &msg);
-                return answer(status, body, callback);
+                let r =
+                    account_refusal(e, || Reject::new(StatusCode::NOT_FOUND, "unknown account"));
+                let body = envelope::error_value(r.status, &r.msg);
+                return answer(r.status, body, callback);
             }
         },
     };

@@ -44,7 +44,7 @@ use crate::credentials::delegate::Purpose;
 use crate::store::keys;
 use crate::web::envelope::{self, Reject};
 use crate::web::limit::{Client, Family};
-use crate::web::{Account, Ctx, DEFAULT_ACCOUNT};
+use crate::web::{account_refusal, Account, Ctx, DEFAULT_ACCOUNT};
 use signed::{Scope, StateError};
 use users::{UserRecord, Users};
 
@@ -84,24 +84,16 @@ async fn flow<'a>(s: &'a Ctx, users: &'a Users, account: String) -> Result<Flow<
         let off = "web authorization is off: set auth.secret";
         return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, off));
     };
-    let acc = match s
+    let acc = s
         .credentials
         .account_for(&account, Purpose::WebAuthorization)
         .await
-    {
-        Ok(acc) => acc,
-        Err(crate::Error::NotAuthorized(why)) => {
-            return Err(Reject::new(StatusCode::FORBIDDEN, why));
-        }
-        Err(crate::Error::UnknownAccount(_)) => {
-            let shown = crate::util::truncate_chars(&account, 64);
-            let unknown = format!("unknown account {shown:?}");
-            return Err(Reject::new(StatusCode::NOT_FOUND, unknown));
-        }
-        Err(e) => {
-            return Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()));
-        }
-    };
+        .map_err(|e| {
+            account_refusal(e, || {
+                let shown = crate::util::truncate_chars(&account, 64);
+                Reject::new(StatusCode::NOT_FOUND, format!("unknown account {shown:?}"))
+            })
+        })?;
     if acc.kind != AccountKind::Official {
         return Err(Reject::new(
             StatusCode::BAD_REQUEST,

@@ -33,7 +33,7 @@ use crate::config::{AccountConfig, AccountKind};
 use crate::credentials::delegate::Purpose;
 use crate::error::Error;
 use crate::web::envelope::{self, Reject};
-use crate::web::Ctx;
+use crate::web::{account_refusal, Ctx};
 
 /// The header that carries the session id.
 pub const SESSION_HEADER: &str = "x-wxgate-session";
@@ -54,9 +54,8 @@ async fn account<'a>(s: &'a Ctx, name: &str) -> Result<Cow<'a, AccountConfig>, R
     };
     match s.credentials.account_for(name, Purpose::MiniProgram).await {
         Ok(a) if a.kind == AccountKind::MiniProgram => Ok(a),
-        Ok(_) | Err(Error::UnknownAccount(_)) => Err(none()),
-        Err(Error::NotAuthorized(why)) => Err(Reject::new(StatusCode::FORBIDDEN, why)),
-        Err(e) => Err(Reject::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Ok(_) => Err(none()),
+        Err(e) => Err(account_refusal(e, none)),
     }
 }
 

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::envelope;
+use super::envelope::{self, Reject};
 
 /// The account every unprefixed `/wx/...` route serves.
 pub const DEFAULT_ACCOUNT: &str = "default";
@@ -38,4 +38,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Account {
 pub fn unknown_account(name: &str) -> Response {
     let shown = crate::util::truncate_chars(name, 64);
     envelope::error(StatusCode::NOT_FOUND, format!("unknown account {shown:?}"))
+}
+
+/// A route's refusal when it cannot serve the account it names (what
+/// `credentials.account_for` said): `unknown` when there is no such account, 403 with
+/// the reason when a third-party platform may not act for the merchant, 503 when the
+/// store could not tell.
+pub fn account_refusal(e: crate::Error, unknown: impl FnOnce() -> Reject) -> Reject {
+    match e {
+        crate::Error::NotAuthorized(why) => Reject::new(StatusCode::FORBIDDEN, why),
+        crate::Error::UnknownAccount(_) => unknown(),
+        e => Reject::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
 }

@@ -16,7 +16,7 @@ pub mod limit;
 pub mod query;
 pub mod request_id;
 
-pub use account::{Account, DEFAULT_ACCOUNT};
+pub use account::{account_refusal, Account, DEFAULT_ACCOUNT};
 pub use context::Ctx;
 
 /// The value of the request's cookie `name` (any `Cookie` header, any position).
