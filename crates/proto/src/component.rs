@@ -7,6 +7,22 @@
 
 use crate::{xml, Error, Result};
 
+/// The accounts WeChat's release test (全网发布检测) pushes through a platform before it
+/// may go live, as the documentation lists them: the five Official Accounts, then the
+/// five Mini Programs. A platform answers their pushes as the test requires.
+pub const RELEASE_TEST_ACCOUNTS: &[&str] = &[
+    "wx570bc396a51b8ff8",
+    "wx9252c5e0bb1836fc",
+    "wx8e1097c5bc82cde9",
+    "wx14550af28c71a144",
+    "wxa35b9c23cfe664eb",
+    "wxd101a85aa106f53e",
+    "wxc39235c15087f6f3",
+    "wx7720d01d4b2a4500",
+    "wx05d483572dcd5d8b",
+    "wx5910277cae6fd970",
+];
+
 /// The encrypted envelope. Only `AppId` and `Encrypt` are kept; the rest streams by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentEnvelope {

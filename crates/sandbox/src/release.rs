@@ -16,18 +16,7 @@ use crate::pusher::{push, MessageMode, PushOptions, PushTarget};
 use crate::Platform;
 
 /// WeChat's test accounts (the documentation's five groups, Official Accounts first).
-pub const TEST_ACCOUNTS: &[&str] = &[
-    "wx570bc396a51b8ff8",
-    "wx9252c5e0bb1836fc",
-    "wx8e1097c5bc82cde9",
-    "wx14550af28c71a144",
-    "wxa35b9c23cfe664eb",
-    "wxd101a85aa106f53e",
-    "wxc39235c15087f6f3",
-    "wx7720d01d4b2a4500",
-    "wx05d483572dcd5d8b",
-    "wx5910277cae6fd970",
-];
+pub use wxgate_proto::component::RELEASE_TEST_ACCOUNTS as TEST_ACCOUNTS;
 
 const WITHIN: Duration = Duration::from_secs(5);
 

@@ -428,10 +428,7 @@ pub async fn component_token(
     let Ok(ask) = serde_json::from_slice::<ComponentAsk>(&body) else {
         return wx_error(ErrCode::InvalidJson, "data format error");
     };
-    let Some(c) = components
-        .components()
-        .find(|c| c.cfg.component_appid == ask.component_appid)
-    else {
+    let Some(c) = components.by_appid(&ask.component_appid) else {
         return wx_error(ErrCode::InvalidComponent, "invalid component");
     };
     let mut client = None;
@@ -484,10 +481,7 @@ pub async fn authorizer_token(
     let Ok(ask) = serde_json::from_slice::<AuthorizerAsk>(&body) else {
         return wx_error(ErrCode::InvalidJson, "data format error");
     };
-    let Some(c) = components
-        .components()
-        .find(|c| c.cfg.component_appid == ask.component_appid)
-    else {
+    let Some(c) = components.by_appid(&ask.component_appid) else {
         return wx_error(ErrCode::InvalidComponent, "invalid component");
     };
     let now = ctx.now();

@@ -135,12 +135,7 @@ impl ComponentService {
             Purpose::MiniProgram => AccountKind::MiniProgram,
             _ => AccountKind::Official,
         };
-        Ok(AccountConfig::for_authorizer(
-            appid,
-            kind,
-            &c.cfg.component_appid,
-            &c.cfg,
-        ))
+        Ok(AccountConfig::for_authorizer(appid, kind, &c.cfg))
     }
 }
 

@@ -132,6 +132,12 @@ impl ComponentService {
         self.components.values()
     }
 
+    /// The component whose appid an SDK names (the compatible API's requests).
+    pub fn by_appid(&self, component_appid: &str) -> Option<&Component> {
+        self.components()
+            .find(|c| c.cfg.component_appid == component_appid)
+    }
+
     /// The ticket the fleet holds.
     pub async fn ticket(&self, c: &Component) -> Result<Option<StoredTicket>> {
         Ok(parse(

@@ -21,20 +21,8 @@ use super::ComponentService;
 use crate::clock::Clock;
 use crate::push::handler::{Handled, Handler, MessageContext};
 
-/// The release test's accounts (Official Accounts, then Mini Programs), as WeChat's
-/// documentation lists them.
-pub const TEST_ACCOUNTS: &[&str] = &[
-    "wx570bc396a51b8ff8",
-    "wx9252c5e0bb1836fc",
-    "wx8e1097c5bc82cde9",
-    "wx14550af28c71a144",
-    "wxa35b9c23cfe664eb",
-    "wxd101a85aa106f53e",
-    "wxc39235c15087f6f3",
-    "wx7720d01d4b2a4500",
-    "wx05d483572dcd5d8b",
-    "wx5910277cae6fd970",
-];
+/// The release test's accounts, as WeChat's documentation lists them.
+pub use wxgate_proto::component::RELEASE_TEST_ACCOUNTS as TEST_ACCOUNTS;
 
 pub const TEXT: &str = "TESTCOMPONENT_MSG_TYPE_TEXT";
 pub const QUERY_AUTH_CODE: &str = "QUERY_AUTH_CODE:";

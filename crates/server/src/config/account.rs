@@ -90,12 +90,11 @@ pub struct AccountConfig {
 impl AccountConfig {
     /// The account of a merchant a third-party platform acts for: no AppSecret, no push
     /// settings of its own (its pushes reach the component), the platform's page and
-    /// redirect origins.
+    /// redirect origins, and the platform's appid as `acting_through`.
     pub fn for_authorizer(
         appid: &str,
         kind: AccountKind,
-        component_appid: &str,
-        origins: &crate::config::ComponentConfig,
+        component: &crate::config::ComponentConfig,
     ) -> Self {
         AccountConfig {
             kind,
@@ -107,14 +106,14 @@ impl AccountConfig {
             format: None,
             token_api: Default::default(),
             require_encryption: false,
-            js_domains: origins.js_domains.clone(),
-            cors_origins: origins.cors_origins.clone(),
-            auth_dest_hosts: origins.auth_dest_hosts.clone(),
+            js_domains: component.js_domains.clone(),
+            cors_origins: component.cors_origins.clone(),
+            auth_dest_hosts: component.auth_dest_hosts.clone(),
             compat_accepts_app_secret: false,
             subscribe_templates: Vec::new(),
             rules: Vec::new(),
             webhook: None,
-            acting_through: Some(component_appid.to_owned()),
+            acting_through: Some(component.component_appid.clone()),
         }
     }
 
