@@ -232,18 +232,9 @@ impl ComponentService {
         };
         match self.upstream.call(&req).await {
             Ok(a) => {
-                let t = StoredToken {
-                    value: a.component_access_token,
-                    expires_at: now + a.expires_in,
-                };
-                let ttl = Duration::from_secs((a.expires_in - TOKEN_MARGIN).max(1) as u64);
-                let _ = self
-                    .store
-                    .set(
-                        &keys::component_token(&c.name),
-                        &serde_json::to_string(&t).unwrap_or_default(),
-                        Some(ttl),
-                    )
+                let key = keys::component_token(&c.name);
+                let t = self
+                    .hold(&key, a.component_access_token, a.expires_in, now)
                     .await;
                 tracing::info!(component = %c.name, expires_in = a.expires_in, "component_access_token fetched");
                 Ok(t)
@@ -280,13 +271,8 @@ impl ComponentService {
                 if e.errcode()
                     .is_some_and(|code| code.is_access_token_invalid()) =>
             {
-                let key = keys::component_token(&c.name);
-                let stored = self.store.get(&key).await?;
-                if parse::<StoredToken>(stored.clone()).is_some_and(|t| t.value == token) {
-                    if let Some(v) = stored {
-                        let _ = self.store.compare_and_delete(&key, &v).await;
-                    }
-                }
+                self.drop_if_still(&keys::component_token(&c.name), &token)
+                    .await?;
                 if c.token.load().as_ref().is_some_and(|t| t.value == token) {
                     c.token.store(None);
                 }
@@ -401,6 +387,22 @@ impl ComponentService {
         expires_in: i64,
         now: i64,
     ) -> StoredToken {
+        let t = self.hold(key, value, expires_in, now).await;
+        let margin = REFRESH_MARGIN / 2 + rand::random::<i64>().rem_euclid(REFRESH_MARGIN / 2 + 1);
+        let refresh_at = (t.expires_at - margin).max(now + 1);
+        let _ = self
+            .store
+            .index_put(
+                &keys::component_authorizer_tokens_due(&c.name),
+                due_member,
+                refresh_at,
+            )
+            .await;
+        t
+    }
+
+    /// Stores a token or ticket under `key` for the fleet until its last minute.
+    async fn hold(&self, key: &str, value: String, expires_in: i64, now: i64) -> StoredToken {
         let t = StoredToken {
             value,
             expires_at: now + expires_in,
@@ -412,16 +414,6 @@ impl ComponentService {
                 key,
                 &serde_json::to_string(&t).unwrap_or_default(),
                 Some(ttl),
-            )
-            .await;
-        let margin = REFRESH_MARGIN / 2 + rand::random::<i64>().rem_euclid(REFRESH_MARGIN / 2 + 1);
-        let refresh_at = (t.expires_at - margin).max(now + 1);
-        let _ = self
-            .store
-            .index_put(
-                &keys::component_authorizer_tokens_due(&c.name),
-                due_member,
-                refresh_at,
             )
             .await;
         t
