@@ -517,7 +517,17 @@ impl ComponentService {
         let index = keys::component_authorizers(&c.name);
         self.store
             .index_put(&index, &a.authorizer_appid, a.authorized_at)
-            .await
+            .await?;
+        let reauthorize = keys::component_authorizers_reauthorize(&c.name);
+        if a.needs_reauthorization {
+            self.store
+                .index_put(&reauthorize, &a.authorizer_appid, a.authorized_at)
+                .await
+        } else {
+            self.store
+                .index_remove(&reauthorize, &a.authorizer_appid)
+                .await
+        }
     }
 
     /// Every authorizer the fleet holds.
@@ -716,8 +726,15 @@ impl ComponentService {
 
     /// For the console: each component's ticket age, whether its token is held (read
     /// from the store, never fetched for this), and its authorizers by state with their
-    /// permission sets and token life (at most 50 listed).
+    /// permission sets and token life (at most 50 listed). The counts come from the
+    /// indexes, so a console open on thousands of authorizers reads 50 of them a refresh.
     pub async fn overview(&self, now: i64) -> serde_json::Value {
+        let members = |index: String| async move {
+            self.store
+                .index_due(&index, i64::MAX, 1_000_000)
+                .await
+                .unwrap_or_default()
+        };
         let mut out = Vec::new();
         for c in self.components.values() {
             let ticket = self.ticket(c).await.ok().flatten();
@@ -728,9 +745,15 @@ impl ComponentService {
                     .ok()
                     .flatten(),
             );
-            let all = self.authorizers(c).await.unwrap_or_default();
+            let all = members(keys::component_authorizers(&c.name)).await;
+            let needing = members(keys::component_authorizers_reauthorize(&c.name))
+                .await
+                .len();
             let mut listed = Vec::new();
-            for a in all.iter().take(50) {
+            for (appid, _) in all.iter().take(50) {
+                let Ok(Some(a)) = self.authorizer(c, appid).await else {
+                    continue;
+                };
                 let held: Option<StoredToken> = parse(
                     self.store
                         .get(&keys::component_authorizer_token(
@@ -757,13 +780,12 @@ impl ComponentService {
                     "token_expires_in": held.map(|t| t.expires_at - now),
                 }));
             }
-            let needing = all.iter().filter(|a| a.needs_reauthorization).count();
             out.push(serde_json::json!({
                 "name": c.name,
                 "component_appid": c.cfg.component_appid,
                 "ticket_age_secs": ticket.map(|t| now - t.received_at),
                 "component_access_token_expires_in": token.map(|t| t.expires_at - now),
-                "authorizers": { "ok": all.len() - needing, "needs_reauthorization": needing },
+                "authorizers": { "ok": all.len().saturating_sub(needing), "needs_reauthorization": needing },
                 "listed": listed,
             }));
         }
@@ -830,6 +852,10 @@ impl ComponentService {
         }
         let index = keys::component_authorizers(&c.name);
         self.store.index_remove(&index, appid).await?;
+        let _ = self
+            .store
+            .index_remove(&keys::component_authorizers_reauthorize(&c.name), appid)
+            .await;
         let _ = self
             .store
             .index_remove(&keys::component_authorizer_tokens_due(&c.name), appid)

@@ -165,6 +165,12 @@ pub fn component_authorizers(component: &str) -> String {
     format!("wxgate:{{component:{component}}}:authorizers")
 }
 
+/// The authorizers that must authorize again (WeChat refused their refresh token): the
+/// console counts them without reading every authorizer.
+pub fn component_authorizers_reauthorize(component: &str) -> String {
+    format!("wxgate:{{component:{component}}}:authorizers_reauthorize")
+}
+
 /// An authorizer's access_token (JSON `{value, expires_at}`), and the fleet's lock on
 /// fetching it.
 pub fn component_authorizer_token(component: &str, appid: &str) -> String {

@@ -314,6 +314,12 @@ async fn from_nothing_a_ticket_a_token_and_an_authorization_exchanged_once() {
             .unwrap()
             .needs_reauthorization
     );
+    let overview = components.overview(now()).await;
+    assert_eq!(
+        overview[0]["authorizers"],
+        json!({ "ok": 0, "needs_reauthorization": 1 }),
+        "the console counts it: {overview}"
+    );
 
     // The merchant withdraws: the authorizer goes.
     admin(
