@@ -94,29 +94,21 @@ impl PushService {
                 (Some(t), Some(k)) => Some(MsgCrypt::new(t.expose(), k.expose(), &a.appid)?),
                 _ => None,
             };
-            let chained = |kind, handler| Chained { kind, handler };
-            let mut handlers = Vec::new();
-            if !a.rules.is_empty() {
-                let rules = Arc::new(rules::RulesHandler::new(&a.rules)?);
-                handlers.push(chained(HandlerKind::Rules, rules));
-            }
-            for h in extra.remove(name).unwrap_or_default() {
-                handlers.push(chained(HandlerKind::Embedded, h));
-            }
             let customer_service: Arc<dyn CustomerService> = Arc::new(OwnToken {
                 central: central.clone(),
                 account: name.clone(),
             });
-            if let Some(w) = &a.webhook {
-                let hook = webhook::WebhookHandler::new(
+            let handlers = rules_handler(&a.rules)?
+                .into_iter()
+                .chain(embedded(extra.remove(name)))
+                .chain(webhook_handler(
                     name,
-                    w.clone(),
-                    central.clock().clone(),
-                    customer_service.clone(),
-                )?;
-                webhook_stats.insert(name.clone(), hook.stats.clone());
-                handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
-            }
+                    a.webhook.as_ref(),
+                    central,
+                    &customer_service,
+                    &mut webhook_stats,
+                )?)
+                .collect();
             accounts.insert(
                 name.clone(),
                 PushAccount {
@@ -141,28 +133,19 @@ impl PushService {
                 &c.component_appid,
             )?;
             let account = component_account(name);
-            let chained = |kind, handler| Chained { kind, handler };
-            let mut handlers = Vec::new();
-            for h in extra.remove(&account).unwrap_or_default() {
-                handlers.push(chained(HandlerKind::Embedded, h));
-            }
-            if !c.rules.is_empty() {
-                handlers.push(chained(
-                    HandlerKind::Rules,
-                    Arc::new(rules::RulesHandler::new(&c.rules)?),
-                ));
-            }
             let customer_service = component_customer_service(name);
-            if let Some(w) = &c.webhook {
-                let hook = webhook::WebhookHandler::new(
+            // The embedded handlers first here: the release test among them must answer
+            // WeChat's test accounts whatever the platform's rules say.
+            let handlers = embedded(extra.remove(&account))
+                .chain(rules_handler(&c.rules)?)
+                .chain(webhook_handler(
                     &account,
-                    w.clone(),
-                    central.clock().clone(),
-                    customer_service.clone(),
-                )?;
-                webhook_stats.insert(account.clone(), hook.stats.clone());
-                handlers.push(chained(HandlerKind::Webhook, Arc::new(hook)));
-            }
+                    c.webhook.as_ref(),
+                    central,
+                    &customer_service,
+                    &mut webhook_stats,
+                )?)
+                .collect();
             accounts.insert(
                 account.clone(),
                 PushAccount {
@@ -190,6 +173,49 @@ impl PushService {
             webhook_stats,
         })
     }
+}
+
+/// The configured rules as a handler, if there are any.
+fn rules_handler(rules: &[crate::config::RuleConfig]) -> Result<Option<Chained>> {
+    if rules.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Chained {
+        kind: HandlerKind::Rules,
+        handler: Arc::new(rules::RulesHandler::new(rules)?),
+    }))
+}
+
+/// An embedding program's handlers for an account.
+fn embedded(handlers: Option<Vec<Arc<dyn Handler>>>) -> impl Iterator<Item = Chained> {
+    handlers.into_iter().flatten().map(|handler| Chained {
+        kind: HandlerKind::Embedded,
+        handler,
+    })
+}
+
+/// A push account's webhook handler, if one is configured; its counters kept in `stats`.
+fn webhook_handler(
+    account: &str,
+    config: Option<&crate::config::WebhookConfig>,
+    central: &CentralControl,
+    customer_service: &Arc<dyn CustomerService>,
+    stats: &mut BTreeMap<String, Arc<webhook::WebhookStats>>,
+) -> Result<Option<Chained>> {
+    let Some(w) = config else {
+        return Ok(None);
+    };
+    let hook = webhook::WebhookHandler::new(
+        account,
+        w.clone(),
+        central.clock().clone(),
+        customer_service.clone(),
+    )?;
+    stats.insert(account.to_owned(), hook.stats.clone());
+    Ok(Some(Chained {
+        kind: HandlerKind::Webhook,
+        handler: Arc::new(hook),
+    }))
 }
 
 query_struct! {
